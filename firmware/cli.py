@@ -1,0 +1,199 @@
+"""The `sitegate` command: what technicians and foremen type over SSH.
+
+Readable tables by default, --json for scripts; exit 0 when all is well, 1 on a warning, 2 on a critical
+problem (monitoring reads these).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from sitegate import __version__, config as configuration
+from sitegate.device import Device
+from sitegate.errors import ConfigError, SitegateError, VerificationError
+from sitegate.output import CRITICAL, OK, WARNING, pairs, print_json, progress, table
+from sitegate.queue import delivery, verify as verifier
+from sitegate.roster import read_csv
+from sitegate.timefmt import show
+
+
+def _open(args) -> Device:
+    return Device.open(configuration.load(args.config))
+
+
+def cmd_config_check(args) -> int:
+    try:
+        config = configuration.load(args.config)
+        problems = list(config.warnings)
+    except ConfigError as error:
+        problems = error.problems
+    errors = [p for p in problems if p.severity == "error"]
+    if args.json:
+        print_json({"ok": not errors, "source": str(configuration.config_path(args.config)),
+                    "problems": [p.__dict__ for p in problems]})
+    else:
+        for problem in problems:
+            print(f"{problem.severity.upper():8} {problem}")
+        print("configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else ""))
+    return CRITICAL if errors else WARNING if problems else OK
+
+
+def cmd_config_example(args) -> int:
+    print(resources.files("sitegate").joinpath("data/sitegate.example.toml").read_text(encoding="utf-8"), end="")
+    return OK
+
+
+def cmd_key_show(args) -> int:
+    device = _open(args)
+    info = {"public_key": device.key.public_key_hex, "fingerprint": device.key.fingerprint,
+            "key_file": str(device.config.key_path)}
+    print_json(info) if args.json else print(pairs(info.items()))
+    return OK
+
+
+def cmd_verify(args) -> int:
+    if args.export:
+        header, records = verifier.read_export(Path(args.export))
+        public_key, total, source = header["public_key"], None, args.export
+    else:
+        device = _open(args)
+        public_key, records, total = device.key.public_key_hex, device.log.records(), device.log.count()
+        source = str(device.config.database_path)
+    try:
+        if args.fingerprint:
+            expected = args.fingerprint.upper()
+            if verifier.fingerprint(public_key) != expected:
+                raise VerificationError(None, f"signed by key {verifier.fingerprint(public_key)}, not {expected}")
+        with progress(total, "verifying") as bar:
+            report = verifier.verify(records, public_key, bar.update)
+    except VerificationError as error:
+        if args.json:
+            print_json({"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem})
+        else:
+            print(f"FAILED {source}: {error.problem}", file=sys.stderr)
+            print(f"fix: {error.fix}", file=sys.stderr)
+        return CRITICAL
+    result = {"ok": True, "source": source, "records": report.records, "last_seq": report.last_seq,
+              "last_hash": report.last_hash, "fingerprint": report.public_key_fingerprint}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"OK: {report.records} records verified in {source}")
+        print(f"last record {report.last_seq}, hash {report.last_hash[:16]}…, key {report.public_key_fingerprint}")
+    return OK
+
+
+def cmd_export(args) -> int:
+    device = _open(args)
+    with progress(device.log.count(), "exporting") as bar:
+        count = verifier.write_export(Path(args.out), device.log.records(), device.key.public_key_hex,
+                                      device.config.device_id, bar.update)
+    print(f"exported {count} records to {args.out}; check it anywhere with `sitegate verify --export {args.out}`")
+    return OK
+
+
+def cmd_queue(args) -> int:
+    device = _open(args)
+    summary = delivery.summary(device.db, datetime.now(UTC))
+    if args.json:
+        print_json(summary.as_dict())
+    else:
+        oldest = (f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
+                  f"({summary.oldest_pending_age_s:.0f} s ago)" if summary.oldest_pending_seq else "none")
+        print(pairs([("pending", summary.pending), ("in flight", summary.in_flight),
+                     ("delivered", summary.delivered), ("rejected", summary.rejected),
+                     ("oldest undelivered", oldest)]))
+    return WARNING if summary.rejected else OK
+
+
+def cmd_roster_import(args) -> int:
+    config = configuration.load(args.config)
+    parsed = read_csv(Path(args.file), config.site.employers)
+    for bad in parsed.bad_rows:
+        print(f"bad row: {bad}", file=sys.stderr)
+    for warning in parsed.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if parsed.bad_rows and not args.skip_bad:
+        print(f"nothing imported: {len(parsed.bad_rows)} bad row(s); correct them, or import the "
+              f"{len(parsed.workers)} good rows with --skip-bad", file=sys.stderr)
+        return CRITICAL
+    device = Device.open(config)
+    device.roster.replace(parsed.workers)
+    skipped = f", {len(parsed.bad_rows)} bad row(s) skipped" if parsed.bad_rows else ""
+    print(f"roster replaced: {len(parsed.workers)} worker(s){skipped}")
+    return WARNING if parsed.bad_rows or parsed.warnings else OK
+
+
+def cmd_roster_list(args) -> int:
+    workers = [w.masked() for w in _open(args).roster.all()]
+    if args.json:
+        print_json(workers)
+    else:
+        print(table(([w["badge_uid"], w["worker"]["kind"], w["worker"]["number"], w["last_name"], w["first_name"],
+                      w["employer"], w["valid_from"], w["valid_until"]] for w in workers),
+                    ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"]))
+    return OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sitegate", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sitegate {__version__}")
+    parser.add_argument("--config", help=f"configuration file (default: ${configuration.ENV_VAR} or "
+                                         f"{configuration.DEFAULT_PATH})")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, handler, help_text, parent=commands, json_flag=True):
+        sub = parent.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return sub
+
+    config_cmd = commands.add_parser("config", help="check or show the configuration")
+    config_sub = config_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
+    command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
+
+    key_cmd = commands.add_parser("key", help="the device's signing key")
+    command("show", cmd_key_show, "print the public key and its fingerprint", key_cmd.add_subparsers(
+        dest="action", required=True, metavar="ACTION"))
+
+    verify_cmd = command("verify", cmd_verify, "check every signature, the hash chain and the sequence")
+    verify_cmd.add_argument("--export", metavar="FILE", help="verify an export file instead of the live database")
+    verify_cmd.add_argument("--fingerprint", help="also require this key fingerprint (as printed on paper)")
+
+    export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines",
+                         json_flag=False)
+    export_cmd.add_argument("--out", required=True, metavar="FILE")
+
+    command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
+
+    roster_cmd = commands.add_parser("roster", help="badge to worker table")
+    roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    roster_import = command("import", cmd_roster_import, "replace the roster from a CSV file", roster_sub,
+                            json_flag=False)
+    roster_import.add_argument("file", metavar="FILE.csv")
+    roster_import.add_argument("--skip-bad", action="store_true", help="import the good rows even if some are bad")
+    command("list", cmd_roster_list, "show the roster (personal numbers masked)", roster_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SitegateError as error:
+        print(f"error: {error.problem}", file=sys.stderr)
+        if error.fix:
+            print(f"fix: {error.fix}", file=sys.stderr)
+        return CRITICAL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

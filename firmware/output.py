@@ -1,0 +1,37 @@
+"""What the `sitegate` command prints: readable tables for people, JSON for scripts, progress for long work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+
+from tqdm import tqdm
+
+# Exit codes monitoring can use.
+OK, WARNING, CRITICAL = 0, 1, 2
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def table(rows: Iterable[Sequence[object]], headers: Sequence[str]) -> str:
+    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def pairs(items: Iterable[tuple[str, object]]) -> str:
+    """A two-column key: value listing."""
+    items = list(items)
+    width = max((len(k) for k, _ in items), default=0)
+    return "\n".join(f"{k.ljust(width)}  {'' if v is None else v}" for k, v in items)
+
+
+def progress(total: int | None, description: str) -> tqdm:
+    """A progress bar on stderr, shown only on a terminal (never in journald or a pipe)."""
+    return tqdm(total=total, desc=description, unit="rec", file=sys.stderr, disable=None, leave=False)

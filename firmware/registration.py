@@ -1,0 +1,59 @@
+"""A registration: who badged, for which company, in which direction, at which workplace.
+
+Its payload is what the signed log keeps; the service payload is derived from it later (queue/service mapping),
+so a correction of the service's field names never touches signed records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sitegate.identifiers import WorkerId
+from sitegate.queue.clock import Capture
+from sitegate.queue.log import RegistrationLog
+from sitegate.queue.records import Record
+from sitegate.timefmt import format_utc
+
+DIRECTIONS = ("IN", "OUT", "PRESENCE")
+KIND = "registration"
+
+
+@dataclass(frozen=True)
+class Registration:
+    worker: WorkerId
+    employer: str  # KBO/BCE, 10 digits
+    direction: str
+    works_declaration: str
+    badge_uid: str = ""
+    reader: str = ""
+
+    def payload(self) -> dict:
+        return {
+            "worker": {"kind": self.worker.kind, "number": self.worker.number},
+            "employer": self.employer,
+            "direction": self.direction,
+            "works_declaration": self.works_declaration,
+            "badge_uid": self.badge_uid,
+            "reader": self.reader,
+        }
+
+    def duplicate_key(self, capture: Capture) -> str:
+        """Remark 14's five fields: company, NISS, date and time (to the second), Limosa id, workplace."""
+        moment = format_utc(capture.wall_utc)[:19]
+        fields = "|".join((self.employer, self.worker.kind, self.worker.number, moment, self.works_declaration))
+        return hashlib.sha256(fields.encode()).hexdigest()
+
+
+def append_registration(log: RegistrationLog, registration: Registration,
+                        expected_remarks: tuple[int, ...] = ()) -> Record:
+    """Store a registration durably, to be delivered; refuses one identical on remark 14's fields."""
+    if registration.direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, not {registration.direction!r}")
+    return log.append(
+        KIND,
+        registration.payload(),
+        deliverable=True,
+        dedup_key=registration.duplicate_key,
+        expected_remarks=expected_remarks,
+    )

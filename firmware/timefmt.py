@@ -1,0 +1,28 @@
+"""Time as stored (UTC, ISO 8601 with microseconds) and as shown to people (Europe/Brussels)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def format_utc(moment: datetime) -> str:
+    """The stored form: 2026-11-22T06:20:19.123456Z (always UTC, always microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def local(moment: datetime | str) -> datetime:
+    if isinstance(moment, str):
+        moment = parse_utc(moment)
+    return moment.astimezone(BRUSSELS)
+
+
+def show(moment: datetime | str) -> str:
+    """What people read: Brussels time with its abbreviation, so CET and CEST are never confused."""
+    return local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -1,0 +1,72 @@
+"""What the device knows about time at the instant a record is made.
+
+Every record stores wall time (UTC), monotonic time, the boot id and the clock state, so a reader can tell an
+honest time from a guess and re-date records made before the clock was synchronised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+CLOCK_STATES = ("synced", "unsynced", "stepped", "unknown")
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """The clock's state as last seen by a time source; offset positive when the local clock is behind."""
+
+    state: str
+    offset_us: int | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    wall_utc: datetime
+    monotonic_ns: int
+    boot_id: str
+    clock: ClockReading
+
+
+class Clock(Protocol):
+    def capture(self) -> Capture: ...
+
+
+def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+class SystemClock:
+    """The real clock. The state comes from an injected reader (chrony, timesyncd, NTP) and is cached by it."""
+
+    def __init__(self, state: Callable[[], ClockReading] = lambda: ClockReading("unknown")) -> None:
+        self._state = state
+        self.boot_id = read_boot_id()
+
+    def capture(self) -> Capture:
+        return Capture(datetime.now(UTC), time.monotonic_ns(), self.boot_id, self._state())
+
+
+class ManualClock:
+    """A clock tests and benchmarks move by hand."""
+
+    def __init__(self, start: datetime, boot_id: str = "test-boot", state: str = "synced") -> None:
+        self.wall = start
+        self.monotonic_ns = 0
+        self.boot_id = boot_id
+        self.reading = ClockReading(state, 0)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.monotonic_ns += int(seconds * 1e9)
+
+    def capture(self) -> Capture:
+        return Capture(self.wall, self.monotonic_ns, self.boot_id, self.reading)

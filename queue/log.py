@@ -1,0 +1,155 @@
+"""The signed, append-only log: every registration and every event the device must be able to prove.
+
+append() returns only once the record is committed with fsync (WAL, synchronous=FULL): the caller may then
+tell the worker "green". Sequence numbers are gap-free; each record carries the previous record's hash and an
+Ed25519 signature. Delivery state lives in its own table, so signed records are never rewritten.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
+from sitegate.queue import database
+from sitegate.queue.clock import Capture, Clock
+from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest, signed_message
+from sitegate.queue.signing import DeviceKey
+from sitegate.timefmt import format_utc
+
+RECORD_COLUMNS = ("seq", "kind", "payload", "wall_utc", "monotonic_ns", "boot_id", "clock_state",
+                  "clock_offset_us", "prev_hash", "hash", "signature")
+_INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+_SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
+MAX_REFERENCE_LENGTH = 24  # the service's client reference field (SOAP ClientPresenceRegistrationReference)
+
+
+@dataclass(frozen=True)
+class Tail:
+    seq: int
+    hash: str
+
+
+def _full_disk(error: sqlite3.Error) -> bool:
+    return "full" in str(error).lower() or getattr(error, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+
+
+class RegistrationLog:
+    """The log on one database file, used by one thread: open one per thread (or process).
+
+    Writers on other connections are serialised by SQLite itself (BEGIN IMMEDIATE and a busy timeout).
+    """
+
+    def __init__(self, db: sqlite_utils.Database, key: DeviceKey, clock: Clock, device_id: str) -> None:
+        self.db = db
+        self.key = key
+        self.clock = clock
+        self.device_id = device_id
+        self._check_key()
+
+    @classmethod
+    def open(cls, path: Path, key: DeviceKey, clock: Clock, device_id: str) -> RegistrationLog:
+        return cls(database.connect(path), key, clock, device_id)
+
+    def _check_key(self) -> None:
+        """A log is signed by one key for life: refuse to extend it with another."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'public_key'").fetchone()
+        if row is None:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('public_key', ?), ('device_id', ?)",
+                            [self.key.public_key_hex, self.device_id])
+        elif row[0] != self.key.public_key_hex:
+            raise StorageError(
+                "the device key does not match the key this log was signed with",
+                "restore the original device.key; a log must never be extended with another key",
+            )
+
+    def append(
+        self,
+        kind: str,
+        payload: dict,
+        *,
+        deliverable: bool = False,
+        dedup_key: Callable[[Capture], str] | None = None,
+        expected_remarks: tuple[int, ...] = (),
+    ) -> Record:
+        """Sign and store one record; returns after the commit is durable on disk.
+
+        deliverable: the record is to be sent to the service (a delivery row is created, state pending).
+        dedup_key: computes, from the capture, the key that must be unique (remark 14's five fields).
+        """
+        payload_text = canonical_json(payload)
+        conn = self.db.conn
+        try:
+            with database.immediate(self.db):
+                capture = self.clock.capture()
+                tail = self._tail(conn)
+                record = self._seal(tail, kind, payload, payload_text, capture)
+                conn.execute(_INSERT_RECORD, [getattr(record, c) for c in RECORD_COLUMNS])
+                if dedup_key is not None:
+                    conn.execute("INSERT INTO registration_keys (key, seq) VALUES (?, ?)",
+                                 [dedup_key(capture), record.seq])
+                if deliverable:
+                    conn.execute(
+                        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) "
+                        "VALUES (?, ?, 'pending', 0, ?)",
+                        [record.seq, self.reference(record.seq), canonical_json(list(expected_remarks))],
+                    )
+        except sqlite3.IntegrityError as error:
+            if "registration_keys" in str(error):
+                raise DuplicateRegistrationError(
+                    "an identical registration (same company, worker, date and time, workplace) is already "
+                    "stored: the service would flag it as remark 14",
+                    "nothing to do: the first registration counts",
+                ) from None
+            raise StorageError(f"the log refused a record: {error}", "run `sitegate verify`") from None
+        except sqlite3.OperationalError as error:
+            if _full_disk(error):
+                raise DiskFullError(
+                    f"disk full: the record was not stored ({error})",
+                    "free space on the data partition (old exports, logs); no stored record was lost",
+                ) from None
+            raise StorageError(f"the log cannot be written: {error}", "check the disk and `sitegate status`") from None
+        return record
+
+    def _seal(self, tail: Tail | None, kind: str, payload: dict, payload_text: str, capture: Capture) -> Record:
+        seq = tail.seq + 1 if tail else 1
+        prev_hash = tail.hash if tail else GENESIS_HASH
+        wall = format_utc(capture.wall_utc)
+        message = signed_message(seq, kind, payload, wall, capture.monotonic_ns, capture.boot_id,
+                                 capture.clock.state, capture.clock.offset_us, prev_hash)
+        return Record(seq, kind, payload_text, wall, capture.monotonic_ns, capture.boot_id, capture.clock.state,
+                      capture.clock.offset_us, prev_hash, digest(message), self.key.sign(message))
+
+    @staticmethod
+    def _tail(conn: sqlite3.Connection) -> Tail | None:
+        row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return Tail(*row) if row else None
+
+    def reference(self, seq: int) -> str:
+        """The idempotency reference sent with a registration: device id and sequence, at most 24 characters."""
+        reference = f"{self.device_id}-{seq}"
+        if len(reference) > MAX_REFERENCE_LENGTH:
+            raise StorageError(f"reference {reference!r} is longer than {MAX_REFERENCE_LENGTH} characters",
+                               "use a shorter device.id in the configuration")
+        return reference
+
+    def last(self) -> Record | None:
+        row = self.db.execute(f"{_SELECT_RECORDS} ORDER BY seq DESC LIMIT 1").fetchone()
+        return Record(*row) if row else None
+
+    def count(self) -> int:
+        row = self.db.execute("SELECT max(seq) FROM records").fetchone()
+        return row[0] or 0
+
+    def records(self, start: int = 1, kind: str | None = None) -> Iterator[Record]:
+        sql = f"{_SELECT_RECORDS} WHERE seq >= ?" + (" AND kind = ?" if kind else "") + " ORDER BY seq"
+        for row in self.db.execute(sql, [start, kind] if kind else [start]):
+            yield Record(*row)
+
+    def get(self, seq: int) -> Record | None:
+        row = self.db.execute(f"{_SELECT_RECORDS} WHERE seq = ?", [seq]).fetchone()
+        return Record(*row) if row else None

@@ -1,0 +1,102 @@
+"""The standalone verifier: signatures, hash chain and sequence continuity, on a live log or an export.
+
+It needs only the records and the public key, so an inspector can run it on any machine. It reports the first
+bad sequence number and why; the caller decides how to show it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sitegate.errors import VerificationError
+from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest
+from sitegate.queue.signing import fingerprint, signature_valid
+
+EXPORT_FORMAT = "sitegate-export/1"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    records: int
+    last_seq: int
+    last_hash: str
+    public_key_fingerprint: str
+
+
+def check_record(record: Record, expected_seq: int, prev_hash: str, public_key_hex: str) -> str | None:
+    """The reason this record breaks the log, or None when it is sound."""
+    if record.seq != expected_seq:
+        if record.seq > expected_seq:
+            return f"sequence gap: record {expected_seq} is missing (next present is {record.seq})"
+        return f"sequence out of order: {record.seq} found where {expected_seq} was expected"
+    try:
+        payload = json.loads(record.payload)
+    except ValueError:
+        return "payload is not valid JSON (altered)"
+    if canonical_json(payload) != record.payload:
+        return "payload is not in canonical form (altered)"
+    if record.prev_hash != prev_hash:
+        return "chain broken: prev_hash does not match the hash of the record before"
+    message = record.signed_message()
+    if digest(message) != record.hash:
+        return "hash does not match the record's content (altered)"
+    if not signature_valid(public_key_hex, message, record.signature):
+        return "signature does not verify with the device key (altered or signed by another key)"
+    return None
+
+
+def verify(
+    records: Iterable[Record],
+    public_key_hex: str,
+    progress: Callable[[int], None] = lambda n: None,
+) -> VerifyReport:
+    """Check every record in order; raise VerificationError at the first bad one."""
+    expected, prev_hash, count = 1, GENESIS_HASH, 0
+    for record in records:
+        reason = check_record(record, expected, prev_hash, public_key_hex)
+        if reason:
+            bad_seq = expected if record.seq > expected else record.seq
+            raise VerificationError(bad_seq, reason)
+        expected, prev_hash, count = expected + 1, record.hash, count + 1
+        progress(1)
+    return VerifyReport(count, expected - 1, prev_hash, fingerprint(public_key_hex))
+
+
+def write_export(path: Path, records: Iterable[Record], public_key_hex: str, device_id: str,
+                 progress: Callable[[int], None] = lambda n: None) -> int:
+    """JSON lines: a header with the public key, then one record a line."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        header = {"format": EXPORT_FORMAT, "device_id": device_id, "public_key": public_key_hex,
+                  "fingerprint": fingerprint(public_key_hex)}
+        out.write(canonical_json(header) + "\n")
+        for record in records:
+            out.write(canonical_json(record.as_dict()) + "\n")
+            count += 1
+            progress(1)
+    return count
+
+
+def read_export(path: Path) -> tuple[dict, Iterator[Record]]:
+    """The header and a lazy iterator over the records of an export file."""
+    handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the generator below
+    try:
+        header = json.loads(handle.readline() or "null")
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT or "public_key" not in header:
+        handle.close()
+        raise VerificationError(None, f"{path} is not a sitegate export (no {EXPORT_FORMAT} header line)")
+
+    def records() -> Iterator[Record]:
+        with handle:
+            for number, line in enumerate(handle, start=2):
+                try:
+                    yield Record(**json.loads(line))
+                except (ValueError, TypeError) as error:
+                    raise VerificationError(None, f"line {number} of {path} is not a record: {error}") from None
+
+    return header, records()
