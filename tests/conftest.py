@@ -1,0 +1,91 @@
+"""Shared fixtures: a valid configuration on disk, an opened device, registrations to append."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sitegate import config as configuration
+from sitegate.device import Device
+from sitegate.identifiers import WorkerId
+from sitegate.queue.clock import ManualClock
+from sitegate.registration import Registration
+
+REPO = Path(__file__).resolve().parent.parent
+VALID_NISS = ["85073003328", "17073003384", "90020199704", "88051212342", "79112345608", "01020300438"]
+
+CONFIG_TEXT = """
+[device]
+id = "gate-01"
+data_dir = "data"
+
+[site]
+works_declaration = "1Y101DRUNWB5Z"
+employers = ["0403.170.701"]
+registration_mode = "in_out"
+reception_delay_s = 900
+
+[site.place_of_work.coordinates]
+latitude = 50.8466
+longitude = 4.3528
+
+[site.place_of_work.address]
+post_code = "1000"
+municipality = "Bruxelles"
+street = "Rue de la Loi"
+house_number = "16"
+
+[[reader]]
+name = "gate"
+source = "fifo"
+fifo_path = "badges.fifo"
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sitegate.toml"
+    path.write_text(CONFIG_TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(config_file: Path) -> configuration.Config:
+    return configuration.load(config_file)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 22, 7, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def device(config, clock):
+    opened = Device.open(config, clock)
+    yield opened
+    opened.close()
+
+
+def registration(index: int = 0, direction: str = "IN") -> Registration:
+    return Registration(
+        worker=WorkerId("ssin", VALID_NISS[index % len(VALID_NISS)]),
+        employer="0403170701",
+        direction=direction,
+        works_declaration="1Y101DRUNWB5Z",
+        badge_uid=f"04A1B2{index:02X}",
+        reader="gate",
+    )
+
+
+def run_sitegate(*args: str, config: Path | None = None, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """The installed `sitegate` command, run as a technician would, as a real subprocess."""
+    env = dict(os.environ)
+    if config:
+        env["SITEGATE_CONFIG"] = str(config)
+    command = [str(Path(sys.executable).parent / "sitegate"), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=120, **kwargs)
