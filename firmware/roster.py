@@ -168,7 +168,7 @@ class RosterStore:
 
     def all(self) -> list[Worker]:
         """Every worker, sorted by name as people expect (Çelik among the C, Ødegård among the O)."""
-        workers = [Worker.from_row(row) for row in self.db["roster"].rows()]
+        workers = [Worker.from_row(row) for row in self.db["roster"].rows]
         return sorted(workers, key=lambda w: (_sort_key(w.last_name), _sort_key(w.first_name)))
 
 
