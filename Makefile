@@ -31,6 +31,7 @@ bench: install
 
 lint: $(DEPS)
 	$(BIN)/ruff check firmware reader queue paper_fallback tests
+	$(BIN)/ruff format --check firmware reader queue paper_fallback tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .bench .pytest_cache

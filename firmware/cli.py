@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from sitegate import __version__, config as configuration
+from sitegate import __version__
+from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, pairs, print_json, progress, table
-from sitegate.queue import delivery, verify as verifier
+from sitegate.queue import delivery
+from sitegate.queue import verify as verifier
 from sitegate.roster import read_csv
 from sitegate.timefmt import show
 
@@ -33,8 +35,13 @@ def cmd_config_check(args) -> int:
         problems = error.problems
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
-        print_json({"ok": not errors, "source": str(configuration.config_path(args.config)),
-                    "problems": [p.__dict__ for p in problems]})
+        print_json(
+            {
+                "ok": not errors,
+                "source": str(configuration.config_path(args.config)),
+                "problems": [p.__dict__ for p in problems],
+            }
+        )
     else:
         for problem in problems:
             print(f"{problem.severity.upper():8} {problem}")
@@ -49,8 +56,11 @@ def cmd_config_example(args) -> int:
 
 def cmd_key_show(args) -> int:
     device = _open(args)
-    info = {"public_key": device.key.public_key_hex, "fingerprint": device.key.fingerprint,
-            "key_file": str(device.config.key_path)}
+    info = {
+        "public_key": device.key.public_key_hex,
+        "fingerprint": device.key.fingerprint,
+        "key_file": str(device.config.key_path),
+    }
     print_json(info) if args.json else print(pairs(info.items()))
     return OK
 
@@ -77,8 +87,14 @@ def cmd_verify(args) -> int:
             print(f"FAILED {source}: {error.problem}", file=sys.stderr)
             print(f"fix: {error.fix}", file=sys.stderr)
         return CRITICAL
-    result = {"ok": True, "source": source, "records": report.records, "last_seq": report.last_seq,
-              "last_hash": report.last_hash, "fingerprint": report.public_key_fingerprint}
+    result = {
+        "ok": True,
+        "source": source,
+        "records": report.records,
+        "last_seq": report.last_seq,
+        "last_hash": report.last_hash,
+        "fingerprint": report.public_key_fingerprint,
+    }
     if args.json:
         print_json(result)
     else:
@@ -90,8 +106,9 @@ def cmd_verify(args) -> int:
 def cmd_export(args) -> int:
     device = _open(args)
     with progress(device.log.count(), "exporting") as bar:
-        count = verifier.write_export(Path(args.out), device.log.records(), device.key.public_key_hex,
-                                      device.config.device_id, bar.update)
+        count = verifier.write_export(
+            Path(args.out), device.log.records(), device.key.public_key_hex, device.config.device_id, bar.update
+        )
     print(f"exported {count} records to {args.out}; check it anywhere with `sitegate verify --export {args.out}`")
     return OK
 
@@ -102,11 +119,23 @@ def cmd_queue(args) -> int:
     if args.json:
         print_json(summary.as_dict())
     else:
-        oldest = (f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
-                  f"({summary.oldest_pending_age_s:.0f} s ago)" if summary.oldest_pending_seq else "none")
-        print(pairs([("pending", summary.pending), ("in flight", summary.in_flight),
-                     ("delivered", summary.delivered), ("rejected", summary.rejected),
-                     ("oldest undelivered", oldest)]))
+        oldest = (
+            f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
+            f"({summary.oldest_pending_age_s:.0f} s ago)"
+            if summary.oldest_pending_seq
+            else "none"
+        )
+        print(
+            pairs(
+                [
+                    ("pending", summary.pending),
+                    ("in flight", summary.in_flight),
+                    ("delivered", summary.delivered),
+                    ("rejected", summary.rejected),
+                    ("oldest undelivered", oldest),
+                ]
+            )
+        )
     return WARNING if summary.rejected else OK
 
 
@@ -118,8 +147,11 @@ def cmd_roster_import(args) -> int:
     for warning in parsed.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if parsed.bad_rows and not args.skip_bad:
-        print(f"nothing imported: {len(parsed.bad_rows)} bad row(s); correct them, or import the "
-              f"{len(parsed.workers)} good rows with --skip-bad", file=sys.stderr)
+        print(
+            f"nothing imported: {len(parsed.bad_rows)} bad row(s); correct them, or import the "
+            f"{len(parsed.workers)} good rows with --skip-bad",
+            file=sys.stderr,
+        )
         return CRITICAL
     device = Device.open(config)
     device.roster.replace(parsed.workers)
@@ -133,17 +165,39 @@ def cmd_roster_list(args) -> int:
     if args.json:
         print_json(workers)
     else:
-        print(table(([w["badge_uid"], w["worker"]["kind"], w["worker"]["number"], w["last_name"], w["first_name"],
-                      w["employer"], w["valid_from"], w["valid_until"]] for w in workers),
-                    ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"]))
+        print(
+            table(
+                (
+                    [
+                        w["badge_uid"],
+                        w["worker"]["kind"],
+                        w["worker"]["number"],
+                        w["last_name"],
+                        w["first_name"],
+                        w["employer"],
+                        w["valid_from"],
+                        w["valid_until"],
+                    ]
+                    for w in workers
+                ),
+                ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"],
+            )
+        )
     return OK
+
+
+def cmd_demo(args) -> int:
+    from sitegate.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitegate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sitegate {__version__}")
-    parser.add_argument("--config", help=f"configuration file (default: ${configuration.ENV_VAR} or "
-                                         f"{configuration.DEFAULT_PATH})")
+    parser.add_argument(
+        "--config", help=f"configuration file (default: ${configuration.ENV_VAR} or {configuration.DEFAULT_PATH})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, handler, help_text, parent=commands, json_flag=True):
@@ -159,23 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
     command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
-    command("show", cmd_key_show, "print the public key and its fingerprint", key_cmd.add_subparsers(
-        dest="action", required=True, metavar="ACTION"))
+    command(
+        "show",
+        cmd_key_show,
+        "print the public key and its fingerprint",
+        key_cmd.add_subparsers(dest="action", required=True, metavar="ACTION"),
+    )
 
     verify_cmd = command("verify", cmd_verify, "check every signature, the hash chain and the sequence")
     verify_cmd.add_argument("--export", metavar="FILE", help="verify an export file instead of the live database")
     verify_cmd.add_argument("--fingerprint", help="also require this key fingerprint (as printed on paper)")
 
-    export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines",
-                         json_flag=False)
+    export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)
     export_cmd.add_argument("--out", required=True, metavar="FILE")
 
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
 
+    demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
+    demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
+
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    roster_import = command("import", cmd_roster_import, "replace the roster from a CSV file", roster_sub,
-                            json_flag=False)
+    roster_import = command(
+        "import", cmd_roster_import, "replace the roster from a CSV file", roster_sub, json_flag=False
+    )
     roster_import.add_argument("file", metavar="FILE.csv")
     roster_import.add_argument("--skip-bad", action="store_true", help="import the good rows even if some are bad")
     command("list", cmd_roster_list, "show the roster (personal numbers masked)", roster_sub)

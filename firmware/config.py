@@ -216,9 +216,13 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
             checker.problem("site.works_declaration", error.problem, error.fix)
             works = None
     employers: list[str] = []
-    raw_employers = checker.value(site, "employers", "site", list, fix="a list of KBO/BCE numbers, e.g. [\"0403.170.701\"]")
+    raw_employers = checker.value(
+        site, "employers", "site", list, fix='a list of KBO/BCE numbers, e.g. ["0403.170.701"]'
+    )
     if raw_employers is not None and not raw_employers:
-        checker.problem("site.employers", "empty list", "list every company (contractor, subcontractors) whose workers badge here")
+        checker.problem(
+            "site.employers", "empty list", "list every company (contractor, subcontractors) whose workers badge here"
+        )
     for index, raw in enumerate(raw_employers or []):
         path = f"site.employers[{index}]"
         try:
@@ -227,8 +231,14 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
             checker.problem(path, error.problem.removeprefix(f"{path}: "), error.fix)
     mode = checker.choice(site, "registration_mode", "site", REGISTRATION_MODES, default="in_out")
     delay = checker.number(
-        site, "reception_delay_s", "site", DEFAULT_RECEPTION_DELAY_S, 60, 7 * 86400,
-        "seconds (not published by ONSS; keep the default unless told otherwise)", integer=True,
+        site,
+        "reception_delay_s",
+        "site",
+        DEFAULT_RECEPTION_DELAY_S,
+        60,
+        7 * 86400,
+        "seconds (not published by ONSS; keep the default unless told otherwise)",
+        integer=True,
     )
     place = _place_of_work(checker, site)
     if None in (works, mode, place) or len(employers) != len(raw_employers or [None]):
@@ -237,7 +247,9 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
 
 
 def _place_of_work(checker: _Checker, site: dict) -> PlaceOfWork | None:
-    place = checker.table(site, "place_of_work", "site.place_of_work", {"coordinates", "address", "allow_outside_belgium"})
+    place = checker.table(
+        site, "place_of_work", "site.place_of_work", {"coordinates", "address", "allow_outside_belgium"}
+    )
     if not place:
         return None
     outside_ok = checker.value(place, "allow_outside_belgium", "site.place_of_work", bool, default=False)
@@ -245,14 +257,17 @@ def _place_of_work(checker: _Checker, site: dict) -> PlaceOfWork | None:
     address = _address(checker, place) if "address" in place else None
     if "coordinates" not in place and "address" not in place:
         checker.problem(
-            "site.place_of_work", "neither coordinates nor address (remarks 25 and 37 would follow)",
+            "site.place_of_work",
+            "neither coordinates nor address (remarks 25 and 37 would follow)",
             "add [site.place_of_work.coordinates] latitude/longitude of the gate, and the address",
         )
         return None
     if "coordinates" not in place:
         checker.problem(
-            "site.place_of_work.coordinates", "missing: registrations would carry no GPS position (remark 25)",
-            "add latitude and longitude of the gate", severity="warning",
+            "site.place_of_work.coordinates",
+            "missing: registrations would carry no GPS position (remark 25)",
+            "add latitude and longitude of the gate",
+            severity="warning",
         )
     if (coordinates is None and "coordinates" in place) or (address is None and "address" in place):
         return None
@@ -270,10 +285,15 @@ def _coordinates(checker: _Checker, place: dict, outside_ok: bool) -> Coordinate
         in_lat = BELGIUM_LATITUDE[0] <= lat <= BELGIUM_LATITUDE[1]
         in_lon = BELGIUM_LONGITUDE[0] <= lon <= BELGIUM_LONGITUDE[1]
         if not (in_lat and in_lon):
-            swapped = BELGIUM_LATITUDE[0] <= lon <= BELGIUM_LATITUDE[1] and BELGIUM_LONGITUDE[0] <= lat <= BELGIUM_LONGITUDE[1]
+            swapped = (
+                BELGIUM_LATITUDE[0] <= lon <= BELGIUM_LATITUDE[1]
+                and BELGIUM_LONGITUDE[0] <= lat <= BELGIUM_LONGITUDE[1]
+            )
             checker.problem(
-                path, f"({lat}, {lon}) is outside Belgium (remark 36 would follow)",
-                "latitude and longitude look swapped" if swapped
+                path,
+                f"({lat}, {lon}) is outside Belgium (remark 36 would follow)",
+                "latitude and longitude look swapped"
+                if swapped
                 else "check the coordinates, or set allow_outside_belgium = true for a site abroad",
             )
             return None
@@ -299,7 +319,9 @@ def _address(checker: _Checker, place: dict) -> Address | None:
     box = checker.text(table, "box", path, default="")
     code = parts["post_code"]
     if code is not None and not _POST_CODE.match(code):
-        checker.problem(f"{path}.post_code", f"{code!r} is not a Belgian post code (remark 38 would follow)", "4 digits, 1000-9999")
+        checker.problem(
+            f"{path}.post_code", f"{code!r} is not a Belgian post code (remark 38 would follow)", "4 digits, 1000-9999"
+        )
         parts["post_code"] = None
     if None in parts.values():
         return None
@@ -313,8 +335,17 @@ def _readers(checker: _Checker, data: dict) -> tuple[ReaderConfig, ...] | None:
     if not isinstance(raw, list) or not raw:
         checker.problem("reader", "must be one [[reader]] table or more", "see the example config")
         return None
-    known = {"name", "source", "direction", "fifo_path", "spi_bus", "spi_device", "reset_pin",
-             "poll_interval_s", "same_badge_window_s"}
+    known = {
+        "name",
+        "source",
+        "direction",
+        "fifo_path",
+        "spi_bus",
+        "spi_device",
+        "reset_pin",
+        "poll_interval_s",
+        "same_badge_window_s",
+    }
     readers = []
     for index, table in enumerate(raw):
         path = f"reader[{index}]"
@@ -332,8 +363,9 @@ def _readers(checker: _Checker, data: dict) -> tuple[ReaderConfig, ...] | None:
             # BCM 25: the usual wiring. The mfrc522 package's default (BCM 15) is the UART RX pin.
             reset_pin=checker.number(table, "reset_pin", path, 25, 0, 27, "a BCM pin number", integer=True),
             poll_interval_s=checker.number(table, "poll_interval_s", path, 0.05, 0.01, 1.0, "seconds between polls"),
-            same_badge_window_s=checker.number(table, "same_badge_window_s", path, 60, 0, 3600,
-                                               "seconds during which the same badge again counts once"),
+            same_badge_window_s=checker.number(
+                table, "same_badge_window_s", path, 60, 0, 3600, "seconds during which the same badge again counts once"
+            ),
         )
         readers.append(reader)
     names = [r.name for r in readers]
@@ -346,8 +378,10 @@ def _readers(checker: _Checker, data: dict) -> tuple[ReaderConfig, ...] | None:
 
 def _gpio(checker: _Checker, data: dict) -> GpioConfig:
     table = checker.table(data, "gpio", "gpio", {"green_led", "red_led", "buzzer", "print_button"}, required=False)
-    pins = {key: checker.number(table, key, "gpio", default, 0, 27, "a BCM pin number", integer=True)
-            for key, default in (("green_led", 17), ("red_led", 27), ("buzzer", 22), ("print_button", None))}
+    pins = {
+        key: checker.number(table, key, "gpio", default, 0, 27, "a BCM pin number", integer=True)
+        for key, default in (("green_led", 17), ("red_led", 27), ("buzzer", 22), ("print_button", None))
+    }
     used = [p for p in pins.values() if p is not None]
     if len(set(used)) != len(used):
         checker.problem("gpio", f"two functions share a pin: {pins}", "give each LED, buzzer and button its own pin")
@@ -356,13 +390,29 @@ def _gpio(checker: _Checker, data: dict) -> GpioConfig:
 
 def _service(checker: _Checker, data: dict, base: Path) -> ServiceConfig:
     path = "service"
-    table = checker.table(data, "service", path, {"base_url", "token_url", "client_id", "key_file", "cert_file",
-                                                   "ca_file", "batch_size", "connect_timeout_s", "read_timeout_s"},
-                          required=False)
+    table = checker.table(
+        data,
+        "service",
+        path,
+        {
+            "base_url",
+            "token_url",
+            "client_id",
+            "key_file",
+            "cert_file",
+            "ca_file",
+            "batch_size",
+            "connect_timeout_s",
+            "read_timeout_s",
+        },
+        required=False,
+    )
     url_fix = "an https:// address (http:// only for the local simulator on 127.0.0.1)"
     urls = {}
-    for key, default in (("base_url", "https://services.socialsecurity.be/REST/presenceRegistration/v1"),
-                         ("token_url", "https://services.socialsecurity.be/REST/oauth/v5/token")):
+    for key, default in (
+        ("base_url", "https://services.socialsecurity.be/REST/presenceRegistration/v1"),
+        ("token_url", "https://services.socialsecurity.be/REST/oauth/v5/token"),
+    ):
         url = checker.text(table, key, path, default=default, fix=url_fix) or default
         local = url.startswith(("http://127.", "http://localhost", "http://[::1]"))
         if not url.startswith("https://") and not local:
@@ -380,8 +430,9 @@ def _service(checker: _Checker, data: dict, base: Path) -> ServiceConfig:
         key_file=file("key_file"),
         cert_file=file("cert_file"),
         ca_file=file("ca_file"),
-        batch_size=checker.number(table, "batch_size", path, 200, 1, 200,
-                                  "at most 200 registrations per call", integer=True),
+        batch_size=checker.number(
+            table, "batch_size", path, 200, 1, 200, "at most 200 registrations per call", integer=True
+        ),
         connect_timeout_s=checker.number(table, "connect_timeout_s", path, 5.0, 0.1, 60),
         read_timeout_s=checker.number(table, "read_timeout_s", path, 20.0, 0.1, 300),
     )
@@ -390,8 +441,15 @@ def _service(checker: _Checker, data: dict, base: Path) -> ServiceConfig:
 def _clock(checker: _Checker, data: dict) -> ClockConfig:
     table = checker.table(data, "clock", "clock", {"warn_fraction", "ntp_server"}, required=False)
     return ClockConfig(
-        warn_fraction=checker.number(table, "warn_fraction", "clock", 0.1, 0.001, 0.9,
-                                     "the share of the reception delay an offset may reach before a warning"),
+        warn_fraction=checker.number(
+            table,
+            "warn_fraction",
+            "clock",
+            0.1,
+            0.001,
+            0.9,
+            "the share of the reception delay an offset may reach before a warning",
+        ),
         ntp_server=checker.text(table, "ntp_server", "clock", default="be.pool.ntp.org") or "be.pool.ntp.org",
     )
 
@@ -401,10 +459,13 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
     checker = _Checker()
     checker.unknown_keys(data, "", {"device", "site", "reader", "gpio", "service", "clock"})
     device = checker.table(data, "device", "device", {"id", "data_dir"})
-    device_id = checker.text(device, "id", "device", fix="a short name for this gate, e.g. \"gate-01\" (≤ 12 characters)")
+    device_id = checker.text(device, "id", "device", fix='a short name for this gate, e.g. "gate-01" (≤ 12 characters)')
     if device_id is not None and not _DEVICE_ID.match(device_id):
-        checker.problem("device.id", f"{device_id!r}: letters, digits, - and _ only, at most 12 characters",
-                        "it is part of the 24-character client reference of each registration")
+        checker.problem(
+            "device.id",
+            f"{device_id!r}: letters, digits, - and _ only, at most 12 characters",
+            "it is part of the 24-character client reference of each registration",
+        )
         device_id = None
     data_dir = Path(checker.text(device, "data_dir", "device", default="/var/lib/sitegate") or ".")
     base = base or Path.cwd()
@@ -441,11 +502,19 @@ def load(path: str | os.PathLike | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            [Problem(str(path), "file not found", f"copy the example (`sitegate config example > {path}`) and edit it")],
+            [
+                Problem(
+                    str(path), "file not found", f"copy the example (`sitegate config example > {path}`) and edit it"
+                )
+            ],
             str(path),
         ) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError([Problem(str(path), f"cannot be read: {error}", "check the file's permissions")], str(path)) from None
+        raise ConfigError(
+            [Problem(str(path), f"cannot be read: {error}", "check the file's permissions")], str(path)
+        ) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {error}", "fix the syntax at that line")], str(path)) from None
+        raise ConfigError(
+            [Problem(str(path), f"not valid TOML: {error}", "fix the syntax at that line")], str(path)
+        ) from None
     return parse(data, str(path), path.parent.resolve())

@@ -39,14 +39,18 @@ class Registration:
         }
 
     def duplicate_key(self, capture: Capture) -> str:
-        """Remark 14's five fields: company, NISS, date and time (to the second), Limosa id, workplace."""
+        """Remark 14's five fields: company, NISS, date and time (to the second), Limosa id, workplace.
+
+        The time comes first, so keys of new registrations land at the end of the index (cheap to insert).
+        """
         moment = format_utc(capture.wall_utc)[:19]
-        fields = "|".join((self.employer, self.worker.kind, self.worker.number, moment, self.works_declaration))
-        return hashlib.sha256(fields.encode()).hexdigest()
+        fields = "|".join((self.employer, self.worker.kind, self.worker.number, self.works_declaration))
+        return f"{moment}|{hashlib.sha256(fields.encode()).hexdigest()[:32]}"
 
 
-def append_registration(log: RegistrationLog, registration: Registration,
-                        expected_remarks: tuple[int, ...] = ()) -> Record:
+def append_registration(
+    log: RegistrationLog, registration: Registration, expected_remarks: tuple[int, ...] = ()
+) -> Record:
     """Store a registration durably, to be delivered; refuses one identical on remark 14's fields."""
     if registration.direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {registration.direction!r}")

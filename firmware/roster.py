@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 import sqlite_utils
-
 from sitegate.errors import IdentifierError, RosterError
 from sitegate.identifiers import WorkerId, normalise_badge_uid, normalise_enterprise_number
 from sitegate.queue.database import immediate
@@ -34,12 +33,18 @@ class Worker:
     valid_until: date | None = None
 
     def valid_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (self.valid_until is None or day <= self.valid_until)
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
     def row(self) -> dict:
         return {
-            "badge_uid": self.badge_uid, "worker_kind": self.worker.kind, "worker_number": self.worker.number,
-            "last_name": self.last_name, "first_name": self.first_name, "employer": self.employer,
+            "badge_uid": self.badge_uid,
+            "worker_kind": self.worker.kind,
+            "worker_number": self.worker.number,
+            "last_name": self.last_name,
+            "first_name": self.first_name,
+            "employer": self.employer,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
         }
@@ -47,8 +52,11 @@ class Worker:
     @classmethod
     def from_row(cls, row: dict) -> Worker:
         return cls(
-            badge_uid=row["badge_uid"], worker=WorkerId(row["worker_kind"], row["worker_number"]),
-            last_name=row["last_name"], first_name=row["first_name"], employer=row["employer"],
+            badge_uid=row["badge_uid"],
+            worker=WorkerId(row["worker_kind"], row["worker_number"]),
+            last_name=row["last_name"],
+            first_name=row["first_name"],
+            employer=row["employer"],
             valid_from=date.fromisoformat(row["valid_from"]) if row["valid_from"] else None,
             valid_until=date.fromisoformat(row["valid_until"]) if row["valid_until"] else None,
         )
@@ -136,8 +144,10 @@ def parse_csv(text: str, site_employers: tuple[str, ...] = ()) -> ParsedRoster:
             continue
         seen[worker.badge_uid] = line
         if site_employers and worker.employer not in site_employers:
-            warnings.append(f"line {line}: employer {worker.employer} is not among the site's companies "
-                            "(remark 1 would follow); add it to site.employers if it works here")
+            warnings.append(
+                f"line {line}: employer {worker.employer} is not among the site's companies "
+                "(remark 1 would follow); add it to site.employers if it works here"
+            )
         workers.append(worker)
     return ParsedRoster(workers, bad, warnings)
 
@@ -173,5 +183,7 @@ class RosterStore:
 
 
 def _sort_key(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.replace("Ø", "O").replace("ø", "o").replace("Ł", "L").replace("ł", "l"))
+    decomposed = unicodedata.normalize(
+        "NFKD", name.replace("Ø", "O").replace("ø", "o").replace("Ł", "L").replace("ł", "l")
+    )
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

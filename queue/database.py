@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
-
 from sitegate.errors import StorageError
 
 DURABLE_PRAGMAS = (
@@ -27,21 +26,52 @@ DURABLE_PRAGMAS = (
 def _v1(db: sqlite_utils.Database) -> None:
     db["records"].create(
         {
-            "seq": int, "kind": str, "payload": str, "wall_utc": str, "monotonic_ns": int, "boot_id": str,
-            "clock_state": str, "clock_offset_us": int, "prev_hash": str, "hash": str, "signature": str,
+            "seq": int,
+            "kind": str,
+            "payload": str,
+            "wall_utc": str,
+            "monotonic_ns": int,
+            "boot_id": str,
+            "clock_state": str,
+            "clock_offset_us": int,
+            "prev_hash": str,
+            "hash": str,
+            "signature": str,
         },
         pk="seq",
-        not_null={"kind", "payload", "wall_utc", "monotonic_ns", "boot_id", "clock_state", "prev_hash", "hash", "signature"},
+        not_null={
+            "kind",
+            "payload",
+            "wall_utc",
+            "monotonic_ns",
+            "boot_id",
+            "clock_state",
+            "prev_hash",
+            "hash",
+            "signature",
+        },
     )
     # Signed records are never rewritten: the database refuses it (the verifier still catches a forced change).
-    db.execute("CREATE TRIGGER records_no_update BEFORE UPDATE ON records "
-               "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END")
-    db.execute("CREATE TRIGGER records_no_delete BEFORE DELETE ON records "
-               "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END")
+    db.execute(
+        "CREATE TRIGGER records_no_update BEFORE UPDATE ON records "
+        "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER records_no_delete BEFORE DELETE ON records "
+        "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"
+    )
     db["delivery"].create(
         {
-            "seq": int, "reference": str, "state": str, "attempts": int, "last_error": str, "error_class": str,
-            "service_id": str, "remarks": str, "updated_utc": str, "expected_remarks": str,
+            "seq": int,
+            "reference": str,
+            "state": str,
+            "attempts": int,
+            "last_error": str,
+            "error_class": str,
+            "service_id": str,
+            "remarks": str,
+            "updated_utc": str,
+            "expected_remarks": str,
         },
         pk="seq",
         foreign_keys=[("seq", "records", "seq")],
@@ -50,13 +80,21 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db["delivery"].create_index(["state", "seq"])
     # The five fields of remark 14, hashed: an identical registration is refused at append time.
-    db.execute("CREATE TABLE registration_keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL "
-               "REFERENCES records(seq)) WITHOUT ROWID")
+    db.execute(
+        "CREATE TABLE registration_keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL "
+        "REFERENCES records(seq)) WITHOUT ROWID"
+    )
     db["meta"].create({"key": str, "value": str}, pk="key")
     db["roster"].create(
         {
-            "badge_uid": str, "worker_kind": str, "worker_number": str, "last_name": str, "first_name": str,
-            "employer": str, "valid_from": str, "valid_until": str,
+            "badge_uid": str,
+            "worker_kind": str,
+            "worker_number": str,
+            "last_name": str,
+            "first_name": str,
+            "employer": str,
+            "valid_from": str,
+            "valid_until": str,
         },
         pk="badge_uid",
         not_null={"worker_kind", "worker_number", "last_name", "first_name", "employer"},
@@ -93,7 +131,9 @@ def connect(path: Path) -> sqlite_utils.Database:
             "and starts a new one (the old one is kept as evidence)",
         ) from None
     except PermissionError as error:
-        raise StorageError(f"database {path}: {error}", "run as the sitegate user, or fix the directory's owner") from None
+        raise StorageError(
+            f"database {path}: {error}", "run as the sitegate user, or fix the directory's owner"
+        ) from None
     return db
 
 

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import sqlite_utils
-
 from sitegate.timefmt import parse_utc
 
 STATES = ("pending", "in_flight", "delivered", "rejected")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
-
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database
 from sitegate.queue.clock import Capture, Clock
@@ -21,8 +20,19 @@ from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest,
 from sitegate.queue.signing import DeviceKey
 from sitegate.timefmt import format_utc
 
-RECORD_COLUMNS = ("seq", "kind", "payload", "wall_utc", "monotonic_ns", "boot_id", "clock_state",
-                  "clock_offset_us", "prev_hash", "hash", "signature")
+RECORD_COLUMNS = (
+    "seq",
+    "kind",
+    "payload",
+    "wall_utc",
+    "monotonic_ns",
+    "boot_id",
+    "clock_state",
+    "clock_offset_us",
+    "prev_hash",
+    "hash",
+    "signature",
+)
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
 _SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
 MAX_REFERENCE_LENGTH = 24  # the service's client reference field (SOAP ClientPresenceRegistrationReference)
@@ -59,8 +69,10 @@ class RegistrationLog:
         """A log is signed by one key for life: refuse to extend it with another."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'public_key'").fetchone()
         if row is None:
-            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('public_key', ?), ('device_id', ?)",
-                            [self.key.public_key_hex, self.device_id])
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('public_key', ?), ('device_id', ?)",
+                [self.key.public_key_hex, self.device_id],
+            )
         elif row[0] != self.key.public_key_hex:
             raise StorageError(
                 "the device key does not match the key this log was signed with",
@@ -90,8 +102,9 @@ class RegistrationLog:
                 record = self._seal(tail, kind, payload, payload_text, capture)
                 conn.execute(_INSERT_RECORD, [getattr(record, c) for c in RECORD_COLUMNS])
                 if dedup_key is not None:
-                    conn.execute("INSERT INTO registration_keys (key, seq) VALUES (?, ?)",
-                                 [dedup_key(capture), record.seq])
+                    conn.execute(
+                        "INSERT INTO registration_keys (key, seq) VALUES (?, ?)", [dedup_key(capture), record.seq]
+                    )
                 if deliverable:
                     conn.execute(
                         "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) "
@@ -119,10 +132,30 @@ class RegistrationLog:
         seq = tail.seq + 1 if tail else 1
         prev_hash = tail.hash if tail else GENESIS_HASH
         wall = format_utc(capture.wall_utc)
-        message = signed_message(seq, kind, payload, wall, capture.monotonic_ns, capture.boot_id,
-                                 capture.clock.state, capture.clock.offset_us, prev_hash)
-        return Record(seq, kind, payload_text, wall, capture.monotonic_ns, capture.boot_id, capture.clock.state,
-                      capture.clock.offset_us, prev_hash, digest(message), self.key.sign(message))
+        message = signed_message(
+            seq,
+            kind,
+            payload,
+            wall,
+            capture.monotonic_ns,
+            capture.boot_id,
+            capture.clock.state,
+            capture.clock.offset_us,
+            prev_hash,
+        )
+        return Record(
+            seq,
+            kind,
+            payload_text,
+            wall,
+            capture.monotonic_ns,
+            capture.boot_id,
+            capture.clock.state,
+            capture.clock.offset_us,
+            prev_hash,
+            digest(message),
+            self.key.sign(message),
+        )
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> Tail | None:
@@ -133,8 +166,10 @@ class RegistrationLog:
         """The idempotency reference sent with a registration: device id and sequence, at most 24 characters."""
         reference = f"{self.device_id}-{seq}"
         if len(reference) > MAX_REFERENCE_LENGTH:
-            raise StorageError(f"reference {reference!r} is longer than {MAX_REFERENCE_LENGTH} characters",
-                               "use a shorter device.id in the configuration")
+            raise StorageError(
+                f"reference {reference!r} is longer than {MAX_REFERENCE_LENGTH} characters",
+                "use a shorter device.id in the configuration",
+            )
         return reference
 
     def last(self) -> Record | None:

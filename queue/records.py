@@ -35,8 +35,15 @@ class Record:
 
     def signed_message(self) -> bytes:
         return signed_message(
-            self.seq, self.kind, json.loads(self.payload), self.wall_utc, self.monotonic_ns, self.boot_id,
-            self.clock_state, self.clock_offset_us, self.prev_hash,
+            self.seq,
+            self.kind,
+            json.loads(self.payload),
+            self.wall_utc,
+            self.monotonic_ns,
+            self.boot_id,
+            self.clock_state,
+            self.clock_offset_us,
+            self.prev_hash,
         )
 
     @property
@@ -47,7 +54,9 @@ class Record:
         return asdict(self)
 
 
-def signed_message(seq, kind, payload, wall_utc, monotonic_ns, boot_id, clock_state, clock_offset_us, prev_hash) -> bytes:
+def signed_message(
+    seq, kind, payload, wall_utc, monotonic_ns, boot_id, clock_state, clock_offset_us, prev_hash
+) -> bytes:
     """The exact bytes that are hashed and signed for one record."""
     return canonical_json(
         {

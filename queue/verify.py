@@ -65,13 +65,22 @@ def verify(
     return VerifyReport(count, expected - 1, prev_hash, fingerprint(public_key_hex))
 
 
-def write_export(path: Path, records: Iterable[Record], public_key_hex: str, device_id: str,
-                 progress: Callable[[int], None] = lambda n: None) -> int:
+def write_export(
+    path: Path,
+    records: Iterable[Record],
+    public_key_hex: str,
+    device_id: str,
+    progress: Callable[[int], None] = lambda n: None,
+) -> int:
     """JSON lines: a header with the public key, then one record a line."""
     count = 0
     with open(path, "w", encoding="utf-8") as out:
-        header = {"format": EXPORT_FORMAT, "device_id": device_id, "public_key": public_key_hex,
-                  "fingerprint": fingerprint(public_key_hex)}
+        header = {
+            "format": EXPORT_FORMAT,
+            "device_id": device_id,
+            "public_key": public_key_hex,
+            "fingerprint": fingerprint(public_key_hex),
+        }
         out.write(canonical_json(header) + "\n")
         for record in records:
             out.write(canonical_json(record.as_dict()) + "\n")

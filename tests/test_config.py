@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CONFIG_TEXT, run_sitegate
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sitegate import config as configuration
 from sitegate.errors import ConfigError
 

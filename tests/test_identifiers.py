@@ -1,9 +1,8 @@
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
-from stdnum.be import bis, nn, vat
-
+from hypothesis import given
+from hypothesis import strategies as st
 from sitegate.errors import IdentifierError
 from sitegate.identifiers import (
     WorkerId,
@@ -14,6 +13,7 @@ from sitegate.identifiers import (
     normalise_ssin,
     normalise_works_declaration,
 )
+from stdnum.be import bis, nn, vat
 
 
 def make_ssin(birth: date, serial: int, bis_offset: int = 0) -> str:
@@ -97,8 +97,14 @@ def test_mask_keeps_two_digits():
     assert mask("85073003328") == "*********28"
 
 
-@pytest.mark.parametrize("raw, expected", [("04:a1:b2:c3", "04A1B2C3"), ("04 A1 B2 C3 D4 E5 F6", "04A1B2C3D4E5F6"),
-                                           ("0102030405060708090A", "0102030405060708090A")])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("04:a1:b2:c3", "04A1B2C3"),
+        ("04 A1 B2 C3 D4 E5 F6", "04A1B2C3D4E5F6"),
+        ("0102030405060708090A", "0102030405060708090A"),
+    ],
+)
 def test_badge_uid_normalised(raw, expected):
     assert normalise_badge_uid(raw) == expected
 

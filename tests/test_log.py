@@ -4,7 +4,6 @@ import stat
 
 import pytest
 from conftest import registration
-
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database, delivery
 from sitegate.queue.log import RegistrationLog
@@ -41,8 +40,11 @@ def test_every_connection_is_durable(config):
 
 def test_database_and_key_are_private(device):
     append_registration(device.log, registration())
-    for path in (device.config.database_path, device.config.key_path,
-                 device.config.database_path.with_name("sitegate.db-wal")):
+    for path in (
+        device.config.database_path,
+        device.config.key_path,
+        device.config.database_path.with_name("sitegate.db-wal"),
+    ):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
 
 

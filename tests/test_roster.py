@@ -2,7 +2,6 @@ import json
 
 import pytest
 from conftest import REPO, run_sitegate
-
 from sitegate.errors import RosterError
 from sitegate.roster import parse_csv
 

@@ -9,7 +9,9 @@ from conftest import REPO
 def test_stdlib_queue_wins_from_the_repo_root():
     result = subprocess.run(
         [sys.executable, "-c", "import queue, requests; queue.LifoQueue; print(queue.__file__)"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "site-packages" not in result.stdout and str(REPO) not in result.stdout
@@ -18,7 +20,9 @@ def test_stdlib_queue_wins_from_the_repo_root():
 def test_pytest_collects_from_the_repo_root():
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_identifiers.py"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LifoQueue" not in result.stdout + result.stderr

@@ -5,7 +5,6 @@ import sqlite3
 
 import pytest
 from conftest import registration, run_sitegate
-
 from sitegate.errors import VerificationError
 from sitegate.queue.records import signed_message
 from sitegate.queue.signing import DeviceKey
@@ -49,9 +48,13 @@ def flip(text: str, index: int) -> str:
 
 def row(device, seq):
     conn = sqlite3.connect(device.config.database_path)
-    return dict(zip(("payload", "hash", "signature"),
-                    conn.execute("SELECT payload, hash, signature FROM records WHERE seq=?", [seq]).fetchone(),
-                    strict=True))
+    return dict(
+        zip(
+            ("payload", "hash", "signature"),
+            conn.execute("SELECT payload, hash, signature FROM records WHERE seq=?", [seq]).fetchone(),
+            strict=True,
+        )
+    )
 
 
 def caught(device) -> VerificationError:
@@ -90,8 +93,13 @@ def test_changed_signature_byte(filled):
 
 
 def test_deleted_row(filled):
-    tamper(filled, ("DELETE FROM delivery WHERE seq=4", []), ("DELETE FROM registration_keys WHERE seq=4", []),
-           ("PRAGMA foreign_keys=OFF", []), ("DELETE FROM records WHERE seq=4", []))
+    tamper(
+        filled,
+        ("DELETE FROM delivery WHERE seq=4", []),
+        ("DELETE FROM registration_keys WHERE seq=4", []),
+        ("PRAGMA foreign_keys=OFF", []),
+        ("DELETE FROM records WHERE seq=4", []),
+    )
     error = caught(filled)
     assert error.seq == 4 and "missing" in error.problem
 
@@ -110,8 +118,11 @@ def test_two_swapped_rows(filled):
     six = conn.execute(f"SELECT {columns} FROM records WHERE seq=6").fetchone()
     conn.close()
     setter = ", ".join(f"{c.strip()}=?" for c in columns.split(","))
-    tamper(filled, (f"UPDATE records SET {setter} WHERE seq=3", list(six)),
-           (f"UPDATE records SET {setter} WHERE seq=6", list(three)))
+    tamper(
+        filled,
+        (f"UPDATE records SET {setter} WHERE seq=3", list(six)),
+        (f"UPDATE records SET {setter} WHERE seq=6", list(three)),
+    )
     error = caught(filled)
     assert error.seq == 3 and "chain" in error.problem
 
@@ -120,7 +131,8 @@ def test_record_resigned_with_another_key(filled):
     conn = sqlite3.connect(filled.config.database_path)
     seq, *fields = conn.execute(
         "SELECT seq, kind, payload, wall_utc, monotonic_ns, boot_id, clock_state, clock_offset_us, prev_hash "
-        "FROM records WHERE seq=6").fetchone()
+        "FROM records WHERE seq=6"
+    ).fetchone()
     conn.close()
     kind, payload, wall, mono, boot, state, offset, prev = fields
     data = json.loads(payload)
@@ -129,8 +141,13 @@ def test_record_resigned_with_another_key(filled):
 
     message = signed_message(seq, kind, data, wall, mono, boot, state, offset, prev)
     other = DeviceKey.generate()
-    tamper(filled, ("UPDATE records SET payload=?, hash=?, signature=? WHERE seq=6",
-                    [canonical_json(data), digest(message), other.sign(message)]))
+    tamper(
+        filled,
+        (
+            "UPDATE records SET payload=?, hash=?, signature=? WHERE seq=6",
+            [canonical_json(data), digest(message), other.sign(message)],
+        ),
+    )
     error = caught(filled)
     # The forged record's own hash is consistent, so the signature (and then record 7's chain) betray it.
     assert error.seq == 6 and "signature" in error.problem
@@ -168,8 +185,10 @@ def test_live_verify_command_names_the_bad_record(filled, config_file):
     assert result.returncode == 2
     assert "record 2:" in result.stderr
     data = json.loads(run_sitegate("verify", "--json", config=config_file).stdout)
-    assert data == {"ok": False, "source": str(filled.config.database_path), "bad_seq": 2,
-                    "problem": data["problem"]} and "hash" in data["problem"]
+    assert (
+        data == {"ok": False, "source": str(filled.config.database_path), "bad_seq": 2, "problem": data["problem"]}
+        and "hash" in data["problem"]
+    )
 
 
 def test_not_an_export(tmp_path):

@@ -1,0 +1,68 @@
+"""`make bench`: each figure beside a reference measured in the same run, printed and written to
+.bench/results.json as [{name, value, unit, reference_value, ratio}].
+
+Benchmarks live here and nowhere else: tests never assert on timings.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_log import bench_log  # noqa: E402
+
+RESULTS = Path(".bench/results.json")
+
+
+def result(name: str, value: float, unit: str, reference: float, target: str) -> dict:
+    return {
+        "name": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "reference_value": round(reference, 3),
+        "ratio": round(value / reference, 3) if reference else None,
+        "target": target,
+    }
+
+
+def raw_insert_floor(directory: Path) -> Callable[[], None]:
+    """The physical floor: one row inserted and committed with the log's pragmas (one fsync)."""
+    conn = sqlite3.connect(directory / "raw.db", isolation_level=None)
+    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"):
+        conn.execute(pragma)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
+    payload = "x" * 300
+
+    def insert() -> None:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t (payload) VALUES (?)", [payload])
+        conn.execute("COMMIT")
+
+    return insert
+
+
+def main() -> int:
+    RESULTS.parent.mkdir(exist_ok=True)
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(dir=".bench") as scratch:
+        results += bench_log(Path(scratch), Path(".bench"), raw_insert_floor, result)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    width = max(len(r["name"]) for r in results)
+    print(f"{'name'.ljust(width)}  {'value':>12}  {'reference':>12}  {'ratio':>7}  target")
+    for r in results:
+        print(
+            f"{r['name'].ljust(width)}  {r['value']:>9} {r['unit']:<2}  {r['reference_value']:>9} {r['unit']:<2}"
+            f"  {r['ratio']:>7}  {r['target']}"
+        )
+    print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
