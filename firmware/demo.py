@@ -9,7 +9,8 @@ from pathlib import Path
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.output import pairs, table
-from sitegate.queue import delivery, verify as verifier
+from sitegate.queue import delivery
+from sitegate.queue import verify as verifier
 from sitegate.registration import Registration, append_registration
 from sitegate.roster import parse_csv
 from sitegate.timefmt import show
