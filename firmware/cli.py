@@ -7,6 +7,7 @@ problem (monitoring reads these).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -186,6 +187,97 @@ def cmd_roster_list(args) -> int:
     return OK
 
 
+def cmd_simulator(args) -> int:
+    import signal
+    import tempfile
+
+    from sitegate.queue.credentials import make_self_signed
+    from sitegate.queue.simulator import SimulatedService, SimulatorServer
+
+    persons = set(Path(args.persons).read_text().split()) if args.persons else None
+    tls, ca_file = None, None
+    if args.tls:
+        directory = Path(args.tls_dir or tempfile.mkdtemp(prefix="sitegate-sim-tls-"))
+        tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
+        ca_file = str(tls[1])
+    service = SimulatedService(reception_delay_s=args.delay, persons=persons)
+    server = SimulatorServer(service, args.host, args.port, tls)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(
+        json.dumps(
+            {
+                "url": server.url,
+                "ca_file": ca_file,
+                "base_url": server.url + "/REST/presenceRegistration/v1",
+                "token_url": server.url + "/REST/oauth/v5/token",
+            }
+        ),
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return OK
+
+
+def cmd_forward(args) -> int:
+    from sitegate.queue.forwarder import Forwarder
+    from sitegate.queue.service import ServiceClient
+
+    device = _open(args)
+    forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+    report = forwarder.drain()
+    summary = delivery.summary(device.db, datetime.now(UTC))
+    result = {
+        "calls": report.calls,
+        "sent": report.sent,
+        "delivered": report.delivered,
+        "rejected": report.rejected,
+        "failures": report.failures,
+        "resent_after_crash": forwarder.resent_after_crash,
+        "pending": summary.pending,
+    }
+    if args.json:
+        print_json(result)
+    else:
+        print(pairs([(k.replace("_", " "), "; ".join(v) if isinstance(v, list) else v) for k, v in result.items()]))
+    return CRITICAL if report.failures else WARNING if report.rejected else OK
+
+
+def cmd_remarks(args) -> int:
+    from sitegate.queue.remarks import days_left, needing_action
+
+    device = _open(args)
+    items = needing_action(device.db)
+    if args.json:
+        print_json([item.as_dict() for item in items])
+    elif not items:
+        print("no remark needs action")
+    else:
+        now = datetime.now(UTC)
+        print(
+            table(
+                (
+                    [
+                        i.seq,
+                        show(i.registered_utc),
+                        i.worker,
+                        i.code or "refused",
+                        i.text,
+                        f"{show(i.deadline_utc)[:10]} ({days_left(i.deadline_utc, now):.0f} d)"
+                        if i.deadline_utc
+                        else "",
+                        i.action,
+                    ]
+                    for i in items
+                ),
+                ["seq", "registered", "worker", "remark", "what", "report by", "action"],
+            )
+        )
+    return WARNING if items else OK
+
+
 def cmd_demo(args) -> int:
     from sitegate.demo import run_demo
 
@@ -228,6 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_argument("--out", required=True, metavar="FILE")
 
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
+    forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")
+    forward_cmd.add_argument("--once", action="store_true", required=True, help="drain once and stop")
+    command("remarks", cmd_remarks, "remarks and refusals that need someone's action, soonest deadline first")
+
+    sim_cmd = command("simulator", cmd_simulator, "run the local service simulator", json_flag=False)
+    sim_cmd.add_argument("--host", default="127.0.0.1")
+    sim_cmd.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed)")
+    sim_cmd.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed certificate")
+    sim_cmd.add_argument("--tls-dir", help="where to write the simulator's key and certificate")
+    sim_cmd.add_argument("--delay", type=int, default=900, help="reception delay behind remark 32, seconds")
+    sim_cmd.add_argument("--persons", help="file of known NISS numbers; others get remark 15")
 
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
     demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlite_utils
+
 from sitegate.config import Config
 from sitegate.queue import database
 from sitegate.queue.clock import Clock, SystemClock

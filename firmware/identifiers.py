@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sitegate.errors import IdentifierError
 from stdnum import exceptions as stdnum_errors
 from stdnum.be import bis, nn, vat
+
+from sitegate.errors import IdentifierError
 
 _SEPARATORS = re.compile(r"[\s.\-/]")
 

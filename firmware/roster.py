@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlite_utils
+
 from sitegate.errors import IdentifierError, RosterError
 from sitegate.identifiers import WorkerId, normalise_badge_uid, normalise_enterprise_number
 from sitegate.queue.database import immediate

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
+
 from sitegate.errors import StorageError
 
 DURABLE_PRAGMAS = (
@@ -69,9 +70,12 @@ def _v1(db: sqlite_utils.Database) -> None:
             "last_error": str,
             "error_class": str,
             "service_id": str,
+            "validity": str,
             "remarks": str,
             "updated_utc": str,
             "expected_remarks": str,
+            "corrected_utc": str,
+            "delivered_utc": str,
         },
         pk="seq",
         foreign_keys=[("seq", "records", "seq")],

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import sqlite_utils
+
+from sitegate.queue.database import immediate
+from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.timefmt import parse_utc
 
 STATES = ("pending", "in_flight", "delivered", "rejected")
@@ -20,6 +24,11 @@ class QueueSummary:
     oldest_pending_seq: int | None
     oldest_pending_utc: str | None
     oldest_pending_age_s: float | None
+    last_delivery_utc: str | None = None
+    last_error: str | None = None
+    last_error_class: str | None = None
+    last_error_utc: str | None = None
+    resends: int = 0
 
     @property
     def undelivered(self) -> int:
@@ -45,4 +54,100 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         oldest_pending_seq=oldest[0] if oldest else None,
         oldest_pending_utc=oldest[1] if oldest else None,
         oldest_pending_age_s=age,
+        last_delivery_utc=get_meta(db, "last_delivery_utc"),
+        last_error=get_meta(db, "last_error"),
+        last_error_class=get_meta(db, "last_error_class"),
+        last_error_utc=get_meta(db, "last_error_utc"),
+        resends=int(get_meta(db, "resends") or 0),
     )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One registration to send: its record and, when it was re-dated after a clock sync, the corrected time."""
+
+    seq: int
+    reference: str
+    payload: str
+    wall_utc: str
+    corrected_utc: str | None
+
+    @property
+    def send_utc(self) -> str:
+        return self.corrected_utc or self.wall_utc
+
+
+def take_batch(db: sqlite_utils.Database, limit: int, now: str) -> list[Pending]:
+    """The oldest pending registrations, marked in flight (durably) before they are sent."""
+    with immediate(db):
+        rows = db.execute(
+            "SELECT d.seq, d.reference, r.payload, r.wall_utc, d.corrected_utc FROM delivery d "
+            "JOIN records r ON r.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq LIMIT ?",
+            [limit],
+        ).fetchall()
+        db.conn.executemany(
+            "UPDATE delivery SET state = 'in_flight', attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
+            [(now, row[0]) for row in rows],
+        )
+    return [Pending(*row) for row in rows]
+
+
+def release(db: sqlite_utils.Database, seqs: list[int], error: str, error_class: str, now: str) -> None:
+    """Back to pending after a failure that says nothing about the items themselves."""
+    with immediate(db):
+        db.conn.executemany(
+            "UPDATE delivery SET state = 'pending', last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
+            [(error, error_class, now, seq) for seq in seqs],
+        )
+        set_meta(db, last_error=error, last_error_class=error_class, last_error_utc=now)
+
+
+def settle(db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], now: str) -> None:
+    """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final)."""
+    with immediate(db):
+        for seq, result in outcomes:
+            if result.created:
+                db.execute(
+                    "UPDATE delivery SET state = 'delivered', service_id = ?, validity = ?, remarks = ?, "
+                    "last_error = NULL, error_class = NULL, updated_utc = ?, delivered_utc = ? WHERE seq = ?",
+                    [result.service_id, result.validity, json.dumps(list(result.remarks)), now, now, seq],
+                )
+            else:
+                db.execute(
+                    "UPDATE delivery SET state = 'rejected', last_error = ?, error_class = 'rejected', "
+                    "updated_utc = ? WHERE seq = ?",
+                    [result.reason, now, seq],
+                )
+        if any(result.created for _, result in outcomes):
+            set_meta(db, last_delivery_utc=now)
+
+
+def recover_in_flight(db: sqlite_utils.Database) -> int:
+    """After a crash, what was in flight may or may not have reached the service: send it again, and count it."""
+    with immediate(db):
+        count = db.execute("SELECT count(*) FROM delivery WHERE state = 'in_flight'").fetchone()[0]
+        if count:
+            db.execute("UPDATE delivery SET state = 'pending' WHERE state = 'in_flight'")
+            set_meta(db, resends=int(get_meta(db, "resends") or 0) + count)
+    return count
+
+
+def set_meta(db: sqlite_utils.Database, **values: object) -> None:
+    db.conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [(key, None if value is None else str(value)) for key, value in values.items()],
+    )
+
+
+def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def expect_remark(db: sqlite_utils.Database, seqs: list[int], code: int) -> None:
+    """Note, beside the records, a remark the device expects the service to make."""
+    with immediate(db):
+        for seq in seqs:
+            row = db.execute("SELECT expected_remarks FROM delivery WHERE seq = ?", [seq]).fetchone()
+            expected = set(json.loads(row[0] or "[]")) | {code}
+            db.execute("UPDATE delivery SET expected_remarks = ? WHERE seq = ?", [json.dumps(sorted(expected)), seq])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
+
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database
 from sitegate.queue.clock import Capture, Clock

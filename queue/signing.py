@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
+
 from sitegate.errors import StorageError
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.identifiers import WorkerId

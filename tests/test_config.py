@@ -5,6 +5,7 @@ import pytest
 from conftest import CONFIG_TEXT, run_sitegate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sitegate import config as configuration
 from sitegate.errors import ConfigError
 

@@ -3,6 +3,8 @@ from datetime import date
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum.be import bis, nn, vat
+
 from sitegate.errors import IdentifierError
 from sitegate.identifiers import (
     WorkerId,
@@ -13,7 +15,6 @@ from sitegate.identifiers import (
     normalise_ssin,
     normalise_works_declaration,
 )
-from stdnum.be import bis, nn, vat
 
 
 def make_ssin(birth: date, serial: int, bis_offset: int = 0) -> str:

@@ -4,6 +4,7 @@ import stat
 
 import pytest
 from conftest import registration
+
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database, delivery
 from sitegate.queue.log import RegistrationLog

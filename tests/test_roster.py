@@ -2,6 +2,7 @@ import json
 
 import pytest
 from conftest import REPO, run_sitegate
+
 from sitegate.errors import RosterError
 from sitegate.roster import parse_csv
 

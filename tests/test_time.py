@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import registration
+
 from sitegate.registration import append_registration
 from sitegate.timefmt import format_utc, parse_utc, show
 

@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 from conftest import registration, run_sitegate
+
 from sitegate.errors import VerificationError
 from sitegate.queue.records import signed_message
 from sitegate.queue.signing import DeviceKey

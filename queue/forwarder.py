@@ -1,0 +1,191 @@
+"""The forwarder: oldest registrations first, in bulk, to the service; retried forever, never dropped.
+
+Backoff is a tenacity policy (exponential with jitter, capped at minutes, Retry-After honoured) with an
+injected sleep, so tests and the soak run never really sleep. A registration is marked delivered only on the
+service's confirmation of that very item; a per-item refusal is final for that item and kept for the technician.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlite_utils
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+from tenacity.wait import wait_base
+
+from sitegate.config import Config
+from sitegate.jsonlog import event
+from sitegate.queue import delivery
+from sitegate.queue import presence_rest_v1 as contract
+from sitegate.queue.service import BatchRejected, DeliveryFailure, ServiceClient
+from sitegate.timefmt import format_utc, parse_utc
+
+logger = logging.getLogger("sitegate.forwarder")
+MAX_BACKOFF_S = 300.0
+
+
+class wait_retry_after_or(wait_base):  # noqa: N801 - named like tenacity's own wait strategies
+    """Wait what the service asked for (Retry-After, capped), else fall back to another wait strategy."""
+
+    def __init__(self, fallback: wait_base, cap: float = MAX_BACKOFF_S) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = getattr(error, "retry_after", None)
+        if asked is not None:
+            return min(float(asked), self.cap)
+        return self.fallback(retry_state)
+
+
+def default_wait() -> wait_base:
+    return wait_retry_after_or(wait_exponential_jitter(initial=1, max=MAX_BACKOFF_S, exp_base=2, jitter=1))
+
+
+@dataclass
+class ForwardReport:
+    sent: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    calls: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        config: Config,
+        client: ServiceClient,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] | None = None,
+        wait: wait_base | None = None,
+        on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
+        idle: Callable[[float], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.client = client
+        self.now = now
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.sleep = sleep or self._interruptible_sleep
+        self.wait = wait or default_wait()
+        self.on_failure = on_failure
+        self.idle = idle or self._idle_until_woken
+        self.resent_after_crash = delivery.recover_in_flight(db)
+        if self.resent_after_crash:
+            event(logger, "resend_after_crash", logging.WARNING, count=self.resent_after_crash)
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
+    def _idle_until_woken(self, seconds: float) -> None:
+        """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    def _items(self, batch: list[delivery.Pending]) -> list[dict]:
+        site = self.config.site
+        return [contract.item(json.loads(p.payload), p.send_utc, site) for p in batch]
+
+    def _flag_late(self, batch: list[delivery.Pending], now: datetime) -> None:
+        """A registration whose age at sending reaches the reception delay will draw remark 32: say so."""
+        delay = self.config.site.reception_delay_s
+        late = [p.seq for p in batch if (now - parse_utc(p.send_utc)).total_seconds() >= delay]
+        if late:
+            delivery.expect_remark(self.db, late, 32)
+            event(logger, "expect_remark_32", logging.WARNING, seqs=late[:20], count=len(late), delay_s=delay)
+
+    def send(self, batch: list[delivery.Pending], report: ForwardReport) -> None:
+        """Send one taken batch and store the outcome; on failure the batch is released and the error raised."""
+        now = self.now()
+        self._flag_late(batch, now)
+        report.calls += 1
+        report.sent += len(batch)
+        try:
+            answer = self.client.send_bulk(self._items(batch))
+        except DeliveryFailure as failure:
+            delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.error_class, format_utc(now))
+            report.failures.append(failure.problem)
+            event(
+                logger,
+                "delivery_failed",
+                logging.WARNING,
+                error_class=failure.error_class,
+                problem=failure.problem,
+                batch=len(batch),
+            )
+            self.on_failure(failure)
+            raise
+        except BatchRejected as refusal:
+            if len(batch) == 1:
+                result = contract.ItemResult(False, reason=refusal.problem)
+                delivery.settle(self.db, [(batch[0].seq, result)], format_utc(self.now()))
+                report.rejected += 1
+                event(logger, "registration_rejected", logging.ERROR, seq=batch[0].seq, reason=refusal.problem)
+                return
+            # Find the guilty item: send each one alone; the others go through.
+            for single in batch:
+                self.send([single], report)
+            return
+        outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
+        delivery.settle(self.db, outcomes, format_utc(self.now()))
+        for seq, result in outcomes:
+            if result.created:
+                report.delivered += 1
+            else:
+                report.rejected += 1
+                event(logger, "registration_rejected", logging.ERROR, seq=seq, reason=result.reason)
+        event(
+            logger,
+            "delivered",
+            delivered=sum(r.created for _, r in outcomes),
+            rejected=sum(not r.created for _, r in outcomes),
+            server_offset_s=answer.server_offset_s,
+        )
+
+    def deliver_batch(self, report: ForwardReport) -> int:
+        """Take and send one batch of the oldest pending registrations; the number taken (0: nothing to do)."""
+        batch = delivery.take_batch(self.db, self.config.service.batch_size, format_utc(self.now()))
+        if batch:
+            self.send(batch, report)
+        return len(batch)
+
+    def drain(self) -> ForwardReport:
+        """Send batches until nothing is pending; stop at the first failure (for `sitegate forward --once`)."""
+        report = ForwardReport()
+        try:
+            while self.deliver_batch(report):
+                pass
+        except DeliveryFailure:
+            pass
+        return report
+
+    def run(self, idle_s: float = 2.0) -> None:
+        """The daemon's thread: drain, retrying failures with backoff, forever; idle when nothing is pending."""
+        retrying = Retrying(
+            wait=self.wait,
+            retry=retry_if_exception_type(DeliveryFailure),
+            stop=stop_never,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        report = ForwardReport()
+        while not self.stopping.is_set():
+            taken = retrying(self._deliver_unless_stopping, report)
+            if not taken and not self.stopping.is_set():
+                self.idle(idle_s)
+
+    def _deliver_unless_stopping(self, report: ForwardReport) -> int:
+        return 0 if self.stopping.is_set() else self.deliver_batch(report)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()

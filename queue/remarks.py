@@ -1,0 +1,119 @@
+"""The service's remarks, explained: cause, action and, where a web-form report is due, its deadline.
+
+The table is the official list (ciaw/remarks.csv), shipped in the package.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+
+import sqlite_utils
+
+from sitegate.identifiers import mask
+from sitegate.timefmt import format_utc, parse_utc
+
+REPORT_WINDOW = timedelta(days=30)  # "report ... within 30 days via the web form"
+
+
+@dataclass(frozen=True)
+class RemarkInfo:
+    code: int
+    text_fr: str
+    text_en: str
+    cause: str
+    action: str
+    device_can_anticipate: str
+
+    @property
+    def needs_action(self) -> bool:
+        return not self.action.lower().startswith(("no action", "nothing to do"))
+
+    @property
+    def web_form_report(self) -> bool:
+        return "within 30 days" in self.action
+
+
+@cache
+def table() -> dict[int, RemarkInfo]:
+    text = resources.files("sitegate").joinpath("data/remarks.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(io.StringIO(text))
+    return {
+        int(r["code"]): RemarkInfo(
+            int(r["code"]), r["remark_fr"], r["remark_en"], r["cause"], r["action"], r["device_can_anticipate"]
+        )
+        for r in rows
+    }
+
+
+def info(code: int) -> RemarkInfo:
+    return table().get(code) or RemarkInfo(code, "", f"remark {code} (not in the official list)", "", "Check it.", "")
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    seq: int
+    reference: str
+    registered_utc: str
+    worker: str  # masked
+    code: int | None  # None: the registration was refused (not created)
+    text: str
+    cause: str
+    action: str
+    deadline_utc: str | None
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def needing_action(db: sqlite_utils.Database) -> list[ActionItem]:
+    """Remarks someone must act on, and refused registrations; soonest deadline first."""
+    rows = db.execute(
+        "SELECT d.seq, d.reference, r.wall_utc, r.payload, d.state, d.remarks, d.last_error FROM delivery d "
+        "JOIN records r ON r.seq = d.seq WHERE d.state = 'rejected' OR (d.remarks IS NOT NULL AND d.remarks != '[]')"
+    ).fetchall()
+    items = []
+    for seq, reference, wall, payload, state, remarks, error in rows:
+        worker = mask(json.loads(payload)["worker"]["number"])
+        if state == "rejected":
+            items.append(
+                ActionItem(
+                    seq,
+                    reference,
+                    wall,
+                    worker,
+                    None,
+                    f"refused by the service: {error}",
+                    "the service did not create this registration",
+                    "check the worker's data and register again through another channel",
+                    None,
+                )
+            )
+        for code in json.loads(remarks or "[]"):
+            remark = info(code)
+            if not remark.needs_action:
+                continue
+            deadline = parse_utc(wall) + REPORT_WINDOW if remark.web_form_report else None
+            items.append(
+                ActionItem(
+                    seq,
+                    reference,
+                    wall,
+                    worker,
+                    code,
+                    remark.text_en,
+                    remark.cause,
+                    remark.action,
+                    format_utc(deadline) if deadline else None,
+                )
+            )
+    return sorted(items, key=lambda i: (i.deadline_utc is None, i.deadline_utc or "", i.seq))
+
+
+def days_left(deadline_utc: str, now: datetime) -> float:
+    return (parse_utc(deadline_utc) - now).total_seconds() / 86400

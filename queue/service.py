@@ -1,0 +1,211 @@
+"""The Check In and Out at Work client: token, bulk call, and a classification of every way it can fail.
+
+Failures are sorted the way the official procedure sorts them, because that decides who must act:
+- "infrastructure": network, DNS, TLS, a proxy's page (a third party: exempt if verifiable);
+- "service": 5xx, maintenance, 429, timeouts after connecting, answers off the contract (the service);
+- "ours": credentials, a refused token, 401 after a refresh (the provider must act; no exemption).
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from sitegate.config import ServiceConfig
+from sitegate.errors import SitegateError
+from sitegate.queue import presence_rest_v1 as contract
+from sitegate.queue.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
+
+INFRASTRUCTURE, SERVICE, OURS = "infrastructure", "service", "ours"
+TOKEN_MARGIN = timedelta(seconds=60)  # fetch a new token this long before the old one expires
+
+
+class DeliveryFailure(SitegateError):
+    """A call that said nothing about the items: they stay pending and are retried."""
+
+    def __init__(self, error_class: str, problem: str, fix: str = "", retry_after: float | None = None) -> None:
+        self.error_class = error_class
+        self.retry_after = retry_after
+        super().__init__(problem, fix)
+
+
+class BatchRejected(SitegateError):
+    """The service refused the whole call as malformed (4xx): one of the items is at fault."""
+
+
+@dataclass(frozen=True)
+class BulkAnswer:
+    results: list[contract.ItemResult]
+    server_offset_s: float | None  # server Date minus our clock (positive: our clock is behind)
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((moment - now).total_seconds(), 0.0)
+
+
+def classify_exception(error: requests.RequestException, what: str) -> DeliveryFailure:
+    text = str(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        return DeliveryFailure(
+            INFRASTRUCTURE, f"{what}: TLS failed ({text[:200]})", "check the clock and that no proxy intercepts TLS"
+        )
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return DeliveryFailure(
+            INFRASTRUCTURE, f"{what}: no connection within the timeout", "check the internet link (router, 4G modem)"
+        )
+    if isinstance(error, requests.exceptions.ReadTimeout | requests.exceptions.ChunkedEncodingError):
+        return DeliveryFailure(
+            SERVICE,
+            f"{what}: connected, but the service did not answer in time",
+            "nothing to do: retried automatically",
+        )
+    if "NameResolution" in text or "Name or service not known" in text or "name resolution" in text.lower():
+        return DeliveryFailure(INFRASTRUCTURE, f"{what}: DNS lookup failed", "check the internet link and DNS")
+    return DeliveryFailure(INFRASTRUCTURE, f"{what}: network error ({text[:200]})", "check the internet link")
+
+
+class ServiceClient:
+    """One client per forwarder thread. `now` is injected so token expiry and offsets follow the test clock."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        session: requests.Session | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.session = session or requests.Session()
+        # Passed on every call: a Session's own `verify` loses to $REQUESTS_CA_BUNDLE (requests issue #4726).
+        self.verify: str | bool = str(config.ca_file) if config.ca_file else True  # never off
+        self.now = now
+        self._token: str | None = None
+        self._token_expires: datetime | None = None
+        self.server_offset_s: float | None = None
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.config.connect_timeout_s, self.config.read_timeout_s)
+
+    def token(self, refresh: bool = False) -> str:
+        now = self.now()
+        if not refresh and self._token and self._token_expires and now < self._token_expires - TOKEN_MARGIN:
+            return self._token
+        try:
+            key = load_private_key(self.config.key_file)
+            assertion = client_assertion(
+                self.config.client_id, self.config.token_url, key, certificate_thumbprint(self.config.cert_file), now
+            )
+        except CredentialError as error:
+            raise DeliveryFailure(OURS, error.problem, error.fix) from None
+        try:
+            response = self.session.post(
+                self.config.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion": assertion,
+                },
+                timeout=self.timeout,
+                verify=self.verify,
+            )
+        except requests.RequestException as error:
+            raise classify_exception(error, "token request") from None
+        if response.status_code in (400, 401, 403):
+            raise DeliveryFailure(
+                OURS,
+                f"token refused ({response.status_code}): {response.text[:200]}",
+                "check service.client_id, the key and the certificate registered with ONSS",
+            )
+        body = self._json(response, "token request")
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise DeliveryFailure(SERVICE, "token answer without access_token", "retried automatically")
+        self._token = body["access_token"]
+        self._token_expires = now + timedelta(seconds=float(body.get("expires_in", 300)))
+        return self._token
+
+    def _json(self, response: requests.Response, what: str) -> object:
+        if "html" in response.headers.get("Content-Type", "").lower():
+            raise DeliveryFailure(
+                INFRASTRUCTURE,
+                f"{what}: an HTML page answered ({response.status_code}), "
+                "not the service: a proxy or captive portal is in the way",
+                "check the site's internet access (proxy, hotspot login)",
+            )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise DeliveryFailure(
+                SERVICE,
+                f"{what}: service unavailable ({response.status_code})",
+                "nothing to do: retried automatically",
+                retry_after_seconds(response.headers.get("Retry-After"), self.now()),
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise DeliveryFailure(
+                SERVICE, f"{what}: the answer is not JSON ({response.text[:80]!r})", "retried automatically"
+            ) from None
+
+    def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
+        try:
+            server = email.utils.parsedate_to_datetime(response.headers["Date"])
+        except (KeyError, TypeError, ValueError):
+            return
+        midpoint = sent + (received - sent) / 2
+        self.server_offset_s = round((server - midpoint).total_seconds(), 3)
+
+    def send_bulk(self, items: list[dict]) -> BulkAnswer:
+        """POST the items; fetch a token first, and once more on a 401."""
+        url = self.config.base_url + contract.BULK_PATH
+        for refresh in (False, True):
+            token = self.token(refresh=refresh)
+            sent = self.now()
+            try:
+                response = self.session.post(
+                    url,
+                    json=contract.bulk_request(items),
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except requests.RequestException as error:
+                raise classify_exception(error, "bulk call") from None
+            self._observe_date(response, sent, self.now())
+            if response.status_code != 401:
+                break
+        else:
+            raise DeliveryFailure(
+                OURS,
+                "the service refuses our token (401 after a refresh)",
+                "check the client's rights for presenceRegistration with ONSS",
+            )
+        if response.status_code in (400, 404, 409, 413, 415, 422):
+            raise BatchRejected(
+                f"the service refused the call ({response.status_code}): {response.text[:300]}",
+                "the item is kept; see `sitegate queue` and the contract module",
+            )
+        if response.status_code == 403:
+            raise DeliveryFailure(OURS, "the service forbids this client (403)", "check the access rights with ONSS")
+        body = self._json(response, "bulk call")
+        try:
+            results = contract.parse_bulk_response(body, len(items))
+        except contract.ContractError as error:
+            raise DeliveryFailure(
+                SERVICE,
+                f"bulk call: the answer does not follow the contract ({error})",
+                f"retried automatically; if it persists, check {contract.CONTRACT}",
+            ) from None
+        return BulkAnswer(results, self.server_offset_s)

@@ -1,0 +1,191 @@
+"""The forwarder against the simulator running as a real separate process: every fault, nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CONFIG_TEXT, registration, run_sitegate
+from simulator_process import SimulatorProcess, client_credentials, service_section
+
+from sitegate import config as configuration
+from sitegate.device import Device
+from sitegate.queue import delivery
+from sitegate.queue.forwarder import Forwarder, ForwardReport
+from sitegate.queue.service import INFRASTRUCTURE, OURS, SERVICE, DeliveryFailure, ServiceClient
+from sitegate.registration import append_registration
+
+
+@pytest.fixture(scope="session")
+def credentials(tmp_path_factory):
+    return client_credentials(tmp_path_factory.mktemp("credentials"))
+
+
+@pytest.fixture
+def simulator():
+    process = SimulatorProcess()
+    yield process
+    process.stop()
+
+
+def site(tmp_path, clock, credentials, base_url, token_url, **service):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "sitegate.toml"
+    path.write_text(CONFIG_TEXT + service_section(base_url, token_url, credentials, **service))
+    return Device.open(configuration.load(path), clock), path
+
+
+@pytest.fixture
+def gate(tmp_path, clock, credentials, simulator):
+    device, path = site(tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=0.5)
+    device.config_file = path
+    yield device
+    device.close()
+
+
+def fill(device, clock, count=5):
+    for index in range(count):
+        append_registration(device.log, registration(index, "IN"))
+        clock.advance(1)
+
+
+def forwarder(device, clock) -> Forwarder:
+    return Forwarder(
+        device.db, device.config, ServiceClient(device.config.service, now=lambda: clock.wall), now=lambda: clock.wall
+    )
+
+
+def summary(device, clock):
+    return delivery.summary(device.db, clock.wall)
+
+
+def test_delivers_oldest_first_with_ids_and_remarks(gate, clock, simulator):
+    fill(gate, clock, 5)
+    report = forwarder(gate, clock).drain()
+    assert (report.delivered, report.calls, report.failures) == (5, 1, [])
+    rows = gate.db.execute("SELECT seq, state, service_id, remarks FROM delivery ORDER BY seq").fetchall()
+    assert [r[1] for r in rows] == ["delivered"] * 5
+    assert all(r[2].startswith("SIM-") for r in rows)
+    received = simulator.received()["received"]
+    assert [r["item"]["ssin"] for r in received] == [
+        json.loads(r.payload)["worker"]["number"] for r in gate.log.records()
+    ]
+    assert received[0]["item"]["registrationDate"] == "2026-11-22T07:00:00.000Z"
+    assert received[0]["item"]["placeOfWork"] == {"coordinates": {"latitude": 50.8466, "longitude": 4.3528}}
+
+
+@pytest.mark.parametrize(
+    "fault, error_class, retry_after, fragment",
+    [
+        ("refuse", INFRASTRUCTURE, None, "network error"),
+        ("500", SERVICE, None, "service unavailable (500)"),
+        ("503", SERVICE, None, "service unavailable (503)"),
+        ("503_retry_after", SERVICE, 7.0, "(503)"),
+        ("429", SERVICE, 7.0, "(429)"),
+        ("html", INFRASTRUCTURE, None, "HTML page"),
+        ("malformed", SERVICE, None, "not JSON"),
+        ("timeout", SERVICE, None, "did not answer in time"),
+    ],
+)
+def test_each_fault_keeps_everything_and_is_classified(
+    gate, clock, simulator, fault, error_class, retry_after, fragment
+):
+    fill(gate, clock, 3)
+    simulator.fault(fault, seconds=1.5 if fault == "timeout" else None)
+    sender = forwarder(gate, clock)
+    with pytest.raises(DeliveryFailure) as caught:
+        sender.deliver_batch(report := ForwardReport())
+    failure = caught.value
+    assert failure.error_class == error_class and fragment in failure.problem
+    assert failure.retry_after == retry_after
+    state = summary(gate, clock)
+    assert (state.pending, state.in_flight, state.delivered) == (3, 0, 0)
+    assert state.last_error_class == error_class and fragment in state.last_error
+    # what the technician sees
+    shown = json.loads(run_sitegate("queue", "--json", config=gate.config_file).stdout)
+    assert shown["pending"] == 3 and shown["last_error_class"] == error_class
+    simulator.fault(None)
+    assert sender.drain().delivered == 3
+    assert summary(gate, clock).delivered == 3 and report.calls == 1
+
+
+def test_slow_answer_within_timeout_is_delivered(gate, clock, simulator):
+    fill(gate, clock, 2)
+    simulator.fault("slow", seconds=0.2)
+    assert forwarder(gate, clock).drain().delivered == 2
+
+
+def test_partial_bulk_success_rejects_only_the_refused_items(gate, clock, simulator):
+    fill(gate, clock, 4)
+    simulator.fault("partial", count=1)
+    report = forwarder(gate, clock).drain()
+    assert (report.delivered, report.rejected) == (2, 2)
+    rejected = gate.db.execute("SELECT seq, last_error FROM delivery WHERE state='rejected' ORDER BY seq").fetchall()
+    assert [r[0] for r in rejected] == [2, 4] and "partial" in rejected[0][1]
+    # final: never retried on its own
+    assert forwarder(gate, clock).drain().sent == 0
+    listed = json.loads(run_sitegate("remarks", "--json", config=gate.config_file).stdout)
+    assert {item["seq"] for item in listed if item["code"] is None} == {2, 4}
+
+
+def test_expired_token_is_refreshed_once(gate, clock, simulator):
+    fill(gate, clock, 1)
+    sender = forwarder(gate, clock)
+    assert sender.drain().delivered == 1
+    simulator.fault("expire_token", count=1)
+    fill(gate, clock, 1)
+    assert sender.drain().delivered == 1
+    assert simulator.summary()["token_calls"] == 2
+
+
+def test_whole_batch_refusal_isolates_the_guilty_item(gate, clock, simulator):
+    fill(gate, clock, 3)
+    simulator.fault("reject_batch", count=1)
+    report = forwarder(gate, clock).drain()
+    assert (report.calls, report.delivered, report.rejected) == (4, 3, 0)
+
+
+def test_dns_and_refused_connection_are_infrastructure(tmp_path, clock, credentials):
+    for base in ("https://sitegate-no-such-host.invalid/x", "http://127.0.0.1:9/x"):
+        device, _ = site(tmp_path / base[-6:].replace("/", "_"), clock, credentials, base, base + "/token")
+        fill(device, clock, 1)
+        with pytest.raises(DeliveryFailure) as caught:
+            forwarder(device, clock).deliver_batch(ForwardReport())
+        assert caught.value.error_class == INFRASTRUCTURE
+        assert summary(device, clock).pending == 1
+        device.close()
+
+
+def test_missing_key_is_our_side(tmp_path, clock, simulator):
+    device, _ = site(
+        tmp_path, clock, (tmp_path / "none.key", tmp_path / "none.crt"), simulator.base_url, simulator.token_url
+    )
+    fill(device, clock, 1)
+    report = forwarder(device, clock).drain()
+    assert report.delivered == 0 and "not found" in report.failures[0]
+    assert summary(device, clock).last_error_class == OURS
+
+
+def test_tls_verified_with_configured_ca_and_refused_without(tmp_path, clock, credentials):
+    secure = SimulatorProcess("--tls")
+    try:
+        trusted, _ = site(tmp_path / "a", clock, credentials, secure.base_url, secure.token_url, ca_file=secure.ca_file)
+        fill(trusted, clock, 1)
+        assert forwarder(trusted, clock).drain().delivered == 1
+        untrusted, _ = site(tmp_path / "b", clock, credentials, secure.base_url, secure.token_url)
+        fill(untrusted, clock, 1)
+        report = forwarder(untrusted, clock).drain()
+        assert report.delivered == 0 and "TLS" in report.failures[0]
+        assert summary(untrusted, clock).last_error_class == INFRASTRUCTURE
+    finally:
+        secure.stop()
+
+
+def test_forward_once_command_reports(gate, clock, simulator):
+    fill(gate, clock, 2)
+    simulator.fault("503")
+    failed = run_sitegate("forward", "--once", "--json", config=gate.config_file)
+    assert failed.returncode == 2 and json.loads(failed.stdout)["pending"] == 2
+    simulator.fault(None)
+    done = run_sitegate("forward", "--once", "--json", config=gate.config_file)
+    assert done.returncode == 0 and json.loads(done.stdout)["delivered"] == 2
