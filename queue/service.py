@@ -93,6 +93,7 @@ class ServiceClient:
         self.verify: str | bool = str(config.ca_file) if config.ca_file else True  # never off
         self.now = now
         self._token: str | None = None
+        self._signing: tuple | None = None
         self._token_expires: datetime | None = None
         self.server_offset_s: float | None = None
 
@@ -105,10 +106,9 @@ class ServiceClient:
         if not refresh and self._token and self._token_expires and now < self._token_expires - TOKEN_MARGIN:
             return self._token
         try:
-            key = load_private_key(self.config.key_file)
-            assertion = client_assertion(
-                self.config.client_id, self.config.token_url, key, certificate_thumbprint(self.config.cert_file), now
-            )
+            if self._signing is None:  # loading checks the RSA key: tens of ms, so once per client
+                self._signing = (load_private_key(self.config.key_file), certificate_thumbprint(self.config.cert_file))
+            assertion = client_assertion(self.config.client_id, self.config.token_url, *self._signing, now)
         except CredentialError as error:
             raise DeliveryFailure(OURS, error.problem, error.fix) from None
         try:

@@ -213,6 +213,9 @@ class SimulatedService:
 class _Handler(BaseHTTPRequestHandler):
     server: SimulatorServer
     protocol_version = "HTTP/1.1"
+    # One write per answer and no Nagle: otherwise headers and body cross delayed ACKs (~40 ms a call).
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet: tests and the demo read stdout
         pass

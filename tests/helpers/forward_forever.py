@@ -1,0 +1,13 @@
+"""Crash-test worker: the daemon's forwarder loop, as a process of its own, until it is killed."""
+
+import sys
+
+from sitegate import config as configuration
+from sitegate.device import Device
+from sitegate.queue.forwarder import Forwarder
+from sitegate.queue.service import ServiceClient
+
+device = Device.open(configuration.load(sys.argv[1]))
+forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+print("started", flush=True)
+forwarder.run(idle_s=0.2)

@@ -1,0 +1,33 @@
+"""The simulator inside the test process, sharing the test's clock: for accelerated runs (soak, backoff)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from conftest import CONFIG_TEXT
+from simulator_process import service_section
+
+from sitegate import config as configuration
+from sitegate.device import Device
+from sitegate.queue.forwarder import Forwarder
+from sitegate.queue.service import ServiceClient
+from sitegate.queue.simulator import SimulatedService, SimulatorServer
+
+
+@contextmanager
+def simulated_site(tmp_path, clock, credentials, batch_size=200, **forwarder_options):
+    service = SimulatedService(reception_delay_s=900, now=lambda: clock.wall)
+    server = SimulatorServer(service).start()
+    path = tmp_path / "sitegate.toml"
+    path.write_text(CONFIG_TEXT + service_section(
+        server.url + "/REST/presenceRegistration/v1", server.url + "/REST/oauth/v5/token", credentials,
+        batch_size=batch_size))
+    device = Device.open(configuration.load(path), clock)
+    client = ServiceClient(device.config.service, now=lambda: clock.wall)
+    forwarder = Forwarder(device.db, device.config, client, now=lambda: clock.wall, **forwarder_options)
+    try:
+        yield device, service, forwarder
+    finally:
+        server.shutdown()
+        server.server_close()
+        device.close()

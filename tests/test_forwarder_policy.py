@@ -1,0 +1,54 @@
+"""The retry policy, with injected sleep: Retry-After honoured, exponential backoff capped, nothing dropped."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import registration
+from inprocess import simulated_site
+from simulator_process import client_credentials
+
+from sitegate.queue import delivery
+from sitegate.queue.forwarder import MAX_BACKOFF_S
+from sitegate.registration import append_registration
+
+
+@pytest.fixture(scope="module")
+def credentials(tmp_path_factory):
+    return client_credentials(tmp_path_factory.mktemp("credentials"))
+
+
+def run_until_drained(device, forwarder, clock, waits):
+    """Run the daemon loop; every backoff sleep advances the test clock; stop once nothing is pending."""
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.advance(seconds)
+
+    def idle(seconds):
+        if delivery.summary(device.db, clock.wall).undelivered == 0:
+            forwarder.stop()
+
+    forwarder.sleep, forwarder.idle = sleep, idle
+    forwarder.run()
+
+
+def test_retry_after_is_honoured(tmp_path, clock, credentials):
+    with simulated_site(tmp_path, clock, credentials) as (device, service, forwarder):
+        append_registration(device.log, registration(0))
+        service.set_fault("503_retry_after", count=3)
+        waits: list[float] = []
+        run_until_drained(device, forwarder, clock, waits)
+        assert waits == [7.0, 7.0, 7.0]
+        assert delivery.summary(device.db, clock.wall).delivered == 1
+
+
+def test_backoff_grows_and_is_capped_with_no_retry_limit(tmp_path, clock, credentials):
+    with simulated_site(tmp_path, clock, credentials) as (device, service, forwarder):
+        append_registration(device.log, registration(0))
+        service.set_fault("500", count=15)
+        waits: list[float] = []
+        run_until_drained(device, forwarder, clock, waits)
+        assert len(waits) == 15
+        assert waits[0] <= 2.0 and waits[5] > waits[0]
+        assert max(waits) == MAX_BACKOFF_S and all(w <= MAX_BACKOFF_S for w in waits)
+        assert delivery.summary(device.db, clock.wall).delivered == 1
