@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ $(DEPS): pyproject.toml | $(BIN)/python
 install: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-test: install
+# Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server).
+system-deps:
+	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime >/dev/null; \
+	  else \
+	    echo "the tests need Debian's chrony and faketime: sudo apt-get install chrony faketime"; exit 1; \
+	  fi; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest -q tests
 
 demo: install

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -278,6 +279,36 @@ def cmd_remarks(args) -> int:
     return WARNING if items else OK
 
 
+def cmd_clock(args) -> int:
+    from sitegate.queue.clockwatch import assess, default_sources, unsynced_records
+    from sitegate.queue.timesource import best_reading
+
+    device = _open(args)
+    site = device.config.site
+    threshold = device.config.clock.warn_fraction * site.reception_delay_s
+    reading = best_reading(default_sources(device.config.clock.ntp_server))
+    synced, warning = assess(reading, threshold)
+    service_offset = delivery.get_meta(device.db, "service_offset_s")
+    data = {
+        "synced": synced,
+        "offset_s": reading.offset_s,
+        "max_error_s": reading.max_error_s,
+        "source": reading.source,
+        "detail": reading.detail,
+        "service_offset_s": float(service_offset) if service_offset else None,
+        "service_offset_seen_utc": delivery.get_meta(device.db, "service_offset_utc"),
+        "unsynced_records": unsynced_records(device.log),
+        "reception_delay_s": site.reception_delay_s,
+        "warn_threshold_s": threshold,
+        "warning": warning,
+    }
+    if args.json:
+        print_json(data)
+    else:
+        print(pairs((k.replace("_", " "), v) for k, v in data.items()))
+    return CRITICAL if not synced else WARNING if warning else OK
+
+
 def cmd_demo(args) -> int:
     from sitegate.demo import run_demo
 
@@ -322,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")
     forward_cmd.add_argument("--once", action="store_true", required=True, help="drain once and stop")
+    command("clock", cmd_clock, "how good the clock is: source, offset, records to re-date (remark 32)")
     command("remarks", cmd_remarks, "remarks and refusals that need someone's action, soonest deadline first")
 
     sim_cmd = command("simulator", cmd_simulator, "run the local service simulator", json_flag=False)
@@ -354,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.problem}", file=sys.stderr)
         if error.fix:
             print(f"fix: {error.fix}", file=sys.stderr)
+        return CRITICAL
+    except sqlite3.DatabaseError as error:
+        print(f"error: the database cannot be used: {error}", file=sys.stderr)
+        print("fix: check the disk (`df`, `dmesg`), then `sitegate verify`; keep the file as evidence", file=sys.stderr)
         return CRITICAL
     except KeyboardInterrupt:
         return 130

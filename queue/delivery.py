@@ -102,7 +102,9 @@ def release(db: sqlite_utils.Database, seqs: list[int], error: str, error_class:
         set_meta(db, last_error=error, last_error_class=error_class, last_error_utc=now)
 
 
-def settle(db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], now: str) -> None:
+def settle(
+    db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], now: str, server_offset_s: float | None = None
+) -> None:
     """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final)."""
     with immediate(db):
         for seq, result in outcomes:
@@ -120,6 +122,8 @@ def settle(db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], no
                 )
         if any(result.created for _, result in outcomes):
             set_meta(db, last_delivery_utc=now)
+        if server_offset_s is not None:
+            set_meta(db, service_offset_s=server_offset_s, service_offset_utc=now)
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:

@@ -136,7 +136,7 @@ class Forwarder:
                 self.send([single], report)
             return
         outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
-        delivery.settle(self.db, outcomes, format_utc(self.now()))
+        delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s)
         for seq, result in outcomes:
             if result.created:
                 report.delivered += 1

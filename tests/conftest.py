@@ -84,7 +84,7 @@ def registration(index: int = 0, direction: str = "IN") -> Registration:
 
 def run_sitegate(*args: str, config: Path | None = None, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
     """The installed `sitegate` command, run as a technician would, as a real subprocess."""
-    env = dict(os.environ)
+    env = dict(kwargs.pop("env", None) or os.environ)
     if config:
         env["SITEGATE_CONFIG"] = str(config)
     command = [str(Path(sys.executable).parent / "sitegate"), *args]

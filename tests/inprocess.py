@@ -19,9 +19,15 @@ def simulated_site(tmp_path, clock, credentials, batch_size=200, **forwarder_opt
     service = SimulatedService(reception_delay_s=900, now=lambda: clock.wall)
     server = SimulatorServer(service).start()
     path = tmp_path / "sitegate.toml"
-    path.write_text(CONFIG_TEXT + service_section(
-        server.url + "/REST/presenceRegistration/v1", server.url + "/REST/oauth/v5/token", credentials,
-        batch_size=batch_size))
+    path.write_text(
+        CONFIG_TEXT
+        + service_section(
+            server.url + "/REST/presenceRegistration/v1",
+            server.url + "/REST/oauth/v5/token",
+            credentials,
+            batch_size=batch_size,
+        )
+    )
     device = Device.open(configuration.load(path), clock)
     client = ServiceClient(device.config.service, now=lambda: clock.wall)
     forwarder = Forwarder(device.db, device.config, client, now=lambda: clock.wall, **forwarder_options)

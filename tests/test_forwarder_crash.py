@@ -30,8 +30,9 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path, clock):
     try:
         credentials = client_credentials(tmp_path / "credentials")
         path = tmp_path / "sitegate.toml"
-        path.write_text(CONFIG_TEXT + service_section(simulator.base_url, simulator.token_url, credentials,
-                                                      batch_size=BATCH))
+        path.write_text(
+            CONFIG_TEXT + service_section(simulator.base_url, simulator.token_url, credentials, batch_size=BATCH)
+        )
         device = Device.open(configuration.load(path), clock)
         for index in range(REGISTRATIONS):
             append_registration(device.log, registration(index))
@@ -39,8 +40,11 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path, clock):
         simulator.fault("slow", seconds=0.03)  # each call takes a while: kills land mid-batch
         rng = random.Random(30)
         for _ in range(ROUNDS):
-            process = subprocess.Popen([sys.executable, str(REPO / "tests" / "helpers" / "forward_forever.py"),
-                                        str(path)], stdout=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                [sys.executable, str(REPO / "tests" / "helpers" / "forward_forever.py"), str(path)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert process.stdout.readline().strip() == "started"
             time.sleep(rng.uniform(0.02, 0.25))
             os.kill(process.pid, signal.SIGKILL)

@@ -20,8 +20,7 @@ from sitegate.registration import Registration, append_registration
 
 # Faults that say nothing about the items (partial success rejects items for good: tested on its own;
 # slow and timeout cost real seconds: tested on their own).
-SOAK_FAULTS = [None, None, None, "refuse", "500", "503", "503_retry_after", "429", "html", "malformed",
-               "expire_token"]
+SOAK_FAULTS = [None, None, None, "refuse", "500", "503", "503_retry_after", "429", "html", "malformed", "expire_token"]
 WORKERS = 300
 
 
@@ -58,8 +57,10 @@ class World:
         worker = self.rng.randrange(WORKERS)
         direction = "OUT" if self.direction.get(worker) == "IN" else "IN"
         self.direction[worker] = direction
-        append_registration(self.device.log, Registration(
-            WorkerId("limosa", f"{worker + 10**16:017d}"), "0403170701", direction, "1Y101DRUNWB5Z"))
+        append_registration(
+            self.device.log,
+            Registration(WorkerId("limosa", f"{worker + 10**16:017d}"), "0403170701", direction, "1Y101DRUNWB5Z"),
+        )
         self.appended += 1
         self.clock.advance(1.0)  # two badges never share a second
 
@@ -86,8 +87,14 @@ def test_a_day_of_faults_delivers_everything_exactly_once(tmp_path, clock, tmp_p
         assert counted["created"] == world.appended == counted["distinct"]
         assert counted["resent"] == 0 and summary.resends == 0
         # Every remark 32 the service made was expected by the device before sending.
-        flagged = {seq for seq, expected in device.db.execute("SELECT seq, expected_remarks FROM delivery")
-                   if 32 in json.loads(expected or "[]")}
-        late = {seq for seq, remarks in device.db.execute("SELECT seq, remarks FROM delivery")
-                if 32 in json.loads(remarks or "[]")}
+        flagged = {
+            seq
+            for seq, expected in device.db.execute("SELECT seq, expected_remarks FROM delivery")
+            if 32 in json.loads(expected or "[]")
+        }
+        late = {
+            seq
+            for seq, remarks in device.db.execute("SELECT seq, remarks FROM delivery")
+            if 32 in json.loads(remarks or "[]")
+        }
         assert late <= flagged

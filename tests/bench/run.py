@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_drain import bench_drain  # noqa: E402
 from bench_log import bench_log  # noqa: E402
 
 RESULTS = Path(".bench/results.json")
@@ -52,6 +53,7 @@ def main() -> int:
     results: list[dict] = []
     with tempfile.TemporaryDirectory(dir=".bench") as scratch:
         results += bench_log(Path(scratch), Path(".bench"), raw_insert_floor, result)
+        results += bench_drain(Path(scratch), result)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(r["name"]) for r in results)
     print(f"{'name'.ljust(width)}  {'value':>12}  {'reference':>12}  {'ratio':>7}  target")

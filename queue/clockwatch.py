@@ -1,0 +1,176 @@
+"""Keeping the device's time honest: watch the time source, record what changes, re-date what needs it.
+
+Remark 32 names "the badge system's clock" as the cause of late registrations. The watch turns every change
+of clock state (unsynced, synced, stepped, offset beyond the warning threshold) into a signed record, and when
+the clock becomes synced in the same boot, re-dates the registrations captured before from monotonic time:
+a signed correction record lists them; the originals stay untouched; the service receives the corrected time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from sitegate.jsonlog import event
+from sitegate.queue import delivery, timesource
+from sitegate.queue.clock import ClockReading, read_boot_id
+from sitegate.queue.database import immediate
+from sitegate.queue.log import RegistrationLog
+from sitegate.queue.timesource import TimeReading
+from sitegate.timefmt import format_utc
+
+logger = logging.getLogger("sitegate.clock")
+STEP_THRESHOLD_S = 1.0  # wall time moving this much more or less than monotonic time is a step
+UNTRUSTED_STATES = ("unsynced", "unknown")
+
+
+@dataclass(frozen=True)
+class ClockStatus:
+    state: str
+    synced: bool
+    offset_s: float | None
+    max_error_s: float | None
+    source: str
+    detail: str
+    warning: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def assess(reading: TimeReading, warn_threshold_s: float) -> tuple[bool, str | None]:
+    """Is the clock to be trusted, and what should a technician be told about it?
+
+    A direct NTP query cannot tell whether the system clock is disciplined; a small measured offset is taken
+    as good enough.
+    """
+    offset = reading.offset_s
+    small = offset is not None and abs(offset) < warn_threshold_s
+    synced = reading.synced or (reading.source == "ntp" and small)
+    if not synced:
+        return False, f"clock not synchronised ({reading.detail})"
+    if offset is not None and not small:
+        return True, f"clock offset {offset:+.3f} s exceeds {warn_threshold_s:.0f} s (remark 32 risk)"
+    return True, None
+
+
+def default_sources(ntp_server: str) -> list[Callable[[], TimeReading]]:
+    def ntp() -> TimeReading:
+        return timesource.ntp(ntp_server)
+
+    return [timesource.chrony, timesource.timesyncd, ntp]
+
+
+class ClockWatch:
+    def __init__(
+        self,
+        log: RegistrationLog,
+        read: Callable[[], TimeReading],
+        warn_threshold_s: float,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        boot_id: str | None = None,
+    ) -> None:
+        self.log = log
+        self.read = read
+        self.warn_threshold_s = warn_threshold_s
+        self.wall = wall
+        self.monotonic_ns = monotonic_ns
+        self.boot_id = boot_id or read_boot_id()
+        self._lock = threading.Lock()
+        self._reading = ClockReading("unknown")
+        self._last: tuple[datetime, int] | None = None
+        self._last_state: str | None = None
+        self._warned = False
+
+    def current(self) -> ClockReading:
+        """What each new record stores as its clock state (cheap: no I/O on the badge path)."""
+        with self._lock:
+            return self._reading
+
+    def _stepped(self, wall: datetime, mono: int) -> float | None:
+        previous, self._last = self._last, (wall, mono)
+        if previous is None:
+            return None
+        jump = (wall - previous[0]).total_seconds() - (mono - previous[1]) / 1e9
+        return jump if abs(jump) > STEP_THRESHOLD_S else None
+
+    def check(self) -> ClockStatus:
+        """Read the time source once; record changes; re-date after a first sync. Called by the daemon."""
+        reading = self.read()
+        wall, mono = self.wall(), self.monotonic_ns()
+        offset = reading.offset_s
+        synced, warning = assess(reading, self.warn_threshold_s)
+        jump = self._stepped(wall, mono)
+        state = "stepped" if jump is not None else "synced" if synced else "unsynced"
+        with self._lock:
+            self._reading = ClockReading(state, None if offset is None else int(offset * 1e6))
+        if jump is not None:
+            self._record("stepped", reading, jump_s=round(jump, 3))
+        if state != self._last_state and state != "stepped":
+            self._record(state, reading)
+            if state == "synced":
+                self.redate(wall, offset or 0.0)
+        if bool(warning and synced) != self._warned:
+            self._warned = bool(warning and synced)
+            if self._warned:
+                self._record("offset_warning", reading, threshold_s=self.warn_threshold_s)
+        self._last_state = state if state != "stepped" else self._last_state
+        return ClockStatus(state, synced, offset, reading.max_error_s, reading.source, reading.detail, warning)
+
+    def _record(self, what: str, reading: TimeReading, **extra) -> None:
+        payload = {
+            "event": what,
+            "source": reading.source,
+            "detail": reading.detail,
+            "offset_us": None if reading.offset_s is None else int(reading.offset_s * 1e6),
+            **extra,
+        }
+        self.log.append("clock", payload)
+        level = logging.INFO if what == "synced" else logging.WARNING
+        event(logger, f"clock_{what}", level, **{k: v for k, v in payload.items() if k != "event"})
+
+    def redate(self, wall: datetime, offset_s: float) -> int:
+        """Correct the times of this boot's registrations captured before the clock was trusted."""
+        db = self.log.db
+        rows = db.execute(
+            "SELECT r.seq, r.monotonic_ns FROM records r JOIN delivery d ON d.seq = r.seq "
+            "WHERE r.boot_id = ? AND r.clock_state IN ('unsynced', 'unknown') AND d.corrected_utc IS NULL "
+            "ORDER BY r.seq",
+            [self.boot_id],
+        ).fetchall()
+        if not rows:
+            return 0
+        true_now, mono_now = wall + timedelta(seconds=offset_s), self.monotonic_ns()
+        corrections = [
+            {"seq": seq, "corrected_utc": format_utc(true_now - timedelta(microseconds=(mono_now - mono) / 1000))}
+            for seq, mono in rows
+        ]
+        record = self.log.append(
+            "clock_correction",
+            {
+                "boot_id": self.boot_id,
+                "reference": {"wall_utc": format_utc(wall), "monotonic_ns": mono_now, "offset_us": int(offset_s * 1e6)},
+                "corrections": corrections,
+            },
+        )
+        with immediate(db):
+            db.conn.executemany(
+                "UPDATE delivery SET corrected_utc = ? WHERE seq = ?",
+                [(c["corrected_utc"], c["seq"]) for c in corrections],
+            )
+            delivery.set_meta(db, last_correction_seq=record.seq)
+        event(logger, "registrations_redated", count=len(corrections), correction_seq=record.seq)
+        return len(corrections)
+
+
+def unsynced_records(log: RegistrationLog) -> int:
+    """Registrations captured while the clock was not trusted, and not (yet) re-dated."""
+    return log.db.execute(
+        "SELECT count(*) FROM records r JOIN delivery d ON d.seq = r.seq "
+        "WHERE r.clock_state NOT IN ('synced') AND d.corrected_utc IS NULL"
+    ).fetchone()[0]

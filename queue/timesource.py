@@ -1,0 +1,98 @@
+"""Where the device learns how good its clock is: chrony, then systemd-timesyncd, then a direct NTP query.
+
+Each source gives a TimeReading; subprocess runners and the NTP client are injected so tests feed real
+output captured from those tools, and a real chronyd on loopback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import ntplib
+
+
+@dataclass(frozen=True)
+class TimeReading:
+    source: str
+    synced: bool
+    offset_s: float | None  # positive: the local clock is behind true time
+    max_error_s: float | None
+    detail: str = ""
+
+
+Runner = Callable[[Sequence[str]], str]
+
+
+def run_command(command: Sequence[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True, timeout=5, check=True).stdout
+
+
+def parse_chrony_tracking(line: str) -> TimeReading:
+    """`chronyc -c tracking`: 14 comma-separated fields.
+
+    Field 5 is the system time offset (positive: local clock behind); field 6 the last measured offset
+    (positive: local clock ahead). When chronyd cannot steer the clock (-x, or a failed step) only the last
+    offset shows the error, so the larger of the two is reported: a conservative, honest figure.
+    Fields 11 and 12 (root delay, root dispersion) bound the error; field 14 is the leap status.
+    """
+    fields = line.strip().split(",")
+    if len(fields) != 14:
+        raise ValueError(f"chronyc tracking: expected 14 fields, got {len(fields)}: {line.strip()[:120]!r}")
+    system, last = float(fields[4]), float(fields[5])
+    offset = system if abs(system) >= abs(last) else -last
+    root_delay, root_dispersion = float(fields[10]), float(fields[11])
+    leap = fields[13]
+    synced = leap != "Not synchronised" and int(fields[2]) > 0
+    return TimeReading(
+        "chrony",
+        synced,
+        round(offset, 6),
+        round(root_dispersion + root_delay / 2 + abs(offset), 6),
+        f"reference {fields[1]} stratum {fields[2]}, leap status {leap}",
+    )
+
+
+def parse_timesyncd(text: str) -> TimeReading:
+    """`timedatectl show-timesync` (NTPMessage holds the last exchange) plus `timedatectl show`."""
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    synced = values.get("NTPSynchronized") == "yes"
+    return TimeReading("timesyncd", synced, None, None, f"server {values.get('ServerName', '?')}")
+
+
+def chrony(runner: Runner = run_command, host: str | None = None, port: int | None = None) -> TimeReading:
+    command = ["chronyc", "-c"]
+    if host:
+        command += ["-h", host]
+    if port:
+        command += ["-p", str(port)]
+    return parse_chrony_tracking(runner([*command, "tracking"]))
+
+
+def timesyncd(runner: Runner = run_command) -> TimeReading:
+    return parse_timesyncd(runner(["timedatectl", "show"]) + runner(["timedatectl", "show-timesync"]))
+
+
+def ntp(server: str, client: ntplib.NTPClient | None = None, port: int = 123) -> TimeReading:
+    """A direct query: the offset is measured, but whether the system clock is disciplined is not known."""
+    response = (client or ntplib.NTPClient()).request(server, version=4, port=port, timeout=3)
+    return TimeReading(
+        "ntp",
+        False,
+        round(response.offset, 6),
+        round(response.root_delay / 2 + response.root_dispersion + response.delay / 2, 6),
+        f"server {server} stratum {response.stratum}",
+    )
+
+
+def best_reading(sources: Sequence[Callable[[], TimeReading]]) -> TimeReading:
+    """The first source that answers, in order; a source that is absent or fails is skipped."""
+    problems = []
+    for source in sources:
+        try:
+            return source()
+        except (OSError, subprocess.SubprocessError, ValueError, ntplib.NTPException) as error:
+            # ntplib does not wrap DNS errors: they arrive as OSError (DESIGN.md).
+            problems.append(f"{getattr(source, '__name__', source)}: {error}")
+    return TimeReading("none", False, None, None, "no time source answered: " + "; ".join(problems))

@@ -1,0 +1,64 @@
+"""Draining a backlog to the simulator on loopback: in bulk against one request per registration."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from conftest import CONFIG_TEXT  # noqa: E402
+from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
+
+from sitegate import config as configuration  # noqa: E402
+from sitegate.device import Device  # noqa: E402
+from sitegate.identifiers import WorkerId  # noqa: E402
+from sitegate.queue.clock import ManualClock  # noqa: E402
+from sitegate.queue.forwarder import Forwarder  # noqa: E402
+from sitegate.queue.service import ServiceClient  # noqa: E402
+from sitegate.registration import Registration, append_registration  # noqa: E402
+
+BULK = 10_000
+ONE_BY_ONE = 1_000
+
+
+def backlog(directory: Path, simulator: SimulatorProcess, count: int, batch_size: int) -> Device:
+    directory = directory.resolve()
+    directory.mkdir(parents=True)
+    path = directory / "sitegate.toml"
+    credentials = client_credentials(directory / "credentials")
+    path.write_text(CONFIG_TEXT + service_section(simulator.base_url, simulator.token_url, credentials))
+    config = configuration.load(path)
+    config = dataclasses.replace(config, service=dataclasses.replace(config.service, batch_size=batch_size))
+    clock = ManualClock(datetime.now(UTC))
+    device = Device.open(config, clock)
+    device.db.execute("PRAGMA synchronous=OFF")  # only to build the backlog quickly
+    for index in range(count):
+        append_registration(
+            device.log, Registration(WorkerId("limosa", f"{index + 10**16:017d}"), "0403170701", "IN", "1Y101DRUNWB5Z")
+        )
+        clock.advance(1)
+    device.db.execute("PRAGMA synchronous=FULL")
+    return device
+
+
+def rate(device: Device) -> float:
+    forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+    start = time.perf_counter()
+    report = forwarder.drain()
+    elapsed = time.perf_counter() - start
+    assert not report.failures and report.delivered == report.sent, report
+    return report.delivered / elapsed
+
+
+def bench_drain(scratch: Path, result) -> list[dict]:
+    simulator = SimulatorProcess("--delay", "864000")
+    try:
+        bulk = rate(backlog(scratch / "bulk", simulator, BULK, 200))
+        single = rate(backlog(scratch / "single", simulator, ONE_BY_ONE, 1))
+    finally:
+        simulator.stop()
+    return [result("drain_bulk_per_s", bulk, "/s", single, ">= 2000 /s and ratio >= 10")]

@@ -1,0 +1,220 @@
+"""Honest time: chrony parsing, a real chronyd serving a shifted time, clock events and re-dating."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from conftest import registration, run_sitegate
+
+from sitegate.queue import delivery
+from sitegate.queue.clock import ClockReading
+from sitegate.queue.clockwatch import ClockWatch
+from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking
+from sitegate.queue.verify import verify
+from sitegate.registration import append_registration
+
+# Captured from chronyc 4.3 (Debian 12).
+SYNCED = (
+    "A29FC87B,time.cloudflare.com,3,1795331181.537578606,0.000012735,-0.000031259,0.000207629,-7.673,"
+    "-0.000,0.047,0.010944884,0.000779642,64.3,Normal"
+)
+UNSYNCED = (
+    "00000000,,0,0.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,1.000000000,"
+    "1.000000000,0.0,Not synchronised"
+)
+# chronyd -x that could not step: the error shows only in the last offset (here the local clock is 120 s behind).
+LARGE = (
+    "7F000001,127.0.0.1,2,1795331181.537578606,0.000000735,-120.000015259,120.000007629,-7.673,-0.000,"
+    "246.997,0.000044884,0.000179642,0.3,Normal"
+)
+
+
+def test_parse_synced_line():
+    reading = parse_chrony_tracking(SYNCED)
+    assert reading.synced and reading.source == "chrony"
+    assert reading.offset_s == pytest.approx(0.000031, abs=1e-6)
+    assert reading.max_error_s == pytest.approx(0.000779642 + 0.010944884 / 2 + 0.000031, abs=1e-6)
+
+
+def test_parse_unsynced_line():
+    reading = parse_chrony_tracking(UNSYNCED)
+    assert not reading.synced and "Not synchronised" in reading.detail
+
+
+def test_parse_large_offset_line():
+    reading = parse_chrony_tracking(LARGE)
+    assert reading.synced and reading.offset_s == pytest.approx(120.0, abs=1e-3)
+
+
+def test_garbage_is_a_clear_error_and_sources_fall_through():
+    with pytest.raises(ValueError, match="expected 14 fields"):
+        parse_chrony_tracking("506 Cannot talk to daemon")
+
+    def broken():
+        raise OSError("chronyc: not found")
+
+    reading = best_reading([broken, lambda: parse_chrony_tracking(SYNCED)])
+    assert reading.source == "chrony"
+    assert "not found" in best_reading([broken]).detail
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def shifted_chronyd(tmp_path):
+    """A chronyd (with -x: the system clock is left alone) serving a time 120 s ahead, and a second chronyd
+    (also -x) tracking it, whose `chronyc tracking` we read over its command port."""
+    for tool in ("chronyd", "chronyc", "faketime"):
+        assert shutil.which(tool), f"{tool} missing: `make test` installs Debian's chrony and faketime"
+    server_port, command_port = free_port(), free_port()
+    (tmp_path / "server.conf").write_text(
+        f"port {server_port}\nbindaddress 127.0.0.1\ncmdport 0\nlocal stratum 1\nallow 127.0.0.1\n"
+        f"pidfile {tmp_path}/server.pid\n"
+    )
+    (tmp_path / "client.conf").write_text(
+        f"server 127.0.0.1 port {server_port} iburst minpoll -2 maxpoll -2\nport 0\ncmdport {command_port}\n"
+        f"bindcmdaddress 127.0.0.1\ncmdallow 127.0.0.1\npidfile {tmp_path}/client.pid\n"
+    )
+    processes = [
+        subprocess.Popen(
+            ["faketime", "-f", "+120s", "chronyd", "-x", "-d", "-f", str(tmp_path / "server.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    time.sleep(0.5)
+    processes.append(
+        subprocess.Popen(
+            ["chronyd", "-x", "-d", "-f", str(tmp_path / "client.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    yield server_port, command_port
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.slow
+def test_real_chronyd_serving_a_shifted_time(shifted_chronyd):
+    server_port, command_port = shifted_chronyd
+    direct = ntp("127.0.0.1", port=server_port)
+    assert direct.offset_s == pytest.approx(120, abs=1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            reading = chrony(host="127.0.0.1", port=command_port)
+            if reading.synced and reading.offset_s and abs(reading.offset_s) > 100:
+                break
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+        time.sleep(0.5)
+    assert reading.synced and reading.offset_s == pytest.approx(120, abs=1), reading
+
+
+class Readings:
+    """A scripted time source."""
+
+    def __init__(self) -> None:
+        self.next = TimeReading("chrony", False, None, None, "not yet")
+
+    def __call__(self) -> TimeReading:
+        return self.next
+
+
+def watch_for(device, clock, readings) -> ClockWatch:
+    return ClockWatch(
+        device.log,
+        readings,
+        90.0,
+        wall=lambda: clock.wall,
+        monotonic_ns=lambda: clock.monotonic_ns,
+        boot_id=clock.boot_id,
+    )
+
+
+def clock_events(device) -> list[str]:
+    return [r.data["event"] for r in device.log.records(kind="clock")]
+
+
+def test_unsynced_registrations_are_redated_after_sync(device, clock):
+    readings = Readings()
+    true_start = clock.wall
+    clock.wall -= timedelta(hours=1)  # the device booted with a clock one hour behind
+    watch = watch_for(device, clock, readings)
+    assert watch.check().state == "unsynced"
+    clock.reading = watch.current()
+    seqs = []
+    for index in range(3):
+        clock.advance(10)
+        seqs.append(append_registration(device.log, registration(index)).seq)
+    clock.advance(40)
+    readings.next = TimeReading("chrony", True, 3600.0, 0.01, "synced")
+    assert watch.check().state == "synced"
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    expected = [true_start + timedelta(seconds=10 * (i + 1)) for i in range(3)]
+    assert [corrected[s] for s in seqs] == [e.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for e in expected]
+    correction = list(device.log.records(kind="clock_correction"))
+    assert len(correction) == 1 and [c["seq"] for c in correction[0].data["corrections"]] == seqs
+    assert clock_events(device) == ["unsynced", "synced", "offset_warning"]
+    # the originals are untouched and the whole log verifies
+    assert [r.clock_state for r in device.log.records(kind="registration")] == ["unsynced"] * 3
+    verify(device.log.records(), device.key.public_key_hex)
+    # what the service will receive is the corrected time
+    batch = delivery.take_batch(device.db, 10, "2026-11-22T08:00:00.000000Z")
+    assert [p.send_utc for p in batch] == [corrected[s] for s in seqs]
+    assert watch.check().state == "synced" and watch.redate(clock.wall, 0.0) == 0  # never twice
+
+
+def test_step_and_offset_warning_are_recorded_once(device, clock):
+    readings = Readings()
+    readings.next = TimeReading("chrony", True, 0.002, 0.01, "ok")
+    watch = watch_for(device, clock, readings)
+    watch.check()
+    clock.advance(5)
+    clock.wall += timedelta(seconds=30)  # wall time jumps without monotonic time
+    status = watch.check()
+    assert status.state == "stepped" and watch.current() == ClockReading("stepped", 2000)
+    readings.next = TimeReading("chrony", True, 120.0, 0.01, "drifting")
+    for _ in range(3):
+        clock.advance(5)
+        status = watch.check()
+    assert status.warning and "remark 32" in status.warning
+    assert clock_events(device) == ["synced", "stepped", "offset_warning"]
+    stepped = [r for r in device.log.records(kind="clock") if r.data["event"] == "stepped"][0]
+    assert stepped.data["jump_s"] == pytest.approx(30)
+
+
+def test_clock_command_reads_chronyc(tmp_path, config_file):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "chronyc"
+    fake.write_text(f"#!/bin/sh\necho '{LARGE}'\n")
+    fake.chmod(0o755)
+    env_path = f"{bin_dir}:{os.environ['PATH']}"
+    result = run_sitegate(
+        "clock", "--json", config=config_file, env={**os.environ, "PATH": env_path, "SITEGATE_CONFIG": str(config_file)}
+    )
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and data["synced"] is True and data["source"] == "chrony"
+    assert data["offset_s"] == pytest.approx(120, abs=0.01) and "remark 32" in data["warning"]
+    assert {"max_error_s", "service_offset_s", "unsynced_records", "reception_delay_s"} <= set(data)
+    fake.write_text(f"#!/bin/sh\necho '{UNSYNCED}'\n")
+    assert (
+        run_sitegate(
+            "clock", config=config_file, env={**os.environ, "PATH": env_path, "SITEGATE_CONFIG": str(config_file)}
+        ).returncode
+        == 2
+    )
