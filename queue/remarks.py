@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -42,12 +43,24 @@ class RemarkInfo:
 @cache
 def table() -> dict[int, RemarkInfo]:
     text = resources.files("sitegate").joinpath("data/remarks.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(io.StringIO(text))
+    rows = {int(r["code"]): r for r in csv.DictReader(io.StringIO(text))}
+
+    def resolved(code: int, column: str) -> str:
+        """The list says "Same as 10." for many causes and actions: follow the reference."""
+        value = rows[code][column]
+        match = re.fullmatch(r"Same as (\d+)\.?", value.strip())
+        return resolved(int(match.group(1)), column) if match else value
+
     return {
-        int(r["code"]): RemarkInfo(
-            int(r["code"]), r["remark_fr"], r["remark_en"], r["cause"], r["action"], r["device_can_anticipate"]
+        code: RemarkInfo(
+            code,
+            r["remark_fr"],
+            r["remark_en"],
+            resolved(code, "cause"),
+            resolved(code, "action"),
+            r["device_can_anticipate"],
         )
-        for r in rows
+        for code, r in rows.items()
     }
 
 

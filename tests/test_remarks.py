@@ -1,0 +1,53 @@
+"""Remarks come back with their registration, explained, and the ones with a deadline come first."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import registration
+from inprocess import simulated_site
+from simulator_process import client_credentials
+
+from sitegate.queue import delivery
+from sitegate.queue.presence_rest_v1 import ItemResult
+from sitegate.queue.remarks import info, needing_action, table
+from sitegate.registration import append_registration
+
+
+def test_the_official_table_is_shipped_whole():
+    codes = sorted(table())
+    assert codes == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 21, 22, 24, 25, 32, 33, 34, 35, 36, 37, 38]
+    assert info(10).web_form_report and not info(21).needs_action and info(32).needs_action
+
+
+def test_late_registration_is_flagged_and_remark_32_kept(tmp_path, clock):
+    credentials = client_credentials(tmp_path / "credentials")
+    with simulated_site(tmp_path, clock, credentials) as (device, service, forwarder):
+        append_registration(device.log, registration(0))
+        clock.advance(900)  # the reception delay of the configuration and of the simulator
+        append_registration(device.log, registration(1))
+        forwarder.drain()
+        rows = device.db.execute("SELECT seq, expected_remarks, remarks FROM delivery ORDER BY seq").fetchall()
+        assert [(json.loads(e), json.loads(r)) for _, e, r in rows] == [([32], [32]), ([], [])]
+        listed = needing_action(device.db)
+        assert [(i.seq, i.code) for i in listed] == [(1, 32)] and "clock" in listed[0].cause
+
+
+def test_deadline_first_then_the_rest(device, clock):
+    for index in range(3):
+        append_registration(device.log, registration(index))
+        clock.advance(3600)
+    delivery.take_batch(device.db, 10, "2026-11-22T10:00:00.000000Z")
+    delivery.settle(
+        device.db,
+        [
+            (1, ItemResult(True, "A", "INVALID", (32,))),
+            (2, ItemResult(True, "B", "INVALID", (12,))),
+            (3, ItemResult(True, "C", "INVALID", (1, 21))),
+        ],
+        "2026-11-22T10:00:00.000000Z",
+    )
+    listed = needing_action(device.db)
+    assert [(i.seq, i.code) for i in listed] == [(2, 12), (3, 1), (1, 32)]
+    assert listed[0].deadline_utc == "2026-12-22T08:00:00.000000Z"
+    assert all("*" in i.worker for i in listed)
