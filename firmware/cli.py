@@ -286,7 +286,7 @@ def cmd_clock(args) -> int:
     device = _open(args)
     site = device.config.site
     threshold = device.config.clock.warn_fraction * site.reception_delay_s
-    reading = best_reading(default_sources(device.config.clock.ntp_server))
+    reading = best_reading(default_sources(device.config.clock.ntp_server, device.config.clock.trust_system_clock))
     synced, warning = assess(reading, threshold)
     service_offset = delivery.get_meta(device.db, "service_offset_s")
     data = {
@@ -307,6 +307,14 @@ def cmd_clock(args) -> int:
     else:
         print(pairs((k.replace("_", " "), v) for k, v in data.items()))
     return CRITICAL if not synced else WARNING if warning else OK
+
+
+def cmd_run(args) -> int:
+    from sitegate import jsonlog
+    from sitegate.daemon import Daemon
+
+    jsonlog.setup()
+    return Daemon(configuration.load(args.config)).run()
 
 
 def cmd_demo(args) -> int:
@@ -350,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)
     export_cmd.add_argument("--out", required=True, metavar="FILE")
 
+    command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")
     forward_cmd.add_argument("--once", action="store_true", required=True, help="drain once and stop")

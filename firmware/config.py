@@ -108,9 +108,17 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class GateConfig:
+    backlog_warning: int  # undelivered registrations beyond which the gate shows the warning signal
+    toggle_reset_hours: float  # an IN older than this no longer makes the next badge an OUT (forgotten OUT)
+    heartbeat_s: float
+
+
+@dataclass(frozen=True)
 class ClockConfig:
     warn_fraction: float
     ntp_server: str
+    trust_system_clock: bool = False  # demo and bench only: no time source is asked
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class Config:
     gpio: GpioConfig
     service: ServiceConfig
     clock: ClockConfig
+    gate: GateConfig = GateConfig(500, 16.0, 60.0)
     source: str = "<memory>"
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
@@ -439,7 +448,7 @@ def _service(checker: _Checker, data: dict, base: Path) -> ServiceConfig:
 
 
 def _clock(checker: _Checker, data: dict) -> ClockConfig:
-    table = checker.table(data, "clock", "clock", {"warn_fraction", "ntp_server"}, required=False)
+    table = checker.table(data, "clock", "clock", {"warn_fraction", "ntp_server", "trust_system_clock"}, required=False)
     return ClockConfig(
         warn_fraction=checker.number(
             table,
@@ -451,13 +460,27 @@ def _clock(checker: _Checker, data: dict) -> ClockConfig:
             "the share of the reception delay an offset may reach before a warning",
         ),
         ntp_server=checker.text(table, "ntp_server", "clock", default="be.pool.ntp.org") or "be.pool.ntp.org",
+        trust_system_clock=checker.value(table, "trust_system_clock", "clock", bool, default=False),
+    )
+
+
+def _gate(checker: _Checker, data: dict) -> GateConfig:
+    table = checker.table(
+        data, "gate", "gate", {"backlog_warning", "toggle_reset_hours", "heartbeat_s"}, required=False
+    )
+    return GateConfig(
+        backlog_warning=checker.number(table, "backlog_warning", "gate", 500, 1, 10**7, integer=True),
+        toggle_reset_hours=checker.number(
+            table, "toggle_reset_hours", "gate", 16.0, 1, 24, "hours after which a worker's next badge is an IN again"
+        ),
+        heartbeat_s=checker.number(table, "heartbeat_s", "gate", 60.0, 5, 3600),
     )
 
 
 def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Config:
     """Validate a decoded TOML document; raise ConfigError listing every error at once."""
     checker = _Checker()
-    checker.unknown_keys(data, "", {"device", "site", "reader", "gpio", "service", "clock"})
+    checker.unknown_keys(data, "", {"device", "site", "reader", "gpio", "service", "clock", "gate"})
     device = checker.table(data, "device", "device", {"id", "data_dir"})
     device_id = checker.text(device, "id", "device", fix='a short name for this gate, e.g. "gate-01" (≤ 12 characters)')
     if device_id is not None and not _DEVICE_ID.match(device_id):
@@ -474,6 +497,7 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
     gpio = _gpio(checker, data)
     service = _service(checker, data, base)
     clock = _clock(checker, data)
+    gate = _gate(checker, data)
     errors = [p for p in checker.problems if p.severity == "error"]
     if errors:
         raise ConfigError(checker.problems, source)
@@ -485,6 +509,7 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
         gpio=gpio,
         service=service,
         clock=clock,
+        gate=gate,
         source=source,
         warnings=tuple(checker.problems),
     )

@@ -58,11 +58,14 @@ def assess(reading: TimeReading, warn_threshold_s: float) -> tuple[bool, str | N
     return True, None
 
 
-def default_sources(ntp_server: str) -> list[Callable[[], TimeReading]]:
+def default_sources(ntp_server: str, trust_system_clock: bool = False) -> list[Callable[[], TimeReading]]:
     def ntp() -> TimeReading:
         return timesource.ntp(ntp_server)
 
-    return [timesource.chrony, timesource.timesyncd, ntp]
+    def trusted() -> TimeReading:
+        return TimeReading("system (trusted by configuration)", True, 0.0, None, "clock.trust_system_clock = true")
+
+    return [trusted] if trust_system_clock else [timesource.chrony, timesource.timesyncd, ntp]
 
 
 class ClockWatch:

@@ -164,8 +164,9 @@ class ServiceClient:
             server = email.utils.parsedate_to_datetime(response.headers["Date"])
         except (KeyError, TypeError, ValueError):
             return
+        # Date has whole seconds, truncated: the server's time was, on average, half a second later.
         midpoint = sent + (received - sent) / 2
-        self.server_offset_s = round((server - midpoint).total_seconds(), 3)
+        self.server_offset_s = round((server - midpoint).total_seconds() + 0.5, 3)
 
     def send_bulk(self, items: list[dict]) -> BulkAnswer:
         """POST the items; fetch a token first, and once more on a 401."""

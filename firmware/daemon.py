@@ -1,0 +1,209 @@
+"""`sitegate run`: the gate's daemon. Badge sources → gate decisions → durable append → feedback; beside it the
+forwarder, the clock watch and a heartbeat, each a thread with its own database connection.
+
+systemd: READY once the gate takes badges, STATUS with the queue, WATCHDOG at half of WATCHDOG_USEC.
+SIGTERM lets the append in progress finish, then stops cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sdnotify
+
+from sitegate import __version__
+from sitegate.config import Config, ReaderConfig
+from sitegate.gate import Gate
+from sitegate.jsonlog import event
+from sitegate.queue import database, delivery
+from sitegate.queue.clock import SystemClock
+from sitegate.queue.clockwatch import ClockWatch, default_sources
+from sitegate.queue.forwarder import Forwarder
+from sitegate.queue.log import RegistrationLog
+from sitegate.queue.service import ServiceClient
+from sitegate.queue.signing import DeviceKey
+from sitegate.queue.timesource import best_reading
+from sitegate.reader.feedback import Feedback
+from sitegate.reader.sources import BadgeSource, FifoSource, LineSource
+from sitegate.roster import RosterStore
+from sitegate.timefmt import format_utc
+
+logger = logging.getLogger("sitegate.daemon")
+
+
+def open_or_move_aside(path: Path) -> None:
+    """A corrupt database is moved aside (kept as evidence, never deleted) and a new one started."""
+    if not path.exists():
+        return
+    problem = None
+    try:
+        connection = sqlite3.connect(path)
+        result = connection.execute("PRAGMA quick_check").fetchone()[0]
+        connection.close()
+        if result != "ok":
+            problem = result
+    except sqlite3.DatabaseError as error:
+        problem = str(error)
+    if problem is None:
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            shutil.move(source, f"{path}.corrupt-{stamp}{suffix}")
+    event(
+        logger,
+        "database_moved_aside",
+        logging.CRITICAL,
+        problem=problem,
+        kept_as=f"{path}.corrupt-{stamp}",
+        fix="a new log was started; keep the old file as evidence and report it (sitegate verify --export "
+        "cannot read it; a data-recovery copy may)",
+    )
+
+
+def make_source(reader: ReaderConfig) -> BadgeSource:
+    if reader.source == "fifo":
+        return FifoSource(reader.fifo_path, reader.name)
+    if reader.source == "keyboard":
+        return LineSource(sys.stdin, reader.name)
+    from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
+
+    return Mfrc522Source(reader)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        feedback: Feedback | None = None,
+        sources: list[BadgeSource] | None = None,
+        time_sources: list[Callable] | None = None,
+    ) -> None:
+        self.config = config
+        self.stop = threading.Event()
+        self.reads: queue.Queue = queue.Queue()
+        self.notifier = sdnotify.SystemdNotifier()
+        self.feedback = feedback or Feedback(config.gpio)
+        self.sources = sources or [make_source(reader) for reader in config.readers]
+        self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
+        self.key = DeviceKey.load_or_create(config.key_path)
+        open_or_move_aside(config.database_path)
+        self.watch_log = self._log(SystemClock())
+        self.watch = ClockWatch(
+            self.watch_log,
+            lambda: best_reading(self.time_sources),
+            config.clock.warn_fraction * config.site.reception_delay_s,
+        )
+        self.clock = SystemClock(self.watch.current)
+        self.log = self._log(self.clock)
+        self.backlog = delivery.summary(self.log.db, datetime.now(UTC)).undelivered
+        self.gate = Gate(self.log, RosterStore(self.log.db), config, self.watch.current, lambda: self.backlog)
+        self.threads: list[threading.Thread] = []
+        self.forwarder: Forwarder | None = None
+
+    def _log(self, clock) -> RegistrationLog:
+        return RegistrationLog(database.connect(self.config.database_path), self.key, clock, self.config.device_id)
+
+    def _thread(self, name: str, target: Callable) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception:  # a thread that dies must say so, loudly, and the gate must show a fault
+                logger.exception("thread %s died", name, extra={"fields": {"event": "thread_died", "thread": name}})
+                self.feedback.show("fault")
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _read_source(self, source: BadgeSource) -> None:
+        while not self.stop.is_set():
+            try:
+                for read in source.reads(self.stop):
+                    self.reads.put(read)
+            except Exception as error:  # noqa: BLE001 - a reader fault must never stop the daemon
+                event(logger, "reader_fault", logging.ERROR, reader=source.name, problem=str(error))
+                self.feedback.show("fault")
+                self.stop.wait(2)
+            if isinstance(source, LineSource):
+                return
+
+    def _forward(self) -> None:
+        db = database.connect(self.config.database_path)
+        self.forwarder = Forwarder(db, self.config, ServiceClient(self.config.service))
+        self.forwarder.stopping = self.stop
+        self.forwarder.run()
+
+    def _watch_clock(self) -> None:
+        while not self.stop.is_set():
+            self.watch.check()
+            self.stop.wait(60)
+
+    def _heartbeat(self) -> None:
+        """Notes the daemon is alive (a power cut shows as a gap) and refreshes the cached backlog."""
+        db = database.connect(self.config.database_path)
+        while not self.stop.is_set():
+            now = datetime.now(UTC)
+            self.backlog = delivery.summary(db, now).undelivered
+            with database.immediate(db):
+                delivery.set_meta(
+                    db,
+                    heartbeat_utc=format_utc(now),
+                    reader_online=",".join(s.name for s in self.sources if s.online) or "",
+                )
+            self.stop.wait(self.config.gate.heartbeat_s)
+
+    def handle(self, read) -> None:
+        start = time.perf_counter_ns()
+        outcome = self.gate.badge(read)
+        self.feedback.show(outcome.signal)
+        self.last_latency_ns = time.perf_counter_ns() - start
+        if outcome.outcome == "registered" and self.forwarder is not None:
+            self.forwarder.wake.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        self.watch.check()
+        for source in self.sources:
+            self._thread(f"reader-{source.name}", lambda s=source: self._read_source(s))
+        self._thread("forwarder", self._forward)
+        self._thread("clock", self._watch_clock)
+        self._thread("heartbeat", self._heartbeat)
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
+        self.notifier.notify("READY=1")
+        event(
+            logger,
+            "ready",
+            version=__version__,
+            device_id=self.config.device_id,
+            readers=[s.name for s in self.sources],
+            key=self.key.fingerprint,
+        )
+        next_ping = 0.0
+        while not self.stop.is_set():
+            try:
+                read = self.reads.get(timeout=min(ping_every, 1.0))
+            except queue.Empty:
+                read = None
+            if read is not None:
+                self.handle(read)  # SIGTERM only sets the flag: this append always completes
+            if time.monotonic() >= next_ping:
+                self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
+                next_ping = time.monotonic() + ping_every
+        self.notifier.notify("STOPPING=1")
+        event(logger, "stopped")
+        return 0

@@ -1,0 +1,209 @@
+"""The gate's decisions: who badged, which direction, whether it counts, and what to tell the worker.
+
+badge → roster → direction policy → append (durable) → outcome. The green signal is chosen only after the
+append returned. Remarks the service would make (1, 2/7/9, 21, 22, 24) are anticipated here: the worker gets
+the warning signal and the expected remark is stored with the registration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sitegate.config import Config, ReaderConfig
+from sitegate.errors import DuplicateRegistrationError, StorageError
+from sitegate.jsonlog import event
+from sitegate.queue.clock import ClockReading
+from sitegate.queue.log import RegistrationLog
+from sitegate.reader.sources import BadgeRead, BadRead
+from sitegate.registration import Registration, append_registration
+from sitegate.roster import RosterStore, Worker
+from sitegate.timefmt import local, parse_utc
+
+logger = logging.getLogger("sitegate.gate")
+HISTORY = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # registered | unknown_badge | duplicate_suppressed | refused | bad_read
+    signal: str  # the feedback pattern
+    seq: int | None = None
+    direction: str | None = None
+    warnings: tuple[str, ...] = ()
+    expected_remarks: tuple[int, ...] = ()
+    reason: str | None = None
+    worker: Worker | None = field(default=None, compare=False)
+
+
+@dataclass
+class Last:
+    direction: str
+    moment: datetime
+    last_in: datetime | None  # the worker's latest IN, for remark 24
+
+
+class Gate:
+    def __init__(
+        self,
+        log: RegistrationLog,
+        roster: RosterStore,
+        config: Config,
+        clock_state: Callable[[], ClockReading],
+        backlog: Callable[[], int],
+    ) -> None:
+        self.log = log
+        self.roster = roster
+        self.config = config
+        self.clock_state = clock_state
+        self.backlog = backlog
+        self.readers = {reader.name: reader for reader in config.readers}
+        self.recent_uids: dict[str, int] = {}  # uid -> monotonic ns of the last read that counted
+        self.last: dict[tuple[str, str], Last] = {}
+        self._load_history()
+
+    def _load_history(self) -> None:
+        """Each worker's last registration, from the log's recent tail (the log is the only truth)."""
+        latest = self.log.last()
+        if latest is None:
+            return
+        cutoff = parse_utc(latest.wall_utc) - HISTORY
+        for record in reversed(list(self.log.records(start=max(1, latest.seq - 200_000), kind="registration"))):
+            moment = parse_utc(record.wall_utc)
+            if moment < cutoff:
+                break
+            data = record.data
+            key = (data["worker"]["kind"], data["worker"]["number"])
+            last = self.last.setdefault(key, Last(data["direction"], moment, None))
+            if last.last_in is None and data["direction"] == "IN":
+                last.last_in = moment
+
+    def _reader(self, name: str) -> ReaderConfig:
+        return self.readers.get(name) or self.config.readers[0]
+
+    def _window_hit(self, read: BadgeRead, window_s: float) -> bool:
+        previous = self.recent_uids.get(read.uid)
+        return previous is not None and (read.monotonic_ns - previous) / 1e9 < window_s
+
+    def badge(self, read: BadgeRead | BadRead) -> Outcome:
+        if isinstance(read, BadRead):
+            event(logger, "badge", logging.WARNING, outcome="bad_read", reader=read.reader, reason=read.problem)
+            return Outcome("bad_read", "fault", reason=read.problem)
+        reader = self._reader(read.reader)
+        if self._window_hit(read, reader.same_badge_window_s):
+            event(logger, "badge", outcome="duplicate_suppressed", uid=read.uid, reader=reader.name)
+            return Outcome("duplicate_suppressed", "already_registered", reason="same badge within the window")
+        try:
+            return self._decide(read, reader)
+        except StorageError as error:
+            event(
+                logger,
+                "badge",
+                logging.ERROR,
+                outcome="refused",
+                uid=read.uid,
+                reader=reader.name,
+                reason=error.problem,
+                fix=error.fix,
+            )
+            return Outcome("refused", "fault", reason=error.problem)
+
+    def _decide(self, read: BadgeRead, reader: ReaderConfig) -> Outcome:
+        worker = self.roster.lookup(read.uid)
+        if worker is None:
+            record = self.log.append("unknown_badge", {"uid": read.uid, "reader": reader.name})
+            self.recent_uids[read.uid] = read.monotonic_ns
+            event(
+                logger,
+                "badge",
+                logging.WARNING,
+                outcome="unknown_badge",
+                uid=read.uid,
+                reader=reader.name,
+                seq=record.seq,
+            )
+            return Outcome("unknown_badge", "unknown_badge", seq=record.seq, reason="badge not in the roster")
+        now = self.log.clock.capture().wall_utc
+        key = (worker.worker.kind, worker.worker.number)
+        last = self.last.get(key)
+        direction, expected, already = self._direction(reader, last, now)
+        if already:
+            self.recent_uids[read.uid] = read.monotonic_ns
+            event(
+                logger,
+                "badge",
+                outcome="duplicate_suppressed",
+                uid=read.uid,
+                reader=reader.name,
+                worker=worker.worker.masked,
+                reason=already,
+            )
+            return Outcome("duplicate_suppressed", "already_registered", reason=already, worker=worker)
+        warnings = self._warnings(worker, now, expected)
+        registration = Registration(
+            worker.worker, worker.employer, direction, self.config.site.works_declaration, read.uid, reader.name
+        )
+        try:
+            record = append_registration(self.log, registration, tuple(expected))
+        except DuplicateRegistrationError as error:
+            event(
+                logger, "badge", outcome="duplicate_suppressed", uid=read.uid, reader=reader.name, reason=error.problem
+            )
+            return Outcome("duplicate_suppressed", "already_registered", reason=error.problem, worker=worker)
+        self.recent_uids[read.uid] = read.monotonic_ns
+        moment = parse_utc(record.wall_utc)
+        self.last[key] = Last(direction, moment, moment if direction == "IN" else last and last.last_in)
+        event(
+            logger,
+            "badge",
+            outcome="registered",
+            seq=record.seq,
+            uid=read.uid,
+            reader=reader.name,
+            worker=worker.worker.masked,
+            direction=direction,
+            warnings=warnings,
+            expected_remarks=sorted(expected),
+        )
+        signal = "warning" if warnings else "registered_out" if direction == "OUT" else "registered_in"
+        return Outcome(
+            "registered", signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker
+        )
+
+    def _direction(self, reader: ReaderConfig, last: Last | None, now: datetime) -> tuple[str, set[int], str | None]:
+        """The direction this badge registers, the remarks it would draw, or why it does not count."""
+        presence = reader.direction == "presence" or self.config.site.registration_mode == "presence"
+        if presence:
+            if last and local(last.moment).date() == local(now).date():
+                return "PRESENCE", set(), "already registered today"
+            return "PRESENCE", set(), None
+        recent = last is not None and now - last.moment < timedelta(hours=24)
+        if reader.direction == "toggle":
+            reset = timedelta(hours=self.config.gate.toggle_reset_hours)
+            going_out = last is not None and last.direction == "IN" and now - last.moment < reset
+            return ("OUT" if going_out else "IN"), set(), None
+        if reader.direction == "entry":
+            return "IN", ({21} if recent and last.direction == "IN" else set()), None
+        expected = {22} if recent and last.direction == "OUT" else set()
+        if last is None or last.last_in is None or now - last.last_in > timedelta(hours=24):
+            expected.add(24)
+        return "OUT", expected, None
+
+    def _warnings(self, worker: Worker, now: datetime, expected: set[int]) -> list[str]:
+        warnings = [f"remark {code} expected" for code in sorted(expected)]
+        if not worker.valid_on(local(now).date()):
+            codes = (2,) if worker.worker.kind == "ssin" else (7, 9)
+            expected.update(codes)
+            warnings.append("outside the worker's validity dates (remark " + "/".join(map(str, codes)) + ")")
+        if worker.employer not in self.config.site.employers:
+            expected.add(1)
+            warnings.append("employer not declared on this site (remark 1)")
+        clock = self.clock_state()
+        if clock.state != "synced":
+            warnings.append(f"clock {clock.state}")
+        backlog = self.backlog()
+        if backlog > self.config.gate.backlog_warning:
+            warnings.append(f"{backlog} registrations waiting to be delivered")
+        return warnings

@@ -1,0 +1,111 @@
+"""Badge sources: where card UIDs come from. Each yields BadgeRead (or BadRead for a corrupt line) until stopped.
+
+- FifoSource: a named pipe, one hex UID per line, optionally followed by a space and the reader name
+  (the demo, the tests and site acceptance tests feed it);
+- LineSource: any text stream, such as standard input for a USB keyboard-wedge reader in development;
+- the MFRC522 source lives in reader/mfrc522_source.py and is imported only when configured.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from sitegate.errors import IdentifierError, SitegateError
+from sitegate.identifiers import normalise_badge_uid
+
+
+@dataclass(frozen=True)
+class BadgeRead:
+    uid: str
+    reader: str
+    monotonic_ns: int
+
+
+@dataclass(frozen=True)
+class BadRead:
+    """A read that cannot be a badge (noise, a truncated line, a corrupt UID): logged, never registered."""
+
+    reader: str
+    problem: str
+
+
+class BadgeSource(Protocol):
+    name: str
+    online: bool
+
+    def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]: ...
+
+
+def parse_line(line: str, default_reader: str) -> BadgeRead | BadRead | None:
+    text = line.strip()
+    if not text:
+        return None
+    uid_text, _, reader = text.partition(" ")
+    try:
+        uid = normalise_badge_uid(uid_text)
+    except IdentifierError as error:
+        return BadRead(reader.strip() or default_reader, error.problem)
+    return BadgeRead(uid, reader.strip() or default_reader, time.monotonic_ns())
+
+
+class FifoSource:
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = Path(path)
+        self.name = name
+        self.online = False
+
+    def _open(self) -> int:
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(self.path, 0o660)
+        elif not stat.S_ISFIFO(self.path.stat().st_mode):
+            raise SitegateError(
+                f"{self.path} exists and is not a named pipe", "remove it or set reader.fifo_path to another path"
+            )
+        # Read and write: the pipe never reports end-of-file when a writer closes, and open never blocks.
+        return os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+
+    def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
+        descriptor = self._open()
+        self.online = True
+        pending = b""
+        try:
+            while not stop.is_set():
+                ready, _, _ = select.select([descriptor], [], [], 0.2)
+                if not ready:
+                    continue
+                pending += os.read(descriptor, 65536)
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    read = parse_line(raw.decode("utf-8", "replace"), self.name)
+                    if read is not None:
+                        yield read
+        finally:
+            self.online = False
+            os.close(descriptor)
+
+
+class LineSource:
+    """A keyboard-wedge reader types the UID and Enter: in development, that is standard input."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self.stream = stream
+        self.name = name
+        self.online = True
+
+    def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
+        for line in self.stream:
+            if stop.is_set():
+                return
+            read = parse_line(line, self.name)
+            if read is not None:
+                yield read
+        self.online = False
