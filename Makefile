@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: demo test bench lint install system-deps clean
+.PHONY: demo test bench lint package system-deps install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(DEPS): pyproject.toml | $(BIN)/python
 
 # The package itself is re-installed every time (a plain, non-editable install: queue/ maps to sitegate.queue
 # without shadowing the standard library's queue, see DESIGN.md).
-install: $(DEPS)
+package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server).
@@ -30,13 +30,13 @@ system-deps:
 	  fi; \
 	fi
 
-test: install system-deps
+test: package system-deps
 	$(BIN)/python -m pytest -q tests
 
-demo: install
+demo: package
 	$(BIN)/sitegate demo
 
-bench: install
+bench: package
 	$(BIN)/python tests/bench/run.py
 
 lint: $(DEPS)
@@ -45,3 +45,31 @@ lint: $(DEPS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .bench .pytest_cache
+
+# `sudo make install` on a Raspberry Pi (Raspberry Pi OS Bookworm): user, directories, virtualenv, unit.
+PREFIX_VENV := /opt/sitegate/venv
+install:
+	@test "$$(id -u)" = 0 || { echo "run it as root: sudo make install"; exit 1; }
+	getent group gpio >/dev/null || groupadd --system gpio
+	getent group spi >/dev/null || groupadd --system spi
+	id sitegate >/dev/null 2>&1 || useradd --system --home-dir /var/lib/sitegate --shell /usr/sbin/nologin \
+	  --groups gpio,spi sitegate
+	$(PYTHON) -m venv $(PREFIX_VENV)
+	$(PREFIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(PREFIX_VENV)/bin/pip install --quiet '.[device]'
+	# mfrc522 without its dependencies: it would install RPi.GPIO over rpi-lgpio (which a Pi 5 needs).
+	$(PREFIX_VENV)/bin/pip install --quiet --no-deps 'mfrc522>=0.0.7'
+	install -d -m 0750 -o root -g sitegate /etc/sitegate
+	test -f /etc/sitegate/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example > /etc/sitegate/sitegate.toml
+	chgrp sitegate /etc/sitegate/sitegate.toml && chmod 0640 /etc/sitegate/sitegate.toml
+	install -m 0644 systemd/sitegate.service /etc/systemd/system/sitegate.service
+	systemctl daemon-reload
+	systemctl enable sitegate.service
+	@echo
+	@echo "Installed. Before 'systemctl start sitegate':"
+	@echo " 1. SPI on:   sudo raspi-config nonint do_spi 0   (or dtparam=spi=on in /boot/firmware/config.txt)"
+	@echo " 2. Time:     sudo apt-get install chrony   (sitegate reads 'chronyc tracking'; remark 32 depends on it)"
+	@echo " 3. Edit /etc/sitegate/sitegate.toml, then: sitegate config check"
+	@echo " 4. Credentials: the company key and certificate where service.key_file / cert_file say (mode 0640, group sitegate)"
+	@echo " 5. Roster:   sudo -u sitegate SITEGATE_CONFIG=/etc/sitegate/sitegate.toml $(PREFIX_VENV)/bin/sitegate roster import FILE.csv"
+	@echo "Pi 5: GPIO goes through rpi-lgpio (installed); never 'pip install mfrc522' without --no-deps."

@@ -309,6 +309,46 @@ def cmd_clock(args) -> int:
     return CRITICAL if not synced else WARNING if warning else OK
 
 
+def cmd_status(args) -> int:
+    from sitegate.status import collect, exit_code
+
+    device = _open(args)
+    status, warnings, critical = collect(device, datetime.now(UTC))
+    if args.json:
+        print_json({**status, "warnings": warnings, "critical": critical})
+    else:
+        queue_state = status["queue"]
+        print(
+            pairs(
+                [
+                    ("device", f"{status['device_id']} (sitegate {status['version']})"),
+                    ("daemon", "running" if status["daemon_running"] else "NOT RUNNING"),
+                    ("readers online", ", ".join(status["readers_online"]) or "none"),
+                    ("last badge", show(status["last_badge_utc"]) if status["last_badge_utc"] else "never"),
+                    (
+                        "queue",
+                        f"{queue_state['pending']} pending, {queue_state['in_flight']} in flight, "
+                        f"{queue_state['delivered']} delivered, {queue_state['rejected']} rejected",
+                    ),
+                    (
+                        "last delivery",
+                        show(queue_state["last_delivery_utc"]) if queue_state["last_delivery_utc"] else "never",
+                    ),
+                    ("last error", queue_state["last_error"] or "none"),
+                    ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
+                    ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
+                    ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
+                    ("device key", status["key_fingerprint"]),
+                ]
+            )
+        )
+        for line in critical:
+            print(f"CRITICAL {line}")
+        for line in warnings:
+            print(f"WARNING  {line}")
+    return exit_code(warnings, critical)
+
+
 def cmd_run(args) -> int:
     from sitegate import jsonlog
     from sitegate.daemon import Daemon
@@ -358,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)
     export_cmd.add_argument("--out", required=True, metavar="FILE")
 
+    command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")

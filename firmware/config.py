@@ -337,7 +337,7 @@ def _address(checker: _Checker, place: dict) -> Address | None:
     return Address(box=box or "", **parts)
 
 
-def _readers(checker: _Checker, data: dict) -> tuple[ReaderConfig, ...] | None:
+def _readers(checker: _Checker, data: dict, base: Path) -> tuple[ReaderConfig, ...] | None:
     raw = data.get("reader", [{}])
     if isinstance(raw, dict):
         raw = [raw]
@@ -366,7 +366,7 @@ def _readers(checker: _Checker, data: dict) -> tuple[ReaderConfig, ...] | None:
             name=checker.text(table, "name", path, default=f"gate{index + 1}"),
             source=checker.choice(table, "source", path, READER_SOURCES, default="mfrc522"),
             direction=checker.choice(table, "direction", path, DIRECTIONS, default="toggle"),
-            fifo_path=Path(checker.text(table, "fifo_path", path, default="/run/sitegate/badges") or "."),
+            fifo_path=base / (checker.text(table, "fifo_path", path, default="/run/sitegate/badges") or "."),
             spi_bus=checker.number(table, "spi_bus", path, 0, 0, 6, integer=True),
             spi_device=checker.number(table, "spi_device", path, 0, 0, 3, integer=True),
             # BCM 25: the usual wiring. The mfrc522 package's default (BCM 15) is the UART RX pin.
@@ -493,7 +493,7 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
     data_dir = Path(checker.text(device, "data_dir", "device", default="/var/lib/sitegate") or ".")
     base = base or Path.cwd()
     site = _site(checker, data)
-    readers = _readers(checker, data)
+    readers = _readers(checker, data, base)
     gpio = _gpio(checker, data)
     service = _service(checker, data, base)
     clock = _clock(checker, data)

@@ -178,6 +178,8 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.watch.check()
         for source in self.sources:
+            source.prepare()
+        for source in self.sources:
             self._thread(f"reader-{source.name}", lambda s=source: self._read_source(s))
         self._thread("forwarder", self._forward)
         self._thread("clock", self._watch_clock)
@@ -205,5 +207,7 @@ class Daemon:
                 self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
                 next_ping = time.monotonic() + ping_every
         self.notifier.notify("STOPPING=1")
+        with database.immediate(self.log.db):
+            delivery.set_meta(self.log.db, stopped_utc=format_utc(datetime.now(UTC)))
         event(logger, "stopped")
         return 0

@@ -41,6 +41,9 @@ class BadgeSource(Protocol):
     name: str
     online: bool
 
+    def prepare(self) -> None:
+        """Get ready to read (create the pipe, open the device) before the daemon says READY."""
+
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]: ...
 
 
@@ -61,6 +64,11 @@ class FifoSource:
         self.path = Path(path)
         self.name = name
         self.online = False
+        self._descriptor: int | None = None
+
+    def prepare(self) -> None:
+        if self._descriptor is None:
+            self._descriptor = self._open()
 
     def _open(self) -> int:
         if not self.path.exists():
@@ -74,7 +82,8 @@ class FifoSource:
         return os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
 
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
-        descriptor = self._open()
+        self.prepare()
+        descriptor, self._descriptor = self._descriptor, None
         self.online = True
         pending = b""
         try:
@@ -100,6 +109,9 @@ class LineSource:
         self.stream = stream
         self.name = name
         self.online = True
+
+    def prepare(self) -> None:
+        pass
 
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
         for line in self.stream:

@@ -1,0 +1,91 @@
+"""`sitegate status`: the device's health in one look, with an exit code monitoring can use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+
+from sitegate import __version__
+from sitegate.device import Device
+from sitegate.output import CRITICAL, OK, WARNING
+from sitegate.queue import delivery
+from sitegate.queue.clockwatch import unsynced_records
+from sitegate.timefmt import parse_utc
+
+LOW_DISK_BYTES = 200 * 1024 * 1024
+
+
+def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
+    """The status, the warnings and the critical problems, each problem phrased with what to do."""
+    config, db = device.config, device.db
+    summary = delivery.summary(db, now)
+    heartbeat = delivery.get_meta(db, "heartbeat_utc")
+    heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
+    stopped = delivery.get_meta(db, "stopped_utc")
+    running = (
+        heartbeat_age is not None
+        and heartbeat_age < 3 * config.gate.heartbeat_s
+        and (stopped is None or stopped < heartbeat)
+    )
+    last_badge = db.execute(
+        "SELECT seq, kind, wall_utc FROM records WHERE kind IN ('registration', "
+        "'unknown_badge') ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    clock = db.execute(
+        "SELECT payload, wall_utc FROM records WHERE kind = 'clock' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    clock_event = json.loads(clock[0])["event"] if clock else "unknown"
+    disk = shutil.disk_usage(config.data_dir)
+    size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
+    status = {
+        "version": __version__,
+        "device_id": config.device_id,
+        "daemon_running": running,
+        "heartbeat_utc": heartbeat,
+        "readers_online": [r for r in (delivery.get_meta(db, "reader_online") or "").split(",") if r]
+        if running
+        else [],
+        "readers_configured": [r.name for r in config.readers],
+        "last_badge_utc": last_badge[2] if last_badge else None,
+        "queue": summary.as_dict(),
+        "clock_state": clock_event,
+        "clock_event_utc": clock[1] if clock else None,
+        "unsynced_records": unsynced_records(device.log),
+        "disk_free_bytes": disk.free,
+        "database_bytes": size,
+        "records": device.log.count(),
+        "key_fingerprint": device.key.fingerprint,
+    }
+    warnings, critical = [], []
+    if not running:
+        critical.append(
+            "the daemon is not running (no heartbeat): `systemctl status sitegate`, `journalctl -u sitegate`"
+        )
+    elif set(status["readers_configured"]) - set(status["readers_online"]):
+        critical.append("a reader is offline: check its cable and `journalctl -u sitegate`")
+    if disk.free < LOW_DISK_BYTES:
+        critical.append(
+            f"only {disk.free // 2**20} MiB free on the data partition: new badges will be refused; "
+            "free space (old exports, journal: `journalctl --vacuum-size=50M`)"
+        )
+    delay = config.site.reception_delay_s
+    age = summary.oldest_pending_age_s or 0
+    if age >= delay:
+        critical.append(
+            f"the oldest undelivered registration is {age:.0f} s old (reception delay {delay} s: "
+            "remark 32): see `sitegate queue` and `sitegate outage`"
+        )
+    elif age >= delay / 2:
+        warnings.append(f"the oldest undelivered registration is {age:.0f} s old")
+    if summary.last_error_class == "ours" and summary.undelivered:
+        critical.append(f"delivery fails on our side: {summary.last_error} — the provider must act")
+    if summary.rejected:
+        warnings.append(f"{summary.rejected} registration(s) refused by the service: `sitegate remarks`")
+    if clock_event != "synced":
+        warnings.append(f"clock {clock_event}: `sitegate clock`")
+    return status, warnings, critical
+
+
+def exit_code(warnings: list[str], critical: list[str]) -> int:
+    return CRITICAL if critical else WARNING if warnings else OK
