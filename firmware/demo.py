@@ -1,8 +1,21 @@
-"""`sitegate demo`: a newcomer's first look, on any Linux machine, with no reader, printer or network."""
+"""`sitegate demo` (what `make demo` runs): a scripted morning at a gate, on any Linux machine.
+
+It starts the service simulator and the real daemon (`sitegate run`, fifo badge sources, mock GPIO) as
+processes, badges a few dozen workers in, plus an unknown badge, a double tap and an OUT without IN, waits
+for the queue to drain to "delivered", and shows what came back. --interactive keeps the gate running for
+badging by hand (type a UID and Enter, as a USB keyboard-wedge reader does).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -10,11 +23,12 @@ from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.output import pairs, table
 from sitegate.queue import delivery
-from sitegate.queue import verify as verifier
-from sitegate.registration import Registration, append_registration
+from sitegate.queue.credentials import make_self_signed
+from sitegate.queue.remarks import info
 from sitegate.roster import parse_csv
 from sitegate.timefmt import show
 
+EXTRA_WORKERS = 30
 DEMO_CONFIG = """
 [device]
 id = "demo-gate"
@@ -35,61 +49,152 @@ street = "Rue de la Loi"
 house_number = "16"
 
 [[reader]]
-name = "gate"
+name = "{entry_name}"
+source = "{entry_source}"
+direction = "{entry_direction}"
+fifo_path = "entry.fifo"
+same_badge_window_s = 30
+
+[[reader]]
+name = "exit"
 source = "fifo"
-fifo_path = "badges.fifo"
+direction = "exit"
+fifo_path = "exit.fifo"
 
 [service]
-base_url = "http://127.0.0.1:8765/REST/presenceRegistration/v1"
-token_url = "http://127.0.0.1:8765/REST/oauth/v5/token"
+base_url = "{base_url}"
+token_url = "{token_url}"
+client_id = "sitegate-demo"
+key_file = "credentials/client.key"
+cert_file = "credentials/client.crt"
+
+[clock]
+# The demo machine may have no time source at all: trust its clock (never on a real gate).
+trust_system_clock = true
 """
 
 
-def write_demo_config(directory: Path, text: str = DEMO_CONFIG) -> Path:
-    path = directory / "sitegate.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def _sitegate() -> str:
+    return str(Path(sys.executable).parent / "sitegate")
 
 
-def run_demo(directory: Path | None = None) -> int:
-    directory = Path(directory or tempfile.mkdtemp(prefix="sitegate-demo-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    config_file = write_demo_config(directory)
+def _environment(config_file: Path) -> dict:
+    return {**os.environ, "SITEGATE_CONFIG": str(config_file), "GPIOZERO_PIN_FACTORY": "mock",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def prepare(directory: Path, base_url: str, token_url: str, interactive: bool) -> Path:
+    """Config, credentials and a roster: the demo workers (names with diacritics) and a few dozen more."""
+    make_self_signed(directory / "credentials", "client")
+    config_file = directory / "sitegate.toml"
+    config_file.write_text(DEMO_CONFIG.format(
+        base_url=base_url, token_url=token_url,
+        entry_name="desk" if interactive else "entry",
+        entry_source="keyboard" if interactive else "fifo",
+        entry_direction="toggle" if interactive else "entry"), encoding="utf-8")
+    roster = resources.files("sitegate").joinpath("data/demo_roster.csv").read_text(encoding="utf-8")
+    roster += "".join(f"04C0{i:04X},,{10**16 + i:017d},Worker{i:02d},Demo,0403.170.701,,\n"
+                      for i in range(EXTRA_WORKERS))
     device = Device.open(configuration.load(config_file))
-    roster_text = resources.files("sitegate").joinpath("data/demo_roster.csv").read_text(encoding="utf-8")
-    device.roster.replace(parse_csv(roster_text).workers)
-    print(f"demo site in {directory} (config {config_file})\n")
-    rows = []
-    for worker in device.roster.all():
-        record = append_registration(
-            device.log,
-            Registration(
-                worker.worker,
-                worker.employer,
-                "IN",
-                device.config.site.works_declaration,
-                worker.badge_uid,
-                "gate",
-            ),
-        )
-        rows.append([record.seq, show(record.wall_utc), worker.badge_uid, worker.last_name, worker.worker.masked, "IN"])
-    print(table(rows, ["seq", "time (Brussels)", "badge", "worker", "number", "dir"]))
-    report = verifier.verify(device.log.records(), device.key.public_key_hex)
-    export = directory / "export.jsonl"
-    verifier.write_export(export, device.log.records(), device.key.public_key_hex, device.config.device_id)
-    header, records = verifier.read_export(export)
-    exported = verifier.verify(records, header["public_key"])
-    summary = delivery.summary(device.db, device.log.clock.capture().wall_utc)
+    device.roster.replace(parse_csv(roster).workers)
+    device.close()
+    return config_file
+
+
+def _wait_ready(daemon: subprocess.Popen) -> None:
+    for line in daemon.stdout:
+        if json.loads(line).get("event") == "ready":
+            return
+    raise RuntimeError(f"the daemon did not start: {daemon.stderr.read()[-2000:]}")
+
+
+def _badge(pipe: Path, uid: str, pause: float = 0.05) -> None:
+    with open(pipe, "w") as fifo:
+        fifo.write(uid + "\n")
+    time.sleep(pause)
+
+
+def _morning(directory: Path) -> None:
+    roster_uids = [line.split(",")[0] for line in
+                   resources.files("sitegate").joinpath("data/demo_roster.csv").read_text().splitlines()[1:]]
+    uids = roster_uids[:-1] + [f"04C0{i:04X}" for i in range(EXTRA_WORKERS)]
+    print(f"07:00  {len(uids)} workers badge IN at the entry reader …")
+    for uid in uids:
+        _badge(directory / "entry.fifo", uid, 0.02)
+    print("07:02  a double tap (the same badge twice within the window) …")
+    _badge(directory / "entry.fifo", uids[0])
+    print("07:03  an unknown badge …")
+    _badge(directory / "entry.fifo", "DEADBEEF")
+    print(f"07:05  an OUT without IN at the exit reader ({roster_uids[-1]}: remark 24 expected) …")
+    _badge(directory / "exit.fifo", roster_uids[-1])
+
+
+def _drain(config_file: Path, timeout: float = 60) -> Device:
+    device = Device.open(configuration.load(config_file))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        summary = delivery.summary(device.db, datetime.now(UTC))
+        print(f"\r       queue: {summary.pending} pending, {summary.delivered} delivered   ", end="", flush=True)
+        if summary.undelivered == 0 and summary.delivered:
+            break
+        time.sleep(0.3)
     print()
-    print(
-        pairs(
-            [
-                ("log verified", f"{report.records} records, last hash {report.last_hash[:16]}…"),
-                ("export verified", f"{exported.records} records in {export}"),
-                ("device key", report.public_key_fingerprint),
-                ("queue", f"{summary.pending} pending, {summary.delivered} delivered"),
-            ]
-        )
-    )
-    print(f"\nnext: SITEGATE_CONFIG={config_file} sitegate queue | verify | roster list")
-    return 0
+    return device
+
+
+def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None:
+    outcomes: dict[str, int] = {}
+    for entry in daemon_lines:
+        if entry.get("event") == "badge":
+            outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
+    summary = delivery.summary(device.db, datetime.now(UTC))
+    rows = device.db.execute(
+        "SELECT d.seq, r.wall_utc, r.payload, d.state, d.service_id, d.remarks, d.expected_remarks "
+        "FROM delivery d JOIN records r ON r.seq = d.seq ORDER BY d.seq").fetchall()
+    remark_rows = []
+    for seq, wall, payload, _state, service_id, remarks, expected in rows:
+        codes = json.loads(remarks or "[]")
+        if codes:
+            data = json.loads(payload)
+            remark_rows.append([seq, show(wall), data["direction"], service_id, ",".join(map(str, codes)),
+                                expected, info(codes[0]).text_en])
+    print()
+    print(pairs([("badges", ", ".join(f"{n} {k}" for k, n in outcomes.items())),
+                 ("delivered", f"{summary.delivered} (pending {summary.pending}, rejected {summary.rejected})"),
+                 ("signed records", device.log.count())]))
+    if remark_rows:
+        print("\nremarks that came back from the service:")
+        print(table(remark_rows, ["seq", "time (Brussels)", "dir", "service id", "remarks", "expected", "meaning"]))
+    print(f"\nwhere to look next (SITEGATE_CONFIG={config_file}):")
+    for command in ("status", "queue", "remarks", "roster list", "verify", "clock"):
+        print(f"  sitegate {command}")
+
+
+def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
+    directory = Path(directory or tempfile.mkdtemp(prefix="sitegate-demo-")).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    daemon = None
+    try:
+        endpoints = json.loads(simulator.stdout.readline())
+        config_file = prepare(directory, endpoints["base_url"], endpoints["token_url"], interactive)
+        print(f"demo site in {directory}; service simulator at {endpoints['url']}")
+        if interactive:
+            print("type a badge UID and Enter (e.g. 04A1B2C3); Ctrl-D or Ctrl-C to stop")
+            return subprocess.call([_sitegate(), "run"], env=_environment(config_file))
+        daemon = subprocess.Popen([_sitegate(), "run"], env=_environment(config_file), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        _wait_ready(daemon)
+        print("gate daemon ready (sitegate run, fifo readers 'entry' and 'exit', GPIO simulated)\n")
+        _morning(directory)
+        device = _drain(config_file)
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=30)
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        _report(device, config_file, lines)
+        return 0
+    finally:
+        for process in (daemon, simulator):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
