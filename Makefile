@@ -13,6 +13,8 @@ $(BIN)/python:
 # Dependencies (and the test tools) are installed once per change of pyproject.toml.
 $(DEPS): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet '.[test]'
+	# The reader driver, without its RPi.GPIO/spidev dependencies: the tests run it against a fake chip.
+	$(BIN)/pip install --quiet --no-deps 'mfrc522>=0.0.7'
 	touch $@
 
 # The package itself is re-installed every time (a plain, non-editable install: queue/ maps to sitegate.queue

@@ -79,22 +79,27 @@ def _sitegate() -> str:
 
 
 def _environment(config_file: Path) -> dict:
-    return {**os.environ, "SITEGATE_CONFIG": str(config_file), "GPIOZERO_PIN_FACTORY": "mock",
-            "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "SITEGATE_CONFIG": str(config_file), "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
 
 
 def prepare(directory: Path, base_url: str, token_url: str, interactive: bool) -> Path:
     """Config, credentials and a roster: the demo workers (names with diacritics) and a few dozen more."""
     make_self_signed(directory / "credentials", "client")
     config_file = directory / "sitegate.toml"
-    config_file.write_text(DEMO_CONFIG.format(
-        base_url=base_url, token_url=token_url,
-        entry_name="desk" if interactive else "entry",
-        entry_source="keyboard" if interactive else "fifo",
-        entry_direction="toggle" if interactive else "entry"), encoding="utf-8")
+    config_file.write_text(
+        DEMO_CONFIG.format(
+            base_url=base_url,
+            token_url=token_url,
+            entry_name="desk" if interactive else "entry",
+            entry_source="keyboard" if interactive else "fifo",
+            entry_direction="toggle" if interactive else "entry",
+        ),
+        encoding="utf-8",
+    )
     roster = resources.files("sitegate").joinpath("data/demo_roster.csv").read_text(encoding="utf-8")
-    roster += "".join(f"04C0{i:04X},,{10**16 + i:017d},Worker{i:02d},Demo,0403.170.701,,\n"
-                      for i in range(EXTRA_WORKERS))
+    roster += "".join(
+        f"04C0{i:04X},,{10**16 + i:017d},Worker{i:02d},Demo,0403.170.701,,\n" for i in range(EXTRA_WORKERS)
+    )
     device = Device.open(configuration.load(config_file))
     device.roster.replace(parse_csv(roster).workers)
     device.close()
@@ -115,8 +120,10 @@ def _badge(pipe: Path, uid: str, pause: float = 0.05) -> None:
 
 
 def _morning(directory: Path) -> None:
-    roster_uids = [line.split(",")[0] for line in
-                   resources.files("sitegate").joinpath("data/demo_roster.csv").read_text().splitlines()[1:]]
+    roster_uids = [
+        line.split(",")[0]
+        for line in resources.files("sitegate").joinpath("data/demo_roster.csv").read_text().splitlines()[1:]
+    ]
     uids = roster_uids[:-1] + [f"04C0{i:04X}" for i in range(EXTRA_WORKERS)]
     print(f"07:00  {len(uids)} workers badge IN at the entry reader …")
     for uid in uids:
@@ -150,18 +157,34 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
     summary = delivery.summary(device.db, datetime.now(UTC))
     rows = device.db.execute(
         "SELECT d.seq, r.wall_utc, r.payload, d.state, d.service_id, d.remarks, d.expected_remarks "
-        "FROM delivery d JOIN records r ON r.seq = d.seq ORDER BY d.seq").fetchall()
+        "FROM delivery d JOIN records r ON r.seq = d.seq ORDER BY d.seq"
+    ).fetchall()
     remark_rows = []
     for seq, wall, payload, _state, service_id, remarks, expected in rows:
         codes = json.loads(remarks or "[]")
         if codes:
             data = json.loads(payload)
-            remark_rows.append([seq, show(wall), data["direction"], service_id, ",".join(map(str, codes)),
-                                expected, info(codes[0]).text_en])
+            remark_rows.append(
+                [
+                    seq,
+                    show(wall),
+                    data["direction"],
+                    service_id,
+                    ",".join(map(str, codes)),
+                    expected,
+                    info(codes[0]).text_en,
+                ]
+            )
     print()
-    print(pairs([("badges", ", ".join(f"{n} {k}" for k, n in outcomes.items())),
-                 ("delivered", f"{summary.delivered} (pending {summary.pending}, rejected {summary.rejected})"),
-                 ("signed records", device.log.count())]))
+    print(
+        pairs(
+            [
+                ("badges", ", ".join(f"{n} {k}" for k, n in outcomes.items())),
+                ("delivered", f"{summary.delivered} (pending {summary.pending}, rejected {summary.rejected})"),
+                ("signed records", device.log.count()),
+            ]
+        )
+    )
     if remark_rows:
         print("\nremarks that came back from the service:")
         print(table(remark_rows, ["seq", "time (Brussels)", "dir", "service id", "remarks", "expected", "meaning"]))
@@ -182,8 +205,13 @@ def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
         if interactive:
             print("type a badge UID and Enter (e.g. 04A1B2C3); Ctrl-D or Ctrl-C to stop")
             return subprocess.call([_sitegate(), "run"], env=_environment(config_file))
-        daemon = subprocess.Popen([_sitegate(), "run"], env=_environment(config_file), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        daemon = subprocess.Popen(
+            [_sitegate(), "run"],
+            env=_environment(config_file),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait_ready(daemon)
         print("gate daemon ready (sitegate run, fifo readers 'entry' and 'exit', GPIO simulated)\n")
         _morning(directory)
