@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import shutil
 import signal
 import sqlite3
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,7 +91,8 @@ class Daemon:
     ) -> None:
         self.config = config
         self.stop = threading.Event()
-        self.reads: queue.Queue = queue.Queue()
+        # Reader threads run the gate themselves (no hand-off on the badge path), one badge at a time.
+        self.gate_lock = threading.Lock()
         self.notifier = sdnotify.SystemdNotifier()
         self.feedback = feedback or Feedback(config.gpio)
         self.sources = sources or [make_source(reader) for reader in config.readers]
@@ -132,7 +131,7 @@ class Daemon:
         while not self.stop.is_set():
             try:
                 for read in source.reads(self.stop):
-                    self.reads.put(read)
+                    self.handle(read)
             except Exception as error:  # noqa: BLE001 - a reader fault must never stop the daemon
                 event(logger, "reader_fault", logging.ERROR, reader=source.name, problem=str(error))
                 self.feedback.show("fault")
@@ -166,16 +165,18 @@ class Daemon:
             self.stop.wait(self.config.gate.heartbeat_s)
 
     def handle(self, read) -> None:
-        start = time.perf_counter_ns()
-        outcome = self.gate.badge(read)
-        self.feedback.show(outcome.signal)
-        self.last_latency_ns = time.perf_counter_ns() - start
+        with self.gate_lock:
+            if self.stop.is_set():
+                return  # stopping: the source will see it again after the restart (fifo) or not at all
+            outcome = self.gate.badge(read)
+            self.feedback.show(outcome.signal)
         if outcome.outcome == "registered" and self.forwarder is not None:
             self.forwarder.wake.set()
 
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+    def run(self, handle_signals: bool = True) -> int:
+        if handle_signals:  # only the main thread may; a benchmark runs the daemon in a thread
+            signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+            signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.watch.check()
         for source in self.sources:
             source.prepare()
@@ -195,19 +196,12 @@ class Daemon:
             readers=[s.name for s in self.sources],
             key=self.key.fingerprint,
         )
-        next_ping = 0.0
         while not self.stop.is_set():
-            try:
-                read = self.reads.get(timeout=min(ping_every, 1.0))
-            except queue.Empty:
-                read = None
-            if read is not None:
-                self.handle(read)  # SIGTERM only sets the flag: this append always completes
-            if time.monotonic() >= next_ping:
-                self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
-                next_ping = time.monotonic() + ping_every
+            self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
+            self.stop.wait(ping_every)
         self.notifier.notify("STOPPING=1")
-        with database.immediate(self.log.db):
-            delivery.set_meta(self.log.db, stopped_utc=format_utc(datetime.now(UTC)))
+        with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
+            with database.immediate(self.log.db):
+                delivery.set_meta(self.log.db, stopped_utc=format_utc(datetime.now(UTC)))
         event(logger, "stopped")
         return 0

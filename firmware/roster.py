@@ -174,8 +174,10 @@ class RosterStore:
             self.db["roster"].insert_all(worker.row() for worker in workers)
 
     def lookup(self, badge_uid: str) -> Worker | None:
-        rows = list(self.db["roster"].rows_where("badge_uid = ?", [badge_uid]))
-        return Worker.from_row(rows[0]) if rows else None
+        """On the badge path: one indexed SELECT, without sqlite-utils' table introspection."""
+        cursor = self.db.conn.execute("SELECT * FROM roster WHERE badge_uid = ?", [badge_uid])
+        row = cursor.fetchone()
+        return Worker.from_row(dict(zip([c[0] for c in cursor.description], row, strict=True))) if row else None
 
     def all(self) -> list[Worker]:
         """Every worker, sorted by name as people expect (Çelik among the C, Ødegård among the O)."""

@@ -123,7 +123,8 @@ def connect(path: Path) -> sqlite_utils.Database:
     path = Path(path)
     try:
         _create_private(path)
-        connection = sqlite3.connect(path, isolation_level=None)
+        # One connection per thread by design; a connection may be handed over to the thread that uses it.
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in DURABLE_PRAGMAS:
             connection.execute(pragma)
         db = sqlite_utils.Database(connection)

@@ -27,6 +27,7 @@ from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.forwarder")
 MAX_BACKOFF_S = 300.0
+GATHER_S = 0.5  # after a wake-up, let a rush gather into one batch: fewer commits competing with the gate
 
 
 class wait_retry_after_or(wait_base):  # noqa: N801 - named like tenacity's own wait strategies
@@ -88,7 +89,8 @@ class Forwarder:
 
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
-        self.wake.wait(seconds)
+        if self.wake.wait(seconds):
+            self.stopping.wait(GATHER_S)
         self.wake.clear()
 
     def _items(self, batch: list[delivery.Pending]) -> list[dict]:

@@ -157,8 +157,11 @@ class FakeChip:
             self.registers[COMM_IRQ] |= 0x30  # received, idle
 
 
-def install(chip: FakeChip, monkeypatch) -> None:
-    """Put fake `spidev` and `RPi.GPIO` modules where the real `mfrc522` package imports them."""
+def install(chip: FakeChip, monkeypatch=None) -> None:
+    """Put fake `spidev` and `RPi.GPIO` modules where the real `mfrc522` package imports them
+    (through pytest's monkeypatch in tests; for good in a benchmark's own process)."""
+    setitem = monkeypatch.setitem if monkeypatch else sys.modules.__class__.__setitem__
+    delitem = monkeypatch.delitem if monkeypatch else sys.modules.__class__.__delitem__
     spidev = types.ModuleType("spidev")
 
     class SpiDev:
@@ -191,8 +194,8 @@ def install(chip: FakeChip, monkeypatch) -> None:
     gpio.output = output
     rpi = types.ModuleType("RPi")
     rpi.GPIO = gpio
-    monkeypatch.setitem(sys.modules, "spidev", spidev)
-    monkeypatch.setitem(sys.modules, "RPi", rpi)
-    monkeypatch.setitem(sys.modules, "RPi.GPIO", gpio)
+    setitem(sys.modules, "spidev", spidev)
+    setitem(sys.modules, "RPi", rpi)
+    setitem(sys.modules, "RPi.GPIO", gpio)
     for name in [n for n in sys.modules if n == "mfrc522" or n.startswith("mfrc522.")]:
-        monkeypatch.delitem(sys.modules, name)
+        delitem(sys.modules, name)

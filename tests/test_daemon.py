@@ -74,6 +74,7 @@ def test_badges_flow_to_log_and_sigterm_stops_cleanly(tmp_path):
     assert outcomes == ["registered", "registered", "duplicate_suppressed", "unknown_badge", "bad_read"]
     assert all("1000000000000000" not in json.dumps(e) for e in daemon.lines)  # numbers masked in logs
     assert any(e.get("event") == "stopped" for e in daemon.lines)
+    assert not [e for e in daemon.lines if e.get("event") == "thread_died" or e["level"] in ("error", "critical")]
     stopped = run_sitegate("status", "--json", config=config)
     assert stopped.returncode == 2 and not json.loads(stopped.stdout)["daemon_running"]
 
