@@ -22,7 +22,7 @@ from sitegate.output import CRITICAL, OK, WARNING, pairs, print_json, progress, 
 from sitegate.queue import delivery
 from sitegate.queue import verify as verifier
 from sitegate.roster import read_csv
-from sitegate.timefmt import show
+from sitegate.timefmt import BRUSSELS, show
 
 
 def _open(args) -> Device:
@@ -247,10 +247,11 @@ def cmd_forward(args) -> int:
 
 
 def cmd_remarks(args) -> int:
+    from sitegate.paper_fallback.outage import outages
     from sitegate.queue.remarks import days_left, needing_action
 
     device = _open(args)
-    items = needing_action(device.db)
+    items = needing_action(device.db, outages(device.log))
     if args.json:
         print_json([item.as_dict() for item in items])
     elif not items:
@@ -349,6 +350,88 @@ def cmd_status(args) -> int:
     return exit_code(warnings, critical)
 
 
+def cmd_paper_print(args) -> int:
+    from datetime import date
+
+    from sitegate.paper_fallback import listing as paper
+    from sitegate.paper_fallback.printing import send
+
+    device = _open(args)
+    printer = device.config.printer
+    day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).astimezone(BRUSSELS).date()
+    document = paper.build(device, day, args.reference, with_roster=args.with_roster or printer.include_roster)
+    output_format = args.format or printer.format
+    with progress(None, "printing"):
+        destination, seq = send(
+            device,
+            document,
+            output_format,
+            Path(args.out) if args.out else None,
+            args.printer or printer.cups_name,
+            printer.escpos,
+        )
+    result = {
+        "date": day.isoformat(),
+        "reference": document.reference,
+        "workers": len(document.rows),
+        "format": output_format,
+        "destination": destination,
+        "record": seq,
+    }
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            f"listing of {day:%d/%m/%Y}: {len(document.rows)} worker(s), reference "
+            f"{document.reference or '(to write by hand)'} -> {destination} (signed record {seq})"
+        )
+    return OK
+
+
+def cmd_outage(args) -> int:
+    from sitegate.paper_fallback.outage import outages, record_reference
+
+    if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
+        print("usage: sitegate outage [--json] | sitegate outage reference REF", file=sys.stderr)
+        return CRITICAL
+    device = _open(args)
+    now = datetime.now(UTC)
+    if args.words:
+        seq = record_reference(device.log, args.words[1], now)
+        print(f"reference {args.words[1].strip()} recorded (signed record {seq}); `sitegate paper print` prints it")
+        return OK
+    found = [o.as_dict(now) for o in outages(device.log)]
+    never = delivery.get_meta(device.db, "last_delivery_utc") is None and device.log.count() > 0
+    current = next((o for o in found if o["end_utc"] is None), None)
+    if args.json:
+        print_json({"never_connected": never, "current": current, "outages": found})
+    else:
+        if never:
+            print(
+                "NEVER CONNECTED: this device has not delivered a single registration. The procedure exempts no "
+                "site whose infrastructure is permanently missing: arrange registration another way."
+            )
+        print(
+            table(
+                (
+                    [
+                        o["seq"],
+                        show(o["start_utc"]),
+                        show(o["end_utc"]) if o["end_utc"] else "ongoing",
+                        f"{o['duration_s'] // 60} min",
+                        o["classification"],
+                        o["reference"] or "",
+                    ]
+                    for o in found
+                ),
+                ["seq", "start", "end", "duration", "classification", "reference"],
+            )
+        )
+        if current:
+            print(f"\nNOW: {current['what_to_do']}")
+    return CRITICAL if current else WARNING if never else OK
+
+
 def cmd_run(args) -> int:
     from sitegate import jsonlog
     from sitegate.daemon import Daemon
@@ -397,6 +480,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)
     export_cmd.add_argument("--out", required=True, metavar="FILE")
+
+    outage_cmd = command("outage", cmd_outage, "current and past outages, their evidence and what to do")
+    outage_cmd.add_argument(
+        "words",
+        nargs="*",
+        metavar="reference REF",
+        help="`sitegate outage reference REF` records the contact centre's reference number",
+    )
+
+    paper_cmd = commands.add_parser("paper", help="the emergency paper attendance listing")
+    paper_sub = paper_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    paper_print = command("print", cmd_paper_print, "print the day's attendance listing", paper_sub)
+    paper_print.add_argument("--date", help="YYYY-MM-DD (default: today in Brussels)")
+    paper_print.add_argument("--reference", help="the contact centre's reference number")
+    paper_print.add_argument("--format", choices=("pdf", "escpos"), help="default: printer.format")
+    paper_print.add_argument("--out", metavar="FILE", help="write to a file instead of a printer")
+    paper_print.add_argument("--printer", metavar="NAME", help="CUPS printer name (default: printer.cups_name)")
+    paper_print.add_argument("--with-roster", action="store_true", help="add roster workers who did not badge")
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)

@@ -115,6 +115,21 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class PrinterConfig:
+    format: str  # "pdf" (A4, to CUPS) or "escpos" (80 mm thermal)
+    cups_name: str | None
+    escpos: str | None  # usb:VID:PID, serial:DEVICE, network:HOST, file:PATH
+    include_roster: bool
+
+
+@dataclass(frozen=True)
+class OutageConfig:
+    probe_interval_s: float
+    grace_s: float  # failures for this long before an outage is opened
+    summary_every_s: float
+
+
+@dataclass(frozen=True)
 class ClockConfig:
     warn_fraction: float
     ntp_server: str
@@ -131,6 +146,8 @@ class Config:
     service: ServiceConfig
     clock: ClockConfig
     gate: GateConfig = GateConfig(500, 16.0, 60.0)
+    printer: PrinterConfig = PrinterConfig("pdf", None, None, False)
+    outage: OutageConfig = OutageConfig(60.0, 300.0, 900.0)
     source: str = "<memory>"
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
@@ -464,6 +481,29 @@ def _clock(checker: _Checker, data: dict) -> ClockConfig:
     )
 
 
+def _printer(checker: _Checker, data: dict) -> PrinterConfig:
+    table = checker.table(
+        data, "printer", "printer", {"format", "cups_name", "escpos", "include_roster"}, required=False
+    )
+    return PrinterConfig(
+        format=checker.choice(table, "format", "printer", ("pdf", "escpos"), default="pdf") or "pdf",
+        cups_name=checker.text(table, "cups_name", "printer", default="") or None,
+        escpos=checker.text(table, "escpos", "printer", default="") or None,
+        include_roster=checker.value(table, "include_roster", "printer", bool, default=False),
+    )
+
+
+def _outage(checker: _Checker, data: dict) -> OutageConfig:
+    table = checker.table(data, "outage", "outage", {"probe_interval_s", "grace_s", "summary_every_s"}, required=False)
+    return OutageConfig(
+        probe_interval_s=checker.number(table, "probe_interval_s", "outage", 60.0, 5, 3600),
+        grace_s=checker.number(
+            table, "grace_s", "outage", 300.0, 0, 86400, "seconds of failures before an outage is opened"
+        ),
+        summary_every_s=checker.number(table, "summary_every_s", "outage", 900.0, 60, 86400),
+    )
+
+
 def _gate(checker: _Checker, data: dict) -> GateConfig:
     table = checker.table(
         data, "gate", "gate", {"backlog_warning", "toggle_reset_hours", "heartbeat_s"}, required=False
@@ -480,7 +520,9 @@ def _gate(checker: _Checker, data: dict) -> GateConfig:
 def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Config:
     """Validate a decoded TOML document; raise ConfigError listing every error at once."""
     checker = _Checker()
-    checker.unknown_keys(data, "", {"device", "site", "reader", "gpio", "service", "clock", "gate"})
+    checker.unknown_keys(
+        data, "", {"device", "site", "reader", "gpio", "service", "clock", "gate", "printer", "outage"}
+    )
     device = checker.table(data, "device", "device", {"id", "data_dir"})
     device_id = checker.text(device, "id", "device", fix='a short name for this gate, e.g. "gate-01" (≤ 12 characters)')
     if device_id is not None and not _DEVICE_ID.match(device_id):
@@ -498,6 +540,8 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
     service = _service(checker, data, base)
     clock = _clock(checker, data)
     gate = _gate(checker, data)
+    printer = _printer(checker, data)
+    outage = _outage(checker, data)
     errors = [p for p in checker.problems if p.severity == "error"]
     if errors:
         raise ConfigError(checker.problems, source)
@@ -510,6 +554,8 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
         service=service,
         clock=clock,
         gate=gate,
+        printer=printer,
+        outage=outage,
         source=source,
         warnings=tuple(checker.problems),
     )

@@ -22,8 +22,10 @@ import sdnotify
 
 from sitegate import __version__
 from sitegate.config import Config, ReaderConfig
+from sitegate.errors import SitegateError
 from sitegate.gate import Gate
 from sitegate.jsonlog import event
+from sitegate.paper_fallback.outage import OutageJournal, network_probes, service_probe
 from sitegate.queue import database, delivery
 from sitegate.queue.clock import SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
@@ -35,7 +37,7 @@ from sitegate.queue.timesource import best_reading
 from sitegate.reader.feedback import Feedback
 from sitegate.reader.sources import BadgeSource, FifoSource, LineSource
 from sitegate.roster import RosterStore
-from sitegate.timefmt import format_utc
+from sitegate.timefmt import BRUSSELS, format_utc
 
 logger = logging.getLogger("sitegate.daemon")
 
@@ -150,6 +152,66 @@ class Daemon:
             self.watch.check()
             self.stop.wait(60)
 
+    def own_faults(self, summary: delivery.QueueSummary) -> list[str]:
+        """Faults on our side: the procedure gives no exemption for these."""
+        faults = [f"reader {s.name} offline" for s in self.sources if not s.online]
+        if self.watch.current().state not in ("synced", "stepped"):
+            faults.append(f"clock {self.watch.current().state}")
+        if summary.last_error_class == "ours" and summary.undelivered:
+            faults.append(f"credentials: {summary.last_error}")
+        if shutil.disk_usage(self.config.data_dir).free < 50 * 2**20:
+            faults.append("disk almost full")
+        return faults
+
+    def _probe(self) -> None:
+        db = database.connect(self.config.database_path)
+        journal = OutageJournal(
+            RegistrationLog(db, self.key, self.clock, self.config.device_id),
+            self.config.outage.grace_s,
+            self.config.outage.summary_every_s,
+        )
+        while not self.stop.wait(self.config.outage.probe_interval_s):
+            now = datetime.now(UTC)
+            summary = delivery.summary(db, now)
+            probes = network_probes(self.config.service.base_url, ca_file=self.config.service.ca_file)
+            journal.observe([*probes, service_probe(summary)], self.own_faults(summary), now)
+
+    def print_listing(self) -> None:
+        """The print button: today's listing to the configured printer, never holding up the gate."""
+        from sitegate.device import Device
+        from sitegate.paper_fallback import listing
+        from sitegate.paper_fallback.printing import send
+
+        device = Device.open(self.config, self.clock)
+        try:
+            today = datetime.now(UTC).astimezone(BRUSSELS).date()
+            document = listing.build(device, today, with_roster=self.config.printer.include_roster)
+            destination, seq = send(
+                device,
+                document,
+                self.config.printer.format,
+                cups_printer=self.config.printer.cups_name,
+                escpos_spec=self.config.printer.escpos,
+            )
+            event(logger, "listing_printed", destination=destination, seq=seq, workers=len(document.rows))
+            self.feedback.show("printed")
+        except SitegateError as error:
+            event(logger, "listing_print_failed", logging.ERROR, problem=error.problem, fix=error.fix)
+            self.feedback.show("print_failed")
+        finally:
+            device.close()
+
+    def _button(self) -> None:
+        from gpiozero import Button
+
+        pin = self.config.gpio.print_button
+        if pin is None:
+            return
+        self.button = Button(pin, pin_factory=self.feedback.pin_factory)
+        self.button.when_pressed = lambda: threading.Thread(
+            target=self.print_listing, name="print", daemon=True
+        ).start()
+
     def _heartbeat(self) -> None:
         """Notes the daemon is alive (a power cut shows as a gap) and refreshes the cached backlog."""
         db = database.connect(self.config.database_path)
@@ -178,13 +240,16 @@ class Daemon:
             signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
             signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.watch.check()
+        OutageJournal(self.log, self.config.outage.grace_s).power_gap(datetime.now(UTC), self.config.gate.heartbeat_s)
         for source in self.sources:
             source.prepare()
+        self._button()
         for source in self.sources:
             self._thread(f"reader-{source.name}", lambda s=source: self._read_source(s))
         self._thread("forwarder", self._forward)
         self._thread("clock", self._watch_clock)
         self._thread("heartbeat", self._heartbeat)
+        self._thread("outage-probes", self._probe)
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")

@@ -182,10 +182,10 @@ class RosterStore:
     def all(self) -> list[Worker]:
         """Every worker, sorted by name as people expect (Çelik among the C, Ødegård among the O)."""
         workers = [Worker.from_row(row) for row in self.db["roster"].rows]
-        return sorted(workers, key=lambda w: (_sort_key(w.last_name), _sort_key(w.first_name)))
+        return sorted(workers, key=lambda w: (sort_key(w.last_name), sort_key(w.first_name)))
 
 
-def _sort_key(name: str) -> str:
+def sort_key(name: str) -> str:
     decomposed = unicodedata.normalize(
         "NFKD", name.replace("Ø", "O").replace("ø", "o").replace("Ł", "L").replace("ł", "l")
     )

@@ -84,8 +84,10 @@ class ActionItem:
         return self.__dict__.copy()
 
 
-def needing_action(db: sqlite_utils.Database) -> list[ActionItem]:
-    """Remarks someone must act on, and refused registrations; soonest deadline first."""
+def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> list[ActionItem]:
+    """Remarks someone must act on, and refused registrations; soonest deadline first.
+
+    A remark 32 on a registration captured during an outage is explained by that outage (and its reference)."""
     rows = db.execute(
         "SELECT d.seq, d.reference, r.wall_utc, r.payload, d.state, d.remarks, d.last_error FROM delivery d "
         "JOIN records r ON r.seq = d.seq WHERE d.state = 'rejected' OR (d.remarks IS NOT NULL AND d.remarks != '[]')"
@@ -112,6 +114,14 @@ def needing_action(db: sqlite_utils.Database) -> list[ActionItem]:
             if not remark.needs_action:
                 continue
             deadline = parse_utc(wall) + REPORT_WINDOW if remark.web_form_report else None
+            cause = remark.cause
+            during = next((o for o in outages or () if o.covers(wall)), None) if code == 32 else None
+            if during:
+                cause = (
+                    f"captured during outage {during.seq} ({during.classification}"
+                    f"{', reference ' + during.reference if during.reference else ''}): delivered late because "
+                    "of the outage, not the clock"
+                )
             items.append(
                 ActionItem(
                     seq,
@@ -120,7 +130,7 @@ def needing_action(db: sqlite_utils.Database) -> list[ActionItem]:
                     worker,
                     code,
                     remark.text_en,
-                    remark.cause,
+                    cause,
                     remark.action,
                     format_utc(deadline) if deadline else None,
                 )

@@ -30,6 +30,8 @@ PATTERNS: dict[str, tuple[Blink, ...]] = {
     "warning": (Blink("green", 1.0), Blink("red", 0.15, 0.15, 3), Blink("buzzer", 0.08, 0.12, 3)),
     "unknown_badge": (Blink("red", 1.5), Blink("buzzer", 0.6)),
     "fault": (Blink("red", 0.1, 0.1, 8), Blink("buzzer", 1.2)),
+    "printed": (Blink("buzzer", 0.05, 0.05, 4),),
+    "print_failed": (Blink("buzzer", 0.4, 0.2, 3), Blink("red", 0.4, 0.2, 3)),
 }
 
 
@@ -37,6 +39,7 @@ class Feedback:
     def __init__(self, gpio: GpioConfig, background: bool = True, pin_factory=None) -> None:
         self.background = background
         factory = pin_factory or Device.pin_factory
+        self.pin_factory = factory
         self.devices = {}
         for name, pin, kind in (
             ("green", gpio.green_led, LED),

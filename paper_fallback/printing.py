@@ -1,0 +1,93 @@
+"""Getting the listing out: to a file, to CUPS with `lp`, or to an ESC/POS printer (USB, serial, network)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from escpos.printer import Dummy
+
+from sitegate.device import Device
+from sitegate.errors import SitegateError
+from sitegate.paper_fallback import render
+from sitegate.paper_fallback.listing import Listing, record_printing
+
+
+class PrintError(SitegateError):
+    """The listing could not be printed; it can still be written to a file (`--out`)."""
+
+
+def escpos_device(spec: str):
+    """A python-escpos printer from "usb:VID:PID", "serial:/dev/ttyUSB0", "network:HOST" or "file:/dev/usb/lp0"."""
+    kind, _, target = spec.partition(":")
+    from escpos import printer
+
+    if kind == "usb":
+        vendor, _, product = target.partition(":")
+        return printer.Usb(int(vendor, 16), int(product, 16))
+    if kind == "serial":
+        return printer.Serial(target)
+    if kind == "network":
+        return printer.Network(target)
+    if kind == "file":
+        return printer.File(target)
+    raise PrintError(
+        f"printer.escpos {spec!r} is not understood",
+        "write usb:0x04b8:0x0202, serial:/dev/ttyUSB0, network:192.0.2.10 or file:/dev/usb/lp0",
+    )
+
+
+def escpos_bytes(listing: Listing) -> bytes:
+    dummy = Dummy(profile="TM-T88V")  # a common 80 mm profile: paper width known to the renderer
+    render.escpos(listing, dummy)
+    return dummy.output
+
+
+def send(
+    device: Device,
+    listing: Listing,
+    output_format: str,
+    out: Path | None = None,
+    cups_printer: str | None = None,
+    escpos_spec: str | None = None,
+    run: Callable = subprocess.run,
+) -> tuple[str, int]:
+    """Render and deliver the listing; record it as a signed record. Returns (where it went, record seq)."""
+    content = render.pdf(listing) if output_format == "pdf" else escpos_bytes(listing)
+    if out is not None:
+        Path(out).write_bytes(content)
+        destination = f"file {out}"
+    elif output_format == "pdf" and cups_printer:
+        with tempfile.NamedTemporaryFile(suffix=".pdf", prefix="sitegate-listing-") as handle:
+            handle.write(content)
+            handle.flush()
+            result = run(
+                ["lp", "-d", cups_printer, "-t", f"Attendance listing {listing.day}", handle.name],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        if result.returncode != 0:
+            raise PrintError(
+                f"lp refused the job: {result.stderr.strip() or result.stdout.strip()}",
+                f"check the printer with `lpstat -p {cups_printer}`, or print to a file with --out",
+            )
+        destination = f"cups {cups_printer}"
+    elif output_format == "escpos" and escpos_spec:
+        printer = escpos_device(escpos_spec)
+        try:
+            printer._raw(content)
+        except Exception as error:  # noqa: BLE001 - python-escpos raises many kinds; all mean "not printed"
+            raise PrintError(
+                f"the thermal printer {escpos_spec} failed: {error}",
+                "check its cable, paper and power; or print to a file with --out",
+            ) from None
+        destination = f"escpos {escpos_spec}"
+    else:
+        raise PrintError(
+            "no printer to send the listing to",
+            "give --out FILE, --printer NAME (CUPS), or set [printer] in the configuration",
+        )
+    return destination, record_printing(device, listing, output_format, destination, content)

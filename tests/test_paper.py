@@ -1,0 +1,148 @@
+"""The emergency paper listing: every required field, names with their diacritics, ESC/POS, CUPS, the button."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from datetime import date
+
+import pytest
+from conftest import REPO, run_sitegate
+from gpiozero.pins.mock import MockFactory
+from pypdf import PdfReader
+
+from sitegate import config as configuration
+from sitegate.gate import Gate
+from sitegate.paper_fallback import listing as paper
+from sitegate.paper_fallback.outage import record_reference
+from sitegate.paper_fallback.printing import escpos_bytes, send
+from sitegate.queue.clock import ClockReading
+from sitegate.queue.verify import verify
+from sitegate.reader.sources import BadgeRead
+from sitegate.roster import read_csv
+
+NAMES = ["Dvořák", "Antonín", "Nowak-Łukasiewicz", "Zofia", "Çelik", "Mehmet", "Ødegård", "Sølvi", "Peeters"]
+NUMBERS = ["85073003328", "12345678901234567", "90020199704", "98765432109876543", "17073003384"]
+
+
+@pytest.fixture
+def badged(device, clock):
+    """The demo roster's five workers badged in this morning."""
+    device.roster.replace(read_csv(REPO / "firmware" / "data" / "demo_roster.csv").workers)
+    gate = Gate(device.log, device.roster, device.config, lambda: ClockReading("synced", 0), lambda: 0)
+    for uid in ("04A1B2C3", "04A1B2C4", "04A1B2C5", "04A1B2C6", "04A1B2C7"):
+        clock.advance(30)
+        gate.badge(BadgeRead(uid, "gate", clock.monotonic_ns))
+    record_reference(device.log, "CC-2026-000123", clock.wall)
+    return device
+
+
+def test_listing_holds_what_the_procedure_requires(badged, clock):
+    document = paper.build(badged, date(2026, 11, 22), now=clock.wall)
+    assert document.reference == "CC-2026-000123"
+    assert {r.number for r in document.rows} == set(NUMBERS)
+    assert document.checkpoint_seq == badged.log.count()
+
+
+def test_pdf_text_has_every_field_and_every_diacritic(badged, clock, tmp_path):
+    document = paper.build(badged, date(2026, 11, 22), now=clock.wall)
+    out = tmp_path / "listing.pdf"
+    destination, seq = send(badged, document, "pdf", out=out)
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    for needle in [
+        "CC-2026-000123",
+        "1Y101DRUNWB5Z",
+        "22/11/2026",
+        *NUMBERS,
+        *NAMES,
+        "gate-01",
+        f"record {document.checkpoint_seq}",
+        "signature",
+    ]:
+        assert needle in text, needle
+    assert badged.log.get(seq).kind == "paper_listing" and badged.log.get(seq).data["reference"] == "CC-2026-000123"
+    verify(badged.log.records(), badged.key.public_key_hex)
+
+
+def test_pdf_without_reference_leaves_a_box_to_write_it(device, clock, tmp_path):
+    document = paper.build(device, date(2026, 11, 22), now=clock.wall)
+    out = tmp_path / "empty.pdf"
+    send(device, document, "pdf", out=out)
+    text = PdfReader(out).pages[0].extract_text()
+    assert "____" in text and "contact centre" in text
+
+
+def test_escpos_bytes_hold_the_fields_and_end_with_a_cut(badged, clock):
+    data = escpos_bytes(paper.build(badged, date(2026, 11, 22), now=clock.wall))
+    for needle in [b"CC-2026-000123", b"1Y101DRUNWB5Z", b"22/11/2026", *(n.encode() for n in NUMBERS), b"Peeters"]:
+        assert needle in data, needle
+    assert data.endswith(b"\x1dV\x00")  # GS V 0: full cut
+
+
+def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, config_file):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lp").write_text(
+        f'#!/bin/sh\necho "$@" > {tmp_path}/lp.args\ncp "$5" {tmp_path}/lp.pdf\n'
+        "echo 'request id is office-1 (1 file(s))'\n"
+    )
+    (bin_dir / "lp").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SITEGATE_CONFIG": str(config_file)}
+    badged.close()
+    result = run_sitegate("paper", "print", "--date", "2026-11-22", "--printer", "site-office", env=env)
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "lp.args").read_text().split()
+    assert args[:2] == ["-d", "site-office"] and args[-1].endswith(".pdf")
+    assert (tmp_path / "lp.pdf").read_bytes().startswith(b"%PDF")
+    failing = tmp_path / "bin" / "lp"
+    failing.write_text("#!/bin/sh\necho 'lp: The printer or class does not exist.' >&2\nexit 1\n")
+    refused = run_sitegate("paper", "print", "--printer", "nowhere", env=env)
+    assert refused.returncode == 2 and "lpstat" in refused.stderr
+
+
+def test_button_prints_while_badges_keep_registering(tmp_path, config_file):
+    from gate_site import uid, write_site
+
+    from sitegate.daemon import Daemon
+    from sitegate.device import Device
+    from sitegate.reader.feedback import Feedback
+
+    config_path = write_site(tmp_path / "site", workers=50)
+    config = configuration.load(config_path)
+    thermal = tmp_path / "thermal.bin"
+    config = dataclasses.replace(
+        config,
+        gpio=dataclasses.replace(config.gpio, print_button=23),
+        printer=dataclasses.replace(config.printer, format="escpos", escpos=f"file:{thermal}"),
+    )
+    device = Device.open(config)
+    device.roster.replace(read_csv(tmp_path / "site" / "roster.csv").workers)
+    device.close()
+    factory = MockFactory()
+    feedback = Feedback(config.gpio, background=True, pin_factory=factory)
+    daemon = Daemon(config, feedback=feedback)
+    thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
+    thread.start()
+    while not daemon.sources[0].online:
+        time.sleep(0.01)
+    with open(config.readers[0].fifo_path, "w") as fifo:
+        for index in range(20):
+            fifo.write(uid(index) + "\n")
+            fifo.flush()
+            if index == 5:
+                factory.pin(23).drive_low()  # the foreman presses the button
+                factory.pin(23).drive_high()
+            time.sleep(0.01)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "printed" not in feedback.shown:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    daemon.stop.set()
+    thread.join(10)
+    check = Device.open(config)
+    kinds = [r.kind for r in check.log.records()]
+    assert kinds.count("registration") == 20 and kinds.count("paper_listing") == 1
+    printed = thermal.read_bytes()
+    assert "printed" in feedback.shown and printed.endswith(b"\x1dV\x00") and b"Worker0" in printed
