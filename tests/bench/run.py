@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_drain import bench_drain  # noqa: E402
 from bench_gate import bench_gate  # noqa: E402
+from bench_listing import bench_listing  # noqa: E402
 from bench_log import bench_log  # noqa: E402
 
 RESULTS = Path(".bench/results.json")
@@ -56,6 +57,7 @@ def main() -> int:
         results += bench_log(Path(scratch), Path(".bench"), raw_insert_floor, result)
         results += bench_drain(Path(scratch), result)
         results += bench_gate(Path(scratch).resolve(), result)
+        results += bench_listing(result)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(r["name"]) for r in results)
     print(f"{'name'.ljust(width)}  {'value':>12}  {'reference':>12}  {'ratio':>7}  target")
