@@ -14,8 +14,18 @@ NAMES = [("Dvořák", "Antonín"), ("Nowak-Łukasiewicz", "Zofia"), ("Çelik", "
 
 def listing(workers: int) -> Listing:
     rows = [Row(f"{10**16 + i:017d}", "Limosa", *NAMES[i % len(NAMES)], "07:12") for i in range(workers)]
-    return Listing(date(2026, 11, 22), "CC-2026-000123", "1Y101DRUNWB5Z", "gate-01", "2026-11-22 08:00:00 CET",
-                   "synced", 12345, "ab" * 32, "ABCD:EF01:2345:6789:ABCD", rows)
+    return Listing(
+        date(2026, 11, 22),
+        "CC-2026-000123",
+        "1Y101DRUNWB5Z",
+        "gate-01",
+        "2026-11-22 08:00:00 CET",
+        "synced",
+        12345,
+        "ab" * 32,
+        "ABCD:EF01:2345:6789:ABCD",
+        rows,
+    )
 
 
 def seconds(operation, repeat: int = 3) -> float:
@@ -30,8 +40,18 @@ def seconds(operation, repeat: int = 3) -> float:
 def bench_listing(result) -> list[dict]:
     big, small = listing(500), listing(10)
     return [
-        result("listing_pdf_500_s", seconds(lambda: render.pdf(big)), "s", seconds(lambda: render.pdf(small)),
-               "<= 2 s (reference: a 10-worker listing)"),
-        result("listing_escpos_500_s", seconds(lambda: escpos_bytes(big)), "s", seconds(lambda: escpos_bytes(small)),
-               "(reference: a 10-worker listing)"),
+        result(
+            "listing_pdf_500_s",
+            seconds(lambda: render.pdf(big)),
+            "s",
+            seconds(lambda: render.pdf(small)),
+            "<= 2 s (reference: a 10-worker listing)",
+        ),
+        result(
+            "listing_escpos_500_s",
+            seconds(lambda: escpos_bytes(big)),
+            "s",
+            seconds(lambda: escpos_bytes(small)),
+            "(reference: a 10-worker listing)",
+        ),
     ]
