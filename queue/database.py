@@ -25,6 +25,7 @@ DURABLE_PRAGMAS = (
 
 
 def _v1(db: sqlite_utils.Database) -> None:
+    """Schema version 1. A migration is frozen once released: it spells its columns out, never derives them."""
     db["records"].create(
         {
             "seq": int,

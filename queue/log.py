@@ -7,6 +7,7 @@ Ed25519 signature. Delivery state lives in its own table, so signed records are 
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,19 +22,7 @@ from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest,
 from sitegate.queue.signing import DeviceKey
 from sitegate.timefmt import format_utc
 
-RECORD_COLUMNS = (
-    "seq",
-    "kind",
-    "payload",
-    "wall_utc",
-    "monotonic_ns",
-    "boot_id",
-    "clock_state",
-    "clock_offset_us",
-    "prev_hash",
-    "hash",
-    "signature",
-)
+RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(Record))  # the table's columns, in order
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
 _SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
 MAX_REFERENCE_LENGTH = 24  # the service's client reference field (SOAP ClientPresenceRegistrationReference)
