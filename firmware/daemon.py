@@ -236,6 +236,8 @@ class Daemon:
             self.forwarder.wake.set()
 
     def run(self, handle_signals: bool = True) -> int:
+        # A badge must not wait 5 ms (CPython's default) for the GIL while the forwarder encodes a batch.
+        sys.setswitchinterval(0.001)
         if handle_signals:  # only the main thread may; a benchmark runs the daemon in a thread
             signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
             signal.signal(signal.SIGINT, lambda *_: self.stop.set())

@@ -80,6 +80,7 @@ class Forwarder:
         self.wait = wait or default_wait()
         self.on_failure = on_failure
         self.idle = idle or self._idle_until_woken
+        self.gather: Callable[[float], None] = self._interruptible_sleep
         self.resent_after_crash = delivery.recover_in_flight(db)
         if self.resent_after_crash:
             event(logger, "resend_after_crash", logging.WARNING, count=self.resent_after_crash)
@@ -90,7 +91,7 @@ class Forwarder:
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
         if self.wake.wait(seconds):
-            self.stopping.wait(GATHER_S)
+            self.gather(GATHER_S)
         self.wake.clear()
 
     def _items(self, batch: list[delivery.Pending]) -> list[dict]:
@@ -182,8 +183,12 @@ class Forwarder:
         report = ForwardReport()
         while not self.stopping.is_set():
             taken = retrying(self._deliver_unless_stopping, report)
-            if not taken and not self.stopping.is_set():
+            if self.stopping.is_set():
+                break
+            if not taken:
                 self.idle(idle_s)
+            elif taken < self.config.service.batch_size:
+                self.gather(GATHER_S)  # a partial batch: let the next one gather instead of committing per badge
 
     def _deliver_unless_stopping(self, report: ForwardReport) -> int:
         return 0 if self.stopping.is_set() else self.deliver_batch(report)

@@ -77,7 +77,7 @@ def test_a_day_of_faults_delivers_everything_exactly_once(tmp_path, clock, tmp_p
             else:
                 world.advance(seconds)
 
-        forwarder.sleep, forwarder.idle = world.advance, idle
+        forwarder.sleep, forwarder.idle, forwarder.gather = world.advance, idle, world.advance
         forwarder.run(idle_s=30)
 
         summary = delivery.summary(device.db, clock.wall)
