@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +113,7 @@ class Daemon:
         self.backlog = delivery.summary(self.log.db, datetime.now(UTC)).undelivered
         self.gate = Gate(self.log, RosterStore(self.log.db), config, self.watch.current, lambda: self.backlog)
         self.threads: list[threading.Thread] = []
+        self.last_badge = 0.0
         self.forwarder: Forwarder | None = None
 
     def _log(self, clock) -> RegistrationLog:
@@ -145,7 +147,14 @@ class Daemon:
         db = database.connect(self.config.database_path)
         self.forwarder = Forwarder(db, self.config, ServiceClient(self.config.service))
         self.forwarder.stopping = self.stop
+        self.forwarder.yield_to_gate = self._gate_lull
         self.forwarder.run()
+
+    def _gate_lull(self, quiet_s: float = 0.05, at_most_s: float = 1.0) -> None:
+        """Let the gate go first: wait until no badge for `quiet_s` (never longer than `at_most_s`)."""
+        deadline = time.monotonic() + at_most_s
+        while time.monotonic() - self.last_badge < quiet_s and time.monotonic() < deadline:
+            self.stop.wait(quiet_s)
 
     def _watch_clock(self) -> None:
         while not self.stop.is_set():
@@ -232,6 +241,7 @@ class Daemon:
                 return  # stopping: the source will see it again after the restart (fifo) or not at all
             outcome = self.gate.badge(read)
             self.feedback.show(outcome.signal)
+            self.last_badge = time.monotonic()
         if outcome.outcome == "registered" and self.forwarder is not None:
             self.forwarder.wake.set()
 

@@ -24,6 +24,7 @@ from sitegate.timefmt import local, parse_utc
 
 logger = logging.getLogger("sitegate.gate")
 HISTORY = timedelta(hours=48)
+MAX_RECENT = 20_000  # remembered badge reads before the ones older than an hour are forgotten
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Gate:
         return self.readers.get(name) or self.config.readers[0]
 
     def _window_hit(self, read: BadgeRead, window_s: float) -> bool:
+        if len(self.recent_uids) > MAX_RECENT:  # random unknown cards must not grow memory for months
+            horizon = read.monotonic_ns - int(3600e9)
+            self.recent_uids = {uid: ns for uid, ns in self.recent_uids.items() if ns > horizon}
         previous = self.recent_uids.get(read.uid)
         return previous is not None and (read.monotonic_ns - previous) / 1e9 < window_s
 

@@ -81,6 +81,9 @@ class Forwarder:
         self.on_failure = on_failure
         self.idle = idle or self._idle_until_woken
         self.gather: Callable[[float], None] = self._interruptible_sleep
+        # Called before each of the forwarder's commits: the daemon makes it wait for a lull between badges,
+        # so a worker's append rarely queues behind a delivery commit for the database's write lock.
+        self.yield_to_gate: Callable[[], None] = lambda: None
         self.resent_after_crash = delivery.recover_in_flight(db)
         if self.resent_after_crash:
             event(logger, "resend_after_crash", logging.WARNING, count=self.resent_after_crash)
@@ -103,6 +106,7 @@ class Forwarder:
         delay = self.config.site.reception_delay_s
         late = [p.seq for p in batch if (now - parse_utc(p.send_utc)).total_seconds() >= delay]
         if late:
+            self.yield_to_gate()
             delivery.expect_remark(self.db, late, 32)
             event(logger, "expect_remark_32", logging.WARNING, seqs=late[:20], count=len(late), delay_s=delay)
 
@@ -115,6 +119,7 @@ class Forwarder:
         try:
             answer = self.client.send_bulk(self._items(batch))
         except DeliveryFailure as failure:
+            self.yield_to_gate()
             delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.error_class, format_utc(now))
             report.failures.append(failure.problem)
             event(
@@ -130,6 +135,7 @@ class Forwarder:
         except BatchRejected as refusal:
             if len(batch) == 1:
                 result = contract.ItemResult(False, reason=refusal.problem)
+                self.yield_to_gate()
                 delivery.settle(self.db, [(batch[0].seq, result)], format_utc(self.now()))
                 report.rejected += 1
                 event(logger, "registration_rejected", logging.ERROR, seq=batch[0].seq, reason=refusal.problem)
@@ -139,6 +145,7 @@ class Forwarder:
                 self.send([single], report)
             return
         outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
+        self.yield_to_gate()
         delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s)
         for seq, result in outcomes:
             if result.created:
@@ -156,6 +163,7 @@ class Forwarder:
 
     def deliver_batch(self, report: ForwardReport) -> int:
         """Take and send one batch of the oldest pending registrations; the number taken (0: nothing to do)."""
+        self.yield_to_gate()
         batch = delivery.take_batch(self.db, self.config.service.batch_size, format_utc(self.now()))
         if batch:
             self.send(batch, report)
@@ -180,9 +188,8 @@ class Forwarder:
             sleep=self.sleep,
             reraise=True,
         )
-        report = ForwardReport()
         while not self.stopping.is_set():
-            taken = retrying(self._deliver_unless_stopping, report)
+            taken = retrying(self._deliver_unless_stopping, ForwardReport())  # a report per round: nothing grows
             if self.stopping.is_set():
                 break
             if not taken:
