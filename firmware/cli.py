@@ -340,6 +340,14 @@ def cmd_status(args) -> int:
                     ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
                     ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
                     ("device key", status["key_fingerprint"]),
+                    (
+                        "outage",
+                        f"{status['outage']['classification']} since {show(status['outage']['start_utc'])}"
+                        if status["outage"]
+                        else "never connected"
+                        if status["never_connected"]
+                        else "none",
+                    ),
                 ]
             )
         )

@@ -84,6 +84,7 @@ class ReaderConfig:
     reset_pin: int
     poll_interval_s: float
     same_badge_window_s: float
+    input_device: Path | None = None  # keyboard source on the device: /dev/input/by-id/...-event-kbd
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,10 @@ def _address(checker: _Checker, place: dict) -> Address | None:
     return Address(box=box or "", **parts)
 
 
+def _optional_path(value: str | None, base: Path) -> Path | None:
+    return base / value if value else None
+
+
 def _readers(checker: _Checker, data: dict, base: Path) -> tuple[ReaderConfig, ...] | None:
     raw = data.get("reader", [{}])
     if isinstance(raw, dict):
@@ -363,6 +368,7 @@ def _readers(checker: _Checker, data: dict, base: Path) -> tuple[ReaderConfig, .
         return None
     known = {
         "name",
+        "input_device",
         "source",
         "direction",
         "fifo_path",
@@ -392,6 +398,7 @@ def _readers(checker: _Checker, data: dict, base: Path) -> tuple[ReaderConfig, .
             same_badge_window_s=checker.number(
                 table, "same_badge_window_s", path, 60, 0, 3600, "seconds during which the same badge again counts once"
             ),
+            input_device=_optional_path(checker.text(table, "input_device", path, default=""), base),
         )
         readers.append(reader)
     names = [r.name for r in readers]
@@ -446,8 +453,7 @@ def _service(checker: _Checker, data: dict, base: Path) -> ServiceConfig:
         urls[key] = url.rstrip("/")
 
     def file(key: str) -> Path | None:
-        value = checker.text(table, key, path, default="")
-        return (base / value) if value else None
+        return _optional_path(checker.text(table, key, path, default=""), base)
 
     return ServiceConfig(
         base_url=urls["base_url"],

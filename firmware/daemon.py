@@ -36,7 +36,7 @@ from sitegate.queue.service import ServiceClient
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
 from sitegate.reader.feedback import Feedback
-from sitegate.reader.sources import BadgeSource, FifoSource, LineSource
+from sitegate.reader.sources import BadgeSource, EvdevSource, FifoSource, LineSource
 from sitegate.roster import RosterStore
 from sitegate.timefmt import BRUSSELS, format_utc
 
@@ -78,6 +78,9 @@ def make_source(reader: ReaderConfig) -> BadgeSource:
     if reader.source == "fifo":
         return FifoSource(reader.fifo_path, reader.name)
     if reader.source == "keyboard":
+        # On the device, the wedge's event device; in development (no input_device), standard input.
+        if reader.input_device:
+            return EvdevSource(reader.input_device, reader.name)
         return LineSource(sys.stdin, reader.name)
     from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
 

@@ -24,6 +24,13 @@ from sitegate.timefmt import local, parse_utc
 
 logger = logging.getLogger("sitegate.gate")
 HISTORY = timedelta(hours=48)
+LOG_LEVELS = {
+    "registered": logging.INFO,
+    "duplicate_suppressed": logging.INFO,
+    "unknown_badge": logging.WARNING,
+    "bad_read": logging.WARNING,
+    "refused": logging.ERROR,
+}
 MAX_RECENT = 20_000  # remembered badge reads before the ones older than an hour are forgotten
 
 
@@ -93,41 +100,39 @@ class Gate:
 
     def badge(self, read: BadgeRead | BadRead) -> Outcome:
         if isinstance(read, BadRead):
-            event(logger, "badge", logging.WARNING, outcome="bad_read", reader=read.reader, reason=read.problem)
-            return Outcome("bad_read", "fault", reason=read.problem)
+            return self._logged(Outcome("bad_read", "fault", reason=read.problem), None, read.reader)
         reader = self._reader(read.reader)
         if self._window_hit(read, reader.same_badge_window_s):
-            event(logger, "badge", outcome="duplicate_suppressed", uid=read.uid, reader=reader.name)
-            return Outcome("duplicate_suppressed", "already_registered", reason="same badge within the window")
+            outcome = Outcome("duplicate_suppressed", "already_registered", reason="same badge within the window")
+            return self._logged(outcome, read.uid, reader.name)
         try:
-            return self._decide(read, reader)
+            outcome = self._decide(read, reader)
         except StorageError as error:
-            event(
-                logger,
-                "badge",
-                logging.ERROR,
-                outcome="refused",
-                uid=read.uid,
-                reader=reader.name,
-                reason=error.problem,
-                fix=error.fix,
-            )
-            return Outcome("refused", "fault", reason=error.problem)
+            outcome = Outcome("refused", "fault", reason=f"{error.problem} — fix: {error.fix}")
+        return self._logged(outcome, read.uid, reader.name)
+
+    @staticmethod
+    def _logged(outcome: Outcome, uid: str | None, reader: str) -> Outcome:
+        """One JSON line per badge, written after the decision (for "registered": after the commit)."""
+        fields = {
+            "outcome": outcome.outcome,
+            "uid": uid,
+            "reader": reader,
+            "seq": outcome.seq,
+            "worker": outcome.worker.worker.masked if outcome.worker else None,
+            "direction": outcome.direction,
+            "warnings": list(outcome.warnings),
+            "expected_remarks": list(outcome.expected_remarks),
+            "reason": outcome.reason,
+        }
+        event(logger, "badge", LOG_LEVELS[outcome.outcome], **{k: v for k, v in fields.items() if v not in (None, [])})
+        return outcome
 
     def _decide(self, read: BadgeRead, reader: ReaderConfig) -> Outcome:
         worker = self.roster.lookup(read.uid)
         if worker is None:
             record = self.log.append("unknown_badge", {"uid": read.uid, "reader": reader.name})
             self.recent_uids[read.uid] = read.monotonic_ns
-            event(
-                logger,
-                "badge",
-                logging.WARNING,
-                outcome="unknown_badge",
-                uid=read.uid,
-                reader=reader.name,
-                seq=record.seq,
-            )
             return Outcome("unknown_badge", "unknown_badge", seq=record.seq, reason="badge not in the roster")
         now = self.log.clock.capture().wall_utc
         key = (worker.worker.kind, worker.worker.number)
@@ -135,15 +140,6 @@ class Gate:
         direction, expected, already = self._direction(reader, last, now)
         if already:
             self.recent_uids[read.uid] = read.monotonic_ns
-            event(
-                logger,
-                "badge",
-                outcome="duplicate_suppressed",
-                uid=read.uid,
-                reader=reader.name,
-                worker=worker.worker.masked,
-                reason=already,
-            )
             return Outcome("duplicate_suppressed", "already_registered", reason=already, worker=worker)
         warnings = self._warnings(worker, now, expected)
         registration = Registration(
@@ -152,25 +148,10 @@ class Gate:
         try:
             record = append_registration(self.log, registration, tuple(expected))
         except DuplicateRegistrationError as error:
-            event(
-                logger, "badge", outcome="duplicate_suppressed", uid=read.uid, reader=reader.name, reason=error.problem
-            )
             return Outcome("duplicate_suppressed", "already_registered", reason=error.problem, worker=worker)
         self.recent_uids[read.uid] = read.monotonic_ns
         moment = parse_utc(record.wall_utc)
         self.last[key] = Last(direction, moment, moment if direction == "IN" else last and last.last_in)
-        event(
-            logger,
-            "badge",
-            outcome="registered",
-            seq=record.seq,
-            uid=read.uid,
-            reader=reader.name,
-            worker=worker.worker.masked,
-            direction=direction,
-            warnings=warnings,
-            expected_remarks=sorted(expected),
-        )
         signal = "warning" if warnings else "registered_out" if direction == "OUT" else "registered_in"
         return Outcome(
             "registered", signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker

@@ -9,6 +9,7 @@ from datetime import datetime
 from sitegate import __version__
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
+from sitegate.paper_fallback.outage import outages
 from sitegate.queue import delivery
 from sitegate.queue.clockwatch import unsynced_records
 from sitegate.timefmt import parse_utc
@@ -56,6 +57,8 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "database_bytes": size,
         "records": device.log.count(),
         "key_fingerprint": device.key.fingerprint,
+        "outage": current_outage(device, now),
+        "never_connected": summary.last_delivery_utc is None and device.log.count() > 0,
     }
     warnings, critical = [], []
     if not running:
@@ -84,7 +87,19 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         warnings.append(f"{summary.rejected} registration(s) refused by the service: `sitegate remarks`")
     if clock_event != "synced":
         warnings.append(f"clock {clock_event}: `sitegate clock`")
+    if status["outage"]:
+        warnings.append(
+            f"outage since {status['outage']['start_utc']} ({status['outage']['classification']}): "
+            "`sitegate outage` says what to do"
+        )
+    if status["never_connected"]:
+        warnings.append("never connected: no registration has ever been delivered (`sitegate outage`)")
     return status, warnings, critical
+
+
+def current_outage(device: Device, now: datetime) -> dict | None:
+    open_outages = [o for o in outages(device.log) if o.end_utc is None]
+    return open_outages[-1].as_dict(now) if open_outages else None
 
 
 def exit_code(warnings: list[str], critical: list[str]) -> int:

@@ -121,3 +121,52 @@ class LineSource:
             if read is not None:
                 yield read
         self.online = False
+
+
+class EvdevSource:
+    """A USB keyboard-wedge reader on the device: its key presses read from /dev/input with evdev (grabbed, so
+    the UIDs it types go nowhere else). Imported only when configured."""
+
+    def __init__(self, device_path: Path, name: str) -> None:
+        import evdev  # only on the device (or behind the tests' fake)
+
+        self.evdev = evdev
+        self.device_path = Path(device_path)
+        self.name = name
+        self.online = False
+        self.device = None
+
+    def prepare(self) -> None:
+        if self.device is None:
+            try:
+                self.device = self.evdev.InputDevice(str(self.device_path))
+            except OSError as error:
+                raise SitegateError(f"keyboard reader {self.device_path}: {error}",
+                                    "check reader.input_device (ls -l /dev/input/by-id/) and the input group") from None
+            self.device.grab()
+
+    def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
+        self.prepare()
+        self.online = True
+        typed: list[str] = []
+        codes = self.evdev.ecodes
+        try:
+            while not stop.is_set():
+                ready, _, _ = select.select([self.device.fd], [], [], 0.2)
+                if not ready:
+                    continue
+                for key in self.device.read():
+                    if key.type != codes.EV_KEY or key.value != 1:  # key down only
+                        continue
+                    name = codes.KEY[key.code]
+                    if name in ("KEY_ENTER", "KEY_KPENTER"):
+                        read = parse_line("".join(typed), self.name)
+                        typed.clear()
+                        if read is not None:
+                            yield read
+                    elif name.startswith("KEY_") and len(name) == 5:
+                        typed.append(name[4])
+                    elif name.startswith("KEY_KP") and name[6:].isdigit():
+                        typed.append(name[6:])
+        finally:
+            self.online = False
