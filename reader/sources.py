@@ -141,8 +141,10 @@ class EvdevSource:
             try:
                 self.device = self.evdev.InputDevice(str(self.device_path))
             except OSError as error:
-                raise SitegateError(f"keyboard reader {self.device_path}: {error}",
-                                    "check reader.input_device (ls -l /dev/input/by-id/) and the input group") from None
+                raise SitegateError(
+                    f"keyboard reader {self.device_path}: {error}",
+                    "check reader.input_device (ls -l /dev/input/by-id/) and the input group",
+                ) from None
             self.device.grab()
 
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:

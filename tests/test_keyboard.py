@@ -15,8 +15,19 @@ from sitegate.reader.sources import BadgeRead, BadRead, EvdevSource, LineSource
 
 Event = namedtuple("Event", "type code value")
 # The Linux input codes (linux/input-event-codes.h) of what a wedge reader types.
-KEYS = {11: "KEY_0", **{n + 1: f"KEY_{n}" for n in range(1, 10)}, 30: "KEY_A", 48: "KEY_B", 46: "KEY_C",
-        32: "KEY_D", 18: "KEY_E", 33: "KEY_F", 28: "KEY_ENTER", 42: "KEY_LEFTSHIFT", 79: "KEY_KP1"}
+KEYS = {
+    11: "KEY_0",
+    **{n + 1: f"KEY_{n}" for n in range(1, 10)},
+    30: "KEY_A",
+    48: "KEY_B",
+    46: "KEY_C",
+    32: "KEY_D",
+    18: "KEY_E",
+    33: "KEY_F",
+    28: "KEY_ENTER",
+    42: "KEY_LEFTSHIFT",
+    79: "KEY_KP1",
+}
 CODES = {name: code for code, name in KEYS.items()}
 
 
