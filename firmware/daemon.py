@@ -82,9 +82,15 @@ def make_source(reader: ReaderConfig) -> BadgeSource:
         if reader.input_device:
             return EvdevSource(reader.input_device, reader.name)
         return LineSource(sys.stdin, reader.name)
-    from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
+    try:
+        from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
 
-    return Mfrc522Source(reader)
+        return Mfrc522Source(reader)
+    except (ImportError, RuntimeError, OSError) as error:
+        raise SitegateError(
+            f"reader {reader.name}: the MFRC522 driver cannot start ({error})",
+            'on a Raspberry Pi: enable SPI and run `sudo make install`; on another machine use source = "fifo"',
+        ) from None
 
 
 class Daemon:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpiozero import LED, Buzzer, Device
+from gpiozero.exc import BadPinFactory
 
 from sitegate.config import GpioConfig
+from sitegate.errors import SitegateError
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,19 @@ class Feedback:
         factory = pin_factory or Device.pin_factory
         self.pin_factory = factory
         self.devices = {}
-        for name, pin, kind in (
-            ("green", gpio.green_led, LED),
-            ("red", gpio.red_led, LED),
-            ("buzzer", gpio.buzzer, Buzzer),
-        ):
-            if pin is not None:
-                self.devices[name] = kind(pin, pin_factory=factory)
+        try:
+            for name, pin, kind in (
+                ("green", gpio.green_led, LED),
+                ("red", gpio.red_led, LED),
+                ("buzzer", gpio.buzzer, Buzzer),
+            ):
+                if pin is not None:
+                    self.devices[name] = kind(pin, pin_factory=factory)
+        except BadPinFactory as error:
+            raise SitegateError(
+                f"no GPIO on this machine ({error})",
+                "on a Raspberry Pi: sudo make install (rpi-lgpio); for a test run elsewhere: GPIOZERO_PIN_FACTORY=mock",
+            ) from None
         self.shown: list[str] = []
 
     def show(self, signal: str) -> None:

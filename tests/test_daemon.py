@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -91,3 +92,13 @@ def test_corrupt_database_is_moved_aside_and_kept(tmp_path):
     assert kept and kept[0].read_bytes().startswith(b"this is not a database")
     assert any(e.get("event") == "database_moved_aside" and e["level"] == "critical" for e in daemon.lines)
     assert run_sitegate("verify", config=config).returncode == 0
+
+
+def test_missing_hardware_is_named_with_the_fix(tmp_path):
+    config = write_site(tmp_path, workers=1)
+    config.write_text(config.read_text().replace('source = "fifo"', 'source = "mfrc522"'))
+    result = run_sitegate("run", config=config, env={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"})
+    assert result.returncode == 2
+    assert "MFRC522 driver cannot start" in result.stderr and "enable SPI" in result.stderr
+    no_gpio = run_sitegate("run", config=config, env={**os.environ, "GPIOZERO_PIN_FACTORY": "nonexistent"})
+    assert no_gpio.returncode == 2 and "GPIOZERO_PIN_FACTORY=mock" in no_gpio.stderr
