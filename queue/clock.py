@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-CLOCK_STATES = ("synced", "unsynced", "stepped", "unknown")
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 

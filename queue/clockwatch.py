@@ -25,7 +25,6 @@ from sitegate.timefmt import format_utc
 
 logger = logging.getLogger("sitegate.clock")
 STEP_THRESHOLD_S = 1.0  # wall time moving this much more or less than monotonic time is a step
-UNTRUSTED_STATES = ("unsynced", "unknown")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 from sitegate.config import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
+from sitegate.queue.presence_rest_v1 import MAX_BULK
 
 TOKEN_PATH = "/REST/oauth/v5/token"
 BASE_PATH = "/REST/presenceRegistration/v1"
@@ -306,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError, AssertionError):
             self._json(400, {"error": 'body must be {"items": [...]}'})
             return
-        if len(items) > 200:
+        if len(items) > MAX_BULK:
             self._json(413, {"error": "at most 200 items per call"})
             return
         self._json(200, service.register(items, partial=fault == "partial"))

@@ -25,7 +25,7 @@ from sitegate.reader.sources import BadgeRead, BadRead
 
 logger = logging.getLogger("sitegate.reader")
 
-REQA, WUPA, HLTA = 0x26, 0x52, 0x50
+REQA, HLTA = 0x26, 0x50
 CASCADE = (0x93, 0x95, 0x97)
 CASCADE_TAG = 0x88
 GENUINE_VERSIONS = {0x88, 0x90, 0x91, 0x92, 0x12, 0xB2}  # 0x88: FM17522 clone; 0x12, 0xB2: common clones
@@ -33,8 +33,8 @@ HOLD_OFF_S = 1.0  # the same UID again within this time is the same presentation
 HEALTH_EVERY_S = 5.0
 
 # Registers and commands (MFRC522 datasheet, section 9).
-COMMAND, COMM_IEN, COMM_IRQ, ERROR, STATUS2 = 0x01, 0x02, 0x04, 0x06, 0x08
-FIFO_DATA, FIFO_LEVEL, CONTROL, BIT_FRAMING, VERSION = 0x09, 0x0A, 0x0C, 0x0D, 0x37
+COMMAND, COMM_IRQ, ERROR = 0x01, 0x04, 0x06
+FIFO_DATA, FIFO_LEVEL, BIT_FRAMING, VERSION = 0x09, 0x0A, 0x0D, 0x37
 IDLE, TRANSCEIVE = 0x00, 0x0C
 RX_IRQ, IDLE_IRQ, ERR_IRQ, TIMER_IRQ = 0x20, 0x10, 0x02, 0x01
 
