@@ -58,16 +58,21 @@ def pdf(listing: Listing) -> bytes:
         document.set_font("DejaVu", "B", 11)
         document.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     document.ln(3)
-    document.set_font("DejaVu", "B", 8)
-    for title, width in COLUMNS:
-        document.cell(width, 7, title, border=1)
-    document.ln()
-    document.set_font("DejaVu", "", 9)
     entries = [
         (str(i + 1), r.number, r.kind, r.last_name, r.first_name, r.first_seen) for i, r in enumerate(listing.rows)
     ]
     entries += [(str(len(entries) + i + 1), "", "", "", "", "") for i in range(listing.blank_rows)]
+    page = None
     for entry in entries:
+        if document.will_page_break(7):
+            document.add_page()
+        if document.page != page:  # the column titles on every page of the table
+            page = document.page
+            document.set_font("DejaVu", "B", 8)
+            for title, width in COLUMNS:
+                document.cell(width, 7, title, border=1)
+            document.ln()
+            document.set_font("DejaVu", "", 9)
         for (_, width), value in zip(COLUMNS, (*entry, ""), strict=True):
             document.cell(width, 7, value, border=1)
         document.ln()

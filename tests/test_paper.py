@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import threading
 import time
@@ -146,3 +147,16 @@ def test_button_prints_while_badges_keep_registering(tmp_path, config_file):
     assert kinds.count("registration") == 20 and kinds.count("paper_listing") == 1
     printed = thermal.read_bytes()
     assert "printed" in feedback.shown and printed.endswith(b"\x1dV\x00") and b"Worker0" in printed
+
+
+def test_every_page_of_a_long_listing_has_the_column_titles(tmp_path):
+    from sitegate.paper_fallback import render
+
+    rows = [paper.Row(f"{10**16 + i:017d}", "Limosa", "Ødegård", "Sølvi", "07:00") for i in range(80)]
+    document = paper.Listing(
+        date(2026, 11, 22), None, "1Y101DRUNWB5Z", "gate-01", "now", "synced", 1, "0" * 64, "FP", rows
+    )
+    reader = PdfReader(io.BytesIO(render.pdf(document)))
+    assert len(reader.pages) >= 2
+    assert all("NISS / Limosa L1" in page.extract_text() for page in reader.pages[:-1])
+    assert sum(page.extract_text().count("Ødegård") for page in reader.pages) == 80
