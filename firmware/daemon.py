@@ -159,8 +159,9 @@ class Daemon:
         self.forwarder.yield_to_gate = self._gate_lull
         self.forwarder.run()
 
-    def _gate_lull(self, quiet_s: float = 0.05, at_most_s: float = 1.0) -> None:
-        """Let the gate go first: wait until no badge for `quiet_s` (never longer than `at_most_s`)."""
+    def _gate_lull(self, quiet_s: float = 0.05, at_most_s: float = 5.0) -> None:
+        """Let the gate go first: wait until no badge for `quiet_s`, never longer than `at_most_s` (delivery a few
+        seconds later costs nothing against a reception delay of minutes; a worker waiting at the gate does)."""
         deadline = time.monotonic() + at_most_s
         while time.monotonic() - self.last_badge < quiet_s and time.monotonic() < deadline:
             self.stop.wait(quiet_s)
