@@ -29,14 +29,13 @@ from sitegate.roster import parse_csv
 from sitegate.timefmt import show
 
 EXTRA_WORKERS = 30
-DEMO_CONFIG = """
-[device]
-id = "demo-gate"
-data_dir = "data"
-
+# A demonstration site (the tests use it too): works declaration, company and a place of work in Brussels.
+DEMO_SITE = """
 [site]
 works_declaration = "1Y101DRUNWB5Z"
 employers = ["0403.170.701"]
+registration_mode = "in_out"
+reception_delay_s = 900
 
 [site.place_of_work.coordinates]
 latitude = 50.8466
@@ -47,7 +46,15 @@ post_code = "1000"
 municipality = "Bruxelles"
 street = "Rue de la Loi"
 house_number = "16"
-
+"""
+DEMO_CONFIG = (
+    """
+[device]
+id = "demo-gate"
+data_dir = "data"
+"""
+    + DEMO_SITE
+    + """
 [[reader]]
 name = "{entry_name}"
 source = "{entry_source}"
@@ -72,6 +79,7 @@ cert_file = "credentials/client.crt"
 # The demo machine may have no time source at all: trust its clock (never on a real gate).
 trust_system_clock = true
 """
+)
 
 
 def _sitegate() -> str:

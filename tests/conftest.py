@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitegate import config as configuration
+from sitegate.demo import DEMO_SITE
 from sitegate.device import Device
 from sitegate.identifiers import WorkerId
 from sitegate.queue.clock import ManualClock
@@ -19,32 +20,20 @@ from sitegate.registration import Registration
 REPO = Path(__file__).resolve().parent.parent
 VALID_NISS = ["85073003328", "17073003384", "90020199704", "88051212342", "79112345608", "01020300438"]
 
-CONFIG_TEXT = """
+CONFIG_TEXT = (
+    """
 [device]
 id = "gate-01"
 data_dir = "data"
-
-[site]
-works_declaration = "1Y101DRUNWB5Z"
-employers = ["0403.170.701"]
-registration_mode = "in_out"
-reception_delay_s = 900
-
-[site.place_of_work.coordinates]
-latitude = 50.8466
-longitude = 4.3528
-
-[site.place_of_work.address]
-post_code = "1000"
-municipality = "Bruxelles"
-street = "Rue de la Loi"
-house_number = "16"
-
+"""
+    + DEMO_SITE
+    + """
 [[reader]]
 name = "gate"
 source = "fifo"
 fifo_path = "badges.fifo"
 """
+)
 
 
 @pytest.fixture
