@@ -227,7 +227,7 @@ def cmd_forward(args) -> int:
     from sitegate.queue.service import ServiceClient
 
     device = _open(args)
-    forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
     report = forwarder.drain()
     summary = delivery.summary(device.db, datetime.now(UTC))
     result = {
@@ -289,7 +289,7 @@ def cmd_clock(args) -> int:
     threshold = device.config.clock.warn_fraction * site.reception_delay_s
     reading = best_reading(default_sources(device.config.clock.ntp_server, device.config.clock.trust_system_clock))
     synced, warning = assess(reading, threshold)
-    service_offset = delivery.get_meta(device.db, "service_offset_s")
+    service_offset = delivery.get_meta(device.db, "service_offset_s", delivery.DELIVERY_META)
     data = {
         "synced": synced,
         "offset_s": reading.offset_s,
@@ -297,7 +297,7 @@ def cmd_clock(args) -> int:
         "source": reading.source,
         "detail": reading.detail,
         "service_offset_s": float(service_offset) if service_offset else None,
-        "service_offset_seen_utc": delivery.get_meta(device.db, "service_offset_utc"),
+        "service_offset_seen_utc": delivery.get_meta(device.db, "service_offset_utc", delivery.DELIVERY_META),
         "unsynced_records": unsynced_records(device.log),
         "reception_delay_s": site.reception_delay_s,
         "warn_threshold_s": threshold,
@@ -409,7 +409,7 @@ def cmd_outage(args) -> int:
         print(f"reference {args.words[1].strip()} recorded (signed record {seq}); `sitegate paper print` prints it")
         return OK
     found = [o.as_dict(now) for o in outages(device.log)]
-    never = delivery.get_meta(device.db, "last_delivery_utc") is None and device.log.count() > 0
+    never = delivery.get_meta(device.db, "last_delivery_utc", delivery.DELIVERY_META) is None and device.log.count() > 0
     current = next((o for o in found if o["end_utc"] is None), None)
     if args.json:
         print_json({"never_connected": never, "current": current, "outages": found})

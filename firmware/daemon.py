@@ -43,35 +43,57 @@ from sitegate.timefmt import BRUSSELS, format_utc
 logger = logging.getLogger("sitegate.daemon")
 
 
-def open_or_move_aside(path: Path) -> None:
-    """A corrupt database is moved aside (kept as evidence, never deleted) and a new one started."""
+def _corruption(path: Path) -> str | None:
     if not path.exists():
-        return
-    problem = None
+        return None
     try:
         connection = sqlite3.connect(path)
         result = connection.execute("PRAGMA quick_check").fetchone()[0]
         connection.close()
-        if result != "ok":
-            problem = result
     except sqlite3.DatabaseError as error:
-        problem = str(error)
-    if problem is None:
-        return
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return str(error)
+    return None if result == "ok" else result
+
+
+def _move_aside(path: Path, stamp: str) -> None:
     for suffix in ("", "-wal", "-shm"):
         source = Path(f"{path}{suffix}")
         if source.exists():
             shutil.move(source, f"{path}.corrupt-{stamp}{suffix}")
-    event(
-        logger,
-        "database_moved_aside",
-        logging.CRITICAL,
-        problem=problem,
-        kept_as=f"{path}.corrupt-{stamp}",
-        fix="a new log was started; keep the old file as evidence and report it (sitegate verify --export "
-        "cannot read it; a data-recovery copy may)",
-    )
+
+
+def open_or_move_aside(path: Path) -> None:
+    """A corrupt database is moved aside (kept as evidence, never deleted) and a new one started.
+
+    A corrupt log takes its ledger with it (the ledger's sequence numbers refer to it). A corrupt ledger alone is
+    rebuilt from the log: every registration is then sent again, and the service answers the repeats with remark 14.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ledger = database.ledger_path(path)
+    for broken, moved, fix in (
+        (path, (path, ledger), "a new log was started; keep the old file as evidence and report it"),
+        (
+            ledger,
+            (ledger,),
+            "the delivery ledger is rebuilt from the log; registrations already delivered are "
+            "sent again (remark 14 on those is expected)",
+        ),
+    ):
+        problem = _corruption(broken)
+        if problem is None:
+            continue
+        for file in moved:
+            _move_aside(file, stamp)
+        event(
+            logger,
+            "database_moved_aside",
+            logging.CRITICAL,
+            problem=problem,
+            file=str(broken),
+            kept_as=f"{broken}.corrupt-{stamp}",
+            fix=fix,
+        )
+        return
 
 
 def make_source(reader: ReaderConfig) -> BadgeSource:
@@ -114,6 +136,7 @@ class Daemon:
         self.watch_log = self._log(SystemClock())
         self.watch = ClockWatch(
             self.watch_log,
+            database.connect_ledger(config.database_path),
             lambda: best_reading(self.time_sources),
             config.clock.warn_fraction * config.site.reception_delay_s,
         )
@@ -153,8 +176,8 @@ class Daemon:
                 return
 
     def _forward(self) -> None:
-        db = database.connect(self.config.database_path)
-        self.forwarder = Forwarder(db, self.config, ServiceClient(self.config.service))
+        ledger = database.connect_ledger(self.config.database_path)
+        self.forwarder = Forwarder(ledger, self.config, ServiceClient(self.config.service))
         self.forwarder.stopping = self.stop
         self.forwarder.yield_to_gate = self._gate_lull
         self.forwarder.run()

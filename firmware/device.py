@@ -1,4 +1,4 @@
-"""The device's stores, opened from the configuration: database, key, signed log, roster."""
+"""The device's stores, opened from the configuration: key, signed log, roster, delivery ledger."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Device:
     key: DeviceKey
     log: RegistrationLog
     roster: RosterStore
+    ledger: sqlite_utils.Database  # delivery state, written by the forwarder (and `sitegate forward --once`)
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Device:
@@ -28,7 +29,8 @@ class Device:
         key = DeviceKey.load_or_create(config.key_path)
         db = database.connect(config.database_path)
         log = RegistrationLog(db, key, clock or SystemClock(), config.device_id)
-        return cls(config, db, key, log, RosterStore(db))
+        return cls(config, db, key, log, RosterStore(db), database.connect_ledger(config.database_path))
 
     def close(self) -> None:
         self.db.close()
+        self.ledger.close()

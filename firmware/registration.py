@@ -54,10 +54,6 @@ def append_registration(
     """Store a registration durably, to be delivered; refuses one identical on remark 14's fields."""
     if registration.direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {registration.direction!r}")
-    return log.append(
-        KIND,
-        registration.payload(),
-        deliverable=True,
-        dedup_key=registration.duplicate_key,
-        expected_remarks=expected_remarks,
-    )
+    # The remarks the gate expects are part of the signed record: proof the device warned at the time.
+    payload = {**registration.payload(), "expected_remarks": sorted(expected_remarks)}
+    return log.append(KIND, payload, dedup_key=registration.duplicate_key)

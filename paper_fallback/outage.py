@@ -153,7 +153,7 @@ class OutageJournal:
             return "ok"
         self.failing_since = self.failing_since or now
         classification = classify(probes, own_faults)
-        if not self._meta("last_delivery_utc"):
+        if not delivery.get_meta(self.log.db, "last_delivery_utc", delivery.DELIVERY_META):
             return "never_connected"  # a site that never had connectivity is not in an outage (PROCEDURES.md)
         if not open_seq:
             if now - self.failing_since < self.grace:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlite_utils
+
 from sitegate.jsonlog import event
 from sitegate.queue import delivery, timesource
 from sitegate.queue.clock import ClockReading, read_boot_id
@@ -71,6 +73,7 @@ class ClockWatch:
     def __init__(
         self,
         log: RegistrationLog,
+        ledger: sqlite_utils.Database,
         read: Callable[[], TimeReading],
         warn_threshold_s: float,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -78,6 +81,7 @@ class ClockWatch:
         boot_id: str | None = None,
     ) -> None:
         self.log = log
+        self.ledger = ledger  # where corrected times go: the delivery ledger
         self.read = read
         self.warn_threshold_s = warn_threshold_s
         self.wall = wall
@@ -140,9 +144,9 @@ class ClockWatch:
         """Correct the times of this boot's registrations captured before the clock was trusted."""
         db = self.log.db
         rows = db.execute(
-            "SELECT r.seq, r.monotonic_ns FROM records r JOIN delivery d ON d.seq = r.seq "
-            "WHERE r.boot_id = ? AND r.clock_state IN ('unsynced', 'unknown') AND d.corrected_utc IS NULL "
-            "ORDER BY r.seq",
+            "SELECT r.seq, r.monotonic_ns FROM records r LEFT JOIN delivery d ON d.seq = r.seq "
+            "WHERE r.kind = 'registration' AND r.boot_id = ? AND r.clock_state IN ('unsynced', 'unknown') "
+            "AND d.corrected_utc IS NULL ORDER BY r.seq",
             [self.boot_id],
         ).fetchall()
         if not rows:
@@ -160,12 +164,13 @@ class ClockWatch:
                 "corrections": corrections,
             },
         )
-        with immediate(db):
-            db.conn.executemany(
+        with immediate(self.ledger):
+            delivery.catch_up(self.ledger, self.log.device_id)
+            self.ledger.conn.executemany(
                 "UPDATE delivery SET corrected_utc = ? WHERE seq = ?",
                 [(c["corrected_utc"], c["seq"]) for c in corrections],
             )
-            delivery.set_meta(db, last_correction_seq=record.seq)
+            delivery.set_meta(self.ledger, delivery.DELIVERY_META, last_correction_seq=record.seq)
         event(logger, "registrations_redated", count=len(corrections), correction_seq=record.seq)
         return len(corrections)
 
@@ -173,6 +178,6 @@ class ClockWatch:
 def unsynced_records(log: RegistrationLog) -> int:
     """Registrations captured while the clock was not trusted, and not (yet) re-dated."""
     return log.db.execute(
-        "SELECT count(*) FROM records r JOIN delivery d ON d.seq = r.seq "
-        "WHERE r.clock_state NOT IN ('synced') AND d.corrected_utc IS NULL"
+        "SELECT count(*) FROM records r LEFT JOIN delivery d ON d.seq = r.seq "
+        "WHERE r.kind = 'registration' AND r.clock_state != 'synced' AND d.corrected_utc IS NULL"
     ).fetchone()[0]

@@ -1,7 +1,10 @@
-"""Opening the device database: durable pragmas on every connection, mode 0600, versioned migrations.
+"""Opening the device's databases: durable pragmas on every connection, mode 0600, versioned migrations.
 
-One SQLite file holds the signed log, the delivery state beside it, and the roster. It is opened through
-sqlite-utils; every connection gets WAL and synchronous=FULL, so a commit is on disk when it returns.
+Two SQLite files, side by side. `sitegate.db` holds the signed log and the roster, and only the gate and the
+events write it. `sitegate-delivery.db` holds the delivery state (the ledger), and only the forwarder writes it.
+Each file has its own write lock, so a delivery commit never holds up a worker's registration. Every connection
+opens one file for writing and attaches the other read-only, so queries can join records with delivery state;
+`BEGIN IMMEDIATE` takes no lock on a read-only attachment. Every connection gets WAL and synchronous=FULL.
 """
 
 from __future__ import annotations
@@ -62,28 +65,6 @@ def _v1(db: sqlite_utils.Database) -> None:
         "CREATE TRIGGER records_no_delete BEFORE DELETE ON records "
         "BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"
     )
-    db["delivery"].create(
-        {
-            "seq": int,
-            "reference": str,
-            "state": str,
-            "attempts": int,
-            "last_error": str,
-            "error_class": str,
-            "service_id": str,
-            "validity": str,
-            "remarks": str,
-            "updated_utc": str,
-            "expected_remarks": str,
-            "corrected_utc": str,
-            "delivered_utc": str,
-        },
-        pk="seq",
-        foreign_keys=[("seq", "records", "seq")],
-        not_null={"reference", "state", "attempts"},
-        defaults={"attempts": 0, "state": "pending"},
-    )
-    db["delivery"].create_index(["state", "seq"])
     # The five fields of remark 14, hashed: an identical registration is refused at append time.
     db.execute(
         "CREATE TABLE registration_keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL "
@@ -106,8 +87,25 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _ledger_v1(db: sqlite_utils.Database) -> None:
+    """Ledger schema version 1: delivery state by record seq (no foreign key: the records live in the other file)."""
+    db.execute(
+        "CREATE TABLE delivery (seq INTEGER PRIMARY KEY, reference TEXT NOT NULL, state TEXT NOT NULL DEFAULT "
+        "'pending', attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, error_class TEXT, service_id TEXT, "
+        "validity TEXT, remarks TEXT, updated_utc TEXT, expected_remarks TEXT, corrected_utc TEXT, delivered_utc TEXT)"
+    )
+    db.execute("CREATE INDEX delivery_state_seq ON delivery (state, seq)")
+    db.execute("CREATE TABLE delivery_meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def ledger_path(path: Path) -> Path:
+    """The delivery ledger beside the log: sitegate.db → sitegate-delivery.db."""
+    return Path(path).with_name(f"{Path(path).stem}-delivery.db")
 
 
 def _create_private(path: Path) -> None:
@@ -119,17 +117,19 @@ def _create_private(path: Path) -> None:
         pass
 
 
-def connect(path: Path) -> sqlite_utils.Database:
-    """A durable connection, migrated to the current schema."""
+def _open(path: Path, attach: Path, alias: str, migrations) -> sqlite_utils.Database:
     path = Path(path)
     try:
-        _create_private(path)
+        for file in (path, attach):
+            _create_private(file)
         # One connection per thread by design; a connection may be handed over to the thread that uses it.
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in DURABLE_PRAGMAS:
             connection.execute(pragma)
         db = sqlite_utils.Database(connection)
-        migrate(db)
+        migrate(db, migrations)
+        _ensure_migrated(attach, LEDGER_MIGRATIONS if migrations is MIGRATIONS else MIGRATIONS)
+        connection.execute(f"ATTACH DATABASE 'file:{attach}?mode=ro' AS {alias}")
     except sqlite3.DatabaseError as error:
         raise StorageError(
             f"database {path} cannot be opened: {error}",
@@ -141,6 +141,27 @@ def connect(path: Path) -> sqlite_utils.Database:
             f"database {path}: {error}", "run as the sitegate user, or fix the directory's owner"
         ) from None
     return db
+
+
+def _ensure_migrated(path: Path, migrations) -> None:
+    """The other file must exist with its schema before it can be attached read-only."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in DURABLE_PRAGMAS:
+            connection.execute(pragma)
+        migrate(sqlite_utils.Database(connection), migrations)
+    finally:
+        connection.close()
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """The log for writing (records, events, roster, meta), the delivery ledger attached read-only."""
+    return _open(Path(path), ledger_path(path), "ledger", MIGRATIONS)
+
+
+def connect_ledger(path: Path) -> sqlite_utils.Database:
+    """The delivery ledger for writing (the forwarder's), the log attached read-only."""
+    return _open(ledger_path(path), Path(path), "log", LEDGER_MIGRATIONS)
 
 
 @contextlib.contextmanager
@@ -156,14 +177,16 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     db.execute("COMMIT")
 
 
-def migrate(db: sqlite_utils.Database) -> None:
+def migrate(db: sqlite_utils.Database, migrations=MIGRATIONS) -> None:
     current = db.execute("PRAGMA user_version").fetchone()[0]
-    if current > SCHEMA_VERSION:
+    if current > len(migrations):
         raise StorageError(
-            f"database schema version {current} is newer than this sitegate ({SCHEMA_VERSION})",
+            f"database schema version {current} is newer than this sitegate ({len(migrations)})",
             "install the sitegate version that wrote it, or a newer one; never downgrade over a live database",
         )
-    for version in range(current, SCHEMA_VERSION):
-        with immediate(db):
-            MIGRATIONS[version](db)
-            db.execute(f"PRAGMA user_version={version + 1}")
+    while current < len(migrations):
+        with immediate(db):  # read again under the write lock: another process may have migrated meanwhile
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current < len(migrations):
+                migrations[current](db)
+                db.execute(f"PRAGMA user_version={current + 1}")

@@ -1,4 +1,8 @@
-"""Delivery state beside the signed records: what is pending, in flight, delivered or rejected."""
+"""Delivery state beside the signed records (the ledger, its own file): pending, in flight, delivered, rejected.
+
+The gate never writes here. A registration is pending from the moment it is in the log; the forwarder takes it
+into the ledger (catch_up) on its own write lock, so a delivery commit never holds up a badge.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.timefmt import parse_utc
 
 STATES = ("pending", "in_flight", "delivered", "rejected")
+DELIVERY_META = "delivery_meta"
+# Registrations in the log that the ledger has not taken in yet: pending too.
+_UNLEDGERED = "kind = 'registration' AND seq > (SELECT coalesce(max(seq), 0) FROM delivery)"
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,14 @@ class QueueSummary:
 def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
     counts = dict.fromkeys(STATES, 0)
     counts.update(db.execute("SELECT state, count(*) FROM delivery GROUP BY state").fetchall())
-    oldest = db.execute(
-        "SELECT d.seq, r.wall_utc FROM delivery d JOIN records r ON r.seq = d.seq "
-        "WHERE d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT 1"
-    ).fetchone()
+    counts["pending"] += db.execute(f"SELECT count(*) FROM records WHERE {_UNLEDGERED}").fetchone()[0]
+    oldest = (
+        db.execute(
+            "SELECT d.seq, r.wall_utc FROM delivery d JOIN records r ON r.seq = d.seq "
+            "WHERE d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT 1"
+        ).fetchone()
+        or db.execute(f"SELECT seq, wall_utc FROM records WHERE {_UNLEDGERED} ORDER BY seq LIMIT 1").fetchone()
+    )
     age = round((now - parse_utc(oldest[1])).total_seconds(), 3) if oldest else None
     return QueueSummary(
         pending=counts["pending"],
@@ -54,11 +65,11 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         oldest_pending_seq=oldest[0] if oldest else None,
         oldest_pending_utc=oldest[1] if oldest else None,
         oldest_pending_age_s=age,
-        last_delivery_utc=get_meta(db, "last_delivery_utc"),
-        last_error=get_meta(db, "last_error"),
-        last_error_class=get_meta(db, "last_error_class"),
-        last_error_utc=get_meta(db, "last_error_utc"),
-        resends=int(get_meta(db, "resends") or 0),
+        last_delivery_utc=get_meta(db, "last_delivery_utc", DELIVERY_META),
+        last_error=get_meta(db, "last_error", DELIVERY_META),
+        last_error_class=get_meta(db, "last_error_class", DELIVERY_META),
+        last_error_utc=get_meta(db, "last_error_utc", DELIVERY_META),
+        resends=int(get_meta(db, "resends", DELIVERY_META) or 0),
     )
 
 
@@ -77,9 +88,20 @@ class Pending:
         return self.corrected_utc or self.wall_utc
 
 
-def take_batch(db: sqlite_utils.Database, limit: int, now: str) -> list[Pending]:
+def catch_up(ledger: sqlite_utils.Database, device_id: str) -> int:
+    """Take new registrations into the ledger (inside the caller's transaction); the reference is device-seq."""
+    return ledger.execute(
+        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) "
+        f"SELECT seq, ? || '-' || seq, 'pending', 0, json_extract(payload, '$.expected_remarks') FROM records "
+        f"WHERE {_UNLEDGERED} ORDER BY seq",
+        [device_id],
+    ).rowcount
+
+
+def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) -> list[Pending]:
     """The oldest pending registrations, marked in flight (durably) before they are sent."""
     with immediate(db):
+        catch_up(db, device_id)
         rows = db.execute(
             "SELECT d.seq, d.reference, r.payload, r.wall_utc, d.corrected_utc FROM delivery d "
             "JOIN records r ON r.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq LIMIT ?",
@@ -99,7 +121,7 @@ def release(db: sqlite_utils.Database, seqs: list[int], error: str, error_class:
             "UPDATE delivery SET state = 'pending', last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
             [(error, error_class, now, seq) for seq in seqs],
         )
-        set_meta(db, last_error=error, last_error_class=error_class, last_error_utc=now)
+        set_meta(db, DELIVERY_META, last_error=error, last_error_class=error_class, last_error_utc=now)
 
 
 def settle(
@@ -121,9 +143,9 @@ def settle(
                     [result.reason, now, seq],
                 )
         if any(result.created for _, result in outcomes):
-            set_meta(db, last_delivery_utc=now)
+            set_meta(db, DELIVERY_META, last_delivery_utc=now)
         if server_offset_s is not None:
-            set_meta(db, service_offset_s=server_offset_s, service_offset_utc=now)
+            set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:
@@ -132,19 +154,20 @@ def recover_in_flight(db: sqlite_utils.Database) -> int:
         count = db.execute("SELECT count(*) FROM delivery WHERE state = 'in_flight'").fetchone()[0]
         if count:
             db.execute("UPDATE delivery SET state = 'pending' WHERE state = 'in_flight'")
-            set_meta(db, resends=int(get_meta(db, "resends") or 0) + count)
+            set_meta(db, DELIVERY_META, resends=int(get_meta(db, "resends", DELIVERY_META) or 0) + count)
     return count
 
 
-def set_meta(db: sqlite_utils.Database, **values: object) -> None:
+def set_meta(db: sqlite_utils.Database, table: str = "meta", /, **values: object) -> None:
+    """Key-value notes: `meta` in the log's file (device, heartbeat, outages), `delivery_meta` in the ledger."""
     db.conn.executemany(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        f"INSERT INTO {table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [(key, None if value is None else str(value)) for key, value in values.items()],
     )
 
 
-def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+def get_meta(db: sqlite_utils.Database, key: str, table: str = "meta") -> str | None:
+    row = db.execute(f"SELECT value FROM {table} WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
 
 

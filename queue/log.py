@@ -25,7 +25,6 @@ from sitegate.timefmt import format_utc
 RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(Record))  # the table's columns, in order
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
 _SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
-MAX_REFERENCE_LENGTH = 24  # the service's client reference field (SOAP ClientPresenceRegistrationReference)
 
 
 @dataclass(frozen=True)
@@ -74,14 +73,12 @@ class RegistrationLog:
         kind: str,
         payload: dict,
         *,
-        deliverable: bool = False,
         dedup_key: Callable[[Capture], str] | None = None,
-        expected_remarks: tuple[int, ...] = (),
     ) -> Record:
         """Sign and store one record; returns after the commit is durable on disk.
 
-        deliverable: the record is to be sent to the service (a delivery row is created, state pending).
         dedup_key: computes, from the capture, the key that must be unique (remark 14's five fields).
+        Registrations are picked up by the forwarder's ledger (queue/delivery.py): nothing else is written here.
         """
         payload_text = canonical_json(payload)
         conn = self.db.conn
@@ -94,12 +91,6 @@ class RegistrationLog:
                 if dedup_key is not None:
                     conn.execute(
                         "INSERT INTO registration_keys (key, seq) VALUES (?, ?)", [dedup_key(capture), record.seq]
-                    )
-                if deliverable:
-                    conn.execute(
-                        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) "
-                        "VALUES (?, ?, 'pending', 0, ?)",
-                        [record.seq, self.reference(record.seq), canonical_json(list(expected_remarks))],
                     )
         except sqlite3.IntegrityError as error:
             if "registration_keys" in str(error):
@@ -151,16 +142,6 @@ class RegistrationLog:
     def _tail(conn: sqlite3.Connection) -> Tail | None:
         row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         return Tail(*row) if row else None
-
-    def reference(self, seq: int) -> str:
-        """The idempotency reference sent with a registration: device id and sequence, at most 24 characters."""
-        reference = f"{self.device_id}-{seq}"
-        if len(reference) > MAX_REFERENCE_LENGTH:
-            raise StorageError(
-                f"reference {reference!r} is longer than {MAX_REFERENCE_LENGTH} characters",
-                "use a shorter device.id in the configuration",
-            )
-        return reference
 
     def last(self) -> Record | None:
         row = self.db.execute(f"{_SELECT_RECORDS} ORDER BY seq DESC LIMIT 1").fetchone()

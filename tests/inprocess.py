@@ -30,7 +30,7 @@ def simulated_site(tmp_path, clock, credentials, batch_size=200, **forwarder_opt
     )
     device = Device.open(configuration.load(path), clock)
     client = ServiceClient(device.config.service, now=lambda: clock.wall)
-    forwarder = Forwarder(device.db, device.config, client, now=lambda: clock.wall, **forwarder_options)
+    forwarder = Forwarder(device.ledger, device.config, client, now=lambda: clock.wall, **forwarder_options)
     try:
         yield device, service, forwarder
     finally:

@@ -137,6 +137,7 @@ class Readings:
 def watch_for(device, clock, readings) -> ClockWatch:
     return ClockWatch(
         device.log,
+        device.ledger,
         readings,
         90.0,
         wall=lambda: clock.wall,
@@ -173,7 +174,7 @@ def test_unsynced_registrations_are_redated_after_sync(device, clock):
     assert [r.clock_state for r in device.log.records(kind="registration")] == ["unsynced"] * 3
     verify(device.log.records(), device.key.public_key_hex)
     # what the service will receive is the corrected time
-    batch = delivery.take_batch(device.db, 10, "2026-11-22T08:00:00.000000Z")
+    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01")
     assert [p.send_utc for p in batch] == [corrected[s] for s in seqs]
     assert watch.check().state == "synced" and watch.redate(clock.wall, 0.0) == 0  # never twice
 

@@ -94,6 +94,29 @@ def test_corrupt_database_is_moved_aside_and_kept(tmp_path):
     assert run_sitegate("verify", config=config).returncode == 0
 
 
+def test_corrupt_ledger_is_rebuilt_from_the_log(tmp_path):
+    config = write_site(tmp_path, workers=3)
+    run_sitegate("roster", "import", str(tmp_path / "roster.csv"), config=config, check=True)
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    feed(tmp_path / "badges.fifo", [uid(0), uid(1)], threading.Event())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(daemon.registered()) < 2:
+        time.sleep(0.05)
+    daemon.kill(signal.SIGTERM)
+    ledger = tmp_path / "data" / "sitegate-delivery.db"
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "data" / f"sitegate-delivery.db{suffix}").unlink(missing_ok=True)
+    ledger.write_bytes(b"garbage" * 1000)
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    daemon.kill(signal.SIGTERM)
+    assert list((tmp_path / "data").glob("sitegate-delivery.db.corrupt-*"))
+    queue = json.loads(run_sitegate("queue", "--json", config=config).stdout)
+    assert queue["pending"] + queue["delivered"] == 2  # nothing lost: both registrations are to be sent again
+    assert run_sitegate("verify", config=config).returncode == 0
+
+
 def test_missing_hardware_is_named_with_the_fix(tmp_path):
     config = write_site(tmp_path, workers=1)
     config.write_text(config.read_text().replace('source = "fifo"', 'source = "mfrc522"'))

@@ -51,7 +51,10 @@ def fill(device, clock, count=5):
 
 def forwarder(device, clock) -> Forwarder:
     return Forwarder(
-        device.db, device.config, ServiceClient(device.config.service, now=lambda: clock.wall), now=lambda: clock.wall
+        device.ledger,
+        device.config,
+        ServiceClient(device.config.service, now=lambda: clock.wall),
+        now=lambda: clock.wall,
     )
 
 

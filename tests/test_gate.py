@@ -73,8 +73,8 @@ def test_entry_and_exit_readers_anticipate_21_22_24(device, clock, roster):
     exit_gate = make_gate(device, "exit")
     assert exit_gate.badge(read(after_s=600)).expected_remarks == ()
     assert exit_gate.badge(read(after_s=600)).expected_remarks == (22,)
-    stored = [row[0] for row in device.db.execute("SELECT expected_remarks FROM delivery ORDER BY seq")]
-    assert stored == ["[24]", "[]", "[21]", "[]", "[22]"]
+    stored = [r.data["expected_remarks"] for r in device.log.records(kind="registration")]
+    assert stored == [[24], [], [21], [], [22]]  # signed with the registration
 
 
 def test_presence_mode_once_a_day_in_brussels_time(device, clock, roster):

@@ -7,6 +7,7 @@ from conftest import registration
 
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database, delivery
+from sitegate.queue.database import immediate
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.verify import verify
@@ -75,6 +76,8 @@ def test_delivery_state_beside_records(device, clock):
     summary = delivery.summary(device.db, clock.wall)
     assert (summary.pending, summary.in_flight, summary.delivered, summary.rejected) == (3, 0, 0, 0)
     assert summary.oldest_pending_seq == 1 and summary.oldest_pending_age_s == 42
+    with immediate(device.ledger):
+        assert delivery.catch_up(device.ledger, "gate-01") == 3  # the note is not a registration
     references = [row[0] for row in device.db.execute("SELECT reference FROM delivery ORDER BY seq")]
     assert references == ["gate-01-1", "gate-01-2", "gate-01-3"]
     assert all(len(r) <= 24 for r in references)
@@ -114,3 +117,15 @@ def test_corrupt_key_file_is_reported(config):
     config.key_path.write_text("not hex")
     with pytest.raises(StorageError, match="restore the key file"):
         DeviceKey.load_or_create(config.key_path)
+
+
+def test_a_delivery_commit_never_holds_up_an_append(device, config):
+    """The ledger has its own file and write lock: the gate appends while the forwarder is mid-transaction."""
+    forwarder_side = database.connect_ledger(config.database_path)
+    forwarder_side.execute("BEGIN IMMEDIATE")
+    forwarder_side.execute("INSERT INTO delivery_meta (key, value) VALUES ('busy', 'yes')")
+    device.db.execute("PRAGMA busy_timeout=0")  # would fail at once if it had to wait
+    assert append_registration(device.log, registration()).seq == 1
+    forwarder_side.execute("ROLLBACK")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        device.db.execute("INSERT INTO delivery_meta (key, value) VALUES ('x', 'y')")  # the gate cannot write there

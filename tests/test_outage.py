@@ -56,8 +56,8 @@ def test_classification_follows_the_procedure(probes, own, expected):
 
 
 def delivered_once(device, clock):
-    with immediate(device.db):
-        delivery.set_meta(device.db, last_delivery_utc=format_utc(clock.wall))
+    with immediate(device.ledger):
+        delivery.set_meta(device.ledger, delivery.DELIVERY_META, last_delivery_utc=format_utc(clock.wall))
 
 
 def test_outage_opens_after_grace_reclassifies_summarises_and_closes(device, clock):
@@ -84,8 +84,8 @@ def test_outage_opens_after_grace_reclassifies_summarises_and_closes(device, clo
     assert outage.as_dict(clock.wall)["duration_s"] == 300 + 60 + 900 + 60
     verify(device.log.records(), device.key.public_key_hex)
     # a late registration of that time is explained by the outage, not blamed on the clock
-    delivery.take_batch(device.db, 10, format_utc(clock.wall))
-    delivery.settle(device.db, [(late.seq, ItemResult(True, "X", "INVALID", (32,)))], format_utc(clock.wall))
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.settle(device.ledger, [(late.seq, ItemResult(True, "X", "INVALID", (32,)))], format_utc(clock.wall))
     [item] = needing_action(device.db, outages(device.log))
     assert item.code == 32 and "outage" in item.cause and "CC-2026-4711" in item.cause
 

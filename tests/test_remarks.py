@@ -37,9 +37,9 @@ def test_deadline_first_then_the_rest(device, clock):
     for index in range(3):
         append_registration(device.log, registration(index))
         clock.advance(3600)
-    delivery.take_batch(device.db, 10, "2026-11-22T10:00:00.000000Z")
+    delivery.take_batch(device.ledger, 10, "2026-11-22T10:00:00.000000Z", "gate-01")
     delivery.settle(
-        device.db,
+        device.ledger,
         [
             (1, ItemResult(True, "A", "INVALID", (32,))),
             (2, ItemResult(True, "B", "INVALID", (12,))),

@@ -96,7 +96,6 @@ def test_changed_signature_byte(filled):
 def test_deleted_row(filled):
     tamper(
         filled,
-        ("DELETE FROM delivery WHERE seq=4", []),
         ("DELETE FROM registration_keys WHERE seq=4", []),
         ("PRAGMA foreign_keys=OFF", []),
         ("DELETE FROM records WHERE seq=4", []),

@@ -46,7 +46,7 @@ def backlog(directory: Path, simulator: SimulatorProcess, count: int, batch_size
 
 
 def rate(device: Device) -> float:
-    forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
     start = time.perf_counter()
     report = forwarder.drain()
     elapsed = time.perf_counter() - start

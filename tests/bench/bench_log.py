@@ -28,13 +28,13 @@ def next_registration() -> Registration:
 
 
 def fill(path: Path, key: DeviceKey, count: int) -> None:
-    """Write `count` real signed, chained, delivered registrations fast (one transaction, no fsync per row)."""
+    """Write `count` real signed, chained registrations fast (one transaction, no fsync per row)."""
     db = database.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     RegistrationLog(db, key, SystemClock(), "bench")  # records the key in meta
     start = datetime(2026, 1, 1, tzinfo=UTC)
     prev = GENESIS_HASH
-    records, keys, deliveries = [], [], []
+    records, keys = [], []
     with database.immediate(db):
         for seq in range(1, count + 1):
             registration = next_registration()
@@ -58,15 +58,11 @@ def fill(path: Path, key: DeviceKey, count: int) -> None:
                 )
             )
             keys.append((record_hash, seq))
-            deliveries.append((seq, f"bench-{seq}", "delivered", 1))
             prev = record_hash
             if len(records) == 20_000 or seq == count:
                 db.conn.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", records)
                 db.conn.executemany("INSERT INTO registration_keys VALUES (?,?)", keys)
-                db.conn.executemany(
-                    "INSERT INTO delivery (seq, reference, state, attempts) VALUES (?,?,?,?)", deliveries
-                )
-                records.clear(), keys.clear(), deliveries.clear()
+                records.clear(), keys.clear()
     db.close()
 
 
@@ -88,7 +84,7 @@ def interleaved_medians(operations: dict, samples: int) -> dict:
 
 def bench_log(scratch: Path, cache: Path, raw_insert_floor, result) -> list[dict]:
     key_path = cache / "bench-1m.key"
-    big_path = cache / f"bench-1m-v{database.SCHEMA_VERSION}.db"
+    big_path = cache / f"bench-1m-log-v{database.SCHEMA_VERSION}.db"
     key = DeviceKey.load_or_create(key_path)
     if not big_path.exists():
         print(f"building a log of {BIG:,} signed records once (cached in {big_path}) …", flush=True)

@@ -8,6 +8,6 @@ from sitegate.queue.forwarder import Forwarder
 from sitegate.queue.service import ServiceClient
 
 device = Device.open(configuration.load(sys.argv[1]))
-forwarder = Forwarder(device.db, device.config, ServiceClient(device.config.service))
+forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
 print("started", flush=True)
 forwarder.run(idle_s=0.2)
