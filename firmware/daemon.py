@@ -141,15 +141,16 @@ class Daemon:
             config.clock.warn_fraction * config.site.reception_delay_s,
         )
         self.clock = SystemClock(self.watch.current)
-        self.log = self._log(self.clock)
-        self.backlog = delivery.summary(self.log.db, datetime.now(UTC)).undelivered
+        self.log = self._log(self.clock, with_ledger=False)  # the badge path touches the log's file only
+        self.backlog = delivery.summary(self.watch_log.db, datetime.now(UTC)).undelivered
         self.gate = Gate(self.log, RosterStore(self.log.db), config, self.watch.current, lambda: self.backlog)
         self.threads: list[threading.Thread] = []
         self.last_badge = 0.0
         self.forwarder: Forwarder | None = None
 
-    def _log(self, clock) -> RegistrationLog:
-        return RegistrationLog(database.connect(self.config.database_path), self.key, clock, self.config.device_id)
+    def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
+        db = database.connect(self.config.database_path, with_ledger)
+        return RegistrationLog(db, self.key, clock, self.config.device_id)
 
     def _thread(self, name: str, target: Callable) -> None:
         def guarded() -> None:

@@ -117,7 +117,7 @@ def _create_private(path: Path) -> None:
         pass
 
 
-def _open(path: Path, attach: Path, alias: str, migrations) -> sqlite_utils.Database:
+def _open(path: Path, attach: Path, alias: str | None, migrations) -> sqlite_utils.Database:
     path = Path(path)
     try:
         for file in (path, attach):
@@ -129,7 +129,8 @@ def _open(path: Path, attach: Path, alias: str, migrations) -> sqlite_utils.Data
         db = sqlite_utils.Database(connection)
         migrate(db, migrations)
         _ensure_migrated(attach, LEDGER_MIGRATIONS if migrations is MIGRATIONS else MIGRATIONS)
-        connection.execute(f"ATTACH DATABASE 'file:{attach}?mode=ro' AS {alias}")
+        if alias:
+            connection.execute(f"ATTACH DATABASE 'file:{attach}?mode=ro' AS {alias}")
     except sqlite3.DatabaseError as error:
         raise StorageError(
             f"database {path} cannot be opened: {error}",
@@ -154,9 +155,12 @@ def _ensure_migrated(path: Path, migrations) -> None:
         connection.close()
 
 
-def connect(path: Path) -> sqlite_utils.Database:
-    """The log for writing (records, events, roster, meta), the delivery ledger attached read-only."""
-    return _open(Path(path), ledger_path(path), "ledger", MIGRATIONS)
+def connect(path: Path, with_ledger: bool = True) -> sqlite_utils.Database:
+    """The log for writing (records, events, roster, meta), the delivery ledger attached read-only.
+
+    The gate's own connection goes without the ledger (with_ledger=False): an append then touches one file only.
+    """
+    return _open(Path(path), ledger_path(path), "ledger" if with_ledger else None, MIGRATIONS)
 
 
 def connect_ledger(path: Path) -> sqlite_utils.Database:

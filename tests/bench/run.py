@@ -55,7 +55,7 @@ def main() -> int:
     RESULTS.parent.mkdir(exist_ok=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory(dir=".bench") as scratch:
-        results += bench_log(Path(scratch), Path(".bench"), raw_insert_floor, result)
+        results += bench_log(Path(scratch), Path(".bench"), raw_insert_floor, result, settle=os.sync)
         results += bench_drain(Path(scratch), result)
         os.sync()  # the earlier benchmarks' dirty pages must not be written back during this one's fsyncs
         results += bench_gate(Path(scratch).resolve(), result)
