@@ -170,15 +170,19 @@ def connect_ledger(path: Path) -> sqlite_utils.Database:
 
 @contextlib.contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction, taking SQLite's write lock at once (sqlite-utils' atomic() nests inside it)."""
-    db.execute("BEGIN IMMEDIATE")
+    """One write transaction, taking SQLite's write lock at once (sqlite-utils' atomic() nests inside it).
+
+    On the badge path: statements go straight to the connection, without sqlite-utils' per-call parsing.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
     except BaseException:
-        if db.conn.in_transaction:  # a failed COMMIT (disk full) may already have rolled back
-            db.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT (disk full) may already have rolled back
+            conn.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    conn.execute("COMMIT")
 
 
 def migrate(db: sqlite_utils.Database, migrations=MIGRATIONS) -> None:
