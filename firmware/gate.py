@@ -74,12 +74,10 @@ class Gate:
 
     def _load_history(self) -> None:
         """Each worker's last registration, from the log's recent tail (the log is the only truth)."""
-        latest = self.log.last()
-        if latest is None:
-            return
-        cutoff = parse_utc(latest.wall_utc) - HISTORY
-        for record in reversed(list(self.log.records(start=max(1, latest.seq - 200_000), kind="registration"))):
+        cutoff = None
+        for record in self.log.newest("registration"):
             moment = parse_utc(record.wall_utc)
+            cutoff = cutoff or moment - HISTORY
             if moment < cutoff:
                 break
             data = record.data

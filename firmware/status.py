@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import datetime
 
@@ -11,7 +10,7 @@ from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback.outage import outages
 from sitegate.queue import delivery
-from sitegate.queue.clockwatch import unsynced_records
+from sitegate.queue.clockwatch import last_clock_event, unsynced_records
 from sitegate.timefmt import parse_utc
 
 LOW_DISK_BYTES = 200 * 1024 * 1024
@@ -33,10 +32,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "SELECT seq, kind, wall_utc FROM records WHERE kind IN ('registration', "
         "'unknown_badge') ORDER BY seq DESC LIMIT 1"
     ).fetchone()
-    clock = db.execute(
-        "SELECT payload, wall_utc FROM records WHERE kind = 'clock' ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    clock_event = json.loads(clock[0])["event"] if clock else "unknown"
+    clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
     status = {
@@ -51,7 +47,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "last_badge_utc": last_badge[2] if last_badge else None,
         "queue": summary.as_dict(),
         "clock_state": clock_event,
-        "clock_event_utc": clock[1] if clock else None,
+        "clock_event_utc": clock_utc,
         "unsynced_records": unsynced_records(device.log),
         "disk_free_bytes": disk.free,
         "database_bytes": size,

@@ -8,12 +8,13 @@ clock state, and the latest log checkpoint (sequence number and hash prefix, als
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sitegate.device import Device
-from sitegate.queue.records import canonical_json
+from sitegate.queue.clockwatch import last_clock_event
 from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
@@ -97,14 +98,13 @@ def build(
         )
     rows.sort(key=lambda r: (r.first_seen == "", sort_key(r.last_name), sort_key(r.first_name)))
     last = device.log.last()
-    clock = device.db.execute("SELECT payload FROM records WHERE kind = 'clock' ORDER BY seq DESC LIMIT 1").fetchone()
     return Listing(
         day=day,
         reference=reference or latest_reference(device, day),
         works_declaration=device.config.site.works_declaration,
         device_id=device.config.device_id,
         printed_at=show(now),
-        clock_state=json.loads(clock[0])["event"] if clock else "unknown",
+        clock_state=last_clock_event(device.log)[0],
         checkpoint_seq=last.seq if last else 0,
         checkpoint_hash=last.hash if last else "0" * 64,
         key_fingerprint=device.key.fingerprint,
@@ -114,8 +114,6 @@ def build(
 
 def record_printing(device: Device, listing: Listing, output_format: str, destination: str, content: bytes) -> int:
     """Each printed listing is itself a signed record: what was printed, when, for which reference."""
-    import hashlib
-
     record = device.log.append(
         "paper_listing",
         {
@@ -126,7 +124,7 @@ def record_printing(device: Device, listing: Listing, output_format: str, destin
             "checkpoint_seq": listing.checkpoint_seq,
             "workers": [row.number for row in listing.rows],
             "sha256": hashlib.sha256(content).hexdigest(),
-            "summary": canonical_json({"rows": len(listing.rows), "printed_at": listing.printed_at}),
+            "printed_at": listing.printed_at,
         },
     )
     return record.seq

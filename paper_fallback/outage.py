@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from sitegate.jsonlog import event
 from sitegate.queue import delivery
+from sitegate.queue.database import immediate
 from sitegate.queue.log import RegistrationLog
 from sitegate.timefmt import format_utc, parse_utc
 
@@ -124,8 +125,6 @@ class OutageJournal:
         return delivery.get_meta(self.log.db, key)
 
     def _set(self, **values) -> None:
-        from sitegate.queue.database import immediate
-
         with immediate(self.log.db):
             delivery.set_meta(self.log.db, **values)
 

@@ -181,3 +181,9 @@ def unsynced_records(log: RegistrationLog) -> int:
         "SELECT count(*) FROM records r LEFT JOIN delivery d ON d.seq = r.seq "
         "WHERE r.kind = 'registration' AND r.clock_state != 'synced' AND d.corrected_utc IS NULL"
     ).fetchone()[0]
+
+
+def last_clock_event(log: RegistrationLog) -> tuple[str, str | None]:
+    """The clock state as last recorded (event, when), for status screens and the paper listing."""
+    record = next(log.newest("clock"), None)
+    return (record.data["event"], record.wall_utc) if record else ("unknown", None)

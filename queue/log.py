@@ -11,7 +11,6 @@ import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlite_utils
 
@@ -49,10 +48,6 @@ class RegistrationLog:
         self.clock = clock
         self.device_id = device_id
         self._check_key()
-
-    @classmethod
-    def open(cls, path: Path, key: DeviceKey, clock: Clock, device_id: str) -> RegistrationLog:
-        return cls(database.connect(path), key, clock, device_id)
 
     def _check_key(self) -> None:
         """A log is signed by one key for life: refuse to extend it with another."""
@@ -154,6 +149,11 @@ class RegistrationLog:
     def records(self, start: int = 1, kind: str | None = None) -> Iterator[Record]:
         sql = f"{_SELECT_RECORDS} WHERE seq >= ?" + (" AND kind = ?" if kind else "") + " ORDER BY seq"
         for row in self.db.execute(sql, [start, kind] if kind else [start]):
+            yield Record(*row)
+
+    def newest(self, kind: str) -> Iterator[Record]:
+        """Records of one kind, newest first, read lazily: stop iterating and nothing more is read."""
+        for row in self.db.execute(f"{_SELECT_RECORDS} WHERE kind = ? ORDER BY seq DESC", [kind]):
             yield Record(*row)
 
     def get(self, seq: int) -> Record | None:
