@@ -104,6 +104,7 @@ def test_corrupt_ledger_is_rebuilt_from_the_log(tmp_path):
     while time.monotonic() < deadline and len(daemon.registered()) < 2:
         time.sleep(0.05)
     daemon.kill(signal.SIGTERM)
+    assert len(daemon.registered()) == 2, daemon.lines
     ledger = tmp_path / "data" / "sitegate-delivery.db"
     for suffix in ("-wal", "-shm"):
         (tmp_path / "data" / f"sitegate-delivery.db{suffix}").unlink(missing_ok=True)
@@ -111,9 +112,12 @@ def test_corrupt_ledger_is_rebuilt_from_the_log(tmp_path):
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     daemon.kill(signal.SIGTERM)
+    moved = [e for e in daemon.lines if e.get("event") == "database_moved_aside"]
+    assert [e["file"] for e in moved] == [str(ledger)], moved
     assert list((tmp_path / "data").glob("sitegate-delivery.db.corrupt-*"))
     queue = json.loads(run_sitegate("queue", "--json", config=config).stdout)
-    assert queue["pending"] + queue["delivered"] == 2  # nothing lost: both registrations are to be sent again
+    # nothing lost: both are to be sent again (the new forwarder may have them in flight when it was stopped)
+    assert queue["pending"] + queue["in_flight"] + queue["delivered"] == 2
     assert run_sitegate("verify", config=config).returncode == 0
 
 
