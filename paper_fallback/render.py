@@ -122,6 +122,10 @@ def _qr_png(text: str) -> io.BytesIO:
     return buffer
 
 
+def _names(row: Row) -> tuple[str, str, str]:
+    return row.last_name, row.first_name, row.employer_name
+
+
 def _employer(row: Row) -> str:
     return f"{row.employer_name}\n{row.employer}" if row.employer_name else row.employer
 
@@ -137,11 +141,18 @@ class _ListingPDF(FPDF):
         self.add_font("DejaVu", "B", _font_path("DejaVuSans-Bold.ttf"))
         self.coverage = [set(self.fonts["dejavu"].cmap)]
         fallback = next(((path, number) for path, number in CJK_FONTS if path.is_file()), None)
-        if fallback:
+        if fallback and self.missing(listing):  # a fallback font costs time on every cell: only when needed
             self.add_font("CJK", "", str(fallback[0]), collection_font_number=fallback[1])
             self.set_fallback_fonts(["CJK"], exact_match=False)
             self.coverage.append(set(self.fonts["cjk"].cmap))
         self.set_auto_page_break(auto=True, margin=16)
+
+    def missing(self, listing: Listing) -> bool:
+        """Does any name need a glyph the loaded fonts lack?"""
+        return any(self.undrawable(text) for row in listing.rows for text in _names(row))
+
+    def undrawable(self, text: str) -> str:
+        return "".join(c for c in text if not c.isspace() and not any(ord(c) in cmap for cmap in self.coverage))
 
     def header(self) -> None:
         listing, labels = self.listing, self.labels
@@ -167,15 +178,20 @@ class _ListingPDF(FPDF):
         self.set_font("DejaVu", "", 7.5)
         listing = self.listing
         page = self.labels["page"].format(n=self.page_no(), m="{nb}")
-        self.cell(0, 4, f"{self.labels['device']} {listing.device_id} — {listing.day:%d/%m/%Y} — "
-                        f"{listing.reference or '…'} — {page}", align="C")
+        self.cell(
+            0,
+            4,
+            f"{self.labels['device']} {listing.device_id} — {listing.day:%d/%m/%Y} — "
+            f"{listing.reference or '…'} — {page}",
+            align="C",
+        )
 
     def check_drawable(self, index: int, row: Row) -> None:
-        for text in (row.last_name, row.first_name, row.employer_name):
-            missing = [c for c in text if not c.isspace() and not any(ord(c) in cmap for cmap in self.coverage)]
+        for text in _names(row):
+            missing = self.undrawable(text)
             if missing:
                 raise RenderError(
-                    f"row {index} ({row.number}): no installed font can draw {''.join(missing)!r} in {text!r}; "
+                    f"row {index} ({row.number}): no installed font can draw {missing!r} in {text!r}; "
                     "the PDF was not made (it would show a blank name)",
                     "install a font that covers it (Debian: `sudo apt-get install fonts-noto-cjk`), "
                     "or print on the thermal printer, which leaves a box to write the name by hand",
@@ -308,7 +324,9 @@ def escpos(listing: Listing, printer) -> SlipReport:
                 printer.textln(f"    {name.text}{' *' if name.notes else ''}")
                 report.transliterated += name.notes
                 marked = marked or bool(name.notes)
-            in_out = f"{labels['columns'][5]} {row.time_in or '--:--'}  {labels['columns'][6]} {row.time_out or '--:--'}"
+            in_out = (
+                f"{labels['columns'][5]} {row.time_in or '--:--'}  {labels['columns'][6]} {row.time_out or '--:--'}"
+            )
             printer.textln(f"    {in_out if row.badged else labels['expected']}")
             printer.textln(f"    {employer.text if not employer.unprintable else ''} {row.employer}".rstrip())
         if number == len(parts):

@@ -115,7 +115,18 @@ class ServiceClient:
     def timeout(self) -> tuple[float, float]:
         return (self.config.connect_timeout_s, self.config.read_timeout_s)
 
+    def _check_trust(self) -> None:
+        """A CA file that is configured but missing is our configuration, not the network's (requests would raise
+        a bare OSError for it)."""
+        if self.config.ca_file and not self.config.ca_file.is_file():
+            raise DeliveryFailure(
+                Symptom.CONFIGURATION,
+                f"service.ca_file {self.config.ca_file} does not exist",
+                "correct service.ca_file, or remove it to use the system's certificate authorities",
+            )
+
     def token(self, refresh: bool = False) -> str:
+        self._check_trust()
         now = self.now()
         if not refresh and self._token and self._token_expires and now < self._token_expires - TOKEN_MARGIN:
             return self._token
@@ -170,7 +181,9 @@ class ServiceClient:
             return response.json()
         except ValueError:
             raise DeliveryFailure(
-                Symptom.OFF_CONTRACT, f"{what}: the answer is not JSON ({response.text[:80]!r})", "retried automatically"
+                Symptom.OFF_CONTRACT,
+                f"{what}: the answer is not JSON ({response.text[:80]!r})",
+                "retried automatically",
             ) from None
 
     def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
@@ -213,7 +226,9 @@ class ServiceClient:
                 "the item is kept; see `sitegate queue` and the contract module",
             )
         if response.status_code == 403:
-            raise DeliveryFailure(Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS")
+            raise DeliveryFailure(
+                Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS"
+            )
         body = self._json(response, "bulk call")
         try:
             results = contract.parse_bulk_response(body, len(items))

@@ -161,3 +161,15 @@ def test_every_page_of_a_long_listing_has_the_column_titles(tmp_path):
     assert len(reader.pages) >= 2
     assert all("NISS / Limosa L1" in page.extract_text() for page in reader.pages)
     assert sum(page.extract_text().count("Ødegård") for page in reader.pages) == 80
+
+
+def test_a_name_no_font_can_draw_is_an_error_not_a_blank(tmp_path):
+    from sitegate.paper_fallback import render
+
+    rows = [paper.Row("85073003328", "NISS", "\U00013000", "Ankh", "0403170701", "", "07:00")]  # a hieroglyph
+    document = paper.Listing(
+        date(2026, 11, 22), {}, None, None, "gate-01", "now", "synced", 1, "0" * 64, "FP", "en", rows
+    )
+    with pytest.raises(render.RenderError) as caught:
+        render.pdf(document)
+    assert "row 1 (85073003328)" in caught.value.problem and "fonts-noto-cjk" in caught.value.fix

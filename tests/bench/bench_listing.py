@@ -13,10 +13,14 @@ NAMES = [("Dvořák", "Antonín"), ("Nowak-Łukasiewicz", "Zofia"), ("Çelik", "
 
 
 def listing(workers: int) -> Listing:
-    rows = [Row(f"{10**16 + i:017d}", "Limosa", *NAMES[i % len(NAMES)], "07:12") for i in range(workers)]
+    rows = [
+        Row(f"{10**16 + i:017d}", "Limosa", *NAMES[i % len(NAMES)], "0403170701", "Example Construct NV", "07:12")
+        for i in range(workers)
+    ]
     return Listing(
         date(2026, 11, 22),
-        "CC-2026-000123",
+        {"": "CC-2026-000123"},
+        None,
         "1Y101DRUNWB5Z",
         "gate-01",
         "2026-11-22 08:00:00 CET",
@@ -24,6 +28,7 @@ def listing(workers: int) -> Listing:
         12345,
         "ab" * 32,
         "ABCD:EF01:2345:6789:ABCD",
+        "fr",
         rows,
     )
 

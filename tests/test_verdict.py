@@ -1,0 +1,217 @@
+"""Issue 8, case by case: the outage verdict a foreman can stake a fine on, driving the real daemon on loopback.
+
+Every network fault is made on this machine: a refused port, a TLS server with a certificate from another CA,
+a reference host whose certificate the gate does not trust (an intercepting network). The independent reference
+host is a second simulator serving HTTPS; the daemon trusts its CA through SSL_CERT_FILE, as a Pi trusts the
+public CAs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from simulator_process import SimulatorProcess
+from verdict_site import Site, closed_port_url
+
+from sitegate.queue.credentials import make_self_signed
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The independent HTTPS host (another CA than the service's)."""
+    server = SimulatorProcess("--tls")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def service():
+    server = SimulatorProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def secure_service():
+    server = SimulatorProcess("--tls")
+    yield server
+    server.stop()
+
+
+def trusting(directory, ca_file) -> dict:
+    """The daemon's environment: the system trust store is this CA only (as a Pi trusts the public CAs)."""
+    empty = directory / "no-certs"
+    empty.mkdir(parents=True, exist_ok=True)
+    return {"SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": str(empty)}
+
+
+@pytest.fixture
+def sites():
+    started: list[Site] = []
+    yield started
+    for site in started:
+        site.stop()
+
+
+def start(sites, *args, **kwargs) -> Site:
+    site = Site(*args, **kwargs)
+    site.roster([f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(3)])
+    sites.append(site.start())
+    return site
+
+
+def unreachable(sites, directory, reference, **options) -> Site:
+    """A gate whose service refuses every connection while the independent reference host works."""
+    env = trusting(directory, reference.ca_file)
+    return start(
+        sites, directory, closed_port_url("/b"), closed_port_url(), reference_url=reference.url, env=env, **options
+    )
+
+
+def connected(sites, directory, service, **then) -> Site:
+    """A gate that has delivered before (so a failure is an outage, not "never connected"), then reconfigured."""
+    site = start(sites, directory, service.base_url, service.token_url)
+    site.badge("10000002")
+    site.wait(lambda: site.json("queue")["delivered"] == 1, "a first delivery")
+    return site.restart(**then)
+
+
+def test_1_a_certificate_our_settings_cannot_verify_is_our_side_not_exempt(
+    tmp_path, sites, service, secure_service, reference
+):
+    """Case 1: service.ca_file wrong or missing while the internet works: our side, never "exempt"."""
+    other_ca = make_self_signed(tmp_path / "other-ca", "other")[1]
+    for name, ca_file in (("wrong", other_ca), ("missing", tmp_path / "missing-ca.pem")):
+        site = connected(
+            sites,
+            tmp_path / name,
+            service,
+            base_url=secure_service.base_url,
+            token_url=secure_service.token_url,
+            ca_file=ca_file,
+            reference_url=reference.url,
+        )
+        site.env.update(trusting(tmp_path, reference.ca_file))
+        site.restart()
+        site.badge("10000000")
+        shown = site.wait_outage("open")["current"]
+        assert shown["cause"] == "our_side" and shown["exempt"] is False, shown
+        assert "NO exemption" in shown["what_to_do"] and "EXEMPT" not in shown["what_to_do"]
+        assert site.sitegate("outage").returncode == 2
+        status = site.json("status")
+        assert status["queue"]["last_error_class"] == "our_side"  # the forwarder and the journal agree
+        site.stop()
+
+
+def test_1_an_intercepting_network_is_infrastructure(tmp_path, sites, service, secure_service, reference):
+    """Case 1, the other side: the reference's certificate fails as well, so the network intercepts TLS."""
+    other_ca = make_self_signed(tmp_path / "other-ca", "other")[1]
+    site = connected(sites, tmp_path / "site", service)
+    site.env.update(trusting(tmp_path, other_ca))  # the gate trusts neither certificate it is shown
+    site.restart(
+        base_url=secure_service.base_url,
+        token_url=secure_service.token_url,
+        ca_file=other_ca,
+        reference_url=reference.url,
+    )
+    site.badge("10000000")
+    shown = site.wait_outage("open")["current"]
+    assert shown["cause"] == "third_party_infrastructure" and shown["exempt"] is True
+    assert "EXEMPT" in shown["what_to_do"]
+
+
+@pytest.mark.parametrize(
+    "service_up, fault, reference_up, expected",
+    [
+        (False, None, True, "service_unavailable"),  # the service host refuses, other sites load: the service
+        (False, None, False, "third_party_infrastructure"),  # nothing loads: the internet is down
+        (True, "html", True, "service_unavailable"),  # an HTML page from the service while others load
+        (True, "html", False, "third_party_infrastructure"),  # a captive portal answers for everything
+        (True, "503", True, "service_unavailable"),
+    ],
+)
+def test_2_which_hop_failed_decides_and_both_classifications_agree(
+    tmp_path, sites, service, reference, service_up, fault, reference_up, expected
+):
+    """Case 2 and case 15: internet down and service down told apart; every piece of evidence has its time."""
+    base, token = (service.base_url, service.token_url) if service_up else (closed_port_url("/b"), closed_port_url())
+    site = connected(sites, tmp_path, service)
+    site.env.update(trusting(tmp_path, reference.ca_file))
+    service.fault(fault)
+    try:
+        site.restart(base_url=base, token_url=token, reference_url=reference.url if reference_up else closed_port_url())
+        site.badge("10000000")
+        current = site.wait_outage("open")["current"]
+        assert current["cause"] == expected
+        probes = [probe for piece in current["evidence"] for probe in piece.get("probes", [])]
+        by_name = {probe["name"]: probe for probe in probes}
+        assert by_name["reference"]["ok"] is reference_up
+        if not service_up:
+            assert by_name["service_connect"]["symptom"] == "connection_refused"
+        assert all("at_utc" in piece for piece in current["evidence"]) and all("at_utc" in p for p in probes)
+        site.wait(lambda: site.json("status")["queue"]["last_error_class"] == expected, "the forwarder agrees")
+    finally:
+        service.fault(None)
+
+
+def test_3_an_unsynced_clock_is_a_warning_never_an_outage(tmp_path, sites, service):
+    """Case 3: every registration delivered, the clock unsynced (no time source): no outage, a clock warning."""
+    site = start(sites, tmp_path, service.base_url, service.token_url, trusted_clock=False)
+    site.badge("10000000", "10000001")
+    site.wait(lambda: site.json("queue")["delivered"] == 2, "both delivered")
+    site.wait(lambda: len([e for e in site.daemon.lines if e.get("event") == "delivered"]) >= 1, "delivered")
+    time.sleep(3)  # three probe rounds
+    shown = site.outage()
+    assert shown["state"] == "ok" and shown["episodes"] == [], shown
+    status = site.sitegate("status", "--json")
+    assert status.returncode == 1  # a warning, not critical
+    data = json.loads(status.stdout)
+    assert data["outage"] is None and any("clock" in line for line in data["warnings"])
+
+
+def test_4_5_the_outage_is_suspected_at_once_and_starts_at_the_first_failure(tmp_path, sites, reference):
+    """Cases 4 and 5: visible during the grace period (warning), and its start is the earliest failed attempt."""
+    # grace 300 s, and only the forwarder's failure triggers a probe round here
+    site = unreachable(sites, tmp_path, reference, grace_s=300, probe_interval_s=60)
+    site.badge("10000000")
+    shown = site.wait_outage("suspected", timeout=15)
+    current = shown["current"]
+    first_failure = site.json("queue")["first_failure_utc"]
+    first_probe = min(p["at_utc"] for p in current["evidence"][0]["probes"] if not p["ok"])
+    assert current["start_utc"] == first_failure <= first_probe
+    assert current["exempt"] is False and current["evidence"][0]["event"] == "suspected"
+    status = site.sitegate("status", "--json")
+    assert status.returncode == 1 and "registration failing since" in status.stdout
+    assert shown["outages"] == []  # not an outage yet
+
+
+def test_6_a_never_connected_device_signs_every_failure_from_the_first(tmp_path, sites, reference):
+    """Case 6: no exemption for a site that never connected, but signed evidence from day one."""
+    site = unreachable(sites, tmp_path, reference, summary_every_s=1)
+    site.badge("10000000")
+    shown = site.wait(
+        lambda: (found := site.outage())["current"] and found["current"]["state"] == "never_connected" and found,
+        "a signed never-connected episode",
+    )
+    assert shown["state"] == "never_connected" and shown["never_connected"] is True and shown["outages"] == []
+    assert "NO exemption" in shown["current"]["what_to_do"]
+    site.wait(lambda: any(p["event"] == "evidence" for p in site.outage()["current"]["evidence"]), "periodic evidence")
+    events = [piece["event"] for piece in site.outage()["current"]["evidence"]]
+    assert events[:2] == ["suspected", "never_connected"]
+    assert site.sitegate("verify").returncode == 0
+
+
+def test_13_guidance_in_the_site_language_and_on_request(tmp_path, sites, reference):
+    """Case 13: the foreman's words in French, Dutch and English; the shell commands for the technician only."""
+    site = unreachable(sites, tmp_path, reference, language="nl")
+    site.badge("10000000")
+    current = site.wait(lambda: site.outage()["current"], "a signed episode")
+    site.wait(lambda: site.outage()["current"]["state"] == "never_connected", "past the grace period")
+    assert current["state"] in ("suspected", "never_connected")
+    assert "GEEN vrijstelling" in site.outage()["current"]["what_to_do"]
+    french = site.sitegate("outage", "--lang", "fr")
+    assert "AUCUNE dispense" in french.stdout and "Technician: `sitegate outage --json`" in french.stdout
