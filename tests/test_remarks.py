@@ -51,3 +51,9 @@ def test_deadline_first_then_the_rest(device, clock):
     assert [(i.seq, i.code) for i in listed] == [(2, 12), (3, 1), (1, 32)]
     assert listed[0].deadline_utc == "2026-12-22T08:00:00.000000Z"
     assert all("*" in i.worker for i in listed)
+    assert listed[0].as_dict()["deadline_basis"].startswith("assumed") and listed[2].as_dict()["deadline_basis"] is None
+
+
+def test_the_procedure_s_own_words_for_remarks_24_and_5():
+    assert not info(24).needs_action  # "cette situation ne peut être rectifiée": nothing to act on
+    assert "INASTI" in info(5).action and "BCE" in info(5).action and info(5).needs_action
