@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from sitegate.config import SiteConfig
 
 CONTRACT = "presenceRegistration/v1 (third-party field names, unconfirmed)"
+# The service's URL paths: service.base_url and service.token_url end with the first two on the service's host;
+# the bulk call is relative to base_url.
+BASE_PATH = "/REST/presenceRegistration/v1"
+TOKEN_PATH = "/REST/oauth/v5/token"
 BULK_PATH = "/presenceRegistrations/registerInBulk"
 MAX_BULK = 200
 TYPES = {"IN": "IN", "OUT": "OUT", "PRESENCE": "IN"}  # case of the type values unconfirmed
