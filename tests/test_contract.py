@@ -88,15 +88,12 @@ def test_coordinates_only(config):
     assert sent["placeOfWork"] == {"coordinates": {"latitude": 51.2194, "longitude": 4.4025}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the works declaration is being made optional (issue 14 sibling work); today item() sends the empty or "
-    "null value as contractualRelationshipReference instead of omitting the key. When item() omits it, this test "
-    "passes and strict xfail fails the suite: remove this marker then.",
-)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="works declaration not optional yet: sent as ''/null")
 @pytest.mark.parametrize("absent", ["", None])
 def test_no_works_declaration_omits_the_reference(config, absent):
+    """A site without a works declaration must not send an empty reference. Today it does: item() copies the
+    empty or null value into contractualRelationshipReference (another part of issue 14 makes the declaration
+    optional). The strict xfail turns into a failure the day item() omits the key: then remove the marker."""
     made = dataclasses.replace(registration(0), works_declaration=absent)
     sent = contract.item(made.payload(), WALL_UTC, config.site)
     assert "contractualRelationshipReference" not in sent
