@@ -94,6 +94,27 @@ def test_show_returns_before_the_pattern_has_played(config):
     assert not feedback.player.is_alive() and len(factory.pin(27).states) == red_changes  # closing stops it
 
 
+class BusyLed:
+    """A red LED whose GPIO line is claimed elsewhere: what lgpio answers then (hardware we cannot make fail)."""
+
+    def blink(self, **_) -> None:
+        raise OSError("GPIO busy")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_pin_fault_is_logged_and_later_signals_still_play(config, thread_errors):
+    feedback = Feedback(config.gpio, background=True, pin_factory=MockFactory())
+    feedback.devices["red"].close()
+    feedback.devices["red"] = BusyLed()
+    feedback.show("fault")  # red first: refused
+    feedback.show("registered_in")
+    feedback.close()
+    assert thread_errors == ["sitegate.reader.feedback: feedback_fault"]
+    assert feedback.shown == ["registered_in"]
+
+
 def test_button_and_badges_together_under_load(tmp_path, cpu_load, thread_errors):
     config = configuration.load(write_site(tmp_path / "site", workers=60))
     thermal = tmp_path / "thermal.bin"
