@@ -22,13 +22,18 @@ $(DEPS): pyproject.toml | $(BIN)/python
 package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-# Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server).
+# Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
+# a CJK font (the listing prints Chinese names; the device installs the same package).
+CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 system-deps:
-	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null; then \
+	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
+	    || [ ! -f $(CJK_FONT) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime \
+	      fonts-droid-fallback >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony and faketime: sudo apt-get install chrony faketime"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime and fonts-droid-fallback:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback"; exit 1; \
 	  fi; \
 	fi
 

@@ -248,7 +248,7 @@ def cmd_forward(args) -> int:
 
 def cmd_remarks(args) -> int:
     from sitegate.paper_fallback.outage import outages
-    from sitegate.queue.remarks import days_left, needing_action
+    from sitegate.queue.remarks import DEADLINE_BASIS, days_left, needing_action
 
     device = _open(args)
     items = needing_action(device.db, outages(device.log))
@@ -277,6 +277,8 @@ def cmd_remarks(args) -> int:
                 ["seq", "registered", "worker", "remark", "what", "report by", "action"],
             )
         )
+        if any(i.deadline_utc for i in items):
+            print(f"report by: {DEADLINE_BASIS}")
     return WARNING if items else OK
 
 
@@ -342,7 +344,8 @@ def cmd_status(args) -> int:
                     ("device key", status["key_fingerprint"]),
                     (
                         "outage",
-                        f"{status['outage']['classification']} since {show(status['outage']['start_utc'])}"
+                        f"{status['outage']['state']}: {status['outage']['cause']} since "
+                        f"{show(status['outage']['start_utc'])}"
                         if status["outage"]
                         else "never connected"
                         if status["never_connected"]
@@ -361,16 +364,25 @@ def cmd_status(args) -> int:
 def cmd_paper_print(args) -> int:
     from datetime import date
 
+    from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import listing as paper
     from sitegate.paper_fallback.printing import send
 
     device = _open(args)
     printer = device.config.printer
     day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).astimezone(BRUSSELS).date()
-    document = paper.build(device, day, args.reference, with_roster=args.with_roster or printer.include_roster)
+    employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
+    document = paper.build(
+        device,
+        day,
+        args.reference,
+        with_roster=args.with_roster or printer.include_roster,
+        employer=employer,
+        language=args.lang,
+    )
     output_format = args.format or printer.format
     with progress(None, "printing"):
-        destination, seq = send(
+        printed = send(
             device,
             document,
             output_format,
@@ -380,64 +392,89 @@ def cmd_paper_print(args) -> int:
         )
     result = {
         "date": day.isoformat(),
+        "employer": employer,
         "reference": document.reference,
         "workers": len(document.rows),
         "format": output_format,
-        "destination": destination,
-        "record": seq,
+        "destination": printed.destination,
+        "record": printed.seq,
+        "warnings": printed.warnings,
     }
     if args.json:
         print_json(result)
     else:
         print(
             f"listing of {day:%d/%m/%Y}: {len(document.rows)} worker(s), reference "
-            f"{document.reference or '(to write by hand)'} -> {destination} (signed record {seq})"
+            f"{document.reference or '(to write by hand)'} -> {printed.destination} (signed record {printed.seq})"
         )
-    return OK
+        for warning in printed.warnings:
+            print(f"WARNING  {warning}")
+    return WARNING if printed.warnings else OK
 
 
 def cmd_outage(args) -> int:
-    from sitegate.paper_fallback.outage import outages, record_reference
+    from sitegate.identifiers import normalise_enterprise_number
+    from sitegate.paper_fallback import guidance
+    from sitegate.paper_fallback.outage import OPEN, SUSPECTED, current, episodes, record_reference
+    from sitegate.status import never_connected
 
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
-        print("usage: sitegate outage [--json] | sitegate outage reference REF", file=sys.stderr)
+        print("usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]",
+              file=sys.stderr)
         return CRITICAL
     device = _open(args)
     now = datetime.now(UTC)
     if args.words:
-        seq = record_reference(device.log, args.words[1], now)
-        print(f"reference {args.words[1].strip()} recorded (signed record {seq}); `sitegate paper print` prints it")
+        employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
+        seq = record_reference(device.log, args.words[1], now, employer)
+        whose = f" for employer {employer}" if employer else ""
+        print(f"reference {args.words[1].strip()}{whose} recorded (signed record {seq}); `sitegate paper print` prints it")
         return OK
-    found = [o.as_dict(now) for o in outages(device.log)]
-    never = delivery.get_meta(device.db, "last_delivery_utc", delivery.DELIVERY_META) is None and device.log.count() > 0
-    current = next((o for o in found if o["end_utc"] is None), None)
+    language = args.lang or device.config.site.language
+    every = [e.as_dict(now, language) for e in episodes(device.log)]
+    ongoing = current(device.log)
+    never = never_connected(delivery.summary(device.db, now), device)
+    state = ongoing.state if ongoing else "never_connected" if never else "ok"
     if args.json:
-        print_json({"never_connected": never, "current": current, "outages": found})
+        print_json(
+            {
+                "state": state,
+                "never_connected": never,
+                "current": ongoing.as_dict(now, language) if ongoing else None,
+                "outages": [e for e in every if e["state"] not in (SUSPECTED, "cleared")],
+                "episodes": every,
+            }
+        )
     else:
-        if never:
-            print(
-                "NEVER CONNECTED: this device has not delivered a single registration. The procedure exempts no "
-                "site whose infrastructure is permanently missing: arrange registration another way."
-            )
+        if never and not ongoing:
+            print(guidance.state_line(guidance.NEVER_CONNECTED, language))
         print(
             table(
                 (
                     [
-                        o["seq"],
-                        show(o["start_utc"]),
-                        show(o["end_utc"]) if o["end_utc"] else "ongoing",
-                        f"{o['duration_s'] // 60} min",
-                        o["classification"],
-                        o["reference"] or "",
+                        e["seq"],
+                        show(e["start_utc"]),
+                        show(e["end_utc"]) if e["end_utc"] else "ongoing",
+                        f"{e['duration_s'] // 60} min",
+                        e["state"],
+                        e["cause"],
+                        ", ".join(f"{k or 'site'}: {v}" for k, v in e["references"].items()),
                     ]
-                    for o in found
+                    for e in every
                 ),
-                ["seq", "start", "end", "duration", "classification", "reference"],
+                ["seq", "start", "end", "duration", "state", "cause", "reference"],
             )
         )
-        if current:
-            print(f"\nNOW: {current['what_to_do']}")
-    return CRITICAL if current else WARNING if never else OK
+        if ongoing:
+            print(f"\nNOW: {ongoing.what_to_do(language)}")
+            for piece in ongoing.as_dict(now)["evidence"][-1:]:
+                for probe in piece.get("probes", []):
+                    print(f"  {show(probe['at_utc'])}  {probe['name']:16} {'ok' if probe['ok'] else 'FAILED'}  "
+                          f"{probe['detail']}")
+        print(f"\n{guidance.TECHNICIAN}")
+    if ongoing and ongoing.state == OPEN:
+        return CRITICAL
+    return WARNING if ongoing or never else OK
 
 
 def cmd_run(args) -> int:
@@ -496,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="reference REF",
         help="`sitegate outage reference REF` records the contact centre's reference number",
     )
+    outage_cmd.add_argument("--lang", choices=("fr", "nl", "en"), help="language of the guidance (default: site.language)")
+    outage_cmd.add_argument("--employer", metavar="KBO", help="the reference is for this employer only (KBO/BCE)")
 
     paper_cmd = commands.add_parser("paper", help="the emergency paper attendance listing")
     paper_sub = paper_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -506,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     paper_print.add_argument("--out", metavar="FILE", help="write to a file instead of a printer")
     paper_print.add_argument("--printer", metavar="NAME", help="CUPS printer name (default: printer.cups_name)")
     paper_print.add_argument("--with-roster", action="store_true", help="add roster workers who did not badge")
+    paper_print.add_argument("--employer", metavar="KBO", help="only this employer's workers (KBO/BCE number)")
+    paper_print.add_argument("--lang", choices=("fr", "nl", "en"), help="language of the listing (default: site.language)")
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)

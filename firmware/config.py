@@ -22,6 +22,7 @@ ENV_VAR = "SITEGATE_CONFIG"
 # Not published by ONSS (see DESIGN.md): a conservative default, so the device warns early.
 DEFAULT_RECEPTION_DELAY_S = 900
 REGISTRATION_MODES = ("in_out", "presence")
+LANGUAGES = ("fr", "nl", "en")  # what the foreman reads: the outage guidance and the listing's headings
 READER_SOURCES = ("mfrc522", "keyboard", "fifo")
 DIRECTIONS = ("toggle", "entry", "exit", "presence")
 # Belgium's bounding box, slightly widened: coordinates outside it are almost always swapped or mistyped.
@@ -66,11 +67,16 @@ class PlaceOfWork:
 
 @dataclass(frozen=True)
 class SiteConfig:
-    works_declaration: str
-    employers: tuple[str, ...]
+    works_declaration: str | None  # None: a sector without works declarations (cleaning, ...)
+    employers: tuple[str, ...]  # KBO/BCE numbers, 10 digits
     place_of_work: PlaceOfWork
     registration_mode: str
     reception_delay_s: int
+    employer_names: tuple[tuple[str, str], ...] = ()  # (KBO/BCE number, company name), as printed on the listing
+    language: str = "fr"
+
+    def employer_name(self, number: str) -> str:
+        return dict(self.employer_names).get(number, "")
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,15 @@ class PrinterConfig:
 
 @dataclass(frozen=True)
 class OutageConfig:
+    """The probes that tell which hop failed (all optional): the gateway, a DNS resolver, an independent HTTPS host."""
+
     probe_interval_s: float
     grace_s: float  # failures for this long before an outage is opened
     summary_every_s: float
+    gateway: str = "auto"  # "auto": the default route's gateway; "" : not probed; else HOST or HOST:PORT
+    dns_resolver: str = ""  # "": the system's resolver; else HOST or HOST:PORT, asked directly
+    reference_url: str = "https://www.belgium.be"  # an HTTPS host independent of the service; "": none
+    probe_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -233,29 +245,40 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
         data,
         "site",
         "site",
-        {"works_declaration", "employers", "place_of_work", "registration_mode", "reception_delay_s"},
+        {"works_declaration", "employers", "place_of_work", "registration_mode", "reception_delay_s", "language"},
     )
-    works = checker.text(site, "works_declaration", "site", fix="the 13-character works-declaration number")
-    if works is not None:
+    works = checker.text(site, "works_declaration", "site", default="")
+    if works:
         try:
             works = normalise_works_declaration(works, "site.works_declaration")
         except IdentifierError as error:
             checker.problem("site.works_declaration", error.problem, error.fix)
-            works = None
-    employers: list[str] = []
+            works = ""
+    elif works is not None:
+        checker.problem(
+            "site.works_declaration",
+            "none: registrations are sent without a works-declaration number and the listing says \"none\"",
+            "fine for a sector without works declarations (cleaning); on a construction site add the number "
+            "(remark 10 would follow)",
+            severity="warning",
+        )
+    employers: list[tuple[str, str]] = []
     raw_employers = checker.value(
-        site, "employers", "site", list, fix='a list of KBO/BCE numbers, e.g. ["0403.170.701"]'
+        site,
+        "employers",
+        "site",
+        list,
+        fix='a list of KBO/BCE numbers, or of tables: [{number = "0403.170.701", name = "Bouw NV"}]',
     )
     if raw_employers is not None and not raw_employers:
         checker.problem(
             "site.employers", "empty list", "list every company (contractor, subcontractors) whose workers badge here"
         )
     for index, raw in enumerate(raw_employers or []):
-        path = f"site.employers[{index}]"
-        try:
-            employers.append(normalise_enterprise_number(str(raw), path))
-        except IdentifierError as error:
-            checker.problem(path, error.problem.removeprefix(f"{path}: "), error.fix)
+        employer = _employer(checker, raw, f"site.employers[{index}]")
+        if employer:
+            employers.append(employer)
+    language = checker.choice(site, "language", "site", LANGUAGES, default="fr")
     mode = checker.choice(site, "registration_mode", "site", REGISTRATION_MODES, default="in_out")
     delay = checker.number(
         site,
@@ -268,9 +291,33 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
         integer=True,
     )
     place = _place_of_work(checker, site)
-    if None in (works, mode, place) or len(employers) != len(raw_employers or [None]):
+    if None in (works, mode, place, language) or len(employers) != len(raw_employers or [None]):
         return None
-    return SiteConfig(works, tuple(employers), place, mode, delay)
+    return SiteConfig(
+        works or None,
+        tuple(number for number, _ in employers),
+        place,
+        mode,
+        delay,
+        tuple((number, name) for number, name in employers if name),
+        language,
+    )
+
+
+def _employer(checker: _Checker, raw: object, path: str) -> tuple[str, str] | None:
+    """A KBO/BCE number, or a table with the number and the company's name (printed on the listing)."""
+    name = ""
+    if isinstance(raw, dict):
+        checker.unknown_keys(raw, path, {"number", "name"})
+        name = checker.text(raw, "name", path, default="") or ""
+        raw = checker.text(raw, "number", path, fix="the company's KBO/BCE number")
+        if raw is None:
+            return None
+    try:
+        return normalise_enterprise_number(str(raw), path), name
+    except IdentifierError as error:
+        checker.problem(path, error.problem.removeprefix(f"{path}: "), error.fix)
+        return None
 
 
 def _place_of_work(checker: _Checker, site: dict) -> PlaceOfWork | None:
@@ -500,13 +547,25 @@ def _printer(checker: _Checker, data: dict) -> PrinterConfig:
 
 
 def _outage(checker: _Checker, data: dict) -> OutageConfig:
-    table = checker.table(data, "outage", "outage", {"probe_interval_s", "grace_s", "summary_every_s"}, required=False)
+    keys = {"probe_interval_s", "grace_s", "summary_every_s", "gateway", "dns_resolver", "reference_url"}
+    table = checker.table(data, "outage", "outage", keys | {"probe_timeout_s"}, required=False)
+    reference = checker.text(table, "reference_url", "outage", default=OutageConfig.reference_url) or ""
+    if reference and not reference.startswith("https://"):
+        checker.problem(
+            "outage.reference_url",
+            f"{reference!r} is not an https address",
+            'an HTTPS site independent of the service, e.g. "https://www.belgium.be", or "" for none',
+        )
     return OutageConfig(
-        probe_interval_s=checker.number(table, "probe_interval_s", "outage", 60.0, 5, 3600),
+        probe_interval_s=checker.number(table, "probe_interval_s", "outage", 60.0, 1, 3600),
         grace_s=checker.number(
             table, "grace_s", "outage", 300.0, 0, 86400, "seconds of failures before an outage is opened"
         ),
-        summary_every_s=checker.number(table, "summary_every_s", "outage", 900.0, 60, 86400),
+        summary_every_s=checker.number(table, "summary_every_s", "outage", 900.0, 1, 86400),
+        gateway=checker.text(table, "gateway", "outage", default="auto") or "",
+        dns_resolver=checker.text(table, "dns_resolver", "outage", default="") or "",
+        reference_url=reference.rstrip("/"),
+        probe_timeout_s=checker.number(table, "probe_timeout_s", "outage", 5.0, 0.1, 60),
     )
 
 

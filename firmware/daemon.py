@@ -26,10 +26,12 @@ from sitegate.config import Config, ReaderConfig
 from sitegate.errors import SitegateError
 from sitegate.gate import Gate
 from sitegate.jsonlog import event
-from sitegate.paper_fallback.outage import OutageJournal, network_probes, service_probe
+from sitegate.paper_fallback.outage import OutageJournal
+from sitegate.paper_fallback.probes import Prober
 from sitegate.queue import database, delivery
 from sitegate.queue.clock import SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
+from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.service import ServiceClient
@@ -147,6 +149,7 @@ class Daemon:
         self.threads: list[threading.Thread] = []
         self.last_badge = 0.0
         self.forwarder: Forwarder | None = None
+        self.probe_now = threading.Event()  # a failed delivery asks for a probe round at once
 
     def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
         db = database.connect(self.config.database_path, with_ledger)
@@ -178,7 +181,12 @@ class Daemon:
 
     def _forward(self) -> None:
         ledger = database.connect_ledger(self.config.database_path)
-        self.forwarder = Forwarder(ledger, self.config, ServiceClient(self.config.service))
+        self.forwarder = Forwarder(
+            ledger,
+            self.config,
+            ServiceClient(self.config.service),
+            on_failure=lambda failure: self.probe_now.set(),
+        )
         self.forwarder.stopping = self.stop
         self.forwarder.yield_to_gate = self._gate_lull
         self.forwarder.run()
@@ -195,15 +203,14 @@ class Daemon:
             self.watch.check()
             self.stop.wait(60)
 
-    def own_faults(self, summary: delivery.QueueSummary) -> list[str]:
-        """Faults on our side: the procedure gives no exemption for these."""
-        faults = [f"reader {s.name} offline" for s in self.sources if not s.online]
-        if self.watch.current().state not in ("synced", "stepped"):
-            faults.append(f"clock {self.watch.current().state}")
-        if summary.last_error_class == "ours" and summary.undelivered:
-            faults.append(f"credentials: {summary.last_error}")
+    def own_faults(self) -> list[tuple[Symptom, str]]:
+        """Faults on our side that make registration impossible: the procedure gives no exemption for these.
+
+        The clock is not one of them: badges are still registered; an unsynced clock is a warning (status, signal,
+        remark 32 risk) for the provider, never a reason to send the foreman to the emergency procedure."""
+        faults = [(Symptom.DEVICE, f"reader {s.name} offline") for s in self.sources if not s.online]
         if shutil.disk_usage(self.config.data_dir).free < 50 * 2**20:
-            faults.append("disk almost full")
+            faults.append((Symptom.DEVICE, "disk almost full: new badges are refused"))
         return faults
 
     def _probe(self) -> None:
@@ -213,11 +220,14 @@ class Daemon:
             self.config.outage.grace_s,
             self.config.outage.summary_every_s,
         )
-        while not self.stop.wait(self.config.outage.probe_interval_s):
-            now = datetime.now(UTC)
-            summary = delivery.summary(db, now)
-            probes = network_probes(self.config.service.base_url, ca_file=self.config.service.ca_file)
-            journal.observe([*probes, service_probe(summary)], self.own_faults(summary), now)
+        prober = Prober(self.config, lambda: datetime.now(UTC))
+        while not self.stop.is_set():
+            self.probe_now.wait(self.config.outage.probe_interval_s)
+            self.probe_now.clear()
+            if self.stop.is_set():
+                return
+            summary = delivery.summary(db, datetime.now(UTC))
+            journal.observe(prober.round(summary, self.own_faults()), summary, datetime.now(UTC))
 
     def print_listing(self) -> None:
         """The print button: today's listing to the configured printer, never holding up the gate."""
@@ -229,14 +239,21 @@ class Daemon:
         try:
             today = datetime.now(UTC).astimezone(BRUSSELS).date()
             document = listing.build(device, today, with_roster=self.config.printer.include_roster)
-            destination, seq = send(
+            printed = send(
                 device,
                 document,
                 self.config.printer.format,
                 cups_printer=self.config.printer.cups_name,
                 escpos_spec=self.config.printer.escpos,
             )
-            event(logger, "listing_printed", destination=destination, seq=seq, workers=len(document.rows))
+            event(
+                logger,
+                "listing_printed",
+                destination=printed.destination,
+                seq=printed.seq,
+                workers=len(document.rows),
+                warnings=printed.warnings,
+            )
             self.feedback.show("printed")
         except SitegateError as error:
             event(logger, "listing_print_failed", logging.ERROR, problem=error.problem, fix=error.fix)
@@ -311,6 +328,7 @@ class Daemon:
             self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
             self.stop.wait(ping_every)
         self.notifier.notify("STOPPING=1")
+        self.probe_now.set()
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
             with database.immediate(self.log.db):
                 delivery.set_meta(self.log.db, stopped_utc=format_utc(datetime.now(UTC)))

@@ -47,6 +47,13 @@ municipality = "Bruxelles"
 street = "Rue de la Loi"
 house_number = "16"
 """
+# The outage probes stay on this machine: the gateway is loopback (a refused connection proves it answers) and no
+# independent reference host is asked (a real gate asks one, see `sitegate config example`).
+LOOPBACK_PROBES = """
+[outage]
+gateway = "127.0.0.1"
+reference_url = ""
+"""
 DEMO_CONFIG = (
     """
 [device]
@@ -79,6 +86,7 @@ cert_file = "credentials/client.crt"
 # The demo machine may have no time source at all: trust its clock (never on a real gate).
 trust_system_clock = true
 """
+    + LOOPBACK_PROBES
 )
 
 

@@ -141,7 +141,14 @@ class Gate:
             return Outcome("duplicate_suppressed", "already_registered", reason=already, worker=worker)
         warnings = self._warnings(worker, now, expected)
         registration = Registration(
-            worker.worker, worker.employer, direction, self.config.site.works_declaration, read.uid, reader.name
+            worker.worker,
+            worker.employer,
+            direction,
+            self.config.site.works_declaration,
+            read.uid,
+            reader.name,
+            worker.last_name,
+            worker.first_name,
         )
         try:
             record = append_registration(self.log, registration, tuple(expected))

@@ -24,13 +24,20 @@ class Registration:
     worker: WorkerId
     employer: str  # KBO/BCE, 10 digits
     direction: str
-    works_declaration: str
+    works_declaration: str | None  # None: a sector without works declarations
     badge_uid: str = ""
     reader: str = ""
+    last_name: str = ""  # as the roster had them when the worker badged: the paper listing prints these,
+    first_name: str = ""  # so a roster import later in the day cannot take names off it
 
     def payload(self) -> dict:
         return {
-            "worker": {"kind": self.worker.kind, "number": self.worker.number},
+            "worker": {
+                "kind": self.worker.kind,
+                "number": self.worker.number,
+                "last_name": self.last_name,
+                "first_name": self.first_name,
+            },
             "employer": self.employer,
             "direction": self.direction,
             "works_declaration": self.works_declaration,
@@ -44,7 +51,7 @@ class Registration:
         The time comes first, so keys of new registrations land at the end of the index (cheap to insert).
         """
         moment = format_utc(capture.wall_utc)[:19]
-        fields = "|".join((self.employer, self.worker.kind, self.worker.number, self.works_declaration))
+        fields = "|".join((self.employer, self.worker.kind, self.worker.number, self.works_declaration or ""))
         return f"{moment}|{hashlib.sha256(fields.encode()).hexdigest()[:32]}"
 
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from sitegate import __version__
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
-from sitegate.paper_fallback.outage import outages
+from sitegate.paper_fallback import outage
+from sitegate.queue.failures import Cause
 from sitegate.queue import delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
 from sitegate.timefmt import parse_utc
@@ -54,7 +55,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "records": device.log.count(),
         "key_fingerprint": device.key.fingerprint,
         "outage": current_outage(device, now),
-        "never_connected": summary.last_delivery_utc is None and device.log.count() > 0,
+        "never_connected": never_connected(summary, device),
     }
     warnings, critical = [], []
     if not running:
@@ -77,25 +78,35 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         )
     elif age >= delay / 2:
         warnings.append(f"the oldest undelivered registration is {age:.0f} s old")
-    if summary.last_error_class == "ours" and summary.undelivered:
+    if summary.last_error_class == Cause.OURS and summary.undelivered:
         critical.append(f"delivery fails on our side: {summary.last_error} — the provider must act")
     if summary.rejected:
         warnings.append(f"{summary.rejected} registration(s) refused by the service: `sitegate remarks`")
     if clock_event != "synced":
         warnings.append(f"clock {clock_event}: `sitegate clock`")
-    if status["outage"]:
+    ongoing = status["outage"]
+    if ongoing and ongoing["state"] == outage.SUSPECTED:
         warnings.append(
-            f"outage since {status['outage']['start_utc']} ({status['outage']['classification']}): "
-            "`sitegate outage` says what to do"
+            f"registration failing since {ongoing['start_utc']} ({ongoing['cause']}, suspected: an outage opens "
+            "after the grace period): `sitegate outage`"
+        )
+    elif ongoing and ongoing["state"] == outage.OPEN:
+        (warnings if ongoing["exempt"] else critical).append(
+            f"outage since {ongoing['start_utc']} ({ongoing['cause']}): `sitegate outage` says what to do"
         )
     if status["never_connected"]:
         warnings.append("never connected: no registration has ever been delivered (`sitegate outage`)")
     return status, warnings, critical
 
 
+def never_connected(summary: delivery.QueueSummary, device: Device) -> bool:
+    """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
+    return summary.last_delivery_utc is None and device.log.has("registration")
+
+
 def current_outage(device: Device, now: datetime) -> dict | None:
-    open_outages = [o for o in outages(device.log) if o.end_utc is None]
-    return open_outages[-1].as_dict(now) if open_outages else None
+    ongoing = outage.current(device.log)
+    return ongoing.as_dict(now, device.config.site.language) if ongoing else None
 
 
 def exit_code(warnings: list[str], critical: list[str]) -> int:

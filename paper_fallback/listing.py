@@ -2,14 +2,15 @@
 
 Required (PROCEDURES.md, step 4): the contact centre's reference number, the works-declaration number, the date,
 and for each worker present or to be present: the national register (NISS) or Limosa L1 number, last and first
-name. Added so an inspector can check the paper against the device: the device id, the time printed with the
-clock state, and the latest log checkpoint (sequence number and hash prefix, also as a QR code).
+name. Every row comes from the signed log: the names are those stored with each registration when it was made,
+so a roster import later in the day takes nothing off the paper; the roster only adds the "expected, not badged"
+rows on request. Added so an inspector can check the paper against the device: the employer of each row, the IN
+and OUT times, the device id, the time printed with the clock state, and the log checkpoint (also as a QR code).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -19,30 +20,49 @@ from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
 BLANK_ROWS = 8
+SITE = ""  # the key of a reference given for the whole site, not for one employer
 
 
-@dataclass(frozen=True)
+@dataclass
 class Row:
     number: str  # full NISS or Limosa number: the paper is where the procedure wants it
     kind: str  # "NISS" or "Limosa"
     last_name: str
     first_name: str
-    first_seen: str  # Brussels time of the first badge that day, "" for roster-only rows
+    employer: str  # KBO/BCE number
+    employer_name: str
+    time_in: str = ""  # Brussels time of the first IN (or presence) that day
+    time_out: str = ""  # Brussels time of the last OUT that day
+    badged: bool = True  # False: on the roster, expected, not badged
 
 
 @dataclass(frozen=True)
 class Listing:
     day: date
-    reference: str | None
-    works_declaration: str
+    references: dict[str, str]  # employer KBO (or SITE) -> the contact centre's reference number
+    employer: str | None  # None: the whole site; else this employer's listing only
+    works_declaration: str | None
     device_id: str
     printed_at: str
     clock_state: str
     checkpoint_seq: int
     checkpoint_hash: str
     key_fingerprint: str
+    language: str = "fr"
     rows: list[Row] = field(default_factory=list)
     blank_rows: int = BLANK_ROWS
+
+    @property
+    def reference(self) -> str | None:
+        """This listing's reference: the employer's own when it called separately, else the site's."""
+        if self.employer:
+            return self.references.get(self.employer) or self.references.get(SITE)
+        return self.references.get(SITE)
+
+    @property
+    def other_references(self) -> dict[str, str]:
+        """On a whole-site listing, the references employers obtained on their own."""
+        return {} if self.employer else {k: v for k, v in self.references.items() if k != SITE}
 
     @property
     def checkpoint(self) -> str:
@@ -56,59 +76,87 @@ def _day_bounds(day: date) -> tuple[str, str]:
     return format_utc(start), format_utc(end)
 
 
-def latest_reference(device: Device, day: date) -> str | None:
-    start, end = _day_bounds(day)
-    row = device.db.execute(
-        "SELECT payload FROM records WHERE kind = 'outage_reference' AND wall_utc >= ? AND wall_utc < ? "
-        "ORDER BY seq DESC LIMIT 1",
-        [start, end],
-    ).fetchone()
-    return json.loads(row[0])["reference"] if row else None
+def references(device: Device, day: date) -> dict[str, str]:
+    """The latest reference of the day for the site and for each employer that called on its own."""
+    found: dict[str, str] = {}
+    for record in device.log.between("outage_reference", *_day_bounds(day)):
+        found[record.data.get("employer") or SITE] = record.data["reference"]
+    return found
+
+
+def _rows(device: Device, day: date, employer: str | None) -> dict[tuple[str, str], Row]:
+    site = device.config.site
+    rows: dict[tuple[str, str], Row] = {}
+    for record in device.log.between("registration", *_day_bounds(day)):
+        data = record.data
+        if employer and data["employer"] != employer:
+            continue
+        worker = data["worker"]
+        key = (worker["kind"], worker["number"])
+        row = rows.get(key) or Row(
+            worker["number"],
+            "NISS" if worker["kind"] == "ssin" else "Limosa",
+            worker.get("last_name", ""),
+            worker.get("first_name", ""),
+            data["employer"],
+            site.employer_name(data["employer"]),
+        )
+        rows[key] = row
+        moment = local(record.wall_utc).strftime("%H:%M")
+        if data["direction"] == "OUT":
+            row.time_out = moment
+        elif not row.time_in:
+            row.time_in = moment
+    return rows
 
 
 def build(
-    device: Device, day: date, reference: str | None = None, with_roster: bool = False, now: datetime | None = None
+    device: Device,
+    day: date,
+    reference: str | None = None,
+    with_roster: bool = False,
+    now: datetime | None = None,
+    employer: str | None = None,
+    language: str | None = None,
 ) -> Listing:
-    """Everyone who badged in on `day` (Brussels), plus, on request, every roster worker valid that day."""
+    """Everyone who badged on `day` (Brussels) from the signed log; on request, every roster worker valid that day.
+
+    reference: given on the command line, it is this listing's reference (the employer's, or the site's)."""
     now = now or datetime.now(UTC)
-    start, end = _day_bounds(day)
-    seen: dict[tuple[str, str], str] = {}
-    for payload, wall in device.db.execute(
-        "SELECT payload, wall_utc FROM records WHERE kind = 'registration' AND wall_utc >= ? AND wall_utc < ? "
-        "ORDER BY seq",
-        [start, end],
-    ):
-        worker = json.loads(payload)["worker"]
-        seen.setdefault((worker["kind"], worker["number"]), local(wall).strftime("%H:%M"))
-    roster = {(w.worker.kind, w.worker.number): w for w in device.roster.all()}
-    keys = list(seen)
+    site = device.config.site
+    rows = _rows(device, day, employer)
     if with_roster:
-        keys += [k for k, w in roster.items() if k not in seen and w.valid_on(day)]
-    rows = []
-    for key in keys:
-        worker = roster.get(key)
-        rows.append(
-            Row(
-                key[1],
-                "NISS" if key[0] == "ssin" else "Limosa",
-                worker.last_name if worker else "",
-                worker.first_name if worker else "",
-                seen.get(key, ""),
+        for worker in device.roster.all():
+            key = (worker.worker.kind, worker.worker.number)
+            if key in rows or not worker.valid_on(day) or (employer and worker.employer != employer):
+                continue
+            rows[key] = Row(
+                worker.worker.number,
+                "NISS" if worker.worker.kind == "ssin" else "Limosa",
+                worker.last_name,
+                worker.first_name,
+                worker.employer,
+                site.employer_name(worker.employer),
+                badged=False,
             )
-        )
-    rows.sort(key=lambda r: (r.first_seen == "", sort_key(r.last_name), sort_key(r.first_name)))
+    ordered = sorted(rows.values(), key=lambda r: (not r.badged, sort_key(r.last_name), sort_key(r.first_name)))
+    found = references(device, day)
+    if reference:
+        found[employer or SITE] = reference.strip()
     last = device.log.last()
     return Listing(
         day=day,
-        reference=reference or latest_reference(device, day),
-        works_declaration=device.config.site.works_declaration,
+        references=found,
+        employer=employer,
+        works_declaration=site.works_declaration,
         device_id=device.config.device_id,
         printed_at=show(now),
         clock_state=last_clock_event(device.log)[0],
         checkpoint_seq=last.seq if last else 0,
         checkpoint_hash=last.hash if last else "0" * 64,
         key_fingerprint=device.key.fingerprint,
-        rows=rows,
+        language=language or site.language,
+        rows=ordered,
     )
 
 
@@ -119,6 +167,7 @@ def record_printing(device: Device, listing: Listing, output_format: str, destin
         {
             "date": listing.day.isoformat(),
             "reference": listing.reference,
+            "employer": listing.employer,
             "format": output_format,
             "destination": destination,
             "checkpoint_seq": listing.checkpoint_seq,

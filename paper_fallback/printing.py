@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from escpos.printer import Dummy
@@ -39,10 +40,20 @@ def escpos_device(spec: str):
     )
 
 
-def escpos_bytes(listing: Listing) -> bytes:
+@dataclass(frozen=True)
+class Printed:
+    destination: str
+    seq: int  # the signed paper_listing record
+    warnings: list[str]  # what the foreman must know: names transliterated or to write by hand
+
+
+def escpos_bytes(listing: Listing) -> tuple[bytes, list[str]]:
     dummy = Dummy(profile="TM-T88V")  # a common 80 mm profile: paper width known to the renderer
-    render.escpos(listing, dummy)
-    return dummy.output
+    report = render.escpos(listing, dummy)
+    warnings = [f"transliterated for the thermal printer: {note}" for note in report.transliterated]
+    warnings += [f"worker {number}: name not printable on the thermal printer, write it by hand" for number in
+                 report.by_hand]
+    return dummy.output, warnings
 
 
 def send(
@@ -53,9 +64,9 @@ def send(
     cups_printer: str | None = None,
     escpos_spec: str | None = None,
     run: Callable = subprocess.run,
-) -> tuple[str, int]:
-    """Render and deliver the listing; record it as a signed record. Returns (where it went, record seq)."""
-    content = render.pdf(listing) if output_format == "pdf" else escpos_bytes(listing)
+) -> Printed:
+    """Render and deliver the listing; record it as a signed record."""
+    content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
         Path(out).write_bytes(content)
         destination = f"file {out}"
@@ -90,4 +101,4 @@ def send(
             "no printer to send the listing to",
             "give --out FILE, --printer NAME (CUPS), or set [printer] in the configuration",
         )
-    return destination, record_printing(device, listing, output_format, destination, content)
+    return Printed(destination, record_printing(device, listing, output_format, destination, content), warnings)

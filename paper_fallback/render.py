@@ -1,27 +1,114 @@
-"""The listing on paper: A4 PDF (fpdf2, DejaVu Sans shipped in the package so Dvořák and Nowak-Łukasiewicz
-print) and 80 mm thermal (python-escpos, which switches code pages itself for accented names)."""
+"""The listing on paper: A4 PDF (fpdf2) and 80 mm thermal slips (python-escpos).
+
+Every page (every cut slip) describes itself: reference, works-declaration number, date, device, "page N of M",
+so a page found alone still proves what it is. Names wrap inside their cells. The PDF embeds DejaVu Sans (shipped)
+and, for scripts it lacks (Chinese, Japanese, Korean), a system CJK font when one is installed; a name that no
+font can draw is an error naming the row and the fix, never a blank cell. A thermal printer has only its code
+pages: a letter missing from all of them is transliterated and said so on the slip (Ș→Ş), and a name that cannot
+be printed at all gets a box to write it by hand, with a warning: never a silent "?".
+"""
 
 from __future__ import annotations
 
 import io
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import qrcode
 from fpdf import FPDF
 
-from sitegate.paper_fallback.listing import Listing
+from sitegate.errors import SitegateError
+from sitegate.paper_fallback.listing import Listing, Row
 
-TITLE = "Emergency attendance listing — Liste de présence — Aanwezigheidslijst"
-SUBTITLE = "Check In and Out at Work: emergency procedure (registration technically impossible)"
-COLUMNS = (
-    ("#", 8),
-    ("NISS / Limosa L1", 36),
-    ("Type", 14),
-    ("Last name / Nom / Naam", 46),
-    ("First name / Prénom", 36),
-    ("In at", 14),
-    ("Signature", 36),
+# Fonts that cover what DejaVu Sans does not (CJK); the first one installed is embedded as a fallback.
+CJK_FONTS = (
+    (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 0),  # Debian fonts-noto-cjk
+    (Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"), 0),  # Debian fonts-droid-fallback
 )
+SLIP_ROWS = 20  # workers per cut part of a thermal listing: each part is self-describing
+SLIP_WIDTH = 42  # characters per line on 80 mm paper with font A
+# Romanian comma-below letters are in no ESC/POS code page; their cedilla forms, in common use, are.
+CEDILLA = {"Ș": "Ş", "ș": "ş", "Ț": "Ţ", "ț": "ţ"}
+
+LABELS = {
+    "en": {
+        "title": "Emergency attendance listing",
+        "subtitle": "Check In and Out at Work: emergency procedure (registration technically impossible)",
+        "reference": "Reference number (contact centre 02 511 51 51)",
+        "to_write": "________________ (write the number given by the contact centre)",
+        "works": "Works-declaration number",
+        "none": "none (no works declaration for this site)",
+        "date": "Date",
+        "device": "Device",
+        "page": "page {n} of {m}",
+        "employer_only": "Employer",
+        "whole_site": "whole site",
+        "columns": ("#", "NISS / Limosa L1", "Last name", "First name", "Employer", "IN", "OUT", "Signature"),
+        "expected": "expected, not badged",
+        "others": "References of employers who called separately",
+        "printed": "printed {at} (clock {clock})",
+        "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
+        "key": "Device key {fp}: check with `sitegate verify --fingerprint`",
+        "sign": "Name and signature of the employer or foreman:",
+        "by_hand": "(name not printable here: write it by hand)",
+        "transliterated": "* letters this printer lacks were replaced by the nearest (Romanian S/T with a comma "
+        "printed with a cedilla): check the spelling on the PDF",
+    },
+    "fr": {
+        "title": "Liste de présence d'urgence",
+        "subtitle": "Check In and Out at Work : procédure d'urgence (enregistrement techniquement impossible)",
+        "reference": "Numéro de référence (centre de contact 02 511 51 51)",
+        "to_write": "________________ (inscrivez le numéro donné par le centre de contact)",
+        "works": "Numéro de déclaration de travaux",
+        "none": "aucun (pas de déclaration de travaux pour ce lieu)",
+        "date": "Date",
+        "device": "Appareil",
+        "page": "page {n} sur {m}",
+        "employer_only": "Employeur",
+        "whole_site": "tout le chantier",
+        "columns": ("#", "NISS / Limosa L1", "Nom", "Prénom", "Employeur", "ENTRÉE", "SORTIE", "Signature"),
+        "expected": "attendu, pas badgé",
+        "others": "Références des employeurs ayant appelé séparément",
+        "printed": "imprimé le {at} (horloge {clock})",
+        "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
+        "key": "Clé de l'appareil {fp} : vérifier avec `sitegate verify --fingerprint`",
+        "sign": "Nom et signature de l'employeur ou du chef d'équipe :",
+        "by_hand": "(nom non imprimable ici : l'écrire à la main)",
+        "transliterated": "* lettres absentes de cette imprimante remplacées par les plus proches (S/T roumains à "
+        "virgule imprimés avec cédille) : orthographe exacte sur le PDF",
+    },
+    "nl": {
+        "title": "Noodaanwezigheidslijst",
+        "subtitle": "Check In and Out at Work: noodprocedure (registratie technisch onmogelijk)",
+        "reference": "Referentienummer (contactcenter 02 511 51 51)",
+        "to_write": "________________ (noteer het nummer van het contactcenter)",
+        "works": "Nummer van de werkaangifte",
+        "none": "geen (geen werkaangifte voor deze plaats)",
+        "date": "Datum",
+        "device": "Toestel",
+        "page": "pagina {n} van {m}",
+        "employer_only": "Werkgever",
+        "whole_site": "hele werf",
+        "columns": ("#", "INSZ / Limosa L1", "Naam", "Voornaam", "Werkgever", "IN", "UIT", "Handtekening"),
+        "expected": "verwacht, niet gebadged",
+        "others": "Referenties van werkgevers die apart belden",
+        "printed": "afgedrukt {at} (klok {clock})",
+        "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
+        "key": "Sleutel van het toestel {fp}: na te gaan met `sitegate verify --fingerprint`",
+        "sign": "Naam en handtekening van de werkgever of ploegbaas:",
+        "by_hand": "(naam hier niet afdrukbaar: met de hand invullen)",
+        "transliterated": "* letters die deze printer mist zijn vervangen door de dichtstbijzijnde (Roemeense S/T "
+        "met komma gedrukt met cedille): juiste spelling op de PDF",
+    },
+}
+COLUMN_WIDTHS = (8, 38, 46, 36, 54, 17, 17, 61)  # mm, landscape A4 (277 mm inside the margins)
+
+
+class RenderError(SitegateError):
+    """The listing cannot be drawn faithfully; nothing was printed."""
 
 
 def _font_path(name: str) -> str:
@@ -35,93 +122,207 @@ def _qr_png(text: str) -> io.BytesIO:
     return buffer
 
 
+def _employer(row: Row) -> str:
+    return f"{row.employer_name}\n{row.employer}" if row.employer_name else row.employer
+
+
+class _ListingPDF(FPDF):
+    """A page header and footer on every page: a page found alone still says what it is."""
+
+    def __init__(self, listing: Listing) -> None:
+        super().__init__(orientation="L", unit="mm", format="A4")
+        self.listing = listing
+        self.labels = LABELS[listing.language]
+        self.add_font("DejaVu", "", _font_path("DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", _font_path("DejaVuSans-Bold.ttf"))
+        self.coverage = [set(self.fonts["dejavu"].cmap)]
+        fallback = next(((path, number) for path, number in CJK_FONTS if path.is_file()), None)
+        if fallback:
+            self.add_font("CJK", "", str(fallback[0]), collection_font_number=fallback[1])
+            self.set_fallback_fonts(["CJK"], exact_match=False)
+            self.coverage.append(set(self.fonts["cjk"].cmap))
+        self.set_auto_page_break(auto=True, margin=16)
+
+    def header(self) -> None:
+        listing, labels = self.listing, self.labels
+        self.set_font("DejaVu", "B", 12)
+        self.cell(0, 6, labels["title"], new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", "", 7.5)
+        self.cell(0, 4, labels["subtitle"], new_x="LMARGIN", new_y="NEXT")
+        scope = f"{listing.employer}" if listing.employer else labels["whole_site"]
+        for label, value in (
+            (labels["reference"], listing.reference or labels["to_write"]),
+            (labels["works"], listing.works_declaration or labels["none"]),
+            (labels["date"], listing.day.strftime("%d/%m/%Y")),
+            (labels["employer_only"], scope),
+        ):
+            self.set_font("DejaVu", "", 8.5)
+            self.cell(100, 5, f"{label}:")
+            self.set_font("DejaVu", "B", 10)
+            self.cell(0, 5, value, new_x="LMARGIN", new_y="NEXT")
+        self.ln(2)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("DejaVu", "", 7.5)
+        listing = self.listing
+        page = self.labels["page"].format(n=self.page_no(), m="{nb}")
+        self.cell(0, 4, f"{self.labels['device']} {listing.device_id} — {listing.day:%d/%m/%Y} — "
+                        f"{listing.reference or '…'} — {page}", align="C")
+
+    def check_drawable(self, index: int, row: Row) -> None:
+        for text in (row.last_name, row.first_name, row.employer_name):
+            missing = [c for c in text if not c.isspace() and not any(ord(c) in cmap for cmap in self.coverage)]
+            if missing:
+                raise RenderError(
+                    f"row {index} ({row.number}): no installed font can draw {''.join(missing)!r} in {text!r}; "
+                    "the PDF was not made (it would show a blank name)",
+                    "install a font that covers it (Debian: `sudo apt-get install fonts-noto-cjk`), "
+                    "or print on the thermal printer, which leaves a box to write the name by hand",
+                )
+
+
 def pdf(listing: Listing) -> bytes:
-    document = FPDF(orientation="P", unit="mm", format="A4")
-    document.add_font("DejaVu", "", _font_path("DejaVuSans.ttf"))
-    document.add_font("DejaVu", "B", _font_path("DejaVuSans-Bold.ttf"))
-    document.set_auto_page_break(auto=True, margin=22)
-    document.set_title(f"Attendance listing {listing.day.isoformat()} {listing.works_declaration}")
+    document = _ListingPDF(listing)
+    labels = document.labels
+    for index, row in enumerate(listing.rows, start=1):
+        document.check_drawable(index, row)
+    document.set_title(f"{labels['title']} {listing.day.isoformat()} {listing.works_declaration or ''}".strip())
     document.add_page()
-    document.set_font("DejaVu", "B", 13)
-    document.multi_cell(0, 7, TITLE, new_x="LMARGIN", new_y="NEXT")
-    document.set_font("DejaVu", "", 8)
-    document.cell(0, 5, SUBTITLE, new_x="LMARGIN", new_y="NEXT")
-    document.ln(2)
-    reference = listing.reference or "____________________________ (write the number given by the contact centre)"
-    for label, value in (
-        ("Reference number (contact centre 02 511 51 51)", reference),
-        ("Works-declaration number", listing.works_declaration),
-        ("Date", listing.day.strftime("%d/%m/%Y")),
-    ):
-        document.set_font("DejaVu", "", 9)
-        document.cell(85, 6, label + ":")
-        document.set_font("DejaVu", "B", 11)
-        document.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
-    document.ln(3)
+    document.set_font("DejaVu", "", 8.5)
     entries = [
-        (str(i + 1), r.number, r.kind, r.last_name, r.first_name, r.first_seen) for i, r in enumerate(listing.rows)
+        (
+            str(index),
+            f"{row.number}\n{row.kind}",
+            row.last_name,
+            row.first_name,
+            _employer(row),
+            row.time_in if row.badged else labels["expected"],
+            row.time_out,
+            "",
+        )
+        for index, row in enumerate(listing.rows, start=1)
     ]
-    entries += [(str(len(entries) + i + 1), "", "", "", "", "") for i in range(listing.blank_rows)]
-    page = None
-    for entry in entries:
-        if document.will_page_break(7):
-            document.add_page()
-        if document.page != page:  # the column titles on every page of the table
-            page = document.page
-            document.set_font("DejaVu", "B", 8)
-            for title, width in COLUMNS:
-                document.cell(width, 7, title, border=1)
-            document.ln()
-            document.set_font("DejaVu", "", 9)
-        for (_, width), value in zip(COLUMNS, (*entry, ""), strict=True):
-            document.cell(width, 7, value, border=1)
-        document.ln()
-    document.ln(4)
-    document.set_font("DejaVu", "", 8)
-    y = document.get_y()
-    if y > 240:
+    entries += [(str(len(entries) + i + 1), "", "", "", "", "", "", "") for i in range(listing.blank_rows)]
+    with document.table(
+        col_widths=COLUMN_WIDTHS,
+        width=sum(COLUMN_WIDTHS),
+        text_align="LEFT",
+        line_height=4.2,
+        min_row_height=8,
+        repeat_headings=1,
+    ) as table:
+        table.row(labels["columns"])
+        for entry in entries:
+            table.row(entry)
+    document.ln(3)
+    if listing.other_references:
+        document.set_font("DejaVu", "", 8.5)
+        others = "; ".join(f"{kbo}: {ref}" for kbo, ref in listing.other_references.items())
+        document.multi_cell(0, 5, f"{labels['others']}: {others}", new_x="LMARGIN", new_y="NEXT")
+    if document.will_page_break(32):
         document.add_page()
-        y = document.get_y()
-    document.image(_qr_png(listing.checkpoint), x=170, y=y, w=28)
+    y = document.get_y()
+    document.image(_qr_png(listing.checkpoint), x=250, y=y, w=28)
+    document.set_font("DejaVu", "", 8)
     for line in (
-        f"Device {listing.device_id} — printed {listing.printed_at} (clock {listing.clock_state})",
-        f"Log checkpoint: record {listing.checkpoint_seq}, hash {listing.checkpoint_hash[:16]}",
-        f"Device key {listing.key_fingerprint} — check with `sitegate verify --fingerprint`",
+        f"{labels['device']} {listing.device_id} — "
+        + labels["printed"].format(at=listing.printed_at, clock=listing.clock_state),
+        labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16]),
+        labels["key"].format(fp=listing.key_fingerprint),
         "",
-        "Name and signature of the employer or foreman:",
-        "",
+        labels["sign"],
         "",
         "_______________________________________________",
     ):
-        document.cell(150, 4.5, line, new_x="LMARGIN", new_y="NEXT")
+        document.cell(230, 4.5, line, new_x="LMARGIN", new_y="NEXT")
     return bytes(document.output())
 
 
-def escpos(listing: Listing, printer) -> None:
-    """Send the listing to a python-escpos printer (Usb, Serial, Network, File or Dummy), ending with a cut."""
-    printer.set(align="center", bold=True, double_height=True)
-    printer.textln("ATTENDANCE LISTING")
-    printer.set(align="center", bold=False, double_height=False)
-    printer.textln("Liste de présence / Aanwezigheidslijst")
-    printer.textln("Check In and Out at Work - emergency")
-    printer.set(align="left")
-    printer.textln("-" * 42)
-    printer.textln(f"Reference: {listing.reference or '______________________'}")
-    printer.textln(f"Works declaration: {listing.works_declaration}")
-    printer.textln(f"Date: {listing.day.strftime('%d/%m/%Y')}")
-    printer.textln("-" * 42)
-    for index, row in enumerate(listing.rows, start=1):
-        printer.textln(f"{index:>3} {row.number} {row.kind}")
-        printer.textln(f"    {row.last_name}, {row.first_name}  {row.first_seen}")
-    for index in range(len(listing.rows) + 1, len(listing.rows) + listing.blank_rows + 1):
-        printer.textln(f"{index:>3} ______________________________________")
-        printer.textln("    ______________________________________")
-    printer.textln("-" * 42)
-    printer.textln(f"Device {listing.device_id}")
-    printer.textln(f"Printed {listing.printed_at}")
-    printer.textln(f"Clock {listing.clock_state}")
-    printer.textln(f"Checkpoint {listing.checkpoint_seq} {listing.checkpoint_hash[:16]}")
-    printer.qr(listing.checkpoint, size=4)
-    printer.textln("Signature:")
-    printer.textln("\n\n__________________________________")
-    printer.cut()
+@dataclass
+class SlipText:
+    """What a thermal printer can print of a text, and what had to change."""
+
+    text: str
+    notes: list[str] = field(default_factory=list)
+    unprintable: bool = False
+
+
+def slip_text(text: str, can_encode: Callable[[str], bool]) -> SlipText:
+    """Letters missing from every code page: Ș→Ş, else the base letter, said in a note; else not printable."""
+    shown, changed = [], False
+    for char in text:
+        if can_encode(char):
+            shown.append(char)
+            continue
+        candidates = [CEDILLA.get(char, ""), unicodedata.normalize("NFKD", char)[:1]]
+        substitute = next((c for c in candidates if c and can_encode(c)), None)
+        if substitute is None:
+            return SlipText(text, unprintable=True)
+        shown.append(substitute)
+        changed = True
+    result = "".join(shown)
+    return SlipText(result, [f"{text} printed as {result}"] if changed else [])
+
+
+@dataclass
+class SlipReport:
+    """What the thermal rendering had to change: the command says so (and exits with a warning)."""
+
+    transliterated: list[str] = field(default_factory=list)
+    by_hand: list[str] = field(default_factory=list)  # numbers of the rows whose name must be written by hand
+
+
+def escpos(listing: Listing, printer) -> SlipReport:
+    """The listing on a python-escpos printer, in cut parts of SLIP_ROWS workers, each describing itself."""
+    labels, report = LABELS[listing.language], SlipReport()
+    encoder = printer.magic.encoder
+
+    def can_encode(char: str) -> bool:
+        return ord(char) < 128 or encoder.find_suitable_encoding(char) is not None
+
+    rows = list(listing.rows)
+    parts = [rows[i : i + SLIP_ROWS] for i in range(0, len(rows), SLIP_ROWS)] or [[]]
+    for number, part in enumerate(parts, start=1):
+        printer.set(align="center", bold=True, double_height=True)
+        printer.textln(labels["title"].upper())
+        printer.set(align="left", bold=False, double_height=False)
+        printer.textln("Check In and Out at Work")
+        printer.textln("-" * SLIP_WIDTH)
+        printer.textln(f"{labels['reference'].split(' (')[0]}: {listing.reference or '______________'}")
+        printer.textln(f"{labels['works']}: {listing.works_declaration or labels['none']}")
+        printer.textln(f"{labels['date']}: {listing.day.strftime('%d/%m/%Y')}")
+        printer.textln(f"{labels['employer_only']}: {listing.employer or labels['whole_site']}")
+        printer.textln(f"{labels['device']} {listing.device_id} - {labels['page'].format(n=number, m=len(parts))}")
+        printer.textln("-" * SLIP_WIDTH)
+        first, marked = (number - 1) * SLIP_ROWS + 1, False
+        for index, row in enumerate(part, start=first):
+            name = slip_text(f"{row.last_name}, {row.first_name}", can_encode)
+            employer = slip_text(row.employer_name, can_encode) if row.employer_name else SlipText("")
+            printer.textln(f"{index:>3} {row.number} {row.kind}")
+            if name.unprintable:
+                report.by_hand.append(row.number)
+                printer.textln(f"    {labels['by_hand']}")
+                printer.textln("    ______________________________________")
+            else:
+                printer.textln(f"    {name.text}{' *' if name.notes else ''}")
+                report.transliterated += name.notes
+                marked = marked or bool(name.notes)
+            in_out = f"{labels['columns'][5]} {row.time_in or '--:--'}  {labels['columns'][6]} {row.time_out or '--:--'}"
+            printer.textln(f"    {in_out if row.badged else labels['expected']}")
+            printer.textln(f"    {employer.text if not employer.unprintable else ''} {row.employer}".rstrip())
+        if number == len(parts):
+            for index in range(len(rows) + 1, len(rows) + listing.blank_rows + 1):
+                printer.textln(f"{index:>3} ______________________________________")
+                printer.textln("    ______________________________________")
+        if marked:
+            printer.textln(labels["transliterated"])
+        printer.textln("-" * SLIP_WIDTH)
+        printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
+        printer.textln(labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16]))
+        if number == len(parts):
+            printer.qr(listing.checkpoint, size=4)
+        printer.textln(labels["sign"])
+        printer.textln("\n\n__________________________________")
+        printer.cut()
+    return report

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlite_utils
 
 from sitegate.queue.database import immediate
+from sitegate.queue.failures import cause
 from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.timefmt import parse_utc
 
@@ -33,8 +34,11 @@ class QueueSummary:
     oldest_pending_age_s: float | None
     last_delivery_utc: str | None = None
     last_error: str | None = None
-    last_error_class: str | None = None
+    last_error_class: str | None = None  # a failures.Cause: from the symptom and the latest reference probe
+    last_error_symptom: str | None = None  # a failures.Symptom value
     last_error_utc: str | None = None
+    first_failure_utc: str | None = None  # the first failed attempt since the last delivery: an outage's start
+    failed_attempts: int = 0  # failed calls since the last delivery
     resends: int = 0
 
     @property
@@ -57,6 +61,7 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         or db.execute(f"SELECT seq, wall_utc FROM records WHERE {_UNLEDGERED} ORDER BY seq LIMIT 1").fetchone()
     )
     age = round((now - parse_utc(oldest[1])).total_seconds(), 3) if oldest else None
+    symptom = get_meta(db, "last_error_symptom", DELIVERY_META)
     return QueueSummary(
         pending=counts["pending"],
         in_flight=counts["in_flight"],
@@ -67,8 +72,12 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         oldest_pending_age_s=age,
         last_delivery_utc=get_meta(db, "last_delivery_utc", DELIVERY_META),
         last_error=get_meta(db, "last_error", DELIVERY_META),
-        last_error_class=get_meta(db, "last_error_class", DELIVERY_META),
+        # Computed when read, with the outage probes' latest reference: the forwarder and the journal always agree.
+        last_error_class=cause(symptom, internet_ok(db)) if symptom else None,
+        last_error_symptom=symptom,
         last_error_utc=get_meta(db, "last_error_utc", DELIVERY_META),
+        first_failure_utc=get_meta(db, "first_failure_utc", DELIVERY_META),
+        failed_attempts=int(get_meta(db, "failed_attempts", DELIVERY_META) or 0),
         resends=int(get_meta(db, "resends", DELIVERY_META) or 0),
     )
 
@@ -114,14 +123,26 @@ def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) 
     return [Pending(*row) for row in rows]
 
 
-def release(db: sqlite_utils.Database, seqs: list[int], error: str, error_class: str, now: str) -> None:
-    """Back to pending after a failure that says nothing about the items themselves."""
+def release(db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str, now: str) -> None:
+    """Back to pending after a failure that says nothing about the items themselves.
+
+    The first failure since the last delivery is kept: an outage starts at its earliest failed attempt."""
     with immediate(db):
         db.conn.executemany(
             "UPDATE delivery SET state = 'pending', last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
-            [(error, error_class, now, seq) for seq in seqs],
+            [(error, symptom, now, seq) for seq in seqs],
         )
-        set_meta(db, DELIVERY_META, last_error=error, last_error_class=error_class, last_error_utc=now)
+        attempts = int(get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
+        first = get_meta(db, "first_failure_utc", DELIVERY_META) or now
+        set_meta(
+            db,
+            DELIVERY_META,
+            last_error=error,
+            last_error_symptom=symptom,
+            last_error_utc=now,
+            first_failure_utc=first,
+            failed_attempts=attempts,
+        )
 
 
 def settle(
@@ -143,7 +164,7 @@ def settle(
                     [result.reason, now, seq],
                 )
         if any(result.created for _, result in outcomes):
-            set_meta(db, DELIVERY_META, last_delivery_utc=now)
+            set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
         if server_offset_s is not None:
             set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
 
@@ -169,6 +190,17 @@ def set_meta(db: sqlite_utils.Database, table: str = "meta", /, **values: object
 def get_meta(db: sqlite_utils.Database, key: str, table: str = "meta") -> str | None:
     row = db.execute(f"SELECT value FROM {table} WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
+
+
+INTERNET_OK = "internet_ok"  # the outage probes' latest verdict on the independent reference host, in `meta`
+
+
+def internet_ok(db: sqlite_utils.Database) -> bool | None:
+    """Whether the independent reference host answered at the last probe (None: not configured, not probed).
+
+    `meta` lives in the log's file; SQLite finds it in the attached file from the ledger's connection too."""
+    value = get_meta(db, INTERNET_OK)
+    return None if value is None else value == "1"
 
 
 def expect_remark(db: sqlite_utils.Database, seqs: list[int], code: int) -> None:

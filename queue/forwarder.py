@@ -120,13 +120,13 @@ class Forwarder:
             answer = self.client.send_bulk(self._items(batch))
         except DeliveryFailure as failure:
             self.yield_to_gate()
-            delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.error_class, format_utc(now))
+            delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.symptom, format_utc(now))
             report.failures.append(failure.problem)
             event(
                 logger,
                 "delivery_failed",
                 logging.WARNING,
-                error_class=failure.error_class,
+                symptom=failure.symptom,
                 problem=failure.problem,
                 batch=len(batch),
             )

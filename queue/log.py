@@ -146,9 +146,18 @@ class RegistrationLog:
         row = self.db.execute("SELECT max(seq) FROM records").fetchone()
         return row[0] or 0
 
+    def has(self, kind: str) -> bool:
+        return self.db.execute("SELECT 1 FROM records WHERE kind = ? LIMIT 1", [kind]).fetchone() is not None
+
     def records(self, start: int = 1, kind: str | None = None) -> Iterator[Record]:
         sql = f"{_SELECT_RECORDS} WHERE seq >= ?" + (" AND kind = ?" if kind else "") + " ORDER BY seq"
         for row in self.db.execute(sql, [start, kind] if kind else [start]):
+            yield Record(*row)
+
+    def between(self, kind: str, start_utc: str, end_utc: str) -> Iterator[Record]:
+        """Records of one kind with start_utc <= wall time < end_utc, in log order (a day's registrations)."""
+        sql = f"{_SELECT_RECORDS} WHERE kind = ? AND wall_utc >= ? AND wall_utc < ? ORDER BY seq"
+        for row in self.db.execute(sql, [kind, start_utc, end_utc]):
             yield Record(*row)
 
     def newest(self, kind: str) -> Iterator[Record]:

@@ -50,8 +50,9 @@ def item(payload: dict, wall_utc: str, site: SiteConfig) -> dict:
         "type": TYPES[payload["direction"]],
         "employer": {"enterpriseNumber": payload["employer"]},
         "placeOfWork": place_of_work(site),
-        "contractualRelationshipReference": payload["works_declaration"],
     }
+    if payload.get("works_declaration"):  # sectors without works declarations send none
+        result["contractualRelationshipReference"] = payload["works_declaration"]
     if worker["kind"] == "ssin":
         result["ssin"] = worker["number"]
     else:

@@ -20,6 +20,9 @@ from sitegate.identifiers import mask
 from sitegate.timefmt import format_utc, parse_utc
 
 REPORT_WINDOW = timedelta(days=30)  # "report ... within 30 days via the web form"
+# The procedure says "within 30 days" without saying from when: we count from the registration's own time,
+# the earliest reading, so the deadline shown is never later than the real one. Shown wherever a deadline is.
+DEADLINE_BASIS = "assumed: 30 days from the registration (the procedure does not say from when)"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class RemarkInfo:
 
     @property
     def needs_action(self) -> bool:
-        return not self.action.lower().startswith(("no action", "nothing to do"))
+        """Remarks with nothing to do, or that cannot be rectified (24: no registration took place), are not listed."""
+        action = self.action.lower()
+        return not action.startswith(("no action", "nothing to do")) and "cannot be rectified" not in action
 
     @property
     def web_form_report(self) -> bool:
@@ -81,7 +86,7 @@ class ActionItem:
     deadline_utc: str | None
 
     def as_dict(self) -> dict:
-        return self.__dict__.copy()
+        return {**self.__dict__, "deadline_basis": DEADLINE_BASIS if self.deadline_utc else None}
 
 
 def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> list[ActionItem]:
@@ -118,7 +123,7 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
             during = next((o for o in outages or () if o.covers(wall)), None) if code == 32 else None
             if during:
                 cause = (
-                    f"captured during outage {during.seq} ({during.classification}"
+                    f"captured during outage {during.seq} ({during.cause}"
                     f"{', reference ' + during.reference if during.reference else ''}): delivered late because "
                     "of the outage, not the clock"
                 )

@@ -1,9 +1,7 @@
-"""The Check In and Out at Work client: token, bulk call, and a classification of every way it can fail.
+"""The Check In and Out at Work client: token, bulk call, and the symptom of every way it can fail.
 
-Failures are sorted the way the official procedure sorts them, because that decides who must act:
-- "infrastructure": network, DNS, TLS, a proxy's page (a third party: exempt if verifiable);
-- "service": 5xx, maintenance, 429, timeouts after connecting, answers off the contract (the service);
-- "ours": credentials, a refused token, 401 after a refresh (the provider must act; no exemption).
+Each failure names what was seen (queue/failures.py `Symptom`); who must act (`Cause`) is decided from it by the
+one rule in queue/failures.py, which the outage journal uses too, so the forwarder and the journal never disagree.
 """
 
 from __future__ import annotations
@@ -19,18 +17,22 @@ from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
 from sitegate.queue import presence_rest_v1 as contract
 from sitegate.queue.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
+from sitegate.queue.failures import Cause, Symptom, cause
 
-INFRASTRUCTURE, SERVICE, OURS = "infrastructure", "service", "ours"
 TOKEN_MARGIN = timedelta(seconds=60)  # fetch a new token this long before the old one expires
 
 
 class DeliveryFailure(SitegateError):
     """A call that said nothing about the items: they stay pending and are retried."""
 
-    def __init__(self, error_class: str, problem: str, fix: str = "", retry_after: float | None = None) -> None:
-        self.error_class = error_class
+    def __init__(self, symptom: Symptom, problem: str, fix: str = "", retry_after: float | None = None) -> None:
+        self.symptom = symptom
         self.retry_after = retry_after
         super().__init__(problem, fix)
+
+    def cause(self, internet_ok: bool | None) -> Cause:
+        """Who must act, given the outage probes' independent reference (queue/failures.py)."""
+        return cause(self.symptom, internet_ok)
 
 
 class BatchRejected(SitegateError):
@@ -57,25 +59,37 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max((moment - now).total_seconds(), 0.0)
 
 
+def _tls_symptom(text: str) -> Symptom:
+    """A certificate we cannot verify is told apart from a handshake that broke off."""
+    return Symptom.TLS_UNTRUSTED if "certificate" in text.lower() else Symptom.TLS_FAILED
+
+
 def classify_exception(error: requests.RequestException, what: str) -> DeliveryFailure:
+    """What a failed call showed; the cause follows from it (queue/failures.py)."""
     text = str(error)
     if isinstance(error, requests.exceptions.SSLError):
         return DeliveryFailure(
-            INFRASTRUCTURE, f"{what}: TLS failed ({text[:200]})", "check the clock and that no proxy intercepts TLS"
+            _tls_symptom(text),
+            f"{what}: TLS failed ({text[:200]})",
+            "check service.ca_file, the clock, and that no proxy intercepts TLS",
         )
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return DeliveryFailure(
-            INFRASTRUCTURE, f"{what}: no connection within the timeout", "check the internet link (router, 4G modem)"
+            Symptom.NO_CONNECTION, f"{what}: no connection within the timeout", "check the internet link (router, 4G)"
         )
     if isinstance(error, requests.exceptions.ReadTimeout | requests.exceptions.ChunkedEncodingError):
         return DeliveryFailure(
-            SERVICE,
+            Symptom.NO_ANSWER,
             f"{what}: connected, but the service did not answer in time",
             "nothing to do: retried automatically",
         )
     if "NameResolution" in text or "Name or service not known" in text or "name resolution" in text.lower():
-        return DeliveryFailure(INFRASTRUCTURE, f"{what}: DNS lookup failed", "check the internet link and DNS")
-    return DeliveryFailure(INFRASTRUCTURE, f"{what}: network error ({text[:200]})", "check the internet link")
+        return DeliveryFailure(Symptom.DNS, f"{what}: DNS lookup failed", "check the internet link and DNS")
+    if any(word in text for word in ("Connection refused", "Connection reset", "Connection aborted")):
+        return DeliveryFailure(
+            Symptom.REFUSED, f"{what}: the service's host refused the connection", "retried automatically"
+        )
+    return DeliveryFailure(Symptom.NO_CONNECTION, f"{what}: network error ({text[:200]})", "check the internet link")
 
 
 class ServiceClient:
@@ -110,7 +124,7 @@ class ServiceClient:
                 self._signing = (load_private_key(self.config.key_file), certificate_thumbprint(self.config.cert_file))
             assertion = client_assertion(self.config.client_id, self.config.token_url, *self._signing, now)
         except CredentialError as error:
-            raise DeliveryFailure(OURS, error.problem, error.fix) from None
+            raise DeliveryFailure(Symptom.CREDENTIALS, error.problem, error.fix) from None
         try:
             response = self.session.post(
                 self.config.token_url,
@@ -126,13 +140,13 @@ class ServiceClient:
             raise classify_exception(error, "token request") from None
         if response.status_code in (400, 401, 403):
             raise DeliveryFailure(
-                OURS,
+                Symptom.CREDENTIALS,
                 f"token refused ({response.status_code}): {response.text[:200]}",
                 "check service.client_id, the key and the certificate registered with ONSS",
             )
         body = self._json(response, "token request")
         if not isinstance(body, dict) or not body.get("access_token"):
-            raise DeliveryFailure(SERVICE, "token answer without access_token", "retried automatically")
+            raise DeliveryFailure(Symptom.OFF_CONTRACT, "token answer without access_token", "retried automatically")
         self._token = body["access_token"]
         self._token_expires = now + timedelta(seconds=float(body.get("expires_in", 300)))
         return self._token
@@ -140,14 +154,14 @@ class ServiceClient:
     def _json(self, response: requests.Response, what: str) -> object:
         if "html" in response.headers.get("Content-Type", "").lower():
             raise DeliveryFailure(
-                INFRASTRUCTURE,
+                Symptom.PROXY_PAGE,
                 f"{what}: an HTML page answered ({response.status_code}), "
-                "not the service: a proxy or captive portal is in the way",
-                "check the site's internet access (proxy, hotspot login)",
+                "not the service's JSON: a proxy, a captive portal or a maintenance page",
+                "check the site's internet access (proxy, hotspot login); if other sites load, the service is down",
             )
         if response.status_code >= 500 or response.status_code == 429:
             raise DeliveryFailure(
-                SERVICE,
+                Symptom.SERVICE_ERROR,
                 f"{what}: service unavailable ({response.status_code})",
                 "nothing to do: retried automatically",
                 retry_after_seconds(response.headers.get("Retry-After"), self.now()),
@@ -156,7 +170,7 @@ class ServiceClient:
             return response.json()
         except ValueError:
             raise DeliveryFailure(
-                SERVICE, f"{what}: the answer is not JSON ({response.text[:80]!r})", "retried automatically"
+                Symptom.OFF_CONTRACT, f"{what}: the answer is not JSON ({response.text[:80]!r})", "retried automatically"
             ) from None
 
     def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
@@ -189,7 +203,7 @@ class ServiceClient:
                 break
         else:
             raise DeliveryFailure(
-                OURS,
+                Symptom.CREDENTIALS,
                 "the service refuses our token (401 after a refresh)",
                 "check the client's rights for presenceRegistration with ONSS",
             )
@@ -199,13 +213,13 @@ class ServiceClient:
                 "the item is kept; see `sitegate queue` and the contract module",
             )
         if response.status_code == 403:
-            raise DeliveryFailure(OURS, "the service forbids this client (403)", "check the access rights with ONSS")
+            raise DeliveryFailure(Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS")
         body = self._json(response, "bulk call")
         try:
             results = contract.parse_bulk_response(body, len(items))
         except contract.ContractError as error:
             raise DeliveryFailure(
-                SERVICE,
+                Symptom.OFF_CONTRACT,
                 f"bulk call: the answer does not follow the contract ({error})",
                 f"retried automatically; if it persists, check {contract.CONTRACT}",
             ) from None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitegate import config as configuration
-from sitegate.demo import DEMO_SITE
+from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES
 from sitegate.device import Device
 from sitegate.identifiers import WorkerId
 from sitegate.queue.clock import ManualClock
@@ -33,6 +33,7 @@ name = "gate"
 source = "fifo"
 fifo_path = "badges.fifo"
 """
+    + LOOPBACK_PROBES
 )
 
 
@@ -68,6 +69,8 @@ def registration(index: int = 0, direction: str = "IN") -> Registration:
         works_declaration="1Y101DRUNWB5Z",
         badge_uid=f"04A1B2{index:02X}",
         reader="gate",
+        last_name=f"Worker{index}",
+        first_name="Test",
     )
 
 

@@ -12,7 +12,8 @@ from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue import delivery
 from sitegate.queue.forwarder import Forwarder, ForwardReport
-from sitegate.queue.service import INFRASTRUCTURE, OURS, SERVICE, DeliveryFailure, ServiceClient
+from sitegate.queue.failures import Cause, Symptom
+from sitegate.queue.service import DeliveryFailure, ServiceClient
 from sitegate.registration import append_registration
 
 
@@ -78,20 +79,22 @@ def test_delivers_oldest_first_with_ids_and_remarks(gate, clock, simulator):
 
 
 @pytest.mark.parametrize(
-    "fault, error_class, retry_after, fragment",
+    "fault, symptom, error_class, retry_after, fragment",
     [
-        ("refuse", INFRASTRUCTURE, None, "network error"),
-        ("500", SERVICE, None, "service unavailable (500)"),
-        ("503", SERVICE, None, "service unavailable (503)"),
-        ("503_retry_after", SERVICE, 7.0, "(503)"),
-        ("429", SERVICE, 7.0, "(429)"),
-        ("html", INFRASTRUCTURE, None, "HTML page"),
-        ("malformed", SERVICE, None, "not JSON"),
-        ("timeout", SERVICE, None, "did not answer in time"),
+        # the host answered and reset the connection: the network works, the service refused
+        ("refuse", Symptom.REFUSED, Cause.SERVICE, None, "refused the connection"),
+        ("500", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (500)"),
+        ("503", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (503)"),
+        ("503_retry_after", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(503)"),
+        ("429", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(429)"),
+        # no independent reference probed yet: an HTML page in the way is the site's internet access
+        ("html", Symptom.PROXY_PAGE, Cause.INFRASTRUCTURE, None, "HTML page"),
+        ("malformed", Symptom.OFF_CONTRACT, Cause.SERVICE, None, "not JSON"),
+        ("timeout", Symptom.NO_ANSWER, Cause.SERVICE, None, "did not answer in time"),
     ],
 )
 def test_each_fault_keeps_everything_and_is_classified(
-    gate, clock, simulator, fault, error_class, retry_after, fragment
+    gate, clock, simulator, fault, symptom, error_class, retry_after, fragment
 ):
     fill(gate, clock, 3)
     simulator.fault(fault, seconds=1.5 if fault == "timeout" else None)
@@ -99,7 +102,7 @@ def test_each_fault_keeps_everything_and_is_classified(
     with pytest.raises(DeliveryFailure) as caught:
         sender.deliver_batch(report := ForwardReport())
     failure = caught.value
-    assert failure.error_class == error_class and fragment in failure.problem
+    assert failure.symptom == symptom and failure.cause(None) == error_class and fragment in failure.problem
     assert failure.retry_after == retry_after
     state = summary(gate, clock)
     assert (state.pending, state.in_flight, state.delivered) == (3, 0, 0)
@@ -148,15 +151,17 @@ def test_whole_batch_refusal_isolates_the_guilty_item(gate, clock, simulator):
     assert (report.calls, report.delivered, report.rejected) == (4, 3, 0)
 
 
-def test_dns_and_refused_connection_are_infrastructure(tmp_path, clock, credentials):
-    for base in ("https://sitegate-no-such-host.invalid/x", "http://127.0.0.1:9/x"):
-        device, _ = site(tmp_path / base[-6:].replace("/", "_"), clock, credentials, base, base + "/token")
-        fill(device, clock, 1)
-        with pytest.raises(DeliveryFailure) as caught:
-            forwarder(device, clock).deliver_batch(ForwardReport())
-        assert caught.value.error_class == INFRASTRUCTURE
-        assert summary(device, clock).pending == 1
-        device.close()
+def test_refused_connection_is_the_service_unless_the_internet_is_down(tmp_path, clock, credentials):
+    base = "http://127.0.0.1:9/x"  # nothing listens: the host answers with a reset
+    device, _ = site(tmp_path, clock, credentials, base, base + "/token")
+    fill(device, clock, 1)
+    with pytest.raises(DeliveryFailure) as caught:
+        forwarder(device, clock).deliver_batch(ForwardReport())
+    assert caught.value.symptom == Symptom.REFUSED
+    assert caught.value.cause(None) == caught.value.cause(True) == Cause.SERVICE
+    assert caught.value.cause(False) == Cause.INFRASTRUCTURE  # the independent reference failed as well
+    assert summary(device, clock).pending == 1 and summary(device, clock).last_error_class == Cause.SERVICE
+    device.close()
 
 
 def test_missing_key_is_our_side(tmp_path, clock, simulator):
@@ -166,7 +171,7 @@ def test_missing_key_is_our_side(tmp_path, clock, simulator):
     fill(device, clock, 1)
     report = forwarder(device, clock).drain()
     assert report.delivered == 0 and "not found" in report.failures[0]
-    assert summary(device, clock).last_error_class == OURS
+    assert summary(device, clock).last_error_class == Cause.OURS
 
 
 def test_tls_verified_with_configured_ca_and_refused_without(tmp_path, clock, credentials):
@@ -179,7 +184,9 @@ def test_tls_verified_with_configured_ca_and_refused_without(tmp_path, clock, cr
         fill(untrusted, clock, 1)
         report = forwarder(untrusted, clock).drain()
         assert report.delivered == 0 and "TLS" in report.failures[0]
-        assert summary(untrusted, clock).last_error_class == INFRASTRUCTURE
+        # no reference probed yet: cannot tell our trust settings from an intercepting network
+        assert summary(untrusted, clock).last_error_symptom == Symptom.TLS_UNTRUSTED
+        assert summary(untrusted, clock).last_error_class == Cause.UNKNOWN
     finally:
         secure.stop()
 

@@ -30,7 +30,12 @@ def test_record_stores_time_boot_and_clock_state(device, clock):
     record = append_registration(device.log, registration())
     assert record.wall_utc == "2026-11-22T07:00:00.000000Z"
     assert record.boot_id == "test-boot" and record.clock_state == "unsynced" and record.clock_offset_us == 1_500_000
-    assert record.data["worker"] == {"kind": "ssin", "number": "85073003328"}
+    assert record.data["worker"] == {
+        "kind": "ssin",
+        "number": "85073003328",
+        "last_name": "Worker0",
+        "first_name": "Test",
+    }
 
 
 def test_every_connection_is_durable(config):

@@ -1,58 +1,96 @@
-"""Verifiable outages: scripted probe results for each row of the procedure's table, all in the signed chain."""
+"""Verifiable outages: the verdict rule for each row of the procedure's table, and the journal's signed steps."""
 
 from __future__ import annotations
 
-import json
+import socket
 import sqlite3
+import struct
+import threading
 from datetime import timedelta
 
 import pytest
 from conftest import registration, run_sitegate
-from simulator_process import SimulatorProcess
 
 from sitegate.errors import VerificationError
-from sitegate.paper_fallback.outage import (
-    INFRASTRUCTURE,
-    OUR_SIDE,
-    SERVICE,
-    UNKNOWN,
-    OutageJournal,
-    Probe,
-    classify,
-    network_probes,
-    outages,
-    record_reference,
-)
+from sitegate.paper_fallback import guidance
+from sitegate.paper_fallback.outage import OutageJournal, current, episodes, outages, record_reference
+from sitegate.paper_fallback.probes import Probe, Prober, verdict
 from sitegate.queue import delivery
 from sitegate.queue.database import immediate
+from sitegate.queue.failures import Cause, Symptom, cause
 from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.queue.remarks import needing_action
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
 from sitegate.timefmt import format_utc
 
-PATH_OK = [Probe("link", True), Probe("dns", True), Probe("tcp", True), Probe("tls", True)]
+AT = "2026-11-22T07:00:00.000000Z"
 
 
-def fail(name: str) -> list[Probe]:
-    return [Probe(p.name, p.name != name, "scripted") for p in PATH_OK] + [Probe("service", True)]
+def probe(name: str, ok: bool = True, symptom: Symptom | None = None) -> Probe:
+    return Probe(name, ok, "scripted", AT, None if ok else str(symptom))
+
+
+def path(failed: str | None = None, symptom: Symptom | None = None, reference: bool | None = True) -> list[Probe]:
+    """The probes as a round finds them when one hop fails: the chain to the service stops there, and the
+    forwarder's own attempts fail as well; then the independent reference (None: not configured)."""
+    if failed == "gateway":  # nothing gets out: the resolver cannot be reached either
+        probes = [probe("gateway", False, symptom), probe("dns", False, Symptom.DNS)]
+    else:
+        probes = [probe("gateway")]
+        for name in ("dns", "service_connect", "service_tls"):
+            probes.append(probe(name, name != failed, symptom))
+            if name == failed:
+                break
+    answer_symptom = symptom if failed == "service_answer" else Symptom.NO_CONNECTION
+    probes.append(probe("service_answer", failed is None, answer_symptom))
+    if reference is not None:
+        probes.append(probe("reference", reference, None if reference else Symptom.NO_CONNECTION))
+    return probes
 
 
 @pytest.mark.parametrize(
-    "probes, own, expected",
+    "probes, expected",
     [
-        (fail("link"), [], INFRASTRUCTURE),  # power or local network
-        (fail("dns"), [], INFRASTRUCTURE),
-        (fail("tcp"), [], INFRASTRUCTURE),  # internet provider
-        (fail("tls"), [], INFRASTRUCTURE),
-        (PATH_OK + [Probe("service", False, "[service] 503")], [], SERVICE),
-        (PATH_OK + [Probe("service", False, "[ours] 401")], ["credentials: refused"], OUR_SIDE),
-        (fail("dns"), ["reader gate offline"], OUR_SIDE),  # our fault wins: no exemption may be claimed
-        (PATH_OK + [Probe("service", True)], [], UNKNOWN),
+        (path("gateway", Symptom.NO_ROUTE, reference=False), Cause.INFRASTRUCTURE),  # power or local network
+        (path("dns", Symptom.DNS, reference=False), Cause.INFRASTRUCTURE),  # internet provider
+        (path("dns", Symptom.NAME_UNKNOWN, reference=True), Cause.OURS),  # the configured host name is wrong
+        (path("service_connect", Symptom.NO_CONNECTION, reference=False), Cause.INFRASTRUCTURE),
+        (path("service_connect", Symptom.NO_CONNECTION, reference=True), Cause.SERVICE),
+        (path("service_connect", Symptom.REFUSED, reference=True), Cause.SERVICE),  # the network answered
+        (path("service_connect", Symptom.REFUSED, reference=False), Cause.INFRASTRUCTURE),
+        (path("service_tls", Symptom.TLS_UNTRUSTED, reference=True), Cause.OURS),  # our trust settings
+        (path("service_tls", Symptom.TLS_UNTRUSTED, reference=False), Cause.INFRASTRUCTURE),  # intercepted
+        (path("service_tls", Symptom.TLS_UNTRUSTED, reference=None), Cause.UNKNOWN),  # cannot tell: no exemption
+        (path("service_tls", Symptom.CONFIGURATION, reference=True), Cause.OURS),  # ca_file missing
+        (path("service_answer", Symptom.SERVICE_ERROR), Cause.SERVICE),
+        (path("service_answer", Symptom.PROXY_PAGE, reference=True), Cause.SERVICE),  # its maintenance page
+        (path("service_answer", Symptom.PROXY_PAGE, reference=False), Cause.INFRASTRUCTURE),  # a captive portal
+        (path("service_answer", Symptom.CREDENTIALS), Cause.OURS),
+        ([probe("own", False, Symptom.DEVICE), *path("dns", Symptom.DNS, reference=False)], Cause.OURS),
     ],
 )
-def test_classification_follows_the_procedure(probes, own, expected):
-    assert classify(probes, own) == expected
+def test_verdict_follows_the_procedure(probes, expected):
+    found = verdict(probes)
+    assert found.failing and found.cause == expected
+    assert expected.exempt == (expected in (Cause.INFRASTRUCTURE, Cause.SERVICE))
+
+
+def test_a_failing_reference_or_gateway_alone_is_no_outage():
+    """Registration works while the reference host or the gateway's port is down: evidence, not an unavailability."""
+    assert not verdict(path(reference=False)).failing
+    assert not verdict([probe("gateway", False, Symptom.NO_ROUTE), *path()[1:]]).failing
+
+
+def test_forwarder_and_journal_use_the_one_rule():
+    for symptom in Symptom:
+        for internet_ok in (True, False, None):
+            probes = path("service_answer", symptom, reference=internet_ok)
+            assert verdict(probes).cause == cause(symptom, internet_ok)
+
+
+def summary(device, clock):
+    return delivery.summary(device.db, clock.wall)
 
 
 def delivered_once(device, clock):
@@ -60,28 +98,39 @@ def delivered_once(device, clock):
         delivery.set_meta(device.ledger, delivery.DELIVERY_META, last_delivery_utc=format_utc(clock.wall))
 
 
-def test_outage_opens_after_grace_reclassifies_summarises_and_closes(device, clock):
+def scripted(clock, failed=None, symptom=None, reference=True):
+    return [Probe(p.name, p.ok, p.detail, format_utc(clock.wall), p.symptom) for p in path(failed, symptom, reference)]
+
+
+def test_outage_suspected_opened_reclassified_summarised_closed(device, clock):
     delivered_once(device, clock)
     journal = OutageJournal(device.log, grace_s=300, summary_every_s=900)
-    assert journal.observe(fail("tcp"), [], clock.wall) == "failing"
+    down = ("service_connect", Symptom.NO_CONNECTION, False)
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "suspected"
+    start = format_utc(clock.wall)
     clock.advance(299)
-    assert journal.observe(fail("tcp"), [], clock.wall) == "failing" and not list(device.log.records(kind="outage"))
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "suspected"
+    assert [e.state for e in episodes(device.log)] == ["suspected"] and not outages(device.log)
     clock.advance(1)
-    assert journal.observe(fail("tcp"), [], clock.wall) == "open"
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "open"
     clock.advance(60)
-    journal.observe(PATH_OK + [Probe("service", False, "503")], [], clock.wall)  # internet back, service down
+    service_down = ("service_answer", Symptom.SERVICE_ERROR, True)
+    journal.observe(scripted(clock, *service_down), summary(device, clock), clock.wall)  # internet back
     clock.advance(900)
-    journal.observe(PATH_OK + [Probe("service", False, "503")], [], clock.wall)  # periodic evidence
+    journal.observe(scripted(clock, *service_down), summary(device, clock), clock.wall)  # periodic evidence
     late = append_registration(device.log, registration(0))  # captured during the outage
     record_reference(device.log, "CC-2026-4711", clock.wall)
     clock.advance(60)
-    assert journal.observe(PATH_OK + [Probe("service", True)], [], clock.wall) == "ok"
+    assert journal.observe(scripted(clock), summary(device, clock), clock.wall) == "ok"
     events = [r.data["event"] for r in device.log.records(kind="outage")]
-    assert events == ["opened", "reclassified", "evidence", "closed"]
+    assert events == ["suspected", "opened", "reclassified", "evidence", "closed"]
     [outage] = outages(device.log)
-    assert outage.classification == SERVICE and outage.end_utc and outage.reference == "CC-2026-4711"
-    assert "exempt" in outage.what_to_do
-    assert outage.as_dict(clock.wall)["duration_s"] == 300 + 60 + 900 + 60
+    assert outage.cause == Cause.SERVICE and outage.end_utc and outage.reference == "CC-2026-4711"
+    assert outage.start_utc == start  # the first failure, not the round that opened it
+    shown = outage.as_dict(clock.wall, "en")
+    assert shown["exempt"] and "EXEMPT" in shown["what_to_do"]
+    assert shown["duration_s"] == 300 + 60 + 900 + 60
+    assert all("at_utc" in piece for piece in shown["evidence"])
     verify(device.log.records(), device.key.public_key_hex)
     # a late registration of that time is explained by the outage, not blamed on the clock
     delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
@@ -90,13 +139,25 @@ def test_outage_opens_after_grace_reclassifies_summarises_and_closes(device, clo
     assert item.code == 32 and "outage" in item.cause and "CC-2026-4711" in item.cause
 
 
-def test_never_connected_site_is_not_an_outage(device, clock, config_file):
+def test_a_blip_within_the_grace_is_cleared_not_an_outage(device, clock):
+    delivered_once(device, clock)
+    journal = OutageJournal(device.log, grace_s=300)
+    journal.observe(scripted(clock, "service_answer", Symptom.SERVICE_ERROR), summary(device, clock), clock.wall)
+    clock.advance(60)
+    assert journal.observe(scripted(clock), summary(device, clock), clock.wall) == "ok"
+    assert [e.state for e in episodes(device.log)] == ["cleared"] and not outages(device.log)
+    assert current(device.log) is None
+
+
+def test_never_connected_is_signed_evidence_not_an_outage(device, clock, config_file):
     journal = OutageJournal(device.log, grace_s=0)
     append_registration(device.log, registration(0))
-    assert journal.observe(fail("link"), [], clock.wall) == "never_connected"
-    assert not outages(device.log)
-    shown = run_sitegate("outage", "--json", config=config_file)
-    assert json.loads(shown.stdout)["never_connected"] is True and shown.returncode == 1
+    assert journal.observe(scripted(clock, "gateway", Symptom.NO_ROUTE, False), summary(device, clock), clock.wall)
+    clock.advance(1)
+    state = journal.observe(scripted(clock, "gateway", Symptom.NO_ROUTE, False), summary(device, clock), clock.wall)
+    assert state == "never_connected" and not outages(device.log)
+    assert [r.data["event"] for r in device.log.records(kind="outage")] == ["suspected", "never_connected"]
+    assert "NO exemption" in current(device.log).what_to_do("en")
 
 
 def test_power_loss_seen_as_a_heartbeat_gap(device, clock):
@@ -106,7 +167,7 @@ def test_power_loss_seen_as_a_heartbeat_gap(device, clock):
     seq = OutageJournal(device.log, grace_s=300).power_gap(clock.wall, heartbeat_s=60)
     assert seq is not None
     [outage] = outages(device.log)
-    assert outage.classification == INFRASTRUCTURE and outage.as_dict(clock.wall)["duration_s"] == 3600
+    assert outage.cause == Cause.INFRASTRUCTURE and outage.as_dict(clock.wall)["duration_s"] == 3600
     # a clean stop is no power loss
     with immediate(device.db):
         delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall), stopped_utc=format_utc(clock.wall))
@@ -117,14 +178,16 @@ def test_power_loss_seen_as_a_heartbeat_gap(device, clock):
 def test_tampered_outage_record_is_caught(device, clock):
     delivered_once(device, clock)
     journal = OutageJournal(device.log, grace_s=0)
-    journal.observe(fail("dns"), [], clock.wall)
+    journal.observe(scripted(clock, "dns", Symptom.DNS, False), summary(device, clock), clock.wall)
     clock.advance(timedelta(hours=2).total_seconds())
-    journal.observe(PATH_OK + [Probe("service", True)], [], clock.wall)
+    journal.observe(scripted(clock), summary(device, clock), clock.wall)
     device.close()
     conn = sqlite3.connect(device.config.database_path)
     conn.execute("DROP TRIGGER records_no_update")
     seq, payload = conn.execute("SELECT seq, payload FROM records WHERE kind='outage' ORDER BY seq").fetchone()
-    conn.execute("UPDATE records SET payload = ? WHERE seq = ?", [payload.replace(INFRASTRUCTURE, SERVICE), seq])
+    tampered = payload.replace(Cause.INFRASTRUCTURE, Cause.SERVICE)
+    assert tampered != payload
+    conn.execute("UPDATE records SET payload = ? WHERE seq = ?", [tampered, seq])
     conn.commit()
     conn.close()
     from sitegate.device import Device
@@ -135,20 +198,91 @@ def test_tampered_outage_record_is_caught(device, clock):
     assert caught.value.seq == seq
 
 
-def test_real_probes_against_a_local_service_and_a_dead_port():
-    simulator = SimulatorProcess()
+class NxdomainResolver:
+    """A DNS server on loopback that answers every question with NXDOMAIN (a name that does not exist)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                query, peer = self.socket.recvfrom(512)
+            except TimeoutError:
+                continue
+            (ident,) = struct.unpack("!H", query[:2])
+            header = struct.pack("!HHHHHH", ident, 0x8183, 1, 0, 0, 0)  # response, RD, RA, rcode 3 (NXDOMAIN)
+            self.socket.sendto(header + query[12:], peer)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(2)
+        self.socket.close()
+
+
+def test_real_probes_name_the_hop_that_failed(config, tmp_path):
+    """A refused port, a resolver answering NXDOMAIN, a missing CA file: all on loopback."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    resolver = NxdomainResolver()
     try:
-        alive = {p.name: p.ok for p in network_probes(simulator.base_url)}
-        assert alive["dns"] and alive["tcp"]
-        dead = network_probes("http://127.0.0.1:9/REST")
-        assert classify(dead, []) == INFRASTRUCTURE and not dead[-1].ok and dead[-1].name == "tcp"
-        unresolvable = network_probes("https://sitegate-no-such-host.invalid/REST")
-        assert unresolvable[-1].name == "dns" and not unresolvable[-1].ok
+        outage = dataclasses.replace(
+            config.outage, gateway="127.0.0.1:9", dns_resolver=f"127.0.0.1:{resolver.port}", probe_timeout_s=2
+        )
+        refused = dataclasses.replace(config.service, base_url="http://127.0.0.1:9/REST")
+        prober = Prober(dataclasses.replace(config, outage=outage, service=refused), lambda: datetime.now(UTC))
+        probes = {p.name: p for p in prober.service_path() + [prober.gateway()]}
+        assert probes["gateway"].ok  # a refused connection proves the gateway answers
+        assert not probes["service_connect"].ok and probes["service_connect"].symptom == Symptom.REFUSED
+        unknown = dataclasses.replace(config.service, base_url="https://service.sitegate.test/REST")
+        prober = Prober(dataclasses.replace(config, outage=outage, service=unknown), lambda: datetime.now(UTC))
+        [dns] = prober.service_path()
+        assert dns.name == "dns" and dns.symptom == Symptom.NAME_UNKNOWN and "answered" in dns.detail
+        listener = socket.create_server(("127.0.0.1", 0))  # accepts the connection: the TLS step is reached
+        missing_ca = dataclasses.replace(
+            config.service,
+            base_url=f"https://127.0.0.1:{listener.getsockname()[1]}/REST",
+            ca_file=tmp_path / "nope.pem",
+        )
+        no_route = dataclasses.replace(outage, gateway="auto")
+        prober = Prober(
+            dataclasses.replace(config, outage=no_route, service=missing_ca),
+            lambda: datetime.now(UTC),
+            route_file=tmp_path / "no-such-route-table",
+        )
+        assert prober.gateway().symptom == Symptom.NO_ROUTE
+        tls = prober.service_path()[-1]
+        assert tls.name == "service_tls" and tls.symptom == Symptom.CONFIGURATION and "nope.pem" in tls.detail
+        assert verdict([tls, probe("reference")]).cause == Cause.OURS
+        listener.close()
     finally:
-        simulator.stop()
+        resolver.stop()
+
+
+def test_guidance_for_a_foreman_in_three_languages():
+    for language, words in (
+        ("fr", ("autre canal", "02 511 51 51", "tapez 2", "6 pour un agent", "formulaire de contact", "référence")),
+        ("nl", ("ander kanaal", "02 511 51 51", "6 voor een medewerker", "contactformulier", "referentienummer")),
+        ("en", ("another channel", "02 511 51 51", "press 2", "6 for an agent", "contact form", "reference number")),
+    ):
+        text = guidance.what_to_do(Cause.OURS, language)
+        for word in words:
+            assert word in text, (language, word)
+        assert "`" not in text and "sitegate" not in text  # no shell command for a foreman
+        assert "1." in text and "4." in text
+    assert "sitegate outage reference" in guidance.TECHNICIAN
 
 
 def test_outage_reference_command(config_file):
     result = run_sitegate("outage", "reference", "CC-1", config=config_file)
     assert result.returncode == 0 and "CC-1" in result.stdout
+    per_employer = run_sitegate("outage", "reference", "CC-2", "--employer", "0403.170.701", config=config_file)
+    assert per_employer.returncode == 0 and "0403170701" in per_employer.stdout
     assert run_sitegate("outage", "bogus", config=config_file).returncode == 2

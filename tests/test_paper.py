@@ -46,9 +46,9 @@ def test_listing_holds_what_the_procedure_requires(badged, clock):
 
 
 def test_pdf_text_has_every_field_and_every_diacritic(badged, clock, tmp_path):
-    document = paper.build(badged, date(2026, 11, 22), now=clock.wall)
+    document = paper.build(badged, date(2026, 11, 22), now=clock.wall, language="en")
     out = tmp_path / "listing.pdf"
-    destination, seq = send(badged, document, "pdf", out=out)
+    seq = send(badged, document, "pdf", out=out).seq
     text = "".join(page.extract_text() for page in PdfReader(out).pages)
     for needle in [
         "CC-2026-000123",
@@ -58,7 +58,7 @@ def test_pdf_text_has_every_field_and_every_diacritic(badged, clock, tmp_path):
         *NAMES,
         "gate-01",
         f"record {document.checkpoint_seq}",
-        "signature",
+        "Signature",
     ]:
         assert needle in text, needle
     assert badged.log.get(seq).kind == "paper_listing" and badged.log.get(seq).data["reference"] == "CC-2026-000123"
@@ -66,7 +66,7 @@ def test_pdf_text_has_every_field_and_every_diacritic(badged, clock, tmp_path):
 
 
 def test_pdf_without_reference_leaves_a_box_to_write_it(device, clock, tmp_path):
-    document = paper.build(device, date(2026, 11, 22), now=clock.wall)
+    document = paper.build(device, date(2026, 11, 22), now=clock.wall, language="en")
     out = tmp_path / "empty.pdf"
     send(device, document, "pdf", out=out)
     text = PdfReader(out).pages[0].extract_text()
@@ -74,7 +74,8 @@ def test_pdf_without_reference_leaves_a_box_to_write_it(device, clock, tmp_path)
 
 
 def test_escpos_bytes_hold_the_fields_and_end_with_a_cut(badged, clock):
-    data = escpos_bytes(paper.build(badged, date(2026, 11, 22), now=clock.wall))
+    data, warnings = escpos_bytes(paper.build(badged, date(2026, 11, 22), now=clock.wall))
+    assert warnings == []
     for needle in [b"CC-2026-000123", b"1Y101DRUNWB5Z", b"22/11/2026", *(n.encode() for n in NUMBERS), b"Peeters"]:
         assert needle in data, needle
     assert data.endswith(b"\x1dV\x00")  # GS V 0: full cut
@@ -104,11 +105,11 @@ def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, conf
 def test_every_page_of_a_long_listing_has_the_column_titles(tmp_path):
     from sitegate.paper_fallback import render
 
-    rows = [paper.Row(f"{10**16 + i:017d}", "Limosa", "Ødegård", "Sølvi", "07:00") for i in range(80)]
+    rows = [paper.Row(f"{10**16 + i:017d}", "Limosa", "Ødegård", "Sølvi", "0403170701", "", "07:00") for i in range(80)]
     document = paper.Listing(
-        date(2026, 11, 22), None, "1Y101DRUNWB5Z", "gate-01", "now", "synced", 1, "0" * 64, "FP", rows
+        date(2026, 11, 22), {}, None, "1Y101DRUNWB5Z", "gate-01", "now", "synced", 1, "0" * 64, "FP", "en", rows
     )
     reader = PdfReader(io.BytesIO(render.pdf(document)))
     assert len(reader.pages) >= 2
-    assert all("NISS / Limosa L1" in page.extract_text() for page in reader.pages[:-1])
+    assert all("NISS / Limosa L1" in page.extract_text() for page in reader.pages)
     assert sum(page.extract_text().count("Ødegård") for page in reader.pages) == 80

@@ -1,0 +1,180 @@
+"""What the foreman must do now, in the official procedure's words, in French, Dutch and English.
+
+Written for a foreman with a phone, not a shell: no command appears here (the technician's commands are in
+TECHNICIAN, shown by `sitegate outage` in a section of its own). The steps follow ciaw/seeds/: for a fault on our
+side, the provider first, then another channel (online registration, the smartphone app), then the contact
+centre (02 511 51 51; in opening hours 2 for French, 5 "Others", 6 for an agent; outside them, the contact form)
+for a reference number, then the paper listing. The contact centre's menu is quoted as the procedure gives it
+(its French menu); we do not invent the digits of the other languages.
+"""
+
+from __future__ import annotations
+
+from sitegate.queue.failures import Cause
+
+SUSPECTED = "suspected"
+NEVER_CONNECTED = "never_connected"
+WORKING = "working"
+WAITING = "waiting"
+
+_CONTACT = {
+    "en": (
+        "call the contact centre on 02 511 51 51 (in opening hours: press 2 for French, 5 for \u201cOthers\u201d, "
+        "6 for an agent), or outside opening hours use the contact centre's contact form on socialsecurity.be; "
+        "you receive a reference number"
+    ),
+    "fr": (
+        "appelez le centre de contact au 02 511 51 51 (pendant les heures d'ouverture : tapez 2 pour le "
+        "fran\u00e7ais, 5 pour \u00ab Autres \u00bb, 6 pour un agent), ou en dehors des heures d'ouverture "
+        "utilisez le formulaire de contact du centre de contact sur socialsecurity.be ; vous recevez un "
+        "num\u00e9ro de r\u00e9f\u00e9rence"
+    ),
+    "nl": (
+        "bel het contactcenter op 02 511 51 51 (tijdens de openingsuren, volgens het menu van de offici\u00eble "
+        "procedure: 2 voor Frans, 5 voor \u201cAndere\u201d, 6 voor een medewerker), of gebruik buiten de "
+        "openingsuren het contactformulier van het contactcenter op socialsecurity.be; u krijgt een "
+        "referentienummer"
+    ),
+}
+
+_LISTING = {
+    "en": (
+        "enter the reference number on the gate's page (or give it to the technician) and print the paper "
+        "attendance listing: it carries the reference, the works-declaration number, the date and every "
+        "worker's number and name; add by hand anyone not on it. Keep it: it is your proof."
+    ),
+    "fr": (
+        "saisissez le num\u00e9ro de r\u00e9f\u00e9rence sur la page du portique (ou donnez-le au technicien) et "
+        "imprimez la liste de pr\u00e9sence papier : elle porte la r\u00e9f\u00e9rence, le num\u00e9ro de "
+        "d\u00e9claration de travaux, la date et le num\u00e9ro et le nom de chaque travailleur ; ajoutez \u00e0 "
+        "la main toute personne absente de la liste. Conservez-la : c'est votre preuve."
+    ),
+    "nl": (
+        "vul het referentienummer in op de pagina van de toegangspoort (of geef het aan de technicus) en druk "
+        "de papieren aanwezigheidslijst af: ze vermeldt de referentie, het nummer van de werkaangifte, de datum "
+        "en het nummer en de naam van elke werknemer; vul met de hand aan wie er niet op staat. Bewaar ze: ze "
+        "is uw bewijs."
+    ),
+}
+
+_OTHER_CHANNEL = {
+    "en": "register the workers through another channel: online registration or the smartphone app",
+    "fr": "faites l'enregistrement par un autre canal : l'enregistrement en ligne ou l'application smartphone",
+    "nl": "registreer de werknemers via een ander kanaal: de online registratie of de smartphone-app",
+}
+
+_HEADLINE = {
+    Cause.INFRASTRUCTURE: {
+        "en": "OUTAGE: internet, phone network or power (a third party). Workers are EXEMPT.",
+        "fr": "PANNE : internet, r\u00e9seau t\u00e9l\u00e9phonique ou \u00e9lectricit\u00e9 (un tiers). Les "
+        "travailleurs sont DISPENS\u00c9S.",
+        "nl": "STORING: internet, telefoonnet of stroom (een derde). De werknemers zijn VRIJGESTELD.",
+    },
+    Cause.SERVICE: {
+        "en": "OUTAGE: Check In and Out at Work itself is unavailable. Workers are EXEMPT.",
+        "fr": "PANNE : le service Check In and Out at Work est indisponible. Les travailleurs sont DISPENS\u00c9S.",
+        "nl": "STORING: Check In and Out at Work zelf is onbeschikbaar. De werknemers zijn VRIJGESTELD.",
+    },
+    Cause.OURS: {
+        "en": "FAULT ON OUR SIDE (the gate, its settings, credentials or disk). NO exemption.",
+        "fr": "PANNE DE NOTRE C\u00d4T\u00c9 (le portique, sa configuration, ses certificats ou son disque). "
+        "AUCUNE dispense.",
+        "nl": "STORING AAN ONZE KANT (de toegangspoort, haar instellingen, certificaten of schijf). GEEN "
+        "vrijstelling.",
+    },
+    Cause.UNKNOWN: {
+        "en": "REGISTRATION IMPOSSIBLE, cause not established. NO exemption may be assumed.",
+        "fr": "ENREGISTREMENT IMPOSSIBLE, cause non \u00e9tablie. AUCUNE dispense ne peut \u00eatre suppos\u00e9e.",
+        "nl": "REGISTRATIE ONMOGELIJK, oorzaak niet vastgesteld. Er mag GEEN vrijstelling worden aangenomen.",
+    },
+}
+
+_EXEMPT_STEPS = {
+    "en": (
+        "Nothing else to do: keep badging at the gate, it records everyone and keeps signed evidence of the "
+        "unavailability (the inspection may check it). When it is solved, registration resumes at the next start "
+        "or end of work."
+    ),
+    "fr": (
+        "Rien d'autre \u00e0 faire : continuez \u00e0 badger, le portique enregistre chacun et garde la preuve "
+        "sign\u00e9e de l'indisponibilit\u00e9 (l'inspection peut la v\u00e9rifier). Une fois le probl\u00e8me "
+        "r\u00e9solu, l'enregistrement reprend au moment suivant (d\u00e9but ou fin du travail)."
+    ),
+    "nl": (
+        "Verder niets te doen: blijf badgen, de toegangspoort registreert iedereen en bewaart een ondertekend "
+        "bewijs van de onbeschikbaarheid (de inspectie kan het nagaan). Zodra het opgelost is, wordt opnieuw "
+        "geregistreerd bij het volgende moment (begin of einde van het werk)."
+    ),
+}
+
+_PROVIDER = {
+    "en": "call the gate's provider (technician) now: the fault is theirs to fix",
+    "fr": "appelez maintenant le fournisseur du portique (technicien) : c'est \u00e0 lui de r\u00e9parer",
+    "nl": "bel nu de leverancier van de toegangspoort (technicus): het is aan hem om het te herstellen",
+}
+
+_IF_NOTHING_WORKS = {
+    "en": "if no channel works",
+    "fr": "si aucun canal ne fonctionne",
+    "nl": "als geen enkel kanaal werkt",
+}
+
+_STATE = {
+    WORKING: {
+        "en": "Working: registrations are delivered.",
+        "fr": "En service : les enregistrements sont transmis.",
+        "nl": "In werking: de registraties worden doorgestuurd.",
+    },
+    WAITING: {
+        "en": "Working: some registrations are waiting to be sent; nothing to do.",
+        "fr": "En service : des enregistrements attendent d'\u00eatre transmis ; rien \u00e0 faire.",
+        "nl": "In werking: sommige registraties wachten om verzonden te worden; niets te doen.",
+    },
+    SUSPECTED: {
+        "en": "Registration is failing since {since}; the gate is checking why. Keep badging; no decision yet.",
+        "fr": "L'enregistrement \u00e9choue depuis {since} ; le portique v\u00e9rifie pourquoi. Continuez \u00e0 "
+        "badger ; pas encore de d\u00e9cision.",
+        "nl": "Registreren mislukt sinds {since}; de toegangspoort zoekt uit waarom. Blijf badgen; nog geen "
+        "beslissing.",
+    },
+    NEVER_CONNECTED: {
+        "en": "NEVER CONNECTED: this gate has never delivered a registration. The procedure gives NO exemption where "
+        "the connection is permanently missing: {steps}",
+        "fr": "JAMAIS CONNECT\u00c9 : ce portique n'a jamais transmis d'enregistrement. La proc\u00e9dure ne donne "
+        "AUCUNE dispense quand la connexion manque en permanence : {steps}",
+        "nl": "NOOIT VERBONDEN: deze toegangspoort heeft nog nooit een registratie doorgestuurd. De procedure geeft "
+        "GEEN vrijstelling waar de verbinding permanent ontbreekt: {steps}",
+    },
+}
+
+
+def _numbered(steps: list[str]) -> str:
+    return " ".join(f"{index}. {step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}" for index, step in
+                    enumerate(steps, start=1))
+
+
+def what_to_do(cause: Cause | str, language: str) -> str:
+    """The headline and the numbered steps of the procedure for one cause."""
+    cause = Cause(cause)
+    headline = _HEADLINE[cause][language]
+    if cause.exempt:
+        return f"{headline} {_EXEMPT_STEPS[language]}"
+    steps = [_OTHER_CHANNEL[language], f"{_IF_NOTHING_WORKS[language]}: {_CONTACT[language]}", _LISTING[language]]
+    if cause is Cause.OURS:
+        steps.insert(0, _PROVIDER[language])
+    return f"{headline} {_numbered(steps)}"
+
+
+def state_line(state: str, language: str, **values: str) -> str:
+    """One line for the gate's state: working, waiting, suspected or never connected."""
+    text = _STATE[state][language]
+    if state == NEVER_CONNECTED:
+        values = {"steps": _numbered([_PROVIDER[language], _OTHER_CHANNEL[language]]), **values}
+    return text.format(**values)
+
+
+TECHNICIAN = (
+    "Technician: `sitegate outage --json` shows every probe with its time; `sitegate status` the device's health; "
+    "record the contact centre's number with `sitegate outage reference REF [--employer KBO]`; print with "
+    "`sitegate paper print [--employer KBO]`."
+)
