@@ -88,15 +88,12 @@ def test_coordinates_only(config):
     assert sent["placeOfWork"] == {"coordinates": {"latitude": 51.2194, "longitude": 4.4025}}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="works declaration not optional yet: sent as ''/null")
 @pytest.mark.parametrize("absent", ["", None])
 def test_no_works_declaration_omits_the_reference(config, absent):
-    """A site without a works declaration must not send an empty reference. Today it does: item() copies the
-    empty or null value into contractualRelationshipReference (another part of issue 14 makes the declaration
-    optional). The strict xfail turns into a failure the day item() omits the key: then remove the marker."""
+    """Sectors without works declarations (cleaning, ...) send no reference at all, not an empty one."""
     made = dataclasses.replace(registration(0), works_declaration=absent)
     sent = contract.item(made.payload(), WALL_UTC, config.site)
-    assert "contractualRelationshipReference" not in sent
+    assert set(sent) == (ITEM_KEYS - {"contractualRelationshipReference"}) | {"ssin"}
 
 
 def test_bulk_request_and_the_service_paths():
