@@ -419,8 +419,10 @@ def cmd_outage(args) -> int:
     from sitegate.status import never_connected
 
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
-        print("usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]",
-              file=sys.stderr)
+        print(
+            "usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]",
+            file=sys.stderr,
+        )
         return CRITICAL
     device = _open(args)
     now = datetime.now(UTC)
@@ -428,7 +430,9 @@ def cmd_outage(args) -> int:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
         seq = record_reference(device.log, args.words[1], now, employer)
         whose = f" for employer {employer}" if employer else ""
-        print(f"reference {args.words[1].strip()}{whose} recorded (signed record {seq}); `sitegate paper print` prints it")
+        print(
+            f"reference {args.words[1].strip()}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
+        )
         return OK
     language = args.lang or device.config.site.language
     every = [e.as_dict(now, language) for e in episodes(device.log)]
@@ -469,8 +473,10 @@ def cmd_outage(args) -> int:
             print(f"\nNOW: {ongoing.what_to_do(language)}")
             for piece in ongoing.as_dict(now)["evidence"][-1:]:
                 for probe in piece.get("probes", []):
-                    print(f"  {show(probe['at_utc'])}  {probe['name']:16} {'ok' if probe['ok'] else 'FAILED'}  "
-                          f"{probe['detail']}")
+                    print(
+                        f"  {show(probe['at_utc'])}  {probe['name']:16} {'ok' if probe['ok'] else 'FAILED'}  "
+                        f"{probe['detail']}"
+                    )
         print(f"\n{guidance.TECHNICIAN}")
     if ongoing and ongoing.state == OPEN:
         return CRITICAL
@@ -533,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="reference REF",
         help="`sitegate outage reference REF` records the contact centre's reference number",
     )
-    outage_cmd.add_argument("--lang", choices=("fr", "nl", "en"), help="language of the guidance (default: site.language)")
+    outage_cmd.add_argument(
+        "--lang", choices=("fr", "nl", "en"), help="language of the guidance (default: site.language)"
+    )
     outage_cmd.add_argument("--employer", metavar="KBO", help="the reference is for this employer only (KBO/BCE)")
 
     paper_cmd = commands.add_parser("paper", help="the emergency paper attendance listing")
@@ -546,7 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     paper_print.add_argument("--printer", metavar="NAME", help="CUPS printer name (default: printer.cups_name)")
     paper_print.add_argument("--with-roster", action="store_true", help="add roster workers who did not badge")
     paper_print.add_argument("--employer", metavar="KBO", help="only this employer's workers (KBO/BCE number)")
-    paper_print.add_argument("--lang", choices=("fr", "nl", "en"), help="language of the listing (default: site.language)")
+    paper_print.add_argument(
+        "--lang", choices=("fr", "nl", "en"), help="language of the listing (default: site.language)"
+    )
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)

@@ -257,7 +257,7 @@ def _site(checker: _Checker, data: dict) -> SiteConfig | None:
     elif works is not None:
         checker.problem(
             "site.works_declaration",
-            "none: registrations are sent without a works-declaration number and the listing says \"none\"",
+            'none: registrations are sent without a works-declaration number and the listing says "none"',
             "fine for a sector without works declarations (cleaning); on a construction site add the number "
             "(remark 10 would follow)",
             severity="warning",

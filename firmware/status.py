@@ -9,9 +9,9 @@ from sitegate import __version__
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
-from sitegate.queue.failures import Cause
 from sitegate.queue import delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
+from sitegate.queue.failures import Cause
 from sitegate.timefmt import parse_utc
 
 LOW_DISK_BYTES = 200 * 1024 * 1024

@@ -79,8 +79,7 @@ _HEADLINE = {
         "en": "FAULT ON OUR SIDE (the gate, its settings, credentials or disk). NO exemption.",
         "fr": "PANNE DE NOTRE C\u00d4T\u00c9 (le portique, sa configuration, ses certificats ou son disque). "
         "AUCUNE dispense.",
-        "nl": "STORING AAN ONZE KANT (de toegangspoort, haar instellingen, certificaten of schijf). GEEN "
-        "vrijstelling.",
+        "nl": "STORING AAN ONZE KANT (de toegangspoort, haar instellingen, certificaten of schijf). GEEN vrijstelling.",
     },
     Cause.UNKNOWN: {
         "en": "REGISTRATION IMPOSSIBLE, cause not established. NO exemption may be assumed.",
@@ -149,8 +148,10 @@ _STATE = {
 
 
 def _numbered(steps: list[str]) -> str:
-    return " ".join(f"{index}. {step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}" for index, step in
-                    enumerate(steps, start=1))
+    return " ".join(
+        f"{index}. {step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}"
+        for index, step in enumerate(steps, start=1)
+    )
 
 
 def what_to_do(cause: Cause | str, language: str) -> str:

@@ -51,8 +51,9 @@ def escpos_bytes(listing: Listing) -> tuple[bytes, list[str]]:
     dummy = Dummy(profile="TM-T88V")  # a common 80 mm profile: paper width known to the renderer
     report = render.escpos(listing, dummy)
     warnings = [f"transliterated for the thermal printer: {note}" for note in report.transliterated]
-    warnings += [f"worker {number}: name not printable on the thermal printer, write it by hand" for number in
-                 report.by_hand]
+    warnings += [
+        f"worker {number}: name not printable on the thermal printer, write it by hand" for number in report.by_hand
+    ]
     return dummy.output, warnings
 
 

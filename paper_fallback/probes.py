@@ -88,9 +88,7 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
 class Prober:
     """One round of probes towards the configured targets; `now` is injected for the evidence's times."""
 
-    def __init__(
-        self, config: Config, now: Callable[[], datetime], route_file: Path = Path("/proc/net/route")
-    ) -> None:
+    def __init__(self, config: Config, now: Callable[[], datetime], route_file: Path = Path("/proc/net/route")) -> None:
         self.outage = config.outage
         self.service = config.service
         self.now = now

@@ -167,8 +167,13 @@ class _ListingPDF(FPDF):
         self.set_font("DejaVu", "", 7.5)
         listing = self.listing
         page = self.labels["page"].format(n=self.page_no(), m="{nb}")
-        self.cell(0, 4, f"{self.labels['device']} {listing.device_id} — {listing.day:%d/%m/%Y} — "
-                        f"{listing.reference or '…'} — {page}", align="C")
+        self.cell(
+            0,
+            4,
+            f"{self.labels['device']} {listing.device_id} — {listing.day:%d/%m/%Y} — "
+            f"{listing.reference or '…'} — {page}",
+            align="C",
+        )
 
     def check_drawable(self, index: int, row: Row) -> None:
         for text in (row.last_name, row.first_name, row.employer_name):
@@ -308,7 +313,9 @@ def escpos(listing: Listing, printer) -> SlipReport:
                 printer.textln(f"    {name.text}{' *' if name.notes else ''}")
                 report.transliterated += name.notes
                 marked = marked or bool(name.notes)
-            in_out = f"{labels['columns'][5]} {row.time_in or '--:--'}  {labels['columns'][6]} {row.time_out or '--:--'}"
+            in_out = (
+                f"{labels['columns'][5]} {row.time_in or '--:--'}  {labels['columns'][6]} {row.time_out or '--:--'}"
+            )
             printer.textln(f"    {in_out if row.badged else labels['expected']}")
             printer.textln(f"    {employer.text if not employer.unprintable else ''} {row.employer}".rstrip())
         if number == len(parts):

@@ -73,4 +73,3 @@ def cause(symptom: Symptom | str, internet_ok: bool | None) -> Cause:
         return Cause.SERVICE if internet_ok else Cause.INFRASTRUCTURE
     # DNS, NO_CONNECTION, TLS_FAILED: the path failed; the reference says whether it was the whole internet.
     return Cause.SERVICE if internet_ok else Cause.INFRASTRUCTURE
-

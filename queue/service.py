@@ -170,7 +170,9 @@ class ServiceClient:
             return response.json()
         except ValueError:
             raise DeliveryFailure(
-                Symptom.OFF_CONTRACT, f"{what}: the answer is not JSON ({response.text[:80]!r})", "retried automatically"
+                Symptom.OFF_CONTRACT,
+                f"{what}: the answer is not JSON ({response.text[:80]!r})",
+                "retried automatically",
             ) from None
 
     def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
@@ -213,7 +215,9 @@ class ServiceClient:
                 "the item is kept; see `sitegate queue` and the contract module",
             )
         if response.status_code == 403:
-            raise DeliveryFailure(Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS")
+            raise DeliveryFailure(
+                Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS"
+            )
         body = self._json(response, "bulk call")
         try:
             results = contract.parse_bulk_response(body, len(items))

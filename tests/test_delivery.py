@@ -11,8 +11,8 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue import delivery
-from sitegate.queue.forwarder import Forwarder, ForwardReport
 from sitegate.queue.failures import Cause, Symptom
+from sitegate.queue.forwarder import Forwarder, ForwardReport
 from sitegate.queue.service import DeliveryFailure, ServiceClient
 from sitegate.registration import append_registration
 
