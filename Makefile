@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: demo test bench lint package system-deps install clean
+.PHONY: demo test test-fast bench lint package system-deps install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ system-deps:
 
 test: package system-deps
 	$(BIN)/python -m pytest -q tests
+
+# The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
+test-fast: package system-deps
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: package
 	$(BIN)/sitegate demo

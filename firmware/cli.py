@@ -193,7 +193,7 @@ def cmd_simulator(args) -> int:
     import tempfile
 
     from sitegate.queue.credentials import make_self_signed
-    from sitegate.queue.simulator import SimulatedService, SimulatorServer
+    from sitegate.simulator import SimulatedService, SimulatorServer
 
     persons = set(Path(args.persons).read_text().split()) if args.persons else None
     tls, ca_file = None, None
@@ -209,8 +209,8 @@ def cmd_simulator(args) -> int:
             {
                 "url": server.url,
                 "ca_file": ca_file,
-                "base_url": server.url + "/REST/presenceRegistration/v1",
-                "token_url": server.url + "/REST/oauth/v5/token",
+                "base_url": server.base_url,
+                "token_url": server.token_url,
             }
         ),
         flush=True,

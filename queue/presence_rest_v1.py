@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from sitegate.config import SiteConfig
 
 CONTRACT = "presenceRegistration/v1 (third-party field names, unconfirmed)"
+# The service's URL paths: service.base_url and service.token_url end with the first two on the service's host;
+# the bulk call is relative to base_url.
+BASE_PATH = "/REST/presenceRegistration/v1"
+TOKEN_PATH = "/REST/oauth/v5/token"
 BULK_PATH = "/presenceRegistrations/registerInBulk"
 MAX_BULK = 200
 TYPES = {"IN": "IN", "OUT": "OUT", "PRESENCE": "IN"}  # case of the type values unconfirmed
@@ -80,8 +84,25 @@ def _remark_code(remark: object) -> int:
         remark = remark.get("code", remark.get("remarkCode"))
     try:
         return int(remark)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ContractError(f"remark {remark!r} has no numeric code") from None
+
+
+def _created(created: dict) -> ItemResult:
+    """A created item; refuses fields of the wrong type rather than pass them to the ledger."""
+    service_id, validity, remarks = created.get("id"), created.get("validity"), created.get("remarks")
+    if service_id is not None and (isinstance(service_id, bool) or not isinstance(service_id, str | int)):
+        raise ContractError(f"created item id {service_id!r} is neither text nor a number")
+    if validity is not None and not isinstance(validity, str):
+        raise ContractError(f"created item validity {validity!r} is not text")
+    if remarks is not None and not isinstance(remarks, list):
+        raise ContractError(f"created item remarks {remarks!r} are not a list")
+    return ItemResult(
+        True,
+        service_id=None if service_id is None else str(service_id),
+        validity=validity,
+        remarks=tuple(_remark_code(r) for r in remarks or ()),
+    )
 
 
 def parse_bulk_response(body: object, expected: int) -> list[ItemResult]:
@@ -96,15 +117,7 @@ def parse_bulk_response(body: object, expected: int) -> list[ItemResult]:
         if not isinstance(entry, dict):
             raise ContractError(f"item {entry!r} is not an object")
         if isinstance(entry.get("createdPresenceRegistration"), dict):
-            created = entry["createdPresenceRegistration"]
-            results.append(
-                ItemResult(
-                    True,
-                    service_id=str(created.get("id")) if created.get("id") is not None else None,
-                    validity=created.get("validity"),
-                    remarks=tuple(_remark_code(r) for r in created.get("remarks") or ()),
-                )
-            )
+            results.append(_created(entry["createdPresenceRegistration"]))
         elif "notCreatedPresenceRegistration" in entry:
             detail = entry["notCreatedPresenceRegistration"]
             reason = detail.get("reason") or detail.get("message") if isinstance(detail, dict) else detail

@@ -1,19 +1,29 @@
 """What the worker sees and hears: green and red LEDs and a buzzer, on gpiozero.
 
 Each outcome has its own pattern, so a worker with gloves in the rain can tell "IN", "OUT", "unknown badge",
-"registered but something needs attention" and "the device is faulty" apart. Patterns run in gpiozero's
-background threads: showing one never holds up the next badge. Tests use gpiozero's MockFactory.
+"registered but something needs attention" and "the device is faulty" apart. Tests use gpiozero's MockFactory.
+
+One owner: the badge threads, the print button's thread and the daemon's fault handler all signal, but gpiozero's
+`blink` is not safe from two threads (one can join a blink thread another has not started yet). So `show()` only
+queues the signal and returns at once (the badge path never waits for a pattern); one player thread is the only
+caller of the LEDs and the buzzer, and each new pattern replaces what those devices were playing.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
+from queue import SimpleQueue
 
 from gpiozero import LED, Buzzer, Device
 from gpiozero.exc import BadPinFactory
 
 from sitegate.config import GpioConfig
 from sitegate.errors import SitegateError
+from sitegate.jsonlog import event
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ PATTERNS: dict[str, tuple[Blink, ...]] = {
 
 class Feedback:
     def __init__(self, gpio: GpioConfig, background: bool = True, pin_factory=None) -> None:
-        self.background = background
+        """background=False plays each pattern to its end inside `show()`, in the caller's thread (tests)."""
         factory = pin_factory or Device.pin_factory
         self.pin_factory = factory
         self.devices = {}
@@ -56,19 +66,46 @@ class Feedback:
                 f"no GPIO on this machine ({error})",
                 "on a Raspberry Pi: sudo make install (rpi-lgpio); for a test run elsewhere: GPIOZERO_PIN_FACTORY=mock",
             ) from None
-        self.shown: list[str] = []
+        self.shown: list[str] = []  # the last 100 signals played, oldest first
+        self.signals: SimpleQueue[str | None] = SimpleQueue()
+        self.player: threading.Thread | None = None
+        if background:
+            self.player = threading.Thread(target=self._play_queued, name="feedback", daemon=True)
+            self.player.start()
 
     def show(self, signal: str) -> None:
-        """Start the pattern for `signal` (returns at once unless background=False, as in tests)."""
-        self.shown.append(signal)
-        del self.shown[:-100]
+        """Signal an outcome; returns at once (with background=False, once the pattern has played)."""
+        if signal not in PATTERNS:
+            raise KeyError(f"no feedback pattern named {signal!r}")
+        if self.player is None:
+            self._play(signal)
+        else:
+            self.signals.put(signal)
+
+    def _play_queued(self) -> None:
+        while (signal := self.signals.get()) is not None:
+            try:
+                self._play(signal)
+            except Exception as error:  # noqa: BLE001 - a pin fault must not silence every later signal
+                event(logger, "feedback_fault", logging.ERROR, signal=signal, problem=str(error))
+
+    def _play(self, signal: str) -> None:
         for blink in PATTERNS[signal]:
             device = self.devices.get(blink.device)
             if device is not None:
                 device.blink(
-                    on_time=blink.on_time, off_time=blink.off_time or 0.01, n=blink.times, background=self.background
+                    on_time=blink.on_time,
+                    off_time=blink.off_time or 0.01,
+                    n=blink.times,
+                    background=self.player is not None,
                 )
+        self.shown.append(signal)
+        del self.shown[:-100]
 
     def close(self) -> None:
+        """Lets the player finish what is queued (patterns cut short), then releases the pins."""
+        if self.player is not None:
+            self.signals.put(None)
+            self.player.join(10)
         for device in self.devices.values():
             device.close()

@@ -11,7 +11,7 @@ from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue.forwarder import Forwarder
 from sitegate.queue.service import ServiceClient
-from sitegate.queue.simulator import SimulatedService, SimulatorServer
+from sitegate.simulator import SimulatedService, SimulatorServer
 
 
 @contextmanager
@@ -20,13 +20,7 @@ def simulated_site(tmp_path, clock, credentials, batch_size=200, **forwarder_opt
     server = SimulatorServer(service).start()
     path = tmp_path / "sitegate.toml"
     path.write_text(
-        CONFIG_TEXT
-        + service_section(
-            server.url + "/REST/presenceRegistration/v1",
-            server.url + "/REST/oauth/v5/token",
-            credentials,
-            batch_size=batch_size,
-        )
+        CONFIG_TEXT + service_section(server.base_url, server.token_url, credentials, batch_size=batch_size)
     )
     device = Device.open(configuration.load(path), clock)
     client = ServiceClient(device.config.service, now=lambda: clock.wall)

@@ -123,6 +123,7 @@ def test_full_disk_refuses_with_fault_and_keeps_old_records(device, clock, roste
     assert device.log.get(1).kind == "registration"
 
 
+@pytest.mark.slow  # plays two patterns in real time: over 3 s
 def test_feedback_patterns_on_mock_pins(config):
     factory = MockFactory()
     feedback = Feedback(config.gpio, background=False, pin_factory=factory)

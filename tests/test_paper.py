@@ -1,20 +1,18 @@
-"""The emergency paper listing: every required field, names with their diacritics, ESC/POS, CUPS, the button."""
+"""The emergency paper listing: every required field, names with their diacritics, ESC/POS, CUPS.
+
+The print button, pressed while workers badge: test_feedback.py.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
-import threading
-import time
 from datetime import date
 
 import pytest
 from conftest import REPO, run_sitegate
-from gpiozero.pins.mock import MockFactory
 from pypdf import PdfReader
 
-from sitegate import config as configuration
 from sitegate.gate import Gate
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
@@ -102,52 +100,6 @@ def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, conf
     failing.write_text("#!/bin/sh\necho 'lp: The printer or class does not exist.' >&2\nexit 1\n")
     refused = run_sitegate("paper", "print", "--printer", "nowhere", env=env)
     assert refused.returncode == 2 and "lpstat" in refused.stderr
-
-
-def test_button_prints_while_badges_keep_registering(tmp_path, config_file):
-    from gate_site import uid, write_site
-
-    from sitegate.daemon import Daemon
-    from sitegate.device import Device
-    from sitegate.reader.feedback import Feedback
-
-    config_path = write_site(tmp_path / "site", workers=50)
-    config = configuration.load(config_path)
-    thermal = tmp_path / "thermal.bin"
-    config = dataclasses.replace(
-        config,
-        gpio=dataclasses.replace(config.gpio, print_button=23),
-        printer=dataclasses.replace(config.printer, format="escpos", escpos=f"file:{thermal}"),
-    )
-    device = Device.open(config)
-    device.roster.replace(read_csv(tmp_path / "site" / "roster.csv").workers)
-    device.close()
-    factory = MockFactory()
-    feedback = Feedback(config.gpio, background=True, pin_factory=factory)
-    daemon = Daemon(config, feedback=feedback)
-    thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
-    thread.start()
-    while not daemon.sources[0].online:
-        time.sleep(0.01)
-    with open(config.readers[0].fifo_path, "w") as fifo:
-        for index in range(20):
-            fifo.write(uid(index) + "\n")
-            fifo.flush()
-            if index == 5:
-                factory.pin(23).drive_low()  # the foreman presses the button
-                factory.pin(23).drive_high()
-            time.sleep(0.01)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and "printed" not in feedback.shown:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    daemon.stop.set()
-    thread.join(10)
-    check = Device.open(config)
-    kinds = [r.kind for r in check.log.records()]
-    assert kinds.count("registration") == 20 and kinds.count("paper_listing") == 1
-    printed = thermal.read_bytes()
-    assert "printed" in feedback.shown and printed.endswith(b"\x1dV\x00") and b"Worker0" in printed
 
 
 def test_every_page_of_a_long_listing_has_the_column_titles(tmp_path):

@@ -1,5 +1,9 @@
 """A local stand-in for Check In and Out at Work: token endpoint, bulk call, remarks, and switchable faults.
 
+A tool beside the flow, not a part of it: nothing in the gate or the queue imports it. It speaks the contract of
+`sitegate.queue.presence_rest_v1` (paths, bulk limit) and takes them from there, so a correction made in the
+contract module reaches the simulator too.
+
 `sitegate simulator` runs it as a real HTTP(S) server for the demo, the tests and site acceptance. It keeps
 what it received (GET /_sim/received), computes from registrations alone the remarks 14, 15, 21, 22, 24, 25,
 32, 36 and 37, and can misbehave on demand (POST /_sim/fault): refuse, 500/503 (with or without Retry-After),
@@ -25,11 +29,9 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 from sitegate.config import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
-from sitegate.queue.presence_rest_v1 import MAX_BULK
+from sitegate.queue import presence_rest_v1 as contract
 
-TOKEN_PATH = "/REST/oauth/v5/token"
-BASE_PATH = "/REST/presenceRegistration/v1"
-BULK_PATH = BASE_PATH + "/presenceRegistrations/registerInBulk"
+BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
 FAULTS = (
     "refuse",
     "500",
@@ -266,10 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._json(200, {"fault": service.fault})
             return
-        if path not in (TOKEN_PATH, BULK_PATH):
+        if path not in (contract.TOKEN_PATH, BULK_ROUTE):
             self._json(404, {"error": f"no such path {path}"})
             return
-        fault = service.take_fault(bulk=path == BULK_PATH)
+        fault = service.take_fault(bulk=path == BULK_ROUTE)
         if fault == "refuse":
             self._reset()
         if fault == "timeout":
@@ -287,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "malformed":
             self._send(200, b'{"items": [ {"createdPres', "application/json")
             return
-        if path == TOKEN_PATH:
+        if path == contract.TOKEN_PATH:
             form = parse_qs(body.decode())
             try:
                 self._json(200, service.issue_token(form["client_assertion"][0]))
@@ -307,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError, AssertionError):
             self._json(400, {"error": 'body must be {"items": [...]}'})
             return
-        if len(items) > MAX_BULK:
+        if len(items) > contract.MAX_BULK:
             self._json(413, {"error": "at most 200 items per call"})
             return
         self._json(200, service.register(items, partial=fault == "partial"))
@@ -335,6 +337,15 @@ class SimulatorServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"{self.scheme}://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """What a device's service.base_url must be to use this simulator."""
+        return self.url + contract.BASE_PATH
+
+    @property
+    def token_url(self) -> str:
+        return self.url + contract.TOKEN_PATH
 
     def start(self) -> SimulatorServer:
         threading.Thread(target=self.serve_forever, name="simulator", daemon=True).start()
