@@ -11,7 +11,6 @@ import json
 import sqlite3
 import sys
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 from sitegate import __version__
@@ -52,7 +51,7 @@ def cmd_config_check(args) -> int:
 
 
 def cmd_config_example(args) -> int:
-    print(resources.files("sitegate").joinpath("data/sitegate.example.toml").read_text(encoding="utf-8"), end="")
+    print(configuration.example_text(), end="")
     return OK
 
 
@@ -143,7 +142,7 @@ def cmd_queue(args) -> int:
 
 def cmd_roster_import(args) -> int:
     config = configuration.load(args.config)
-    parsed = read_csv(Path(args.file), config.site.employers)
+    parsed = read_csv(Path(args.file), config.site.employer_numbers)
     for bad in parsed.bad_rows:
         print(f"bad row: {bad}", file=sys.stderr)
     for warning in parsed.warnings:

@@ -171,12 +171,11 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
         if entry.get("event") == "badge":
             outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
     summary = delivery.summary(device.db, datetime.now(UTC))
-    rows = device.db.execute(
-        "SELECT d.seq, r.wall_utc, r.payload, d.state, d.service_id, d.remarks, d.expected_remarks "
-        "FROM delivery d JOIN records r ON r.seq = d.seq ORDER BY d.seq"
-    ).fetchall()
+    rows = device.db.execute("SELECT seq, service_id, remarks, expected_remarks FROM delivery ORDER BY seq").fetchall()
+    records = device.log.get_many([row[0] for row in rows])
     remark_rows = []
-    for seq, wall, payload, _state, service_id, remarks, expected in rows:
+    for seq, service_id, remarks, expected in rows:
+        wall, payload = records[seq].wall_utc, records[seq].payload
         codes = json.loads(remarks or "[]")
         if codes:
             data = json.loads(payload)

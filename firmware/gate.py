@@ -187,7 +187,7 @@ class Gate:
             codes = (2,) if worker.worker.kind == "ssin" else (7, 9)
             expected.update(codes)
             warnings.append("outside the worker's validity dates (remark " + "/".join(map(str, codes)) + ")")
-        if worker.employer not in self.config.site.employers:
+        if worker.employer not in self.config.site.employer_numbers:
             expected.add(1)
             warnings.append("employer not declared on this site (remark 1)")
         clock = self.clock_state()

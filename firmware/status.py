@@ -29,10 +29,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         and heartbeat_age < 3 * config.gate.heartbeat_s
         and (stopped is None or stopped < heartbeat)
     )
-    last_badge = db.execute(
-        "SELECT seq, kind, wall_utc FROM records WHERE kind IN ('registration', "
-        "'unknown_badge') ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
+    last_badge = next(device.log.newest("registration", "unknown_badge"), None)
     clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
@@ -45,7 +42,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         if running
         else [],
         "readers_configured": [r.name for r in config.readers],
-        "last_badge_utc": last_badge[2] if last_badge else None,
+        "last_badge_utc": last_badge.wall_utc if last_badge else None,
         "queue": summary.as_dict(),
         "clock_state": clock_event,
         "clock_event_utc": clock_utc,

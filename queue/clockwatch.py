@@ -21,7 +21,7 @@ from sitegate.jsonlog import event
 from sitegate.queue import delivery, timesource
 from sitegate.queue.clock import ClockReading, read_boot_id
 from sitegate.queue.database import immediate
-from sitegate.queue.log import RegistrationLog
+from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.timesource import TimeReading
 from sitegate.timefmt import format_utc
 
@@ -142,13 +142,8 @@ class ClockWatch:
 
     def redate(self, wall: datetime, offset_s: float) -> int:
         """Correct the times of this boot's registrations captured before the clock was trusted."""
-        db = self.log.db
-        rows = db.execute(
-            "SELECT r.seq, r.monotonic_ns FROM records r LEFT JOIN delivery d ON d.seq = r.seq "
-            "WHERE r.kind = 'registration' AND r.boot_id = ? AND r.clock_state IN ('unsynced', 'unknown') "
-            "AND d.corrected_utc IS NULL ORDER BY r.seq",
-            [self.boot_id],
-        ).fetchall()
+        corrected = _corrected(self.log.db)
+        rows = [(r.seq, r.monotonic_ns) for r in self.log.not_synced(self.boot_id) if r.seq not in corrected]
         if not rows:
             return 0
         true_now, mono_now = wall + timedelta(seconds=offset_s), self.monotonic_ns()
@@ -175,12 +170,15 @@ class ClockWatch:
         return len(corrections)
 
 
-def unsynced_records(log: RegistrationLog) -> int:
+def _corrected(db) -> set[int]:
+    """Registrations the ledger holds a corrected time for."""
+    return {row[0] for row in db.execute("SELECT seq FROM delivery WHERE corrected_utc IS NOT NULL")}
+
+
+def unsynced_records(log: LogView) -> int:
     """Registrations captured while the clock was not trusted, and not (yet) re-dated."""
-    return log.db.execute(
-        "SELECT count(*) FROM records r LEFT JOIN delivery d ON d.seq = r.seq "
-        "WHERE r.kind = 'registration' AND r.clock_state != 'synced' AND d.corrected_utc IS NULL"
-    ).fetchone()[0]
+    corrected = _corrected(log.db)
+    return sum(1 for record in log.not_synced() if record.seq not in corrected)
 
 
 def last_clock_event(log: RegistrationLog) -> tuple[str, str | None]:

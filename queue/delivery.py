@@ -14,13 +14,12 @@ import sqlite_utils
 
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import cause
+from sitegate.queue.log import LogView
 from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.timefmt import parse_utc
 
 STATES = ("pending", "in_flight", "delivered", "rejected")
 DELIVERY_META = "delivery_meta"
-# Registrations in the log that the ledger has not taken in yet: pending too.
-_UNLEDGERED = "kind = 'registration' AND seq > (SELECT coalesce(max(seq), 0) FROM delivery)"
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,20 @@ class QueueSummary:
         return asdict(self)
 
 
+def _ledgered(db: sqlite_utils.Database) -> int:
+    """The last registration the ledger took in; registrations after it in the log are pending too."""
+    return db.execute("SELECT coalesce(max(seq), 0) FROM delivery").fetchone()[0]
+
+
 def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
+    log = LogView(db)
     counts = dict.fromkeys(STATES, 0)
     counts.update(db.execute("SELECT state, count(*) FROM delivery GROUP BY state").fetchall())
-    counts["pending"] += db.execute(f"SELECT count(*) FROM records WHERE {_UNLEDGERED}").fetchone()[0]
-    oldest = (
-        db.execute(
-            "SELECT d.seq, r.wall_utc FROM delivery d JOIN records r ON r.seq = d.seq "
-            "WHERE d.state IN ('pending', 'in_flight') ORDER BY d.seq LIMIT 1"
-        ).fetchone()
-        or db.execute(f"SELECT seq, wall_utc FROM records WHERE {_UNLEDGERED} ORDER BY seq LIMIT 1").fetchone()
-    )
+    ledgered = _ledgered(db)
+    counts["pending"] += log.count_kind("registration", after=ledgered)
+    row = db.execute("SELECT seq FROM delivery WHERE state IN ('pending', 'in_flight') ORDER BY seq LIMIT 1").fetchone()
+    oldest = log.get(row[0]) if row else next(log.records(ledgered + 1, "registration"), None)
+    oldest = (oldest.seq, oldest.wall_utc) if oldest else None
     age = round((now - parse_utc(oldest[1])).total_seconds(), 3) if oldest else None
     symptom = get_meta(db, "last_error_symptom", DELIVERY_META)
     return QueueSummary(
@@ -99,11 +101,10 @@ class Pending:
 
 def catch_up(ledger: sqlite_utils.Database, device_id: str) -> int:
     """Take new registrations into the ledger (inside the caller's transaction); the reference is device-seq."""
-    return ledger.execute(
-        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) "
-        f"SELECT seq, ? || '-' || seq, 'pending', 0, json_extract(payload, '$.expected_remarks') FROM records "
-        f"WHERE {_UNLEDGERED} ORDER BY seq",
-        [device_id],
+    new = LogView(ledger).records(_ledgered(ledger) + 1, "registration")
+    return ledger.conn.executemany(
+        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) VALUES (?, ?, 'pending', 0, ?)",
+        [(r.seq, f"{device_id}-{r.seq}", json.dumps(r.data.get("expected_remarks", []))) for r in new],
     ).rowcount
 
 
@@ -112,15 +113,14 @@ def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) 
     with immediate(db):
         catch_up(db, device_id)
         rows = db.execute(
-            "SELECT d.seq, d.reference, r.payload, r.wall_utc, d.corrected_utc FROM delivery d "
-            "JOIN records r ON r.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq LIMIT ?",
-            [limit],
+            "SELECT seq, reference, corrected_utc FROM delivery WHERE state = 'pending' ORDER BY seq LIMIT ?", [limit]
         ).fetchall()
+        records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
             "UPDATE delivery SET state = 'in_flight', attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
             [(now, row[0]) for row in rows],
         )
-    return [Pending(*row) for row in rows]
+    return [Pending(seq, ref, records[seq].payload, records[seq].wall_utc, corrected) for seq, ref, corrected in rows]
 
 
 def release(db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str, now: str) -> None:

@@ -36,14 +36,71 @@ def _full_disk(error: sqlite3.Error) -> bool:
     return "full" in str(error).lower() or getattr(error, "sqlite_errorcode", None) == 13  # SQLITE_FULL
 
 
-class RegistrationLog:
+class LogView:
+    """The records, read: the one place that knows the `records` table. Works on any connection that sees it
+    (the log's own, or the ledger's with the log attached read-only)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def _rows(self, where: str = "", params: list | tuple = (), order: str = "seq", limit: int | None = None):
+        sql = f"{_SELECT_RECORDS}{' WHERE ' + where if where else ''} ORDER BY {order}"
+        for row in self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else ""), list(params)):
+            yield Record(*row)
+
+    def last(self) -> Record | None:
+        return next(self._rows(order="seq DESC", limit=1), None)
+
+    def count(self) -> int:
+        row = self.db.execute("SELECT max(seq) FROM records").fetchone()
+        return row[0] or 0
+
+    def count_kind(self, kind: str, after: int = 0) -> int:
+        return self.db.execute("SELECT count(*) FROM records WHERE kind = ? AND seq > ?", [kind, after]).fetchone()[0]
+
+    def has(self, kind: str) -> bool:
+        return self.db.execute("SELECT 1 FROM records WHERE kind = ? LIMIT 1", [kind]).fetchone() is not None
+
+    def records(self, start: int = 1, kind: str | None = None) -> Iterator[Record]:
+        if kind:
+            return self._rows("seq >= ? AND kind = ?", [start, kind])
+        return self._rows("seq >= ?", [start])
+
+    def between(self, kind: str, start_utc: str, end_utc: str) -> Iterator[Record]:
+        """Records of one kind with start_utc <= wall time < end_utc, in log order (a day's registrations)."""
+        return self._rows("kind = ? AND wall_utc >= ? AND wall_utc < ?", [kind, start_utc, end_utc])
+
+    def newest(self, *kinds: str) -> Iterator[Record]:
+        """Records of these kinds, newest first, read lazily: stop iterating and nothing more is read."""
+        return self._rows(f"kind IN ({', '.join('?' * len(kinds))})", kinds, order="seq DESC")
+
+    def get(self, seq: int) -> Record | None:
+        return next(self._rows("seq = ?", [seq]), None)
+
+    def get_many(self, seqs: list[int]) -> dict[int, Record]:
+        """Records by seq, for joins with the delivery ledger (which lives in the other file)."""
+        found: dict[int, Record] = {}
+        for start in range(0, len(seqs), 500):  # SQLite's limit on bound parameters
+            chunk = seqs[start : start + 500]
+            found.update((r.seq, r) for r in self._rows(f"seq IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
+    def not_synced(self, boot_id: str | None = None) -> Iterator[Record]:
+        """Registrations captured while the clock was not trusted (of one boot, if given)."""
+        where = "kind = 'registration' AND clock_state IN ('unsynced', 'unknown')"
+        if boot_id is not None:
+            return self._rows(where + " AND boot_id = ?", [boot_id])
+        return self._rows(where)
+
+
+class RegistrationLog(LogView):
     """The log on one database file, used by one thread: open one per thread (or process).
 
     Writers on other connections are serialised by SQLite itself (BEGIN IMMEDIATE and a busy timeout).
     """
 
     def __init__(self, db: sqlite_utils.Database, key: DeviceKey, clock: Clock, device_id: str) -> None:
-        self.db = db
+        super().__init__(db)
         self.key = key
         self.clock = clock
         self.device_id = device_id
@@ -137,34 +194,3 @@ class RegistrationLog:
     def _tail(conn: sqlite3.Connection) -> Tail | None:
         row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         return Tail(*row) if row else None
-
-    def last(self) -> Record | None:
-        row = self.db.execute(f"{_SELECT_RECORDS} ORDER BY seq DESC LIMIT 1").fetchone()
-        return Record(*row) if row else None
-
-    def count(self) -> int:
-        row = self.db.execute("SELECT max(seq) FROM records").fetchone()
-        return row[0] or 0
-
-    def has(self, kind: str) -> bool:
-        return self.db.execute("SELECT 1 FROM records WHERE kind = ? LIMIT 1", [kind]).fetchone() is not None
-
-    def records(self, start: int = 1, kind: str | None = None) -> Iterator[Record]:
-        sql = f"{_SELECT_RECORDS} WHERE seq >= ?" + (" AND kind = ?" if kind else "") + " ORDER BY seq"
-        for row in self.db.execute(sql, [start, kind] if kind else [start]):
-            yield Record(*row)
-
-    def between(self, kind: str, start_utc: str, end_utc: str) -> Iterator[Record]:
-        """Records of one kind with start_utc <= wall time < end_utc, in log order (a day's registrations)."""
-        sql = f"{_SELECT_RECORDS} WHERE kind = ? AND wall_utc >= ? AND wall_utc < ? ORDER BY seq"
-        for row in self.db.execute(sql, [kind, start_utc, end_utc]):
-            yield Record(*row)
-
-    def newest(self, kind: str) -> Iterator[Record]:
-        """Records of one kind, newest first, read lazily: stop iterating and nothing more is read."""
-        for row in self.db.execute(f"{_SELECT_RECORDS} WHERE kind = ? ORDER BY seq DESC", [kind]):
-            yield Record(*row)
-
-    def get(self, seq: int) -> Record | None:
-        row = self.db.execute(f"{_SELECT_RECORDS} WHERE seq = ?", [seq]).fetchone()
-        return Record(*row) if row else None

@@ -7,8 +7,10 @@ service sees or sends is in this module, covered by tests/test_contract.py, so a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sitegate.config import SiteConfig
+if TYPE_CHECKING:  # the configuration takes its default URLs from here: no import at run time
+    from sitegate.config import SiteConfig
 
 CONTRACT = "presenceRegistration/v1 (third-party field names, unconfirmed)"
 # The service's URL paths: service.base_url and service.token_url end with the first two on the service's host;

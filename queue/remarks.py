@@ -17,6 +17,7 @@ from importlib import resources
 import sqlite_utils
 
 from sitegate.identifiers import mask
+from sitegate.queue.log import LogView
 from sitegate.timefmt import format_utc, parse_utc
 
 REPORT_WINDOW = timedelta(days=30)  # "report ... within 30 days via the web form"
@@ -94,12 +95,14 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
 
     A remark 32 on a registration captured during an outage is explained by that outage (and its reference)."""
     rows = db.execute(
-        "SELECT d.seq, d.reference, r.wall_utc, r.payload, d.state, d.remarks, d.last_error FROM delivery d "
-        "JOIN records r ON r.seq = d.seq WHERE d.state = 'rejected' OR (d.remarks IS NOT NULL AND d.remarks != '[]')"
+        "SELECT seq, reference, state, remarks, last_error FROM delivery "
+        "WHERE state = 'rejected' OR (remarks IS NOT NULL AND remarks != '[]')"
     ).fetchall()
+    records = LogView(db).get_many([row[0] for row in rows])
     items = []
-    for seq, reference, wall, payload, state, remarks, error in rows:
-        worker = mask(json.loads(payload)["worker"]["number"])
+    for seq, reference, state, remarks, error in rows:
+        wall = records[seq].wall_utc
+        worker = mask(records[seq].data["worker"]["number"])
         if state == "rejected":
             items.append(
                 ActionItem(

@@ -12,19 +12,30 @@ from sitegate.errors import ConfigError
 
 def test_valid_config_loads(config):
     assert config.device_id == "gate-01"
-    assert config.site.employers == ("0403170701",)
+    assert config.site.employer_numbers == ("0403170701",)
     assert config.site.place_of_work.address.house_number == "16"
     assert config.readers[0].source == "fifo"
     assert config.data_dir.name == "data" and config.data_dir.is_absolute()
     assert config.warnings == ()
 
 
-def test_example_config_is_valid():
-    from importlib import resources
+def test_example_config_is_valid_and_holds_every_default():
+    """`sitegate config example` is written from the declarations: every key it shows is a default or an example."""
+    import dataclasses
 
-    text = resources.files("sitegate").joinpath("data/sitegate.example.toml").read_text()
+    text = run_sitegate("config", "example").stdout
+    assert text == configuration.example_text()
     config = configuration.parse(tomllib.loads(text), "example")
-    assert config.site.reception_delay_s == 900
+    place = {"coordinates": {"latitude": 50.8466, "longitude": 4.3528}}
+    minimal = {"device": {"id": "gate-01"}, "site": {"employers": ["0403.170.701"], "place_of_work": place}}
+    defaults = configuration.parse(minimal)
+    for section in ("gpio", "service", "clock", "gate", "printer", "outage"):
+        assert getattr(config, section) == getattr(defaults, section), section
+    assert dataclasses.replace(config.readers[0], name="gate") == defaults.readers[0]
+    assert config.site.reception_delay_s == defaults.site.reception_delay_s == 900
+    assert config.site.language == "fr" and config.data_dir == defaults.data_dir
+    for documented in ("remark 25", "remark 32", "remark 37", "[[reader]]", "reference_url", "# print_button"):
+        assert documented in text, documented
 
 
 BROKEN = """

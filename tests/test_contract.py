@@ -69,7 +69,7 @@ def test_coordinates_win_over_the_address_when_both_are_configured(config):
 
 
 def test_address_when_no_coordinates(config):
-    sent = item_for(config, place=PlaceOfWork(None, ADDRESS))
+    sent = item_for(config, place=PlaceOfWork(address=ADDRESS))
     assert sent["placeOfWork"] == {
         "address": {
             "postCode": "1000",
@@ -79,12 +79,12 @@ def test_address_when_no_coordinates(config):
             "boxNumber": None,
         }
     }
-    boxed = item_for(config, place=PlaceOfWork(None, dataclasses.replace(ADDRESS, box="B3")))
+    boxed = item_for(config, place=PlaceOfWork(address=dataclasses.replace(ADDRESS, box="B3")))
     assert boxed["placeOfWork"]["address"]["boxNumber"] == "B3"
 
 
 def test_coordinates_only(config):
-    sent = item_for(config, place=PlaceOfWork(Coordinates(latitude=51.2194, longitude=4.4025), None))
+    sent = item_for(config, place=PlaceOfWork(coordinates=Coordinates(latitude=51.2194, longitude=4.4025)))
     assert sent["placeOfWork"] == {"coordinates": {"latitude": 51.2194, "longitude": 4.4025}}
 
 

@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 
-from sitegate.config import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 from sitegate.queue import presence_rest_v1 as contract
+from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
 FAULTS = (
