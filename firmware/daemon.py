@@ -11,18 +11,16 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sdnotify
 
-from sitegate import __version__
-from sitegate.config import Config, ReaderConfig
+from sitegate import __version__, health
+from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.gate import Gate
 from sitegate.jsonlog import event
@@ -37,84 +35,13 @@ from sitegate.queue.log import RegistrationLog
 from sitegate.queue.service import ServiceClient
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
+from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback
-from sitegate.reader.sources import BadgeSource, EvdevSource, FifoSource, LineSource
+from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
 from sitegate.timefmt import BRUSSELS, format_utc
 
 logger = logging.getLogger("sitegate.daemon")
-
-
-def _corruption(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    try:
-        connection = sqlite3.connect(path)
-        result = connection.execute("PRAGMA quick_check").fetchone()[0]
-        connection.close()
-    except sqlite3.DatabaseError as error:
-        return str(error)
-    return None if result == "ok" else result
-
-
-def _move_aside(path: Path, stamp: str) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            shutil.move(source, f"{path}.corrupt-{stamp}{suffix}")
-
-
-def open_or_move_aside(path: Path) -> None:
-    """A corrupt database is moved aside (kept as evidence, never deleted) and a new one started.
-
-    A corrupt log takes its ledger with it (the ledger's sequence numbers refer to it). A corrupt ledger alone is
-    rebuilt from the log: every registration is then sent again, and the service answers the repeats with remark 14.
-    """
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    ledger = database.ledger_path(path)
-    for broken, moved, fix in (
-        (path, (path, ledger), "a new log was started; keep the old file as evidence and report it"),
-        (
-            ledger,
-            (ledger,),
-            "the delivery ledger is rebuilt from the log; registrations already delivered are "
-            "sent again (remark 14 on those is expected)",
-        ),
-    ):
-        problem = _corruption(broken)
-        if problem is None:
-            continue
-        for file in moved:
-            _move_aside(file, stamp)
-        event(
-            logger,
-            "database_moved_aside",
-            logging.CRITICAL,
-            problem=problem,
-            file=str(broken),
-            kept_as=f"{broken}.corrupt-{stamp}",
-            fix=fix,
-        )
-        return
-
-
-def make_source(reader: ReaderConfig) -> BadgeSource:
-    if reader.source == "fifo":
-        return FifoSource(reader.fifo_path, reader.name)
-    if reader.source == "keyboard":
-        # On the device, the wedge's event device; in development (no input_device), standard input.
-        if reader.input_device:
-            return EvdevSource(reader.input_device, reader.name)
-        return LineSource(sys.stdin, reader.name)
-    try:
-        from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
-
-        return Mfrc522Source(reader)
-    except (ImportError, RuntimeError, OSError) as error:
-        raise SitegateError(
-            f"reader {reader.name}: the MFRC522 driver cannot start ({error})",
-            'on a Raspberry Pi: enable SPI and run `sudo make install`; on another machine use source = "fifo"',
-        ) from None
 
 
 class Daemon:
@@ -134,7 +61,7 @@ class Daemon:
         self.sources = sources or [make_source(reader) for reader in config.readers]
         self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
         self.key = DeviceKey.load_or_create(config.key_path)
-        open_or_move_aside(config.database_path)
+        database.open_or_move_aside(config.database_path, datetime.now(UTC))
         self.watch_log = self._log(SystemClock())
         self.watch = ClockWatch(
             self.watch_log,
@@ -186,9 +113,9 @@ class Daemon:
             self.config,
             ServiceClient(self.config.service),
             on_failure=lambda failure: self.probe_now.set(),
+            stopping=self.stop,
+            yield_to_gate=self._gate_lull,
         )
-        self.forwarder.stopping = self.stop
-        self.forwarder.yield_to_gate = self._gate_lull
         self.forwarder.run()
 
     def _gate_lull(self, quiet_s: float = 0.05, at_most_s: float = 5.0) -> None:
@@ -208,10 +135,9 @@ class Daemon:
 
         The clock is not one of them: badges are still registered; an unsynced clock is a warning (status, signal,
         remark 32 risk) for the provider, never a reason to send the foreman to the emergency procedure."""
-        faults = [(Symptom.DEVICE, f"reader {s.name} offline") for s in self.sources if not s.online]
-        if shutil.disk_usage(self.config.data_dir).free < 50 * 2**20:
-            faults.append((Symptom.DEVICE, "disk almost full: new badges are refused"))
-        return faults
+        findings = health.readers([s.name for s in self.sources if not s.online])
+        findings += health.disk(shutil.disk_usage(self.config.data_dir).free)
+        return [(Symptom.DEVICE, f.text) for f in findings if f.registration_impossible]
 
     def _probe(self) -> None:
         db = database.connect(self.config.database_path)

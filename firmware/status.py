@@ -5,16 +5,13 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from sitegate import __version__
+from sitegate import __version__, health
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
-from sitegate.queue.failures import Cause
 from sitegate.timefmt import parse_utc
-
-LOW_DISK_BYTES = 200 * 1024 * 1024
 
 
 def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
@@ -54,45 +51,18 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "outage": current_outage(device, now),
         "never_connected": never_connected(summary, device),
     }
-    warnings, critical = [], []
-    if not running:
-        critical.append(
-            "the daemon is not running (no heartbeat): `systemctl status sitegate`, `journalctl -u sitegate`"
-        )
-    elif set(status["readers_configured"]) - set(status["readers_online"]):
-        critical.append("a reader is offline: check its cable and `journalctl -u sitegate`")
-    if disk.free < LOW_DISK_BYTES:
-        critical.append(
-            f"only {disk.free // 2**20} MiB free on the data partition: new badges will be refused; "
-            "free space (old exports, journal: `journalctl --vacuum-size=50M`)"
-        )
-    delay = config.site.reception_delay_s
-    age = summary.oldest_pending_age_s or 0
-    if age >= delay:
-        critical.append(
-            f"the oldest undelivered registration is {age:.0f} s old (reception delay {delay} s: "
-            "remark 32): see `sitegate queue` and `sitegate outage`"
-        )
-    elif age >= delay / 2:
-        warnings.append(f"the oldest undelivered registration is {age:.0f} s old")
-    if summary.last_error_class == Cause.OURS and summary.undelivered:
-        critical.append(f"delivery fails on our side: {summary.last_error} — the provider must act")
-    if summary.rejected:
-        warnings.append(f"{summary.rejected} registration(s) refused by the service: `sitegate remarks`")
-    if clock_event != "synced":
-        warnings.append(f"clock {clock_event}: `sitegate clock`")
-    ongoing = status["outage"]
-    if ongoing and ongoing["state"] == outage.SUSPECTED:
-        warnings.append(
-            f"registration failing since {ongoing['start_utc']} ({ongoing['cause']}, suspected: an outage opens "
-            "after the grace period): `sitegate outage`"
-        )
-    elif ongoing and ongoing["state"] == outage.OPEN:
-        (warnings if ongoing["exempt"] else critical).append(
-            f"outage since {ongoing['start_utc']} ({ongoing['cause']}): `sitegate outage` says what to do"
-        )
-    if status["never_connected"]:
-        warnings.append("never connected: no registration has ever been delivered (`sitegate outage`)")
+    offline = sorted(set(status["readers_configured"]) - set(status["readers_online"])) if running else []
+    findings = [
+        *health.daemon(running),
+        *health.readers(offline),
+        *health.disk(disk.free),
+        *health.backlog(summary, config.site.reception_delay_s),
+        *health.delivery(summary),
+        *health.clock(clock_event),
+        *health.episode(status["outage"], status["never_connected"]),
+    ]
+    warnings = [f.text for f in findings if f.severity == health.WARNING]
+    critical = [f.text for f in findings if f.severity == health.CRITICAL]
     return status, warnings, critical
 
 

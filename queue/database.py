@@ -10,14 +10,20 @@ opens one file for writing and attaches the other read-only, so queries can join
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from sitegate.errors import StorageError
+from sitegate.jsonlog import event
+
+logger = logging.getLogger("sitegate.database")
 
 DURABLE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -198,3 +204,56 @@ def migrate(db: sqlite_utils.Database, migrations=MIGRATIONS) -> None:
             if current < len(migrations):
                 migrations[current](db)
                 db.execute(f"PRAGMA user_version={current + 1}")
+
+
+def _corruption(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        connection = sqlite3.connect(path)
+        result = connection.execute("PRAGMA quick_check").fetchone()[0]
+        connection.close()
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    return None if result == "ok" else result
+
+
+def _move_aside(path: Path, stamp: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            shutil.move(source, f"{path}.corrupt-{stamp}{suffix}")
+
+
+def open_or_move_aside(path: Path, now: datetime) -> None:
+    """A corrupt database is moved aside (kept as evidence, never deleted) and a new one started.
+
+    A corrupt log takes its ledger with it (the ledger's sequence numbers refer to it). A corrupt ledger alone is
+    rebuilt from the log: every registration is then sent again, and the service answers the repeats with remark 14.
+    """
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    ledger = ledger_path(path)
+    for broken, moved, fix in (
+        (path, (path, ledger), "a new log was started; keep the old file as evidence and report it"),
+        (
+            ledger,
+            (ledger,),
+            "the delivery ledger is rebuilt from the log; registrations already delivered are "
+            "sent again (remark 14 on those is expected)",
+        ),
+    ):
+        problem = _corruption(broken)
+        if problem is None:
+            continue
+        for file in moved:
+            _move_aside(file, stamp)
+        event(
+            logger,
+            "database_moved_aside",
+            logging.CRITICAL,
+            problem=problem,
+            file=str(broken),
+            kept_as=f"{broken}.corrupt-{stamp}",
+            fix=fix,
+        )
+        return

@@ -69,21 +69,26 @@ class Forwarder:
         wait: wait_base | None = None,
         on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
         idle: Callable[[float], None] | None = None,
+        gather: Callable[[float], None] | None = None,
+        stopping: threading.Event | None = None,
+        yield_to_gate: Callable[[], None] = lambda: None,
     ) -> None:
+        """Every collaborator is given here: the clock (now), the sleeps (sleep, idle, gather), the stop flag.
+
+        yield_to_gate: called before each of the forwarder's commits; the daemon makes it wait for a lull between
+        badges, so a worker's append rarely queues behind a delivery commit for the database's write lock."""
         self.db = db
         self.config = config
         self.client = client
         self.now = now
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         self.wake = threading.Event()
         self.sleep = sleep or self._interruptible_sleep
         self.wait = wait or default_wait()
         self.on_failure = on_failure
         self.idle = idle or self._idle_until_woken
-        self.gather: Callable[[float], None] = self._interruptible_sleep
-        # Called before each of the forwarder's commits: the daemon makes it wait for a lull between badges,
-        # so a worker's append rarely queues behind a delivery commit for the database's write lock.
-        self.yield_to_gate: Callable[[], None] = lambda: None
+        self.gather = gather or self._interruptible_sleep
+        self.yield_to_gate = yield_to_gate
         self.resent_after_crash = delivery.recover_in_flight(db)
         if self.resent_after_crash:
             event(logger, "resend_after_crash", logging.WARNING, count=self.resent_after_crash)

@@ -1,0 +1,95 @@
+"""Every health rule in one place, one threshold each: the daemon, `sitegate status` and the metrics use these.
+
+A rule takes facts and returns findings, each with its severity and a sentence that says what to do. Findings
+marked `registration_impossible` are our side's faults that stop the gate registering (a reader offline, a full
+disk): the outage probes take them as evidence, and the procedure grants no exemption for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sitegate.queue.delivery import QueueSummary
+from sitegate.queue.failures import Cause
+
+WARNING, CRITICAL = "warning", "critical"
+LOW_DISK_BYTES = 200 * 2**20  # below this, new badges are refused before the disk is full (nothing is lost)
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    text: str
+    registration_impossible: bool = False
+
+
+def daemon(running: bool) -> list[Finding]:
+    if running:
+        return []
+    return [
+        Finding(
+            CRITICAL, "the daemon is not running (no heartbeat): `systemctl status sitegate`, `journalctl -u sitegate`"
+        )
+    ]
+
+
+def readers(offline: list[str]) -> list[Finding]:
+    return [
+        Finding(CRITICAL, f"reader {name} is offline: check its cable and `journalctl -u sitegate`", True)
+        for name in offline
+    ]
+
+
+def disk(free_bytes: int) -> list[Finding]:
+    if free_bytes >= LOW_DISK_BYTES:
+        return []
+    text = (
+        f"only {free_bytes // 2**20} MiB free on the data partition: new badges are refused; free space (old "
+        "exports, journal: `journalctl --vacuum-size=50M`)"
+    )
+    return [Finding(CRITICAL, text, True)]
+
+
+def backlog(summary: QueueSummary, reception_delay_s: int) -> list[Finding]:
+    """Remark 32 comes at the reception delay: warn at half of it, critical at it."""
+    age = summary.oldest_pending_age_s or 0
+    if age >= reception_delay_s:
+        text = (
+            f"the oldest undelivered registration is {age:.0f} s old (reception delay {reception_delay_s} s: "
+            "remark 32): see `sitegate queue` and `sitegate outage`"
+        )
+        return [Finding(CRITICAL, text)]
+    if age >= reception_delay_s / 2:
+        return [Finding(WARNING, f"the oldest undelivered registration is {age:.0f} s old")]
+    return []
+
+
+def delivery(summary: QueueSummary) -> list[Finding]:
+    found = []
+    if summary.last_error_class == Cause.OURS and summary.undelivered:
+        found.append(Finding(CRITICAL, f"delivery fails on our side: {summary.last_error} — the provider must act"))
+    if summary.rejected:
+        found.append(Finding(WARNING, f"{summary.rejected} registration(s) refused by the service: `sitegate remarks`"))
+    return found
+
+
+def clock(state: str) -> list[Finding]:
+    """A clock that is not synced is a warning and a provider task; registrations are still accepted."""
+    return [] if state == "synced" else [Finding(WARNING, f"clock {state}: `sitegate clock`")]
+
+
+def episode(current: dict | None, never_connected: bool) -> list[Finding]:
+    """Suspected: a warning at once. An outage: a warning when workers are exempt, critical when they are not."""
+    found = []
+    if current and current["state"] == "suspected":
+        text = (
+            f"registration failing since {current['start_utc']} ({current['cause']}, suspected: an outage opens "
+            "after the grace period): `sitegate outage`"
+        )
+        found.append(Finding(WARNING, text))
+    elif current and current["state"] == "open":
+        text = f"outage since {current['start_utc']} ({current['cause']}): `sitegate outage` says what to do"
+        found.append(Finding(WARNING if current["exempt"] else CRITICAL, text))
+    if never_connected:
+        found.append(Finding(WARNING, "never connected: no registration has ever been delivered (`sitegate outage`)"))
+    return found

@@ -1,0 +1,28 @@
+"""The badge sources a configuration asks for: the MFRC522 (only on the device), a keyboard wedge, a named pipe."""
+
+from __future__ import annotations
+
+import sys
+
+from sitegate.config import ReaderConfig
+from sitegate.errors import SitegateError
+from sitegate.reader.sources import BadgeSource, EvdevSource, FifoSource, LineSource
+
+
+def make_source(reader: ReaderConfig) -> BadgeSource:
+    if reader.source == "fifo":
+        return FifoSource(reader.fifo_path, reader.name)
+    if reader.source == "keyboard":
+        # On the device, the wedge's event device; in development (no input_device), standard input.
+        if reader.input_device:
+            return EvdevSource(reader.input_device, reader.name)
+        return LineSource(sys.stdin, reader.name)
+    try:
+        from sitegate.reader.mfrc522_source import Mfrc522Source  # only on the device
+
+        return Mfrc522Source(reader)
+    except (ImportError, RuntimeError, OSError) as error:
+        raise SitegateError(
+            f"reader {reader.name}: the MFRC522 driver cannot start ({error})",
+            'on a Raspberry Pi: enable SPI and run `sudo make install`; on another machine use source = "fifo"',
+        ) from None
