@@ -195,9 +195,11 @@ def cmd_simulator(args) -> int:
     from sitegate.simulator import SimulatedService, SimulatorServer
 
     persons = set(Path(args.persons).read_text().split()) if args.persons else None
-    tls, ca_file = None, None
+    tls, ca_file, scratch = None, None, None
     if args.tls:
-        directory = Path(args.tls_dir or tempfile.mkdtemp(prefix="sitegate-sim-tls-"))
+        if not args.tls_dir:  # a certificate of its own, removed when the simulator stops
+            scratch = tempfile.TemporaryDirectory(prefix="sitegate-sim-tls-")
+        directory = Path(args.tls_dir or scratch.name)
         tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
     service = SimulatedService(reception_delay_s=args.delay, persons=persons)
@@ -218,6 +220,8 @@ def cmd_simulator(args) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        if scratch:
+            scratch.cleanup()
     return OK
 
 

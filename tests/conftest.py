@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,41 @@ fifo_path = "badges.fifo"
 """
     + LOOPBACK_PROBES
 )
+
+
+def _lingering(base: str) -> list[str]:
+    """Running processes this test session started: our descendants, and any process whose command line names
+    the session's temporary folder (a wrapper's child re-parented to init after the wrapper died)."""
+    parents, commands = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            parents[int(entry.name)], commands[int(entry.name)] = int(ppid), command
+
+    def ours(pid: int) -> bool:
+        while pid in parents and pid != os.getpid():
+            pid = parents[pid]
+        return pid == os.getpid()
+
+    return [f"{pid} {cmd}" for pid, cmd in commands.items() if pid != os.getpid() and (ours(pid) or base in cmd)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind(tmp_path_factory):
+    """The suite leaves no process behind (faketime, for one, does not pass SIGTERM on to its child)."""
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    deadline = time.monotonic() + 10
+    while (left := _lingering(base)) and time.monotonic() < deadline:
+        time.sleep(0.2)  # processes just signalled are still exiting
+    assert not left, f"processes the tests started are still running: {left}"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -91,6 +92,7 @@ def shifted_chronyd(tmp_path):
             ["faketime", "-f", "+120s", "chronyd", "-x", "-d", "-f", str(tmp_path / "server.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # faketime keeps chronyd as a child and passes no signal on: kill the group
         ),
     ]
     time.sleep(0.5)
@@ -99,12 +101,15 @@ def shifted_chronyd(tmp_path):
             ["chronyd", "-x", "-d", "-f", str(tmp_path / "client.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
     )
     yield server_port, command_port
     for process in processes:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes of this test still running: {left}"
 
 
 @pytest.mark.slow
