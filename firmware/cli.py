@@ -10,7 +10,6 @@ import argparse
 import json
 import sqlite3
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sitegate import __version__
@@ -20,6 +19,7 @@ from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, pairs, print_json, progress, table
 from sitegate.queue import delivery
 from sitegate.queue import verify as verifier
+from sitegate.queue.clock import SYSTEM
 from sitegate.roster import read_csv
 from sitegate.timefmt import BRUSSELS, show
 
@@ -116,7 +116,7 @@ def cmd_export(args) -> int:
 
 def cmd_queue(args) -> int:
     device = _open(args)
-    summary = delivery.summary(device.db, datetime.now(UTC))
+    summary = delivery.summary(device.db, SYSTEM.now())
     if args.json:
         print_json(summary.as_dict())
     else:
@@ -232,7 +232,7 @@ def cmd_forward(args) -> int:
     device = _open(args)
     forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
     report = forwarder.drain()
-    summary = delivery.summary(device.db, datetime.now(UTC))
+    summary = delivery.summary(device.db, SYSTEM.now())
     result = {
         "calls": report.calls,
         "sent": report.sent,
@@ -260,7 +260,7 @@ def cmd_remarks(args) -> int:
     elif not items:
         print("no remark needs action")
     else:
-        now = datetime.now(UTC)
+        now = SYSTEM.now()
         print(
             table(
                 (
@@ -319,7 +319,7 @@ def cmd_status(args) -> int:
     from sitegate.status import collect, exit_code
 
     device = _open(args)
-    status, warnings, critical = collect(device, datetime.now(UTC))
+    status, warnings, critical = collect(device, SYSTEM.now())
     if args.json:
         print_json({**status, "warnings": warnings, "critical": critical})
     else:
@@ -373,7 +373,7 @@ def cmd_paper_print(args) -> int:
 
     device = _open(args)
     printer = device.config.printer
-    day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).astimezone(BRUSSELS).date()
+    day = date.fromisoformat(args.date) if args.date else SYSTEM.now().astimezone(BRUSSELS).date()
     employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
     document = paper.build(
         device,
@@ -428,7 +428,7 @@ def cmd_outage(args) -> int:
         )
         return CRITICAL
     device = _open(args)
-    now = datetime.now(UTC)
+    now = SYSTEM.now()
     if args.words:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
         seq = record_reference(device.log, args.words[1], now, employer)

@@ -13,9 +13,7 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import sdnotify
 
@@ -51,7 +49,9 @@ class Daemon:
         feedback: Feedback | None = None,
         sources: list[BadgeSource] | None = None,
         time_sources: list[Callable] | None = None,
+        clock: SystemClock | None = None,
     ) -> None:
+        """clock: the one clock of the daemon (its state comes from the clock watch); a test may give its own."""
         self.config = config
         self.stop = threading.Event()
         # Reader threads run the gate themselves (no hand-off on the badge path), one badge at a time.
@@ -61,20 +61,22 @@ class Daemon:
         self.sources = sources or [make_source(reader) for reader in config.readers]
         self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
         self.key = DeviceKey.load_or_create(config.key_path)
-        database.open_or_move_aside(config.database_path, datetime.now(UTC))
-        self.watch_log = self._log(SystemClock())
+        self.clock = clock or SystemClock()
+        database.open_or_move_aside(config.database_path, self.clock.now())
+        self.watch_log = self._log(self.clock)
         self.watch = ClockWatch(
             self.watch_log,
             database.connect_ledger(config.database_path),
             lambda: best_reading(self.time_sources),
             config.clock.warn_fraction * config.site.reception_delay_s,
+            self.clock,
         )
-        self.clock = SystemClock(self.watch.current)
+        self.clock.use_state(self.watch.current)  # from now on every record stores the watched clock state
         self.log = self._log(self.clock, with_ledger=False)  # the badge path touches the log's file only
-        self.backlog = delivery.summary(self.watch_log.db, datetime.now(UTC)).undelivered
+        self.backlog = delivery.summary(self.watch_log.db, self.clock.now()).undelivered
         self.gate = Gate(self.log, RosterStore(self.log.db), config, self.watch.current, lambda: self.backlog)
         self.threads: list[threading.Thread] = []
-        self.last_badge = 0.0
+        self.last_badge_ns = 0
         self.forwarder: Forwarder | None = None
         self.probe_now = threading.Event()  # a failed delivery asks for a probe round at once
 
@@ -102,7 +104,7 @@ class Daemon:
             except Exception as error:  # noqa: BLE001 - a reader fault must never stop the daemon
                 event(logger, "reader_fault", logging.ERROR, reader=source.name, problem=str(error))
                 self.feedback.show("fault")
-                self.stop.wait(2)
+                self.clock.wait(2, self.stop)
             if isinstance(source, LineSource):
                 return
 
@@ -121,14 +123,15 @@ class Daemon:
     def _gate_lull(self, quiet_s: float = 0.05, at_most_s: float = 5.0) -> None:
         """Let the gate go first: wait until no badge for `quiet_s`, never longer than `at_most_s` (delivery a few
         seconds later costs nothing against a reception delay of minutes; a worker waiting at the gate does)."""
-        deadline = time.monotonic() + at_most_s
-        while time.monotonic() - self.last_badge < quiet_s and time.monotonic() < deadline:
-            self.stop.wait(quiet_s)
+        now = self.clock.monotonic_ns
+        deadline = now() + at_most_s * 1e9
+        while now() - self.last_badge_ns < quiet_s * 1e9 and now() < deadline:
+            self.clock.wait(quiet_s, self.stop)
 
     def _watch_clock(self) -> None:
         while not self.stop.is_set():
             self.watch.check()
-            self.stop.wait(60)
+            self.clock.wait(60, self.stop)
 
     def own_faults(self) -> list[tuple[Symptom, str]]:
         """Faults on our side that make registration impossible: the procedure gives no exemption for these.
@@ -146,14 +149,14 @@ class Daemon:
             self.config.outage.grace_s,
             self.config.outage.summary_every_s,
         )
-        prober = Prober(self.config, lambda: datetime.now(UTC))
+        prober = Prober(self.config, self.clock.now)
         while not self.stop.is_set():
             self.probe_now.wait(self.config.outage.probe_interval_s)
             self.probe_now.clear()
             if self.stop.is_set():
                 return
-            summary = delivery.summary(db, datetime.now(UTC))
-            journal.observe(prober.round(summary, self.own_faults()), summary, datetime.now(UTC))
+            summary = delivery.summary(db, self.clock.now())
+            journal.observe(prober.round(summary, self.own_faults()), summary, self.clock.now())
 
     def print_listing(self) -> None:
         """The print button: today's listing to the configured printer, never holding up the gate."""
@@ -163,7 +166,7 @@ class Daemon:
 
         device = Device.open(self.config, self.clock)
         try:
-            today = datetime.now(UTC).astimezone(BRUSSELS).date()
+            today = self.clock.now().astimezone(BRUSSELS).date()
             document = listing.build(device, today, with_roster=self.config.printer.include_roster)
             printed = send(
                 device,
@@ -202,7 +205,7 @@ class Daemon:
         """Notes the daemon is alive (a power cut shows as a gap) and refreshes the cached backlog."""
         db = database.connect(self.config.database_path)
         while not self.stop.is_set():
-            now = datetime.now(UTC)
+            now = self.clock.now()
             self.backlog = delivery.summary(db, now).undelivered
             with database.immediate(db):
                 delivery.set_meta(
@@ -210,7 +213,7 @@ class Daemon:
                     heartbeat_utc=format_utc(now),
                     reader_online=",".join(s.name for s in self.sources if s.online) or "",
                 )
-            self.stop.wait(self.config.gate.heartbeat_s)
+            self.clock.wait(self.config.gate.heartbeat_s, self.stop)
 
     def handle(self, read) -> None:
         with self.gate_lock:
@@ -218,7 +221,7 @@ class Daemon:
                 return  # stopping: the source will see it again after the restart (fifo) or not at all
             outcome = self.gate.badge(read)
             self.feedback.show(outcome.signal)
-            self.last_badge = time.monotonic()
+            self.last_badge_ns = self.clock.monotonic_ns()
         if outcome.outcome == "registered" and self.forwarder is not None:
             self.forwarder.wake.set()
 
@@ -229,7 +232,7 @@ class Daemon:
             signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
             signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.watch.check()
-        OutageJournal(self.log, self.config.outage.grace_s).power_gap(datetime.now(UTC), self.config.gate.heartbeat_s)
+        OutageJournal(self.log, self.config.outage.grace_s).power_gap(self.clock.now(), self.config.gate.heartbeat_s)
         for source in self.sources:
             source.prepare()
         self._button()
@@ -252,11 +255,11 @@ class Daemon:
         )
         while not self.stop.is_set():
             self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
-            self.stop.wait(ping_every)
+            self.clock.wait(ping_every, self.stop)
         self.notifier.notify("STOPPING=1")
         self.probe_now.set()
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
             with database.immediate(self.log.db):
-                delivery.set_meta(self.log.db, stopped_utc=format_utc(datetime.now(UTC)))
+                delivery.set_meta(self.log.db, stopped_utc=format_utc(self.clock.now()))
         event(logger, "stopped")
         return 0

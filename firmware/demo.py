@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.output import pairs, table
 from sitegate.queue import delivery
+from sitegate.queue.clock import SYSTEM
 from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.remarks import info
 from sitegate.roster import parse_csv
@@ -154,9 +154,9 @@ def _morning(directory: Path) -> None:
 
 def _drain(config_file: Path, timeout: float = 60) -> Device:
     device = Device.open(configuration.load(config_file))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        summary = delivery.summary(device.db, datetime.now(UTC))
+    deadline = SYSTEM.monotonic_ns() + timeout * 1e9
+    while SYSTEM.monotonic_ns() < deadline:
+        summary = delivery.summary(device.db, SYSTEM.now())
         print(f"\r       queue: {summary.pending} pending, {summary.delivered} delivered   ", end="", flush=True)
         if summary.undelivered == 0 and summary.delivered:
             break
@@ -170,7 +170,7 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
     for entry in daemon_lines:
         if entry.get("event") == "badge":
             outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
-    summary = delivery.summary(device.db, datetime.now(UTC))
+    summary = delivery.summary(device.db, SYSTEM.now())
     rows = device.db.execute("SELECT seq, service_id, remarks, expected_remarks FROM delivery ORDER BY seq").fetchall()
     records = device.log.get_many([row[0] for row in rows])
     remark_rows = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sitegate.device import Device
+from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
 from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
@@ -122,7 +123,7 @@ def build(
     """Everyone who badged on `day` (Brussels) from the signed log; on request, every roster worker valid that day.
 
     reference: given on the command line, it is this listing's reference (the employer's, or the site's)."""
-    now = now or datetime.now(UTC)
+    now = now or SYSTEM.now()
     site = device.config.site
     rows = _rows(device, day, employer)
     if with_roster:

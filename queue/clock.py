@@ -6,6 +6,7 @@ honest time from a guess and re-date records made before the clock was synchroni
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,16 @@ class Capture:
 
 
 class Clock(Protocol):
+    """The one source of time, injected everywhere as gpiozero injects its pin factory: the daemon, the forwarder,
+    the journal and the readers ask it, so a test or a soak run can drive them all in simulated time."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic_ns(self) -> int: ...
+
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        """Sleep up to `seconds`; True when `stop` was set meanwhile."""
+
     def capture(self) -> Capture: ...
 
 
@@ -50,22 +61,51 @@ class SystemClock:
         self._state = state
         self.boot_id = read_boot_id()
 
+    def use_state(self, state: Callable[[], ClockReading]) -> None:
+        """The clock state each capture stores, once a clock watch reports it."""
+        self._state = state
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if stop is None:
+            time.sleep(seconds)
+            return False
+        return stop.wait(seconds)
+
     def capture(self) -> Capture:
-        return Capture(datetime.now(UTC), time.monotonic_ns(), self.boot_id, self._state())
+        return Capture(self.now(), self.monotonic_ns(), self.boot_id, self._state())
 
 
 class ManualClock:
-    """A clock tests and benchmarks move by hand."""
+    """A clock tests and benchmarks move by hand; waiting on it moves it."""
 
     def __init__(self, start: datetime, boot_id: str = "test-boot", state: str = "synced") -> None:
         self.wall = start
-        self.monotonic_ns = 0
+        self.mono_ns = 0
         self.boot_id = boot_id
         self.reading = ClockReading(state, 0)
 
     def advance(self, seconds: float) -> None:
         self.wall += timedelta(seconds=seconds)
-        self.monotonic_ns += int(seconds * 1e9)
+        self.mono_ns += int(seconds * 1e9)
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic_ns(self) -> int:
+        return self.mono_ns
+
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        self.advance(seconds)
+        return stop is not None and stop.is_set()
 
     def capture(self) -> Capture:
-        return Capture(self.wall, self.monotonic_ns, self.boot_id, self.reading)
+        return Capture(self.wall, self.mono_ns, self.boot_id, self.reading)
+
+
+SYSTEM = SystemClock()  # for the command line: one process, one clock, no time source needed

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
 from sitegate.jsonlog import event
 from sitegate.queue import delivery, timesource
-from sitegate.queue.clock import ClockReading, read_boot_id
+from sitegate.queue.clock import SYSTEM, Clock, ClockReading, read_boot_id
 from sitegate.queue.database import immediate
 from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.timesource import TimeReading
@@ -76,16 +75,15 @@ class ClockWatch:
         ledger: sqlite_utils.Database,
         read: Callable[[], TimeReading],
         warn_threshold_s: float,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        clock: Clock = SYSTEM,
         boot_id: str | None = None,
     ) -> None:
         self.log = log
         self.ledger = ledger  # where corrected times go: the delivery ledger
         self.read = read
         self.warn_threshold_s = warn_threshold_s
-        self.wall = wall
-        self.monotonic_ns = monotonic_ns
+        self.wall = clock.now
+        self.monotonic_ns = clock.monotonic_ns
         self.boot_id = boot_id or read_boot_id()
         self._lock = threading.Lock()
         self._reading = ClockReading("unknown")

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from sitegate.errors import SitegateError
+from sitegate.queue.clock import SYSTEM
 
 
 class CredentialError(SitegateError):
@@ -59,7 +60,7 @@ def client_assertion(client_id: str, token_url: str, key, thumbprint: str | None
 
 
 def make_self_signed(
-    directory: Path, common_name: str = "sitegate-test", hosts: tuple[str, ...] = ()
+    directory: Path, common_name: str = "sitegate-test", hosts: tuple[str, ...] = (), now: dt.datetime | None = None
 ) -> tuple[Path, Path]:
     """A key and self-signed certificate for the simulator, the demo and tests (never for the real service)."""
     import ipaddress
@@ -67,7 +68,7 @@ def make_self_signed(
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
+    now = now or SYSTEM.now()
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlite_utils
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
@@ -22,6 +22,7 @@ from sitegate.config import Config
 from sitegate.jsonlog import event
 from sitegate.queue import delivery
 from sitegate.queue import presence_rest_v1 as contract
+from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.service import BatchRejected, DeliveryFailure, ServiceClient
 from sitegate.timefmt import format_utc, parse_utc
 
@@ -64,7 +65,7 @@ class Forwarder:
         db: sqlite_utils.Database,
         config: Config,
         client: ServiceClient,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM,
         sleep: Callable[[float], None] | None = None,
         wait: wait_base | None = None,
         on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
@@ -73,14 +74,15 @@ class Forwarder:
         stopping: threading.Event | None = None,
         yield_to_gate: Callable[[], None] = lambda: None,
     ) -> None:
-        """Every collaborator is given here: the clock (now), the sleeps (sleep, idle, gather), the stop flag.
+        """Every collaborator is given here: the clock, the sleeps (sleep, idle, gather), the stop flag.
 
         yield_to_gate: called before each of the forwarder's commits; the daemon makes it wait for a lull between
         badges, so a worker's append rarely queues behind a delivery commit for the database's write lock."""
         self.db = db
         self.config = config
         self.client = client
-        self.now = now
+        self.clock = clock
+        self.now = clock.now
         self.stopping = stopping or threading.Event()
         self.wake = threading.Event()
         self.sleep = sleep or self._interruptible_sleep
@@ -94,7 +96,7 @@ class Forwarder:
             event(logger, "resend_after_crash", logging.WARNING, count=self.resent_after_crash)
 
     def _interruptible_sleep(self, seconds: float) -> None:
-        self.stopping.wait(seconds)
+        self.clock.wait(seconds, self.stopping)
 
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""

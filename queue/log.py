@@ -162,33 +162,19 @@ class RegistrationLog(LogView):
         return record
 
     def _seal(self, tail: Tail | None, kind: str, payload: dict, payload_text: str, capture: Capture) -> Record:
-        seq = tail.seq + 1 if tail else 1
-        prev_hash = tail.hash if tail else GENESIS_HASH
-        wall = format_utc(capture.wall_utc)
-        message = signed_message(
-            seq,
+        signed = (
+            tail.seq + 1 if tail else 1,
             kind,
             payload,
-            wall,
+            format_utc(capture.wall_utc),
             capture.monotonic_ns,
             capture.boot_id,
             capture.clock.state,
             capture.clock.offset_us,
-            prev_hash,
+            tail.hash if tail else GENESIS_HASH,
         )
-        return Record(
-            seq,
-            kind,
-            payload_text,
-            wall,
-            capture.monotonic_ns,
-            capture.boot_id,
-            capture.clock.state,
-            capture.clock.offset_us,
-            prev_hash,
-            digest(message),
-            self.key.sign(message),
-        )
+        message = signed_message(*signed)
+        return Record(*signed[:2], payload_text, *signed[3:], digest(message), self.key.sign(message))
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> Tail | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 FORMAT_VERSION = 1
@@ -34,17 +34,9 @@ class Record:
     signature: str
 
     def signed_message(self) -> bytes:
-        return signed_message(
-            self.seq,
-            self.kind,
-            json.loads(self.payload),
-            self.wall_utc,
-            self.monotonic_ns,
-            self.boot_id,
-            self.clock_state,
-            self.clock_offset_us,
-            self.prev_hash,
-        )
+        values = [getattr(self, name) for name in SIGNED_FIELDS]
+        values[SIGNED_FIELDS.index("payload")] = json.loads(self.payload)  # signed as an object, not as text
+        return signed_message(*values)
 
     @property
     def data(self) -> dict:
@@ -54,24 +46,13 @@ class Record:
         return asdict(self)
 
 
-def signed_message(
-    seq, kind, payload, wall_utc, monotonic_ns, boot_id, clock_state, clock_offset_us, prev_hash
-) -> bytes:
-    """The exact bytes that are hashed and signed for one record."""
-    return canonical_json(
-        {
-            "v": FORMAT_VERSION,
-            "seq": seq,
-            "kind": kind,
-            "payload": payload,
-            "wall_utc": wall_utc,
-            "monotonic_ns": monotonic_ns,
-            "boot_id": boot_id,
-            "clock_state": clock_state,
-            "clock_offset_us": clock_offset_us,
-            "prev_hash": prev_hash,
-        }
-    ).encode("utf-8")
+SIGNED_FIELDS = tuple(field.name for field in fields(Record))[:-2]  # all but the hash and the signature
+
+
+def signed_message(*values: Any) -> bytes:
+    """The exact bytes hashed and signed for one record: its signed fields in SIGNED_FIELDS order (the payload
+    as an object), plus the format version."""
+    return canonical_json({"v": FORMAT_VERSION, **dict(zip(SIGNED_FIELDS, values, strict=True))}).encode("utf-8")
 
 
 def digest(message: bytes) -> str:

@@ -7,15 +7,15 @@ one rule in queue/failures.py, which the outage journal uses too, so the forward
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import requests
 
 from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
 from sitegate.queue import presence_rest_v1 as contract
+from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
 from sitegate.queue.failures import Cause, Symptom, cause
 
@@ -93,19 +93,19 @@ def classify_exception(error: requests.RequestException, what: str) -> DeliveryF
 
 
 class ServiceClient:
-    """One client per forwarder thread. `now` is injected so token expiry and offsets follow the test clock."""
+    """One client per forwarder thread. The clock is injected so token expiry and offsets follow a test's clock."""
 
     def __init__(
         self,
         config: ServiceConfig,
         session: requests.Session | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config = config
         self.session = session or requests.Session()
         # Passed on every call: a Session's own `verify` loses to $REQUESTS_CA_BUNDLE (requests issue #4726).
         self.verify: str | bool = str(config.ca_file) if config.ca_file else True  # never off
-        self.now = now
+        self.now = clock.now
         self._token: str | None = None
         self._signing: tuple | None = None
         self._token_expires: datetime | None = None

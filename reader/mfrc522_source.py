@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 
 from sitegate.config import ReaderConfig
 from sitegate.jsonlog import event
+from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.reader.sources import BadgeRead, BadRead
 
 logger = logging.getLogger("sitegate.reader")
@@ -118,15 +118,15 @@ class Protocol:
 
 
 class Mfrc522Source:
-    def __init__(self, reader: ReaderConfig, sleep=time.sleep, monotonic=time.monotonic) -> None:
+    def __init__(self, reader: ReaderConfig, clock: Clock = SYSTEM) -> None:
         import RPi.GPIO as gpio  # noqa: N813 - only on the device (or behind the tests' fake)
         from mfrc522 import MFRC522
 
         self.config = reader
         self.name = reader.name
         self.gpio = gpio
-        self.sleep = sleep
-        self.monotonic = monotonic
+        self.sleep = clock.wait
+        self.monotonic = lambda: clock.monotonic_ns() / 1e9
         self.online = False
         gpio.setwarnings(False)
         gpio.setmode(gpio.BCM)
@@ -180,7 +180,7 @@ class Mfrc522Source:
         text, now = uid.hex().upper(), self.monotonic()
         held = text == self.last_uid and now - self.last_seen < HOLD_OFF_S
         self.last_uid, self.last_seen = text, now
-        return None if held else BadgeRead(text, self.name, time.monotonic_ns())
+        return None if held else BadgeRead(text, self.name, int(now * 1e9))
 
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]:
         next_health = 0.0

@@ -12,7 +12,6 @@ import os
 import select
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Protocol, TextIO
 
 from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_badge_uid
+from sitegate.queue.clock import SYSTEM, Clock
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class BadgeSource(Protocol):
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]: ...
 
 
-def parse_line(line: str, default_reader: str) -> BadgeRead | BadRead | None:
+def parse_line(line: str, default_reader: str, monotonic_ns: int) -> BadgeRead | BadRead | None:
     text = line.strip()
     if not text:
         return None
@@ -56,11 +56,12 @@ def parse_line(line: str, default_reader: str) -> BadgeRead | BadRead | None:
         uid = normalise_badge_uid(uid_text)
     except IdentifierError as error:
         return BadRead(reader.strip() or default_reader, error.problem)
-    return BadgeRead(uid, reader.strip() or default_reader, time.monotonic_ns())
+    return BadgeRead(uid, reader.strip() or default_reader, monotonic_ns)
 
 
 class FifoSource:
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
         self.path = Path(path)
         self.name = name
         self.online = False
@@ -94,7 +95,7 @@ class FifoSource:
                 pending += os.read(descriptor, 65536)
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
-                    read = parse_line(raw.decode("utf-8", "replace"), self.name)
+                    read = parse_line(raw.decode("utf-8", "replace"), self.name, self.clock.monotonic_ns())
                     if read is not None:
                         yield read
         finally:
@@ -105,7 +106,8 @@ class FifoSource:
 class LineSource:
     """A keyboard-wedge reader types the UID and Enter: in development, that is standard input."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
+    def __init__(self, stream: TextIO, name: str, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
         self.stream = stream
         self.name = name
         self.online = True
@@ -117,7 +119,7 @@ class LineSource:
         for line in self.stream:
             if stop.is_set():
                 return
-            read = parse_line(line, self.name)
+            read = parse_line(line, self.name, self.clock.monotonic_ns())
             if read is not None:
                 yield read
         self.online = False
@@ -127,7 +129,8 @@ class EvdevSource:
     """A USB keyboard-wedge reader on the device: its key presses read from /dev/input with evdev (grabbed, so
     the UIDs it types go nowhere else). Imported only when configured."""
 
-    def __init__(self, device_path: Path, name: str) -> None:
+    def __init__(self, device_path: Path, name: str, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
         import evdev  # only on the device (or behind the tests' fake)
 
         self.evdev = evdev
@@ -162,7 +165,7 @@ class EvdevSource:
                         continue
                     name = codes.KEY[key.code]
                     if name in ("KEY_ENTER", "KEY_KPENTER"):
-                        read = parse_line("".join(typed), self.name)
+                        read = parse_line("".join(typed), self.name, self.clock.monotonic_ns())
                         typed.clear()
                         if read is not None:
                             yield read

@@ -16,15 +16,15 @@ from sitegate.simulator import SimulatedService, SimulatorServer
 
 @contextmanager
 def simulated_site(tmp_path, clock, credentials, batch_size=200, **forwarder_options):
-    service = SimulatedService(reception_delay_s=900, now=lambda: clock.wall)
+    service = SimulatedService(reception_delay_s=900, clock=clock)
     server = SimulatorServer(service).start()
     path = tmp_path / "sitegate.toml"
     path.write_text(
         CONFIG_TEXT + service_section(server.base_url, server.token_url, credentials, batch_size=batch_size)
     )
     device = Device.open(configuration.load(path), clock)
-    client = ServiceClient(device.config.service, now=lambda: clock.wall)
-    forwarder = Forwarder(device.ledger, device.config, client, now=lambda: clock.wall, **forwarder_options)
+    client = ServiceClient(device.config.service, clock=clock)
+    forwarder = Forwarder(device.ledger, device.config, client, clock=clock, **forwarder_options)
     try:
         yield device, service, forwarder
     finally:

@@ -145,8 +145,7 @@ def watch_for(device, clock, readings) -> ClockWatch:
         device.ledger,
         readings,
         90.0,
-        wall=lambda: clock.wall,
-        monotonic_ns=lambda: clock.monotonic_ns,
+        clock=clock,
         boot_id=clock.boot_id,
     )
 

@@ -54,8 +54,8 @@ def forwarder(device, clock) -> Forwarder:
     return Forwarder(
         device.ledger,
         device.config,
-        ServiceClient(device.config.service, now=lambda: clock.wall),
-        now=lambda: clock.wall,
+        ServiceClient(device.config.service, clock=clock),
+        clock=clock,
     )
 
 

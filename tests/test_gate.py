@@ -36,7 +36,7 @@ class Reads:
 
     def __call__(self, uid="04A1B2C3", after_s=0.0, reader="gate"):
         self.clock.advance(after_s)
-        return BadgeRead(uid, reader, self.clock.monotonic_ns)
+        return BadgeRead(uid, reader, self.clock.monotonic_ns())
 
 
 def test_toggle_in_then_out_and_double_tap_suppressed(device, clock, roster):
@@ -94,7 +94,7 @@ def test_unknown_badge_red_and_recorded_never_sent(device, clock, roster):
 
 
 def test_corrupt_read_is_a_fault_not_a_registration(device, clock, roster):
-    read = parse_line("04A1B2Z?", "gate")
+    read = parse_line("04A1B2Z?", "gate", 0)
     assert isinstance(read, BadRead)
     outcome = make_gate(device).badge(read)
     assert outcome.outcome == "bad_read" and "card UID" in outcome.reason and device.log.count() == 0

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from fake_mfrc522 import Card, FakeChip, install
 
+from sitegate.queue.clock import ManualClock
 from sitegate.reader.sources import BadgeRead
 
 UID4 = bytes.fromhex("04A1B2C3")
 UID7 = bytes.fromhex("04112233445566")
 UID10 = bytes.fromhex("0102030405060708090A")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -33,8 +27,8 @@ def chip(monkeypatch):
 def source(chip, config):
     from sitegate.reader.mfrc522_source import Mfrc522Source
 
-    clock = Clock()
-    reader = Mfrc522Source(config.readers[0], sleep=lambda s: None, monotonic=clock)
+    clock = ManualClock(datetime(2026, 11, 22, 7, 0, tzinfo=UTC))  # sleeping on it moves it: no real wait
+    reader = Mfrc522Source(config.readers[0], clock)
     reader.clock = clock
     reader.prepare()
     return reader
@@ -64,7 +58,7 @@ def test_a_card_held_still_is_one_read(chip, source):
     chip.present(Card(UID7))
     reads = []
     for _ in range(40):
-        source.clock.now += 0.05
+        source.clock.advance(0.05)
         read = source.poll()
         if read is not None:
             reads.append(read)
@@ -77,9 +71,9 @@ def test_a_card_answering_every_other_request_is_held_off(chip, source):
     assert source.poll() is not None
     for _ in range(10):  # a card that ignores HLTA and comes back every other REQA
         card.state = "IDLE"
-        source.clock.now += 0.1
+        source.clock.advance(0.1)
         assert source.poll() is None
-    source.clock.now += 5  # taken away and presented again
+    source.clock.advance(5)  # taken away and presented again
     card.state = "IDLE"
     assert source.poll() is not None
 
@@ -90,7 +84,7 @@ def test_card_pulled_mid_read_gives_no_badge(chip, source):
     read = source.poll()
     assert not isinstance(read, BadgeRead)
     chip.present(Card(UID7))
-    source.clock.now += 2
+    source.clock.advance(2)
     assert source.poll().uid == UID7.hex().upper()
 
 

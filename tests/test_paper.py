@@ -33,7 +33,7 @@ def badged(device, clock):
     gate = Gate(device.log, device.roster, device.config, lambda: ClockReading("synced", 0), lambda: 0)
     for uid in ("04A1B2C3", "04A1B2C4", "04A1B2C5", "04A1B2C6", "04A1B2C7"):
         clock.advance(30)
-        gate.badge(BadgeRead(uid, "gate", clock.monotonic_ns))
+        gate.badge(BadgeRead(uid, "gate", clock.monotonic_ns()))
     record_reference(device.log, "CC-2026-000123", clock.wall)
     return device
 

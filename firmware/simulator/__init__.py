@@ -20,8 +20,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 from sitegate.queue import presence_rest_v1 as contract
+from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
@@ -55,12 +55,12 @@ class SimulatedService:
     def __init__(
         self,
         reception_delay_s: int = 900,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM,
         persons: set[str] | None = None,
         token_lifetime_s: int = 600,
     ) -> None:
         self.reception_delay_s = reception_delay_s
-        self.now = now
+        self.now = clock.now
         self.persons = persons
         self.token_lifetime_s = token_lifetime_s
         self.lock = threading.Lock()
