@@ -20,7 +20,7 @@ import sdnotify
 from sitegate import __version__, health
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.gate import Gate
+from sitegate.gate import Gate, Result
 from sitegate.jsonlog import event
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
@@ -34,7 +34,7 @@ from sitegate.queue.service import ServiceClient
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
 from sitegate.reader.factory import make_source
-from sitegate.reader.feedback import Feedback
+from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
 from sitegate.timefmt import BRUSSELS, format_utc
@@ -90,7 +90,7 @@ class Daemon:
                 target()
             except Exception:  # a thread that dies must say so, loudly, and the gate must show a fault
                 logger.exception("thread %s died", name, extra={"fields": {"event": "thread_died", "thread": name}})
-                self.feedback.show("fault")
+                self.feedback.show(Signal.FAULT)
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
@@ -103,7 +103,7 @@ class Daemon:
                     self.handle(read)
             except Exception as error:  # noqa: BLE001 - a reader fault must never stop the daemon
                 event(logger, "reader_fault", logging.ERROR, reader=source.name, problem=str(error))
-                self.feedback.show("fault")
+                self.feedback.show(Signal.FAULT)
                 self.clock.wait(2, self.stop)
             if isinstance(source, LineSource):
                 return
@@ -183,10 +183,10 @@ class Daemon:
                 workers=len(document.rows),
                 warnings=printed.warnings,
             )
-            self.feedback.show("printed")
+            self.feedback.show(Signal.PRINTED)
         except SitegateError as error:
             event(logger, "listing_print_failed", logging.ERROR, problem=error.problem, fix=error.fix)
-            self.feedback.show("print_failed")
+            self.feedback.show(Signal.PRINT_FAILED)
         finally:
             device.close()
 
@@ -222,7 +222,7 @@ class Daemon:
             outcome = self.gate.badge(read)
             self.feedback.show(outcome.signal)
             self.last_badge_ns = self.clock.monotonic_ns()
-        if outcome.outcome == "registered" and self.forwarder is not None:
+        if outcome.outcome == Result.REGISTERED and self.forwarder is not None:
             self.forwarder.wake.set()
 
     def run(self, handle_signals: bool = True) -> int:

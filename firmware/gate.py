@@ -11,12 +11,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sitegate.config import Config, ReaderConfig
 from sitegate.errors import DuplicateRegistrationError, StorageError
 from sitegate.jsonlog import event
-from sitegate.queue.clock import ClockReading
+from sitegate.queue.clock import ClockReading, ClockState
 from sitegate.queue.log import RegistrationLog
+from sitegate.queue.records import Kind
+from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
 from sitegate.registration import Registration, append_registration
 from sitegate.roster import RosterStore, Worker
@@ -24,20 +27,32 @@ from sitegate.timefmt import local, parse_utc
 
 logger = logging.getLogger("sitegate.gate")
 HISTORY = timedelta(hours=48)
+
+
+class Result(StrEnum):
+    """What became of one badge read (the `outcome` of its log line)."""
+
+    REGISTERED = "registered"
+    DUPLICATE_SUPPRESSED = "duplicate_suppressed"
+    UNKNOWN_BADGE = "unknown_badge"
+    BAD_READ = "bad_read"
+    REFUSED = "refused"
+
+
 LOG_LEVELS = {
-    "registered": logging.INFO,
-    "duplicate_suppressed": logging.INFO,
-    "unknown_badge": logging.WARNING,
-    "bad_read": logging.WARNING,
-    "refused": logging.ERROR,
+    Result.REGISTERED: logging.INFO,
+    Result.DUPLICATE_SUPPRESSED: logging.INFO,
+    Result.UNKNOWN_BADGE: logging.WARNING,
+    Result.BAD_READ: logging.WARNING,
+    Result.REFUSED: logging.ERROR,
 }
 MAX_RECENT = 20_000  # remembered badge reads before the ones older than an hour are forgotten
 
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # registered | unknown_badge | duplicate_suppressed | refused | bad_read
-    signal: str  # the feedback pattern
+    outcome: Result
+    signal: Signal
     seq: int | None = None
     direction: str | None = None
     warnings: tuple[str, ...] = ()
@@ -75,7 +90,7 @@ class Gate:
     def _load_history(self) -> None:
         """Each worker's last registration, from the log's recent tail (the log is the only truth)."""
         cutoff = None
-        for record in self.log.newest("registration"):
+        for record in self.log.newest(Kind.REGISTRATION):
             moment = parse_utc(record.wall_utc)
             cutoff = cutoff or moment - HISTORY
             if moment < cutoff:
@@ -98,15 +113,17 @@ class Gate:
 
     def badge(self, read: BadgeRead | BadRead) -> Outcome:
         if isinstance(read, BadRead):
-            return self._logged(Outcome("bad_read", "fault", reason=read.problem), None, read.reader)
+            return self._logged(Outcome(Result.BAD_READ, Signal.FAULT, reason=read.problem), None, read.reader)
         reader = self._reader(read.reader)
         if self._window_hit(read, reader.same_badge_window_s):
-            outcome = Outcome("duplicate_suppressed", "already_registered", reason="same badge within the window")
+            outcome = Outcome(
+                Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason="same badge within the window"
+            )
             return self._logged(outcome, read.uid, reader.name)
         try:
             outcome = self._decide(read, reader)
         except StorageError as error:
-            outcome = Outcome("refused", "fault", reason=f"{error.problem} — fix: {error.fix}")
+            outcome = Outcome(Result.REFUSED, Signal.FAULT, reason=f"{error.problem} — fix: {error.fix}")
         return self._logged(outcome, read.uid, reader.name)
 
     @staticmethod
@@ -129,16 +146,16 @@ class Gate:
     def _decide(self, read: BadgeRead, reader: ReaderConfig) -> Outcome:
         worker = self.roster.lookup(read.uid)
         if worker is None:
-            record = self.log.append("unknown_badge", {"uid": read.uid, "reader": reader.name})
+            record = self.log.append(Kind.UNKNOWN_BADGE, {"uid": read.uid, "reader": reader.name})
             self.recent_uids[read.uid] = read.monotonic_ns
-            return Outcome("unknown_badge", "unknown_badge", seq=record.seq, reason="badge not in the roster")
+            return Outcome(Result.UNKNOWN_BADGE, Signal.UNKNOWN_BADGE, seq=record.seq, reason="badge not in the roster")
         now = self.log.clock.capture().wall_utc
         key = (worker.worker.kind, worker.worker.number)
         last = self.last.get(key)
         direction, expected, already = self._direction(reader, last, now)
         if already:
             self.recent_uids[read.uid] = read.monotonic_ns
-            return Outcome("duplicate_suppressed", "already_registered", reason=already, worker=worker)
+            return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason=already, worker=worker)
         warnings = self._warnings(worker, now, expected)
         registration = Registration(
             worker.worker,
@@ -153,13 +170,13 @@ class Gate:
         try:
             record = append_registration(self.log, registration, tuple(expected))
         except DuplicateRegistrationError as error:
-            return Outcome("duplicate_suppressed", "already_registered", reason=error.problem, worker=worker)
+            return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason=error.problem, worker=worker)
         self.recent_uids[read.uid] = read.monotonic_ns
         moment = parse_utc(record.wall_utc)
         self.last[key] = Last(direction, moment, moment if direction == "IN" else last and last.last_in)
-        signal = "warning" if warnings else "registered_out" if direction == "OUT" else "registered_in"
+        signal = Signal.WARNING if warnings else Signal.REGISTERED_OUT if direction == "OUT" else Signal.REGISTERED_IN
         return Outcome(
-            "registered", signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker
+            Result.REGISTERED, signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker
         )
 
     def _direction(self, reader: ReaderConfig, last: Last | None, now: datetime) -> tuple[str, set[int], str | None]:
@@ -191,7 +208,7 @@ class Gate:
             expected.add(1)
             warnings.append("employer not declared on this site (remark 1)")
         clock = self.clock_state()
-        if clock.state != "synced":
+        if clock.state != ClockState.SYNCED:
             warnings.append(f"clock {clock.state}")
         backlog = self.backlog()
         if backlog > self.config.gate.backlog_warning:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 
@@ -75,7 +76,7 @@ def delivery(summary: QueueSummary) -> list[Finding]:
 
 def clock(state: str) -> list[Finding]:
     """A clock that is not synced is a warning and a provider task; registrations are still accepted."""
-    return [] if state == "synced" else [Finding(WARNING, f"clock {state}: `sitegate clock`")]
+    return [] if state == ClockState.SYNCED else [Finding(WARNING, f"clock {state}: `sitegate clock`")]
 
 
 def episode(current: dict | None, never_connected: bool) -> list[Finding]:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from sitegate.identifiers import WorkerId
 from sitegate.queue.clock import Capture
 from sitegate.queue.log import RegistrationLog
-from sitegate.queue.records import Record
+from sitegate.queue.records import Kind, Record
 from sitegate.timefmt import format_utc
 
 DIRECTIONS = ("IN", "OUT", "PRESENCE")
-KIND = "registration"
 
 
 @dataclass(frozen=True)
@@ -63,4 +62,4 @@ def append_registration(
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {registration.direction!r}")
     # The remarks the gate expects are part of the signed record: proof the device warned at the time.
     payload = {**registration.payload(), "expected_remarks": sorted(expected_remarks)}
-    return log.append(KIND, payload, dedup_key=registration.duplicate_key)
+    return log.append(Kind.REGISTRATION, payload, dedup_key=registration.duplicate_key)

@@ -11,6 +11,7 @@ from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
+from sitegate.queue.records import Kind
 from sitegate.timefmt import parse_utc
 
 
@@ -26,7 +27,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         and heartbeat_age < 3 * config.gate.heartbeat_s
         and (stopped is None or stopped < heartbeat)
     )
-    last_badge = next(device.log.newest("registration", "unknown_badge"), None)
+    last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
@@ -68,7 +69,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
 
 def never_connected(summary: delivery.QueueSummary, device: Device) -> bool:
     """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
-    return summary.last_delivery_utc is None and device.log.has("registration")
+    return summary.last_delivery_utc is None and device.log.has(Kind.REGISTRATION)
 
 
 def current_outage(device: Device, now: datetime) -> dict | None:

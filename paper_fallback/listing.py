@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sitegate.device import Device
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
+from sitegate.queue.records import Kind
 from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
@@ -80,7 +81,7 @@ def _day_bounds(day: date) -> tuple[str, str]:
 def references(device: Device, day: date) -> dict[str, str]:
     """The latest reference of the day for the site and for each employer that called on its own."""
     found: dict[str, str] = {}
-    for record in device.log.between("outage_reference", *_day_bounds(day)):
+    for record in device.log.between(Kind.OUTAGE_REFERENCE, *_day_bounds(day)):
         found[record.data.get("employer") or SITE] = record.data["reference"]
     return found
 
@@ -88,7 +89,7 @@ def references(device: Device, day: date) -> dict[str, str]:
 def _rows(device: Device, day: date, employer: str | None) -> dict[tuple[str, str], Row]:
     site = device.config.site
     rows: dict[tuple[str, str], Row] = {}
-    for record in device.log.between("registration", *_day_bounds(day)):
+    for record in device.log.between(Kind.REGISTRATION, *_day_bounds(day)):
         data = record.data
         if employer and data["employer"] != employer:
             continue
@@ -164,7 +165,7 @@ def build(
 def record_printing(device: Device, listing: Listing, output_format: str, destination: str, content: bytes) -> int:
     """Each printed listing is itself a signed record: what was printed, when, for which reference."""
     record = device.log.append(
-        "paper_listing",
+        Kind.PAPER_LISTING,
         {
             "date": listing.day.isoformat(),
             "reference": listing.reference,

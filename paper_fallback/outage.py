@@ -27,10 +27,10 @@ from sitegate.queue.database import immediate
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import RegistrationLog
+from sitegate.queue.records import Kind
 from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.outage")
-KIND = "outage"
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)
 # Journal states: what `observe` returns, and what `sitegate outage --json` reports as "state".
 OK, SUSPECTED, OPEN, NEVER_CONNECTED = "ok", "suspected", "open", "never_connected"
@@ -64,7 +64,7 @@ class OutageJournal:
             delivery.set_meta(self.log.db, **values)
 
     def _record(self, what: str, **fields) -> int:
-        record = self.log.append(KIND, {"event": what, **fields})
+        record = self.log.append(Kind.OUTAGE, {"event": what, **fields})
         level = logging.INFO if what in ("closed", "cleared") else logging.WARNING
         event(logger, f"outage_{what}", level, seq=record.seq, **{k: v for k, v in fields.items() if k == "cause"})
         return record.seq
@@ -194,7 +194,7 @@ class Outage:
 def episodes(log: RegistrationLog) -> list[Outage]:
     """Every episode, rebuilt from the signed records (the log is the only truth), oldest first."""
     found: dict[int, Outage] = {}
-    for record in log.records(kind=KIND):
+    for record in log.records(kind=Kind.OUTAGE):
         data = record.data
         what = data["event"]
         piece = {"event": what, "seq": record.seq, "at_utc": record.wall_utc, **data}
@@ -212,7 +212,7 @@ def episodes(log: RegistrationLog) -> list[Outage]:
                 episode.state = OPEN if what == "opened" else NEVER_CONNECTED
             elif what in ("closed", "cleared"):
                 episode.state, episode.end_utc = _ENDED[episode.state], data["at_utc"]
-    for record in log.records(kind="outage_reference"):
+    for record in log.records(kind=Kind.OUTAGE_REFERENCE):
         data = record.data
         for episode in found.values():
             if episode.covers(record.wall_utc) and episode.state != "cleared":
@@ -238,4 +238,4 @@ def record_reference(log: RegistrationLog, reference: str, now: datetime, employ
     payload = {"reference": reference.strip(), "at_utc": format_utc(now)}
     if employer:
         payload["employer"] = employer
-    return log.append("outage_reference", payload).seq
+    return log.append(Kind.OUTAGE_REFERENCE, payload).seq

@@ -11,10 +11,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+class ClockState(StrEnum):
+    """What each record stores about the clock at capture. The values are signed: never rename them."""
+
+    SYNCED = "synced"
+    UNSYNCED = "unsynced"
+    STEPPED = "stepped"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
 class SystemClock:
     """The real clock. The state comes from an injected reader (chrony, timesyncd, NTP) and is cached by it."""
 
-    def __init__(self, state: Callable[[], ClockReading] = lambda: ClockReading("unknown")) -> None:
+    def __init__(self, state: Callable[[], ClockReading] = lambda: ClockReading(ClockState.UNKNOWN)) -> None:
         self._state = state
         self.boot_id = read_boot_id()
 
@@ -84,7 +94,7 @@ class SystemClock:
 class ManualClock:
     """A clock tests and benchmarks move by hand; waiting on it moves it."""
 
-    def __init__(self, start: datetime, boot_id: str = "test-boot", state: str = "synced") -> None:
+    def __init__(self, start: datetime, boot_id: str = "test-boot", state: str = ClockState.SYNCED) -> None:
         self.wall = start
         self.mono_ns = 0
         self.boot_id = boot_id

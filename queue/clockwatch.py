@@ -18,9 +18,10 @@ import sqlite_utils
 
 from sitegate.jsonlog import event
 from sitegate.queue import delivery, timesource
-from sitegate.queue.clock import SYSTEM, Clock, ClockReading, read_boot_id
+from sitegate.queue.clock import SYSTEM, Clock, ClockReading, ClockState, read_boot_id
 from sitegate.queue.database import immediate
 from sitegate.queue.log import LogView, RegistrationLog
+from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
 from sitegate.timefmt import format_utc
 
@@ -86,7 +87,7 @@ class ClockWatch:
         self.monotonic_ns = clock.monotonic_ns
         self.boot_id = boot_id or read_boot_id()
         self._lock = threading.Lock()
-        self._reading = ClockReading("unknown")
+        self._reading = ClockReading(ClockState.UNKNOWN)
         self._last: tuple[datetime, int] | None = None
         self._last_state: str | None = None
         self._warned = False
@@ -110,20 +111,20 @@ class ClockWatch:
         offset = reading.offset_s
         synced, warning = assess(reading, self.warn_threshold_s)
         jump = self._stepped(wall, mono)
-        state = "stepped" if jump is not None else "synced" if synced else "unsynced"
+        state = ClockState.STEPPED if jump is not None else ClockState.SYNCED if synced else ClockState.UNSYNCED
         with self._lock:
             self._reading = ClockReading(state, None if offset is None else int(offset * 1e6))
         if jump is not None:
-            self._record("stepped", reading, jump_s=round(jump, 3))
-        if state != self._last_state and state != "stepped":
+            self._record(ClockState.STEPPED, reading, jump_s=round(jump, 3))
+        if state != self._last_state and state != ClockState.STEPPED:
             self._record(state, reading)
-            if state == "synced":
+            if state == ClockState.SYNCED:
                 self.redate(wall, offset or 0.0)
         if bool(warning and synced) != self._warned:
             self._warned = bool(warning and synced)
             if self._warned:
                 self._record("offset_warning", reading, threshold_s=self.warn_threshold_s)
-        self._last_state = state if state != "stepped" else self._last_state
+        self._last_state = state if state != ClockState.STEPPED else self._last_state
         return ClockStatus(state, synced, offset, reading.max_error_s, reading.source, reading.detail, warning)
 
     def _record(self, what: str, reading: TimeReading, **extra) -> None:
@@ -134,8 +135,8 @@ class ClockWatch:
             "offset_us": None if reading.offset_s is None else int(reading.offset_s * 1e6),
             **extra,
         }
-        self.log.append("clock", payload)
-        level = logging.INFO if what == "synced" else logging.WARNING
+        self.log.append(Kind.CLOCK, payload)
+        level = logging.INFO if what == ClockState.SYNCED else logging.WARNING
         event(logger, f"clock_{what}", level, **{k: v for k, v in payload.items() if k != "event"})
 
     def redate(self, wall: datetime, offset_s: float) -> int:
@@ -150,7 +151,7 @@ class ClockWatch:
             for seq, mono in rows
         ]
         record = self.log.append(
-            "clock_correction",
+            Kind.CLOCK_CORRECTION,
             {
                 "boot_id": self.boot_id,
                 "reference": {"wall_utc": format_utc(wall), "monotonic_ns": mono_now, "offset_us": int(offset_s * 1e6)},
@@ -181,5 +182,5 @@ def unsynced_records(log: LogView) -> int:
 
 def last_clock_event(log: RegistrationLog) -> tuple[str, str | None]:
     """The clock state as last recorded (event, when), for status screens and the paper listing."""
-    record = next(log.newest("clock"), None)
-    return (record.data["event"], record.wall_utc) if record else ("unknown", None)
+    record = next(log.newest(Kind.CLOCK), None)
+    return (record.data["event"], record.wall_utc) if record else (ClockState.UNKNOWN, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import sqlite_utils
 
@@ -16,9 +17,19 @@ from sitegate.queue.database import immediate
 from sitegate.queue.failures import cause
 from sitegate.queue.log import LogView
 from sitegate.queue.presence_rest_v1 import ItemResult
+from sitegate.queue.records import Kind
 from sitegate.timefmt import parse_utc
 
-STATES = ("pending", "in_flight", "delivered", "rejected")
+
+class State(StrEnum):
+    """A registration's delivery state. SQL below binds these values; it spells none of them."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+
+
 DELIVERY_META = "delivery_meta"
 
 
@@ -55,12 +66,14 @@ def _ledgered(db: sqlite_utils.Database) -> int:
 
 def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
     log = LogView(db)
-    counts = dict.fromkeys(STATES, 0)
+    counts = dict.fromkeys(State, 0)
     counts.update(db.execute("SELECT state, count(*) FROM delivery GROUP BY state").fetchall())
     ledgered = _ledgered(db)
-    counts["pending"] += log.count_kind("registration", after=ledgered)
-    row = db.execute("SELECT seq FROM delivery WHERE state IN ('pending', 'in_flight') ORDER BY seq LIMIT 1").fetchone()
-    oldest = log.get(row[0]) if row else next(log.records(ledgered + 1, "registration"), None)
+    counts["pending"] += log.count_kind(Kind.REGISTRATION, after=ledgered)
+    row = db.execute(
+        "SELECT seq FROM delivery WHERE state IN (?, ?) ORDER BY seq LIMIT 1", [State.PENDING, State.IN_FLIGHT]
+    ).fetchone()
+    oldest = log.get(row[0]) if row else next(log.records(ledgered + 1, Kind.REGISTRATION), None)
     oldest = (oldest.seq, oldest.wall_utc) if oldest else None
     age = round((now - parse_utc(oldest[1])).total_seconds(), 3) if oldest else None
     symptom = get_meta(db, "last_error_symptom", DELIVERY_META)
@@ -101,10 +114,10 @@ class Pending:
 
 def catch_up(ledger: sqlite_utils.Database, device_id: str) -> int:
     """Take new registrations into the ledger (inside the caller's transaction); the reference is device-seq."""
-    new = LogView(ledger).records(_ledgered(ledger) + 1, "registration")
+    new = LogView(ledger).records(_ledgered(ledger) + 1, Kind.REGISTRATION)
     return ledger.conn.executemany(
-        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) VALUES (?, ?, 'pending', 0, ?)",
-        [(r.seq, f"{device_id}-{r.seq}", json.dumps(r.data.get("expected_remarks", []))) for r in new],
+        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) VALUES (?, ?, ?, 0, ?)",
+        [(r.seq, f"{device_id}-{r.seq}", State.PENDING, json.dumps(r.data.get("expected_remarks", []))) for r in new],
     ).rowcount
 
 
@@ -113,12 +126,13 @@ def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) 
     with immediate(db):
         catch_up(db, device_id)
         rows = db.execute(
-            "SELECT seq, reference, corrected_utc FROM delivery WHERE state = 'pending' ORDER BY seq LIMIT ?", [limit]
+            "SELECT seq, reference, corrected_utc FROM delivery WHERE state = ? ORDER BY seq LIMIT ?",
+            [State.PENDING, limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
-            "UPDATE delivery SET state = 'in_flight', attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
-            [(now, row[0]) for row in rows],
+            "UPDATE delivery SET state = ?, attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
+            [(State.IN_FLIGHT, now, row[0]) for row in rows],
         )
     return [Pending(seq, ref, records[seq].payload, records[seq].wall_utc, corrected) for seq, ref, corrected in rows]
 
@@ -129,8 +143,8 @@ def release(db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str
     The first failure since the last delivery is kept: an outage starts at its earliest failed attempt."""
     with immediate(db):
         db.conn.executemany(
-            "UPDATE delivery SET state = 'pending', last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
-            [(error, symptom, now, seq) for seq in seqs],
+            "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
+            [(State.PENDING, error, symptom, now, seq) for seq in seqs],
         )
         attempts = int(get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
         first = get_meta(db, "first_failure_utc", DELIVERY_META) or now
@@ -153,15 +167,22 @@ def settle(
         for seq, result in outcomes:
             if result.created:
                 db.execute(
-                    "UPDATE delivery SET state = 'delivered', service_id = ?, validity = ?, remarks = ?, "
+                    "UPDATE delivery SET state = ?, service_id = ?, validity = ?, remarks = ?, "
                     "last_error = NULL, error_class = NULL, updated_utc = ?, delivered_utc = ? WHERE seq = ?",
-                    [result.service_id, result.validity, json.dumps(list(result.remarks)), now, now, seq],
+                    [
+                        State.DELIVERED,
+                        result.service_id,
+                        result.validity,
+                        json.dumps(list(result.remarks)),
+                        now,
+                        now,
+                        seq,
+                    ],
                 )
             else:
                 db.execute(
-                    "UPDATE delivery SET state = 'rejected', last_error = ?, error_class = 'rejected', "
-                    "updated_utc = ? WHERE seq = ?",
-                    [result.reason, now, seq],
+                    "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
+                    [State.REJECTED, result.reason, State.REJECTED, now, seq],
                 )
         if any(result.created for _, result in outcomes):
             set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
@@ -172,9 +193,9 @@ def settle(
 def recover_in_flight(db: sqlite_utils.Database) -> int:
     """After a crash, what was in flight may or may not have reached the service: send it again, and count it."""
     with immediate(db):
-        count = db.execute("SELECT count(*) FROM delivery WHERE state = 'in_flight'").fetchone()[0]
+        count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [State.IN_FLIGHT]).fetchone()[0]
         if count:
-            db.execute("UPDATE delivery SET state = 'pending' WHERE state = 'in_flight'")
+            db.execute("UPDATE delivery SET state = ? WHERE state = ?", [State.PENDING, State.IN_FLIGHT])
             set_meta(db, DELIVERY_META, resends=int(get_meta(db, "resends", DELIVERY_META) or 0) + count)
     return count
 

@@ -16,8 +16,8 @@ import sqlite_utils
 
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database
-from sitegate.queue.clock import Capture, Clock
-from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest, signed_message
+from sitegate.queue.clock import Capture, Clock, ClockState
+from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest, signed_message
 from sitegate.queue.signing import DeviceKey
 from sitegate.timefmt import format_utc
 
@@ -87,10 +87,13 @@ class LogView:
 
     def not_synced(self, boot_id: str | None = None) -> Iterator[Record]:
         """Registrations captured while the clock was not trusted (of one boot, if given)."""
-        where = "kind = 'registration' AND clock_state IN ('unsynced', 'unknown')"
+        where, params = (
+            "kind = ? AND clock_state IN (?, ?)",
+            [Kind.REGISTRATION, ClockState.UNSYNCED, ClockState.UNKNOWN],
+        )
         if boot_id is not None:
-            return self._rows(where + " AND boot_id = ?", [boot_id])
-        return self._rows(where)
+            return self._rows(where + " AND boot_id = ?", [*params, boot_id])
+        return self._rows(where, params)
 
 
 class RegistrationLog(LogView):

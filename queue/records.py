@@ -9,10 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
+
+
+class Kind(StrEnum):
+    """What a record is. The values are stored in signed records: never rename them."""
+
+    REGISTRATION = "registration"
+    UNKNOWN_BADGE = "unknown_badge"
+    CLOCK = "clock"
+    CLOCK_CORRECTION = "clock_correction"
+    OUTAGE = "outage"
+    OUTAGE_REFERENCE = "outage_reference"
+    PAPER_LISTING = "paper_listing"
 
 
 def canonical_json(value: Any) -> str:

@@ -17,6 +17,7 @@ from importlib import resources
 import sqlite_utils
 
 from sitegate.identifiers import mask
+from sitegate.queue.delivery import State
 from sitegate.queue.log import LogView
 from sitegate.timefmt import format_utc, parse_utc
 
@@ -96,14 +97,15 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
     A remark 32 on a registration captured during an outage is explained by that outage (and its reference)."""
     rows = db.execute(
         "SELECT seq, reference, state, remarks, last_error FROM delivery "
-        "WHERE state = 'rejected' OR (remarks IS NOT NULL AND remarks != '[]')"
+        "WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]')",
+        [State.REJECTED],
     ).fetchall()
     records = LogView(db).get_many([row[0] for row in rows])
     items = []
     for seq, reference, state, remarks, error in rows:
         wall = records[seq].wall_utc
         worker = mask(records[seq].data["worker"]["number"])
-        if state == "rejected":
+        if state == State.REJECTED:
             items.append(
                 ActionItem(
                     seq,

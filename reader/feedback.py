@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from queue import SimpleQueue
 
 from gpiozero import LED, Buzzer, Device
@@ -34,16 +35,29 @@ class Blink:
     times: int = 1
 
 
+class Signal(StrEnum):
+    """What the gate tells the worker (and the foreman): each has its own pattern below."""
+
+    REGISTERED_IN = "registered_in"
+    REGISTERED_OUT = "registered_out"
+    ALREADY_REGISTERED = "already_registered"
+    WARNING = "warning"
+    UNKNOWN_BADGE = "unknown_badge"
+    FAULT = "fault"
+    PRINTED = "printed"
+    PRINT_FAILED = "print_failed"
+
+
 # Both LEDs together read as amber on a two-colour LED.
-PATTERNS: dict[str, tuple[Blink, ...]] = {
-    "registered_in": (Blink("green", 1.0), Blink("buzzer", 0.1)),
-    "registered_out": (Blink("green", 0.25, 0.15, 2), Blink("buzzer", 0.08, 0.08, 2)),
-    "already_registered": (Blink("green", 0.3),),
-    "warning": (Blink("green", 1.0), Blink("red", 0.15, 0.15, 3), Blink("buzzer", 0.08, 0.12, 3)),
-    "unknown_badge": (Blink("red", 1.5), Blink("buzzer", 0.6)),
-    "fault": (Blink("red", 0.1, 0.1, 8), Blink("buzzer", 1.2)),
-    "printed": (Blink("buzzer", 0.05, 0.05, 4),),
-    "print_failed": (Blink("buzzer", 0.4, 0.2, 3), Blink("red", 0.4, 0.2, 3)),
+PATTERNS: dict[Signal, tuple[Blink, ...]] = {
+    Signal.REGISTERED_IN: (Blink("green", 1.0), Blink("buzzer", 0.1)),
+    Signal.REGISTERED_OUT: (Blink("green", 0.25, 0.15, 2), Blink("buzzer", 0.08, 0.08, 2)),
+    Signal.ALREADY_REGISTERED: (Blink("green", 0.3),),
+    Signal.WARNING: (Blink("green", 1.0), Blink("red", 0.15, 0.15, 3), Blink("buzzer", 0.08, 0.12, 3)),
+    Signal.UNKNOWN_BADGE: (Blink("red", 1.5), Blink("buzzer", 0.6)),
+    Signal.FAULT: (Blink("red", 0.1, 0.1, 8), Blink("buzzer", 1.2)),
+    Signal.PRINTED: (Blink("buzzer", 0.05, 0.05, 4),),
+    Signal.PRINT_FAILED: (Blink("buzzer", 0.4, 0.2, 3), Blink("red", 0.4, 0.2, 3)),
 }
 
 
