@@ -16,7 +16,7 @@ from sitegate import __version__
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
-from sitegate.output import CRITICAL, OK, WARNING, pairs, print_json, progress, table
+from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
@@ -28,26 +28,23 @@ def _open(args) -> Device:
     return Device.open(configuration.load(args.config))
 
 
-def cmd_config_check(args) -> int:
+def cmd_config_check(args) -> Report:
     try:
         config = configuration.load(args.config)
         problems = list(config.warnings)
     except ConfigError as error:
         problems = error.problems
     errors = [p for p in problems if p.severity == "error"]
-    if args.json:
-        print_json(
-            {
-                "ok": not errors,
-                "source": str(configuration.config_path(args.config)),
-                "problems": [p.__dict__ for p in problems],
-            }
-        )
-    else:
-        for problem in problems:
-            print(f"{problem.severity.upper():8} {problem}")
-        print("configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else ""))
-    return CRITICAL if errors else WARNING if problems else OK
+    lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
+    lines.append(
+        "configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else "")
+    )
+    data = {
+        "ok": not errors,
+        "source": str(configuration.config_path(args.config)),
+        "problems": [p.__dict__ for p in problems],
+    }
+    return Report(data, "\n".join(lines), CRITICAL if errors else WARNING if problems else OK)
 
 
 def cmd_config_example(args) -> int:
@@ -55,18 +52,17 @@ def cmd_config_example(args) -> int:
     return OK
 
 
-def cmd_key_show(args) -> int:
+def cmd_key_show(args) -> Report:
     device = _open(args)
     info = {
         "public_key": device.key.public_key_hex,
         "fingerprint": device.key.fingerprint,
         "key_file": str(device.config.key_path),
     }
-    print_json(info) if args.json else print(pairs(info.items()))
-    return OK
+    return Report(info, pairs(info.items()))
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args) -> Report:
     if args.export:
         header, records = verifier.read_export(Path(args.export))
         public_key, total, source = header["public_key"], None, args.export
@@ -82,12 +78,8 @@ def cmd_verify(args) -> int:
         with progress(total, "verifying") as bar:
             report = verifier.verify(records, public_key, bar.update)
     except VerificationError as error:
-        if args.json:
-            print_json({"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem})
-        else:
-            print(f"FAILED {source}: {error.problem}", file=sys.stderr)
-            print(f"fix: {error.fix}", file=sys.stderr)
-        return CRITICAL
+        failed = {"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem}
+        return Report(failed, code=CRITICAL, notes=[f"FAILED {source}: {error.problem}", f"fix: {error.fix}"])
     result = {
         "ok": True,
         "source": source,
@@ -96,95 +88,69 @@ def cmd_verify(args) -> int:
         "last_hash": report.last_hash,
         "fingerprint": report.public_key_fingerprint,
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(f"OK: {report.records} records verified in {source}")
-        print(f"last record {report.last_seq}, hash {report.last_hash[:16]}…, key {report.public_key_fingerprint}")
-    return OK
+    text = (
+        f"OK: {report.records} records verified in {source}\n"
+        f"last record {report.last_seq}, hash {report.last_hash[:16]}…, key {report.public_key_fingerprint}"
+    )
+    return Report(result, text)
 
 
-def cmd_export(args) -> int:
+def cmd_export(args) -> Report:
     device = _open(args)
     with progress(device.log.count(), "exporting") as bar:
         count = verifier.write_export(
             Path(args.out), device.log.records(), device.key.public_key_hex, device.config.device_id, bar.update
         )
-    print(f"exported {count} records to {args.out}; check it anywhere with `sitegate verify --export {args.out}`")
-    return OK
+    text = f"exported {count} records to {args.out}; check it anywhere with `sitegate verify --export {args.out}`"
+    return Report({"records": count, "file": args.out}, text)
 
 
-def cmd_queue(args) -> int:
+def cmd_queue(args) -> Report:
     device = _open(args)
     summary = delivery.summary(device.db, SYSTEM.now())
-    if args.json:
-        print_json(summary.as_dict())
-    else:
-        oldest = (
-            f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
-            f"({summary.oldest_pending_age_s:.0f} s ago)"
-            if summary.oldest_pending_seq
-            else "none"
-        )
-        print(
-            pairs(
-                [
-                    ("pending", summary.pending),
-                    ("in flight", summary.in_flight),
-                    ("delivered", summary.delivered),
-                    ("rejected", summary.rejected),
-                    ("oldest undelivered", oldest),
-                ]
-            )
-        )
-    return WARNING if summary.rejected else OK
+    oldest = (
+        f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
+        f"({summary.oldest_pending_age_s:.0f} s ago)"
+        if summary.oldest_pending_seq
+        else "none"
+    )
+    text = pairs(
+        [
+            ("pending", summary.pending),
+            ("in flight", summary.in_flight),
+            ("delivered", summary.delivered),
+            ("rejected", summary.rejected),
+            ("oldest undelivered", oldest),
+            ("last error", f"{summary.last_error} ({summary.last_error_class})" if summary.last_error else "none"),
+        ]
+    )
+    return Report(summary.as_dict(), text, WARNING if summary.rejected else OK)
 
 
-def cmd_roster_import(args) -> int:
+def cmd_roster_import(args) -> Report:
     config = configuration.load(args.config)
     parsed = read_csv(Path(args.file), config.site.employer_numbers)
-    for bad in parsed.bad_rows:
-        print(f"bad row: {bad}", file=sys.stderr)
-    for warning in parsed.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    notes = [f"bad row: {bad}" for bad in parsed.bad_rows] + [f"warning: {w}" for w in parsed.warnings]
+    data = {"imported": 0, "bad_rows": [str(b) for b in parsed.bad_rows], "warnings": parsed.warnings}
     if parsed.bad_rows and not args.skip_bad:
-        print(
+        notes.append(
             f"nothing imported: {len(parsed.bad_rows)} bad row(s); correct them, or import the "
-            f"{len(parsed.workers)} good rows with --skip-bad",
-            file=sys.stderr,
+            f"{len(parsed.workers)} good rows with --skip-bad"
         )
-        return CRITICAL
-    device = Device.open(config)
-    device.roster.replace(parsed.workers)
+        return Report(data, code=CRITICAL, notes=notes)
+    Device.open(config).roster.replace(parsed.workers)
     skipped = f", {len(parsed.bad_rows)} bad row(s) skipped" if parsed.bad_rows else ""
-    print(f"roster replaced: {len(parsed.workers)} worker(s){skipped}")
-    return WARNING if parsed.bad_rows or parsed.warnings else OK
+    text = f"roster replaced: {len(parsed.workers)} worker(s){skipped}"
+    code = WARNING if parsed.bad_rows or parsed.warnings else OK
+    return Report({**data, "imported": len(parsed.workers)}, text, code, notes)
 
 
-def cmd_roster_list(args) -> int:
+def cmd_roster_list(args) -> Report:
     workers = [w.masked() for w in _open(args).roster.all()]
-    if args.json:
-        print_json(workers)
-    else:
-        print(
-            table(
-                (
-                    [
-                        w["badge_uid"],
-                        w["worker"]["kind"],
-                        w["worker"]["number"],
-                        w["last_name"],
-                        w["first_name"],
-                        w["employer"],
-                        w["valid_from"],
-                        w["valid_until"],
-                    ]
-                    for w in workers
-                ),
-                ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"],
-            )
-        )
-    return OK
+    columns = ("badge_uid", "kind", "number", "last_name", "first_name", "employer", "valid_from", "valid_until")
+    rows = ([{**w, **w["worker"]}[c] for c in columns] for w in workers)
+    text = table(rows, ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"])
+    return Report(workers, text)
 
 
 def cmd_simulator(args) -> int:
@@ -225,14 +191,13 @@ def cmd_simulator(args) -> int:
     return OK
 
 
-def cmd_forward(args) -> int:
+def cmd_forward(args) -> Report:
     from sitegate.queue.forwarder import Forwarder
     from sitegate.queue.service import ServiceClient
 
     device = _open(args)
     forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
     report = forwarder.drain()
-    summary = delivery.summary(device.db, SYSTEM.now())
     result = {
         "calls": report.calls,
         "sent": report.sent,
@@ -240,52 +205,38 @@ def cmd_forward(args) -> int:
         "rejected": report.rejected,
         "failures": report.failures,
         "resent_after_crash": forwarder.resent_after_crash,
-        "pending": summary.pending,
+        "pending": delivery.summary(device.db, SYSTEM.now()).pending,
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(pairs([(k.replace("_", " "), "; ".join(v) if isinstance(v, list) else v) for k, v in result.items()]))
-    return CRITICAL if report.failures else WARNING if report.rejected else OK
+    text = pairs([(k.replace("_", " "), "; ".join(v) if isinstance(v, list) else v) for k, v in result.items()])
+    return Report(result, text, CRITICAL if report.failures else WARNING if report.rejected else OK)
 
 
-def cmd_remarks(args) -> int:
+def cmd_remarks(args) -> Report:
     from sitegate.paper_fallback.outage import outages
     from sitegate.queue.remarks import DEADLINE_BASIS, days_left, needing_action
 
     device = _open(args)
     items = needing_action(device.db, outages(device.log))
-    if args.json:
-        print_json([item.as_dict() for item in items])
-    elif not items:
-        print("no remark needs action")
-    else:
-        now = SYSTEM.now()
-        print(
-            table(
-                (
-                    [
-                        i.seq,
-                        show(i.registered_utc),
-                        i.worker,
-                        i.code or "refused",
-                        i.text,
-                        f"{show(i.deadline_utc)[:10]} ({days_left(i.deadline_utc, now):.0f} d)"
-                        if i.deadline_utc
-                        else "",
-                        i.action,
-                    ]
-                    for i in items
-                ),
-                ["seq", "registered", "worker", "remark", "what", "report by", "action"],
-            )
-        )
-        if any(i.deadline_utc for i in items):
-            print(f"report by: {DEADLINE_BASIS}")
-    return WARNING if items else OK
+    now = SYSTEM.now()
+    rows = (
+        [
+            i.seq,
+            show(i.registered_utc),
+            i.worker,
+            i.code or "refused",
+            i.text,
+            f"{show(i.deadline_utc)[:10]} ({days_left(i.deadline_utc, now):.0f} d)" if i.deadline_utc else "",
+            i.action,
+        ]
+        for i in items
+    )
+    text = table(rows, ["seq", "registered", "worker", "remark", "what", "report by", "action"]) if items else ""
+    if any(i.deadline_utc for i in items):
+        text += f"\nreport by: {DEADLINE_BASIS}"
+    return Report([item.as_dict() for item in items], text or "no remark needs action", WARNING if items else OK)
 
 
-def cmd_clock(args) -> int:
+def cmd_clock(args) -> Report:
     from sitegate.queue.clockwatch import assess, default_sources, unsynced_records
     from sitegate.queue.timesource import best_reading
 
@@ -308,63 +259,48 @@ def cmd_clock(args) -> int:
         "warn_threshold_s": threshold,
         "warning": warning,
     }
-    if args.json:
-        print_json(data)
-    else:
-        print(pairs((k.replace("_", " "), v) for k, v in data.items()))
-    return CRITICAL if not synced else WARNING if warning else OK
+    text = pairs((k.replace("_", " "), v) for k, v in data.items())
+    return Report(data, text, CRITICAL if not synced else WARNING if warning else OK)
 
 
-def cmd_status(args) -> int:
+def cmd_status(args) -> Report:
     from sitegate.status import collect, exit_code
 
     device = _open(args)
     status, warnings, critical = collect(device, SYSTEM.now())
-    if args.json:
-        print_json({**status, "warnings": warnings, "critical": critical})
-    else:
-        queue_state = status["queue"]
-        print(
-            pairs(
-                [
-                    ("device", f"{status['device_id']} (sitegate {status['version']})"),
-                    ("daemon", "running" if status["daemon_running"] else "NOT RUNNING"),
-                    ("readers online", ", ".join(status["readers_online"]) or "none"),
-                    ("last badge", show(status["last_badge_utc"]) if status["last_badge_utc"] else "never"),
-                    (
-                        "queue",
-                        f"{queue_state['pending']} pending, {queue_state['in_flight']} in flight, "
-                        f"{queue_state['delivered']} delivered, {queue_state['rejected']} rejected",
-                    ),
-                    (
-                        "last delivery",
-                        show(queue_state["last_delivery_utc"]) if queue_state["last_delivery_utc"] else "never",
-                    ),
-                    ("last error", queue_state["last_error"] or "none"),
-                    ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
-                    ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
-                    ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
-                    ("device key", status["key_fingerprint"]),
-                    (
-                        "outage",
-                        f"{status['outage']['state']}: {status['outage']['cause']} since "
-                        f"{show(status['outage']['start_utc'])}"
-                        if status["outage"]
-                        else "never connected"
-                        if status["never_connected"]
-                        else "none",
-                    ),
-                ]
-            )
-        )
-        for line in critical:
-            print(f"CRITICAL {line}")
-        for line in warnings:
-            print(f"WARNING  {line}")
-    return exit_code(warnings, critical)
+    queue_state, ongoing = status["queue"], status["outage"]
+    text = pairs(
+        [
+            ("device", f"{status['device_id']} (sitegate {status['version']})"),
+            ("daemon", "running" if status["daemon_running"] else "NOT RUNNING"),
+            ("readers online", ", ".join(status["readers_online"]) or "none"),
+            ("last badge", show(status["last_badge_utc"]) if status["last_badge_utc"] else "never"),
+            (
+                "queue",
+                f"{queue_state['pending']} pending, {queue_state['in_flight']} in flight, "
+                f"{queue_state['delivered']} delivered, {queue_state['rejected']} rejected",
+            ),
+            ("last delivery", show(queue_state["last_delivery_utc"]) if queue_state["last_delivery_utc"] else "never"),
+            ("last error", queue_state["last_error"] or "none"),
+            ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
+            ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
+            ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
+            ("device key", status["key_fingerprint"]),
+            (
+                "outage",
+                f"{ongoing['state']}: {ongoing['cause']} since {show(ongoing['start_utc'])}"
+                if ongoing
+                else "never connected"
+                if status["never_connected"]
+                else "none",
+            ),
+        ]
+    )
+    text += "".join(f"\nCRITICAL {line}" for line in critical) + "".join(f"\nWARNING  {line}" for line in warnings)
+    return Report({**status, "warnings": warnings, "critical": critical}, text, exit_code(warnings, critical))
 
 
-def cmd_paper_print(args) -> int:
+def cmd_paper_print(args) -> Report:
     from datetime import date
 
     from sitegate.identifiers import normalise_enterprise_number
@@ -382,6 +318,7 @@ def cmd_paper_print(args) -> int:
         with_roster=args.with_roster or printer.include_roster,
         employer=employer,
         language=args.lang,
+        now=SYSTEM.now(),
     )
     output_format = args.format or printer.format
     with progress(None, "printing"):
@@ -403,88 +340,67 @@ def cmd_paper_print(args) -> int:
         "record": printed.seq,
         "warnings": printed.warnings,
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(
-            f"listing of {day:%d/%m/%Y}: {len(document.rows)} worker(s), reference "
-            f"{document.reference or '(to write by hand)'} -> {printed.destination} (signed record {printed.seq})"
-        )
-        for warning in printed.warnings:
-            print(f"WARNING  {warning}")
-    return WARNING if printed.warnings else OK
+    text = (
+        f"listing of {day:%d/%m/%Y}: {len(document.rows)} worker(s), reference "
+        f"{document.reference or '(to write by hand)'} -> {printed.destination} (signed record {printed.seq})"
+    ) + "".join(f"\nWARNING  {warning}" for warning in printed.warnings)
+    return Report(result, text, WARNING if printed.warnings else OK)
 
 
-def cmd_outage(args) -> int:
+def cmd_outage(args) -> Report:
     from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
     from sitegate.paper_fallback.outage import OPEN, current, episodes, record_reference
     from sitegate.status import never_connected
 
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
-        print(
-            "usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]",
-            file=sys.stderr,
-        )
-        return CRITICAL
+        usage = "usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]"
+        return Report({"ok": False, "problem": usage}, code=CRITICAL, notes=[usage])
     device = _open(args)
     now = SYSTEM.now()
     if args.words:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
-        seq = record_reference(device.log, args.words[1], now, employer)
+        reference = args.words[1].strip()
+        seq = record_reference(device.log, reference, now, employer)
         whose = f" for employer {employer}" if employer else ""
-        print(
-            f"reference {args.words[1].strip()}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
-        )
-        return OK
+        text = f"reference {reference}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
+        return Report({"reference": reference, "employer": employer, "record": seq}, text)
     language = args.lang or device.config.site.language
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
     ongoing = current(device.log)
     never = never_connected(delivery.summary(device.db, now), device)
-    state = ongoing.state if ongoing else "never_connected" if never else "ok"
-    if args.json:
-        print_json(
-            {
-                "state": state,
-                "never_connected": never,
-                "current": ongoing.as_dict(now, language) if ongoing else None,
-                "outages": [shown for e, shown in zip(found, every, strict=True) if e.is_outage],
-                "episodes": every,
-            }
-        )
-    else:
-        if never and not ongoing:
-            print(guidance.state_line(guidance.NEVER_CONNECTED, language))
-        print(
-            table(
-                (
-                    [
-                        e["seq"],
-                        show(e["start_utc"]),
-                        show(e["end_utc"]) if e["end_utc"] else "ongoing",
-                        f"{e['duration_s'] // 60} min",
-                        e["state"],
-                        e["cause"],
-                        ", ".join(f"{k or 'site'}: {v}" for k, v in e["references"].items()),
-                    ]
-                    for e in every
-                ),
-                ["seq", "start", "end", "duration", "state", "cause", "reference"],
-            )
-        )
-        if ongoing:
-            print(f"\nNOW: {ongoing.what_to_do(language)}")
-            for piece in ongoing.as_dict(now)["evidence"][-1:]:
-                for probe in piece.get("probes", []):
-                    print(
-                        f"  {show(probe['at_utc'])}  {probe['name']:16} {'ok' if probe['ok'] else 'FAILED'}  "
-                        f"{probe['detail']}"
-                    )
-        print(f"\n{guidance.TECHNICIAN}")
-    if ongoing and ongoing.state == OPEN:
-        return CRITICAL
-    return WARNING if ongoing or never else OK
+    data = {
+        "state": ongoing.state if ongoing else "never_connected" if never else "ok",
+        "never_connected": never,
+        "current": ongoing.as_dict(now, language) if ongoing else None,
+        "outages": [shown for e, shown in zip(found, every, strict=True) if e.is_outage],
+        "episodes": every,
+    }
+    lines = [guidance.state_line(guidance.NEVER_CONNECTED, language)] if never and not ongoing else []
+    rows = (
+        [
+            e["seq"],
+            show(e["start_utc"]),
+            show(e["end_utc"]) if e["end_utc"] else "ongoing",
+            f"{e['duration_s'] // 60} min",
+            e["state"],
+            e["cause"],
+            ", ".join(f"{k or 'site'}: {v}" for k, v in e["references"].items()),
+        ]
+        for e in every
+    )
+    lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
+    if ongoing:
+        lines.append(f"\nNOW: {ongoing.what_to_do(language)}")
+        for piece in data["current"]["evidence"][-1:]:
+            lines += [
+                f"  {show(p['at_utc'])}  {p['name']:16} {'ok' if p['ok'] else 'FAILED'}  {p['detail']}"
+                for p in piece.get("probes", [])
+            ]
+    lines.append(f"\n{guidance.TECHNICIAN}")
+    code = CRITICAL if ongoing and ongoing.state == OPEN else WARNING if ongoing or never else OK
+    return Report(data, "\n".join(lines), code)
 
 
 def cmd_run(args) -> int:
@@ -596,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        result = args.handler(args)
+        return emit(result, getattr(args, "json", False)) if isinstance(result, Report) else result
     except SitegateError as error:
         print(f"error: {error.problem}", file=sys.stderr)
         if error.fix:

@@ -5,11 +5,33 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
 # Exit codes monitoring can use.
 OK, WARNING, CRITICAL = 0, 1, 2
+
+
+@dataclass
+class Report:
+    """What a command found: `data` for --json, `text` for a person, `code` for monitoring, `notes` to stderr."""
+
+    data: object
+    text: str = ""
+    code: int = OK
+    notes: list[str] = field(default_factory=list)
+
+
+def emit(report: Report, as_json: bool) -> int:
+    """The one place a command's answer is printed, as JSON or as text."""
+    for note in report.notes:
+        print(note, file=sys.stderr)
+    if as_json:
+        print_json(report.data)
+    elif report.text:
+        print(report.text)
+    return report.code
 
 
 def print_json(data: object) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -110,10 +112,46 @@ def registration(index: int = 0, direction: str = "IN") -> Registration:
     )
 
 
+# Commands that run a process of their own (a daemon, a server, a scripted site): always the installed command.
+LONG_RUNNING = {"run", "demo", "simulator"}
+
+
 def run_sitegate(*args: str, config: Path | None = None, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
-    """The installed `sitegate` command, run as a technician would, as a real subprocess."""
+    """The `sitegate` command as a technician types it: in this process (`cli.main`, output captured) for the
+    short commands, the installed command as a real subprocess for the long-running ones."""
     env = dict(kwargs.pop("env", None) or os.environ)
     if config:
         env["SITEGATE_CONFIG"] = str(config)
+    if args and args[0] in LONG_RUNNING:
+        return installed_sitegate(*args, env=env, check=check, **kwargs)
+    return _in_process(list(args), env, check, **kwargs)
+
+
+def installed_sitegate(*args: str, env: dict, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "sitegate"), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=120, **kwargs)
+
+
+def _in_process(argv: list[str], env: dict, check: bool, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    from sitegate import cli
+
+    saved, here = dict(os.environ), Path.cwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+    result = subprocess.CompletedProcess(["sitegate", *argv], code, out.getvalue(), err.getvalue())
+    if check:
+        result.check_returncode()
+    return result
