@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 
 import sqlite_utils
@@ -104,21 +104,11 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
     items = []
     for seq, reference, state, remarks, error in rows:
         wall = records[seq].wall_utc
-        worker = mask(records[seq].data["worker"]["number"])
+        item = partial(ActionItem, seq, reference, wall, mask(records[seq].data["worker"]["number"]))
         if state == State.REJECTED:
-            items.append(
-                ActionItem(
-                    seq,
-                    reference,
-                    wall,
-                    worker,
-                    None,
-                    f"refused by the service: {error}",
-                    "the service did not create this registration",
-                    "check the worker's data and register again through another channel",
-                    None,
-                )
-            )
+            refused = f"refused by the service: {error}"
+            action = "check the worker's data and register again through another channel"
+            items.append(item(None, refused, "the service did not create this registration", action, None))
         for code in json.loads(remarks or "[]"):
             remark = info(code)
             if not remark.needs_action:
@@ -132,19 +122,7 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
                     f"{', reference ' + during.reference if during.reference else ''}): delivered late because "
                     "of the outage, not the clock"
                 )
-            items.append(
-                ActionItem(
-                    seq,
-                    reference,
-                    wall,
-                    worker,
-                    code,
-                    remark.text_en,
-                    cause,
-                    remark.action,
-                    format_utc(deadline) if deadline else None,
-                )
-            )
+            items.append(item(code, remark.text_en, cause, remark.action, format_utc(deadline) if deadline else None))
     return sorted(items, key=lambda i: (i.deadline_utc is None, i.deadline_utc or "", i.seq))
 
 
