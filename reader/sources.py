@@ -24,9 +24,17 @@ from sitegate.queue.clock import SYSTEM, Clock
 
 @dataclass(frozen=True)
 class BadgeRead:
+    """A card read; also_in_field: the other cards answering at the same time (a badge in a wallet), for the
+    gate to choose the badge among them."""
+
     uid: str
     reader: str
     monotonic_ns: int
+    also_in_field: tuple[str, ...] = ()
+
+    @property
+    def uids(self) -> tuple[str, ...]:
+        return (self.uid, *self.also_in_field)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,12 @@
 """A register-level fake MFRC522 with ISO 14443-A cards, behind fake `spidev` and `RPi.GPIO` modules, so the
-real `mfrc522` package code runs on any machine. Only what a reader of card UIDs uses is modelled."""
+real `mfrc522` package code runs on any machine. Only what a reader of card UIDs uses is modelled.
+
+Several cards may be in the field at once, as ISO/IEC 14443-3 describes: every card hears every frame; answers
+sent together superpose bit by bit, and the first bit where they differ is a collision (CollErr in ErrorReg, its
+position in CollReg; with ValuesAfterColl cleared, every bit from there on reads 0). Positions count the bits as
+placed in the FIFO, RxAlign's offset included (1 = bit 0 of the first byte, 0 = the 32nd bit). A card in READY
+that hears a SELECT for another UID falls back to IDLE (or to HALT if WUPA woke it from HALT).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,11 @@ import sys
 import types
 
 COMMAND, COMM_IRQ, DIV_IRQ, ERROR = 0x01, 0x04, 0x05, 0x06
-FIFO_DATA, FIFO_LEVEL, CONTROL, BIT_FRAMING = 0x09, 0x0A, 0x0C, 0x0D
+FIFO_DATA, FIFO_LEVEL, CONTROL, BIT_FRAMING, COLL = 0x09, 0x0A, 0x0C, 0x0D, 0x0E
 CRC_H, CRC_L, VERSION = 0x21, 0x22, 0x37
 IDLE, CALC_CRC, TRANSCEIVE, RESET = 0x00, 0x03, 0x0C, 0x0F
+CASCADE = (0x93, 0x95, 0x97)
+COLL_ERR, COLL_POS_NOT_VALID, VALUES_AFTER_COLL = 0x08, 0x20, 0x80
 
 
 def crc_a(data) -> list[int]:
@@ -21,8 +30,19 @@ def crc_a(data) -> list[int]:
     return [crc & 0xFF, crc >> 8]
 
 
+def to_bits(data: list[int]) -> list[int]:
+    """Bytes as sent on air: each byte least significant bit first."""
+    return [(byte >> bit) & 1 for byte in data for bit in range(8)]
+
+
+def to_bytes(bits: list[int]) -> list[int]:
+    return [sum(bit << i for i, bit in enumerate(bits[start : start + 8])) for start in range(0, len(bits), 8)]
+
+
 class Card:
-    """A type A card: IDLE, READY, ACTIVE or HALT; answers only every other REQA while held (as real ones do)."""
+    """A type A card: IDLE, READY, ACTIVE or HALT; answers only every other REQA while held (as real ones do).
+
+    receive() returns the answer as bits, or None for silence."""
 
     def __init__(self, uid: bytes, sak: int = 0x08) -> None:
         assert len(uid) in (4, 7, 10)
@@ -30,61 +50,73 @@ class Card:
         self.sak = sak
         self.state = "IDLE"
         self.level = 0
+        self.woken_from_halt = False
 
     def levels(self) -> list[list[int]]:
+        """UID CLn of each cascade level, with its BCC."""
         u = list(self.uid)
-        if len(u) == 4:
-            return [u]
-        if len(u) == 7:
-            return [[0x88, *u[0:3]], u[3:7]]
-        return [[0x88, *u[0:3]], [0x88, *u[3:6]], u[6:10]]
+        parts = {4: [u], 7: [[0x88, *u[0:3]], u[3:7]], 10: [[0x88, *u[0:3]], [0x88, *u[3:6]], u[6:10]]}[len(u)]
+        return [[*part, part[0] ^ part[1] ^ part[2] ^ part[3]] for part in parts]
+
+    def atqa(self) -> list[int]:
+        """Bits 7-8 give the UID size (single, double, triple); bit 3 says bit-frame anticollision."""
+        return to_bits([0x04 | {4: 0x00, 7: 0x40, 10: 0x80}[len(self.uid)], 0x00])
+
+    def fall_back(self) -> None:
+        self.state = "HALT" if self.woken_from_halt else "IDLE"
 
     def receive(self, frame: list[int], bits: int) -> list[int] | None:
-        if bits == 7 and frame == [0x26]:  # REQA
-            if self.state == "IDLE":
+        if bits == 7 and frame in ([0x26], [0x52]):  # REQA, WUPA
+            wakes = ("IDLE",) if frame == [0x26] else ("IDLE", "HALT")
+            if self.state in wakes:
+                self.woken_from_halt = self.state == "HALT"
                 self.state, self.level = "READY", 0
-                return [0x44 if len(self.uid) > 4 else 0x04, 0x00]
+                return self.atqa()
             if self.state in ("READY", "ACTIVE"):
-                self.state = "IDLE"  # a repeated REQA sends an active card back to idle, unanswered
+                self.fall_back()  # a repeated REQA sends an active card back to idle, unanswered
             return None
-        if bits == 7 and frame == [0x52]:  # WUPA
-            if self.state in ("IDLE", "HALT"):
-                self.state, self.level = "READY", 0
-                return [0x44 if len(self.uid) > 4 else 0x04, 0x00]
-            return None
-        if self.state == "READY" and len(frame) == 2 and frame[1] == 0x20:
-            level = (0x93, 0x95, 0x97).index(frame[0])
-            part = self.levels()[level]
-            return [*part, part[0] ^ part[1] ^ part[2] ^ part[3]]
-        if self.state == "READY" and len(frame) == 9 and frame[1] == 0x70:
-            level = (0x93, 0x95, 0x97).index(frame[0])
-            if crc_a(frame[:7]) != frame[7:]:
-                return None
-            last = level == len(self.levels()) - 1
-            if not last:
-                return [0x04, *crc_a([0x04])]
-            self.state = "ACTIVE"
-            return [self.sak, *crc_a([self.sak])]
+        if self.state == "READY" and len(frame) >= 2 and frame[0] in CASCADE:
+            return self._anticollision_or_select(frame)
         if frame[:2] == [0x50, 0x00] and self.state == "ACTIVE":  # HLTA
             self.state = "HALT"
-            return None
         return None
+
+    def _anticollision_or_select(self, frame: list[int]) -> list[int] | None:
+        if CASCADE.index(frame[0]) != self.level:
+            return None
+        part = to_bits(self.levels()[self.level])
+        if frame[1] == 0x70:  # SELECT: the whole UID CLn, BCC and CRC
+            if len(frame) != 9 or crc_a(frame[:7]) != frame[7:]:
+                return None
+            if to_bits(frame[2:7]) != part:
+                self.fall_back()
+                return None
+            if self.level < len(self.levels()) - 1:
+                self.level += 1
+                return to_bits([0x04, *crc_a([0x04])])
+            self.state = "ACTIVE"
+            return to_bits([self.sak, *crc_a([self.sak])])
+        known = ((frame[1] >> 4) - 2) * 8 + (frame[1] & 0x07)  # NVB: whole bytes (SEL, NVB counted), then bits
+        if to_bits(frame[2:])[:known] != part[:known]:
+            return None  # not this card's UID: it stays silent and READY
+        return part[known:]
 
 
 class FakeChip:
     def __init__(self) -> None:
         self.registers = [0] * 64
         self.fifo: list[int] = []
-        self.card: Card | None = None
+        self.cards: list[Card] = []
         self.hung = False  # stops answering until its reset pin goes low then high
         self.version = 0x92
         self.transceives = 0
         self.pull_after: int | None = None  # remove the card after this many more frames (pulled mid-read)
         self.resets = 0
 
-    def present(self, card: Card | None) -> None:
-        self.card = card
-        if card is not None:
+    def present(self, *cards: Card | None) -> None:
+        """These cards, and only these, are in the field now (each newly powered: IDLE)."""
+        self.cards = [card for card in cards if card is not None]
+        for card in self.cards:
             card.state = "IDLE"
 
     def reset_pin(self, previous: int, value: int) -> None:
@@ -146,15 +178,34 @@ class FakeChip:
         if self.pull_after is not None:
             self.pull_after -= 1
             if self.pull_after < 0:
-                self.card, self.pull_after = None, None
-        answer = self.card.receive(frame, last_bits) if self.card else None
+                self.cards, self.pull_after = [], None
+        answers = [bits for card in self.cards if (bits := card.receive(frame, last_bits)) is not None]
         self.registers[ERROR] = 0
         self.registers[CONTROL] = 0
-        if answer is None:
+        self.registers[COLL] = (self.registers[COLL] & VALUES_AFTER_COLL) | COLL_POS_NOT_VALID
+        if not answers:
             self.registers[COMM_IRQ] |= 0x01  # timer: nobody answered
-        else:
-            self.fifo = list(answer)
-            self.registers[COMM_IRQ] |= 0x30  # received, idle
+            return
+        rx_align = (self.registers[BIT_FRAMING] >> 4) & 0x07
+        bits = [0] * rx_align + self._superposed(answers, rx_align)
+        self.fifo = to_bytes(bits)
+        self.registers[CONTROL] = len(bits) % 8  # RxLastBits
+        self.registers[COMM_IRQ] |= 0x30  # received, idle
+
+    def _superposed(self, answers: list[list[int]], rx_align: int) -> list[int]:
+        """Answers sent at once, bit by bit; the first bit where they differ is the collision."""
+        received: list[int] = []
+        collided = False
+        for index in range(max(len(bits) for bits in answers)):
+            values = {bits[index] for bits in answers if index < len(bits)}
+            if len(values) > 1 and not collided:
+                collided = True
+                self.registers[ERROR] |= COLL_ERR
+                position = (rx_align + index + 1) % 32
+                self.registers[COLL] = (self.registers[COLL] & VALUES_AFTER_COLL) | position
+            cleared = collided and not self.registers[COLL] & VALUES_AFTER_COLL
+            received.append(0 if cleared else max(values))
+        return received
 
 
 def install(chip: FakeChip, monkeypatch=None) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
-from fake_mfrc522 import Card, FakeChip, install
+from fake_mfrc522 import COLL_ERR, ERROR, Card, FakeChip, install
 
-from sitegate.queue.clock import ManualClock
 from sitegate.reader.sources import BadgeRead
 
 UID4 = bytes.fromhex("04A1B2C3")
@@ -24,11 +22,10 @@ def chip(monkeypatch):
 
 
 @pytest.fixture
-def source(chip, config):
+def source(chip, config, clock):
     from sitegate.reader.mfrc522_source import Mfrc522Source
 
-    clock = ManualClock(datetime(2026, 11, 22, 7, 0, tzinfo=UTC))  # sleeping on it moves it: no real wait
-    reader = Mfrc522Source(config.readers[0], clock)
+    reader = Mfrc522Source(config.readers[0], clock)  # a ManualClock: sleeping on it moves it, no real wait
     reader.clock = clock
     reader.prepare()
     return reader
@@ -94,8 +91,8 @@ def test_corrupt_bcc_is_refused(chip, source):
 
     def corrupt(frame, bits):
         answer = original(frame, bits)
-        if answer and len(answer) == 5:
-            answer[4] ^= 0xFF
+        if answer and len(answer) == 40:  # UID CLn and BCC: flip the BCC
+            answer[32:] = [1 - bit for bit in answer[32:]]
         return answer
 
     card.receive = corrupt
@@ -120,3 +117,90 @@ def test_reads_loop_yields_and_stops(chip, source):
         found.append(read)
         stop.set()
     assert [r.uid for r in found] == ["04A1B2C3"]
+
+
+# Several cards in the field at once (a badge in a wallet), enumerated with ISO/IEC 14443-3 anticollision.
+FIELDS = {
+    "4 and 7 bytes": [UID4, UID7],
+    "differ only in the last bit": [UID7, bytes.fromhex("041122334455E6")],
+    "differ only in the first bit": [UID4, bytes.fromhex("05A1B2C3")],
+    "differ only in the cascade tag byte": [bytes.fromhex("08112233"), bytes.fromhex("11223344556677")],
+    "3 cards, 4, 7 and 10 bytes": [UID4, UID7, UID10],
+    "5 cards, mixed": [UID4, bytes.fromhex("05A1B2C3"), UID7, bytes.fromhex("041122334455E6"), UID10],
+}
+
+
+def cards(uids: list[bytes]) -> list[Card]:
+    return [Card(uid, sak=0x20 if len(uid) > 4 else 0x08) for uid in uids]
+
+
+def polls(source, times: int, every_s: float = 0.05) -> list:
+    found = []
+    for _ in range(times):
+        source.clock.advance(every_s)
+        if (read := source.poll()) is not None:
+            found.append(read)
+    return found
+
+
+def test_collisions_as_the_standard_describes(chip, source):
+    """Superposed ATQA with CollErr and the collided bit in CollReg; the card not selected falls back to IDLE."""
+    first, second = cards([UID4, bytes.fromhex("05A1B2C3")])
+    chip.present(first, second)
+    atqa = source.protocol.transceive([0x26], last_bits=7)
+    assert atqa.collision is None and atqa.data == [0x04, 0x00]  # same ATQA: superposed without a collision
+    answer = source.protocol.transceive([0x93, 0x20])
+    assert chip.registers[ERROR] & COLL_ERR and answer.collision == 1  # the very first UID bit
+    assert answer.data == [0, 0, 0, 0, 0]  # ValuesAfterColl cleared: every bit from the collision reads 0
+    assert source.protocol.select() == bytes.fromhex("05A1B2C3")  # the card with a 1 at the collided bit
+    assert (first.state, second.state) == ("IDLE", "ACTIVE")
+
+
+def test_a_collided_atqa_still_means_cards(chip, source):
+    chip.present(*cards([UID4, UID7]))  # ATQA 0x04 and 0x44: they differ in bit 7
+    assert source.protocol.transceive([0x26], last_bits=7).collision == 7
+
+
+@pytest.mark.parametrize("uids", FIELDS.values(), ids=FIELDS.keys())
+def test_every_card_in_the_field_in_one_poll(chip, source, uids):
+    field = cards(uids)
+    chip.present(*field)
+    read = source.poll()
+    assert sorted(read.uids) == sorted(uid.hex().upper() for uid in uids)
+    assert all(card.state == "HALT" for card in field)  # each halted once read
+
+
+def test_at_most_five_cards_per_poll_the_rest_at_the_next(chip, source):
+    uids = [bytes([0x04, 0xA1, 0xB2, n]) for n in range(6)]
+    chip.present(*cards(uids))
+    first = source.poll()
+    assert len(first.uids) == 5
+    source.clock.advance(0.05)
+    second = source.poll()
+    assert second.uid not in first.uids and sorted(second.uids) == sorted(uid.hex().upper() for uid in uids)
+
+
+def test_a_wallet_held_still_is_one_read(chip, source):
+    chip.present(*cards([UID4, UID7, UID10]))
+    reads = [source.poll(), *polls(source, 40)]
+    assert [len(read.uids) for read in reads] == [3]
+
+
+def test_a_card_added_to_a_held_one_is_a_read_with_both(chip, source):
+    held, added = cards([UID4, UID7])
+    chip.present(held)
+    assert source.poll().uids == (UID4.hex().upper(),)
+    polls(source, 3)
+    chip.cards.append(added)
+    [read] = polls(source, 5)
+    assert read.uids == (UID7.hex().upper(), UID4.hex().upper())  # the newcomer first
+
+
+def test_a_card_taken_away_and_presented_again_is_read_again(chip, source):
+    card = Card(UID7)
+    chip.present(card)
+    assert source.poll() is not None
+    chip.present()
+    assert polls(source, 8) == []  # 0.4 s away from the reader
+    chip.present(card)
+    assert [read.uid for read in polls(source, 4)] == [UID7.hex().upper()]
