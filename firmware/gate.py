@@ -7,6 +7,7 @@ the warning signal and the expected remark is stored with the registration.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Result(StrEnum):
     UNKNOWN_BADGE = "unknown_badge"
     BAD_READ = "bad_read"
     REFUSED = "refused"
+    SEVERAL_BADGES = "several_badges"
 
 
 LOG_LEVELS = {
@@ -45,6 +47,7 @@ LOG_LEVELS = {
     Result.UNKNOWN_BADGE: logging.WARNING,
     Result.BAD_READ: logging.WARNING,
     Result.REFUSED: logging.ERROR,
+    Result.SEVERAL_BADGES: logging.WARNING,
 }
 MAX_RECENT = 20_000  # remembered badge reads before the ones older than an hour are forgotten
 
@@ -114,6 +117,10 @@ class Gate:
     def badge(self, read: BadgeRead | BadRead) -> Outcome:
         if isinstance(read, BadRead):
             return self._logged(Outcome(Result.BAD_READ, Signal.FAULT, reason=read.problem), None, read.reader)
+        chosen = self._choose_badge(read)
+        if isinstance(chosen, Outcome):
+            return self._logged(chosen, read.uid, read.reader)
+        read = chosen
         reader = self._reader(read.reader)
         if self._window_hit(read, reader.same_badge_window_s):
             outcome = Outcome(
@@ -125,6 +132,19 @@ class Gate:
         except StorageError as error:
             outcome = Outcome(Result.REFUSED, Signal.FAULT, reason=f"{error.problem} — fix: {error.fix}")
         return self._logged(outcome, read.uid, reader.name)
+
+    def _choose_badge(self, read: BadgeRead) -> BadgeRead | Outcome:
+        """Several cards at once (a badge in a wallet): the one in the roster is the badge. Two roster badges
+        register nobody: a worker must not register a colleague by holding both badges."""
+        if not read.also_in_field:
+            return read
+        badges = [uid for uid in read.uids if self.roster.lookup(uid) is not None]
+        event(logger, "cards_in_field", reader=read.reader, uids=list(read.uids), roster_badges=len(badges))
+        if len(badges) > 1:
+            reason = f"{len(badges)} roster badges at once"
+            return Outcome(Result.SEVERAL_BADGES, Signal.ONE_BADGE_AT_A_TIME, reason=reason)
+        badge = badges[0] if badges else read.uid
+        return dataclasses.replace(read, uid=badge, also_in_field=tuple(uid for uid in read.uids if uid != badge))
 
     @staticmethod
     def _logged(outcome: Outcome, uid: str | None, reader: str) -> Outcome:

@@ -46,6 +46,7 @@ class Signal(StrEnum):
     FAULT = "fault"
     PRINTED = "printed"
     PRINT_FAILED = "print_failed"
+    ONE_BADGE_AT_A_TIME = "one_badge_at_a_time"
 
 
 # Both LEDs together read as amber on a two-colour LED.
@@ -58,6 +59,8 @@ PATTERNS: dict[Signal, tuple[Blink, ...]] = {
     Signal.FAULT: (Blink("red", 0.1, 0.1, 8), Blink("buzzer", 1.2)),
     Signal.PRINTED: (Blink("buzzer", 0.05, 0.05, 4),),
     Signal.PRINT_FAILED: (Blink("buzzer", 0.4, 0.2, 3), Blink("red", 0.4, 0.2, 3)),
+    # Two roster badges in the field at once: amber flashing, two beeps; nobody registered.
+    Signal.ONE_BADGE_AT_A_TIME: (Blink("green", 0.2, 0.2, 4), Blink("red", 0.2, 0.2, 4), Blink("buzzer", 0.2, 0.2, 2)),
 }
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import REPO
 from fake_mfrc522 import COLL_ERR, ERROR, Card, FakeChip, install
 
+from sitegate.gate import Gate
+from sitegate.queue.clock import ClockReading
 from sitegate.reader.sources import BadgeRead
+from sitegate.roster import read_csv
 
 UID4 = bytes.fromhex("04A1B2C3")
 UID7 = bytes.fromhex("04112233445566")
@@ -120,6 +124,7 @@ def test_reads_loop_yields_and_stops(chip, source):
 
 
 # Several cards in the field at once (a badge in a wallet), enumerated with ISO/IEC 14443-3 anticollision.
+ROSTER_A, ROSTER_B = bytes.fromhex("04A1B2C3"), bytes.fromhex("04A1B2C4")  # in the demo roster
 FIELDS = {
     "4 and 7 bytes": [UID4, UID7],
     "differ only in the last bit": [UID7, bytes.fromhex("041122334455E6")],
@@ -204,3 +209,42 @@ def test_a_card_taken_away_and_presented_again_is_read_again(chip, source):
     assert polls(source, 8) == []  # 0.4 s away from the reader
     chip.present(card)
     assert [read.uid for read in polls(source, 4)] == [UID7.hex().upper()]
+
+
+@pytest.fixture
+def gate(device):
+    device.roster.replace(read_csv(REPO / "firmware" / "data" / "demo_roster.csv").workers)
+    return Gate(device.log, device.roster, device.config, lambda: ClockReading("synced", 0), lambda: 0)
+
+
+@pytest.mark.parametrize(
+    ("uids", "outcome", "signal"),
+    [
+        ([ROSTER_A, UID7], "registered", "registered_in"),
+        ([UID7, UID4[:3] + b"\x00", ROSTER_A, UID10, bytes.fromhex("05A1B2C3")], "registered", "registered_in"),
+        ([UID7, UID10], "unknown_badge", "unknown_badge"),
+        ([ROSTER_A, ROSTER_B], "several_badges", "one_badge_at_a_time"),
+        ([ROSTER_A, UID7, ROSTER_B], "several_badges", "one_badge_at_a_time"),
+    ],
+    ids=["badge and a bank card", "badge among 5 cards", "no badge", "two badges", "two badges and a card"],
+)
+def test_the_gate_chooses_the_badge_among_the_cards(chip, source, gate, device, caplog, uids, outcome, signal):
+    chip.present(*cards(uids))
+    with caplog.at_level("INFO", logger="sitegate.gate"):
+        result = gate.badge(source.poll())
+    assert (result.outcome, result.signal) == (outcome, signal)
+    registered = [r.data["badge_uid"] for r in device.log.records(kind="registration")]
+    assert registered == ([ROSTER_A.hex().upper()] if outcome == "registered" else [])
+    [seen] = [r.fields for r in caplog.records if r.fields["event"] == "cards_in_field"]
+    assert sorted(seen["uids"]) == sorted(uid.hex().upper() for uid in uids)  # every UID logged
+
+
+def test_a_badge_presented_again_at_once_hears_already_registered(chip, source, gate):
+    card = Card(ROSTER_A)
+    chip.present(card)
+    assert gate.badge(source.poll()).signal == "registered_in"
+    chip.present()
+    polls(source, 8)
+    chip.present(card)
+    [again] = polls(source, 2)
+    assert gate.badge(again).signal == "already_registered"
