@@ -258,19 +258,19 @@ class Mfrc522Source:
         now = self.monotonic()
         deadline = now + POLL_BUDGET_S
         found, unreadable = self.protocol.enumerate(lambda: self.monotonic() < deadline)
-        held = [
-            uid
-            for uid, seen in self.in_field.items()
-            if uid not in found
-            and now - seen < self.gone_after_s
-            and self.monotonic() < deadline
-            and self.protocol.still_there(uid)
-        ]
+        held, unchecked = [], []  # unchecked: seen lately, not asked again this poll for lack of time
+        for uid, seen in self.in_field.items():
+            if uid in found or now - seen >= self.gone_after_s:
+                continue
+            if self.monotonic() >= deadline:
+                unchecked.append(uid)
+            elif self.protocol.still_there(uid):
+                held.append(uid)
         arrived = [uid for uid in found if now - self.in_field.get(uid, -math.inf) >= self.gone_after_s]
         self.in_field = {uid: seen for uid, seen in self.in_field.items() if now - seen < self.gone_after_s}
         self.in_field.update(dict.fromkeys(found + held, now))
         if arrived:
-            others = [uid for uid in found + held if uid not in arrived]
+            others = [uid for uid in found + held + unchecked if uid not in arrived]
             texts = [uid.hex().upper() for uid in arrived + others]
             return BadgeRead(texts[0], self.name, int(now * 1e9), also_in_field=tuple(texts[1:]))
         if unreadable:

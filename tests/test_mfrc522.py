@@ -185,6 +185,24 @@ def test_at_most_five_cards_per_poll_the_rest_at_the_next(chip, source):
     assert second.uid not in first.uids and sorted(second.uids) == sorted(uid.hex().upper() for uid in uids)
 
 
+def test_a_poll_keeps_to_its_time_budget(chip, source, monkeypatch):
+    """On a slow link (10 ms a frame here) a poll stops looking for more cards once its budget is spent: the
+    cards left over answer the next polls."""
+    uids = FIELDS["5 cards, mixed"]
+    chip.present(*cards(uids))
+    transceive = source.protocol.transceive
+
+    def slow(*args, **kwargs):
+        source.clock.advance(0.01)
+        return transceive(*args, **kwargs)
+
+    monkeypatch.setattr(source.protocol, "transceive", slow)
+    start, first = source.clock.monotonic_ns(), source.poll()
+    assert len(first.uids) < len(uids) and source.clock.monotonic_ns() - start < 0.2e9
+    later = polls(source, 3, every_s=0)
+    assert sorted(later[-1].uids) == sorted(uid.hex().upper() for uid in uids)
+
+
 def test_a_wallet_held_still_is_one_read(chip, source):
     chip.present(*cards([UID4, UID7, UID10]))
     reads = [source.poll(), *polls(source, 40)]
