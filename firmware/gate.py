@@ -7,10 +7,9 @@ the warning signal and the expected remark is stored with the registration.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -144,7 +143,7 @@ class Gate:
             reason = f"{len(badges)} roster badges at once"
             return Outcome(Result.SEVERAL_BADGES, Signal.ONE_BADGE_AT_A_TIME, reason=reason)
         badge = badges[0] if badges else read.uid
-        return dataclasses.replace(read, uid=badge, also_in_field=tuple(uid for uid in read.uids if uid != badge))
+        return replace(read, uid=badge, also_in_field=tuple(uid for uid in read.uids if uid != badge))
 
     @staticmethod
     def _logged(outcome: Outcome, uid: str | None, reader: str) -> Outcome:

@@ -46,7 +46,7 @@ COMMAND, COMM_IRQ, ERROR = 0x01, 0x04, 0x06
 FIFO_DATA, FIFO_LEVEL, BIT_FRAMING, COLL, VERSION = 0x09, 0x0A, 0x0D, 0x0E, 0x37
 IDLE, TRANSCEIVE = 0x00, 0x0C
 RX_IRQ, IDLE_IRQ, ERR_IRQ, TIMER_IRQ = 0x20, 0x10, 0x02, 0x01
-COLL_ERR, FAILED = 0x08, 0x13  # ErrorReg: collision; buffer overflow, parity, protocol
+COLL_ERR, RX_ERRORS = 0x08, 0x13  # ErrorReg: collision; buffer overflow, parity, protocol
 COLL_POS_NOT_VALID = 0x20
 
 
@@ -103,7 +103,7 @@ class Protocol:
             raise ChipFault("no interrupt from the chip after a transceive")
         self.write(BIT_FRAMING, 0)
         error = self.read(ERROR)
-        if error & FAILED:
+        if error & RX_ERRORS:
             return None
         collision = None
         if error & COLL_ERR:
