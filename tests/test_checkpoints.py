@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 from conftest import registration, run_sitegate
+from gate_site import DaemonProcess, uid, write_site
+from test_daemon import feed
 
 from sitegate.device import Device
 from sitegate.paper_fallback import listing
@@ -230,3 +236,54 @@ def test_export_carries_the_witnesses_and_catches_a_truncated_export(site, confi
     code, out = verified(config_file, "--export", str(short))
     assert code == 2
     assert f"TRUNCATED: the ledger (in the export) holds checkpoint {COUNT} of 2026-11-22, the log ends at 9" in out
+
+
+def wait_for(condition, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registering(tmp_path):
+    config = write_site(tmp_path, workers=12)
+    run_sitegate("roster", "import", str(tmp_path / "roster.csv"), config=config, check=True)
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    feed(tmp_path / "badges.fifo", [uid(i) for i in range(8)], threading.Event())
+    assert wait_for(lambda: len(daemon.registered()) == 8), daemon.lines
+    daemon.kill(signal.SIGTERM)
+    head_file = tmp_path / "data" / checkpoints.HEAD_FILE
+    stopped_at = json.loads(head_file.read_text())
+    assert stopped_at["reason"] == "stop" and stopped_at["seq"] == max(daemon.registered())
+    assert [e["seq"] for e in daemon.lines if e.get("event") == "checkpoint"][-1] == stopped_at["seq"]
+
+    conn = sqlite3.connect(tmp_path / "data" / "sitegate.db", isolation_level=None)
+    conn.execute("DROP TRIGGER records_no_delete")
+    conn.execute("DELETE FROM registration_keys WHERE seq > ?", [stopped_at["seq"] - 3])
+    conn.execute("DELETE FROM records WHERE seq > ?", [stopped_at["seq"] - 3])
+    conn.close()
+
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    feed(tmp_path / "badges.fifo", [uid(10)], threading.Event())
+    assert wait_for(lambda: len(daemon.registered()) == 1), daemon.lines  # the gate keeps registering
+    status = run_sitegate("status", "--json", config=config)
+    assert status.returncode == 2
+    assert any(
+        f"the head file holds checkpoint {stopped_at['seq']}" in line for line in json.loads(status.stdout)["critical"]
+    )
+    daemon.kill(signal.SIGTERM)
+    alarms = [e for e in daemon.lines if e.get("event") == "log_witness_mismatch"]
+    assert alarms and alarms[0]["level"] == "critical" and "TRUNCATED" in alarms[0]["problem"]
+    assert json.loads(head_file.read_text()) == stopped_at  # the evidence is not overwritten
+    conn = sqlite3.connect(tmp_path / "data" / "sitegate.db")
+    recorded = [
+        json.loads(row[0]) for row in conn.execute("SELECT payload FROM records WHERE kind = 'witness_mismatch'")
+    ]
+    conn.close()
+    # Once per finding, not at every heartbeat: truncated at start, "rewritten" once the gate's new records pass seq 9.
+    assert len(recorded) <= 2 and all(a["findings"] != b["findings"] for a, b in pairwise(recorded))
+    first = {"witness": "head file", "holds": "checkpoint", "seq": stopped_at["seq"], "state": "truncated"}
+    assert first in recorded[0]["findings"]
+    assert run_sitegate("verify", config=config).returncode == 2
