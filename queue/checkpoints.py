@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from sitegate.errors import VerificationError
 from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.delivery import State
@@ -80,7 +81,7 @@ class Checkpoint:
 class Witness:
     """What one witness holds about the log's head; `problem` set when it could not be read."""
 
-    name: str  # ledger, head file, delivered registrations, printed listing, export header, ...
+    name: str  # ledger, head file, printed listing, given checkpoint, "ledger (in the export)", ...
     holds: str = CHECKPOINT  # CHECKPOINT or DELIVERED
     seq: int = 0
     hash: str | None = None  # the full hash, a paper prefix, or None when the witness holds a seq only
@@ -91,8 +92,7 @@ class Witness:
 
     @classmethod
     def of(cls, name: str, checkpoint: Checkpoint) -> Witness:
-        return cls(name, CHECKPOINT, checkpoint.seq, checkpoint.hash, checkpoint.wall_utc, checkpoint.signature,
-                   checkpoint.reason)  # fmt: skip
+        return cls(name, CHECKPOINT, **checkpoint.as_dict())
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -160,8 +160,6 @@ def parse(text: str) -> tuple[Witness, str | None]:
     """A checkpoint given by hand: `SEQ:HASH`, or the listing's QR text `sitegate:DEVICE:SEQ:HASH16:FINGERPRINT`.
 
     Returns the witness and the key fingerprint the QR names (None for SEQ:HASH)."""
-    from sitegate.errors import VerificationError
-
     text = text.strip()
     if text.startswith(QR_PREFIX):
         parts = text.split(":", 4)
@@ -200,11 +198,10 @@ def read_head_file(path: Path) -> Checkpoint | None:
         raise ValueError(f"not a checkpoint: {error}") from None
 
 
-def _last_delivered(db: sqlite_utils.Database) -> tuple[int, str | None] | None:
-    row = db.execute(
-        "SELECT seq, service_id FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [State.DELIVERED]
-    ).fetchone()
-    return (row[0], row[1]) if row else None
+def _last_delivered(db: sqlite_utils.Database) -> int | None:
+    """The newest registration the service accepted: the service holds it, so the log must too."""
+    row = db.execute("SELECT max(seq) FROM delivery WHERE state = ?", [State.DELIVERED]).fetchone()
+    return row[0]
 
 
 def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[WitnessSource] = ()) -> list[Witness]:
@@ -224,7 +221,7 @@ def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[Witnes
         found.append(Witness("head file", problem=f"{head_file} cannot be read: {error}"))
     delivered = _last_delivered(db)
     if delivered:
-        found.append(Witness("ledger", DELIVERED, delivered[0]))
+        found.append(Witness("ledger", DELIVERED, delivered))
     found += [witness for source in extra if (witness := source()) is not None]
     return found
 

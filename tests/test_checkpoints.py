@@ -179,6 +179,12 @@ def test_head_file_deleted_is_reported_not_fatal(site, config_file):
     assert not [line for line in critical if "TRUNCATED" in line]
 
 
+def test_a_damaged_head_file_is_reported(site, config_file):
+    checkpoints.head_path(site.config.database_path).write_text("{not json")
+    code, out = verified(config_file)
+    assert code == 1 and "head file:" in out and "cannot be read" in out
+
+
 def test_head_file_rewritten_by_hand_is_not_signed(site, config_file):
     head_file = checkpoints.head_path(site.config.database_path)
     forged = {**json.loads(head_file.read_text()), "seq": COUNT - 2}
