@@ -17,7 +17,7 @@ from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
-from sitegate.queue import delivery
+from sitegate.queue import checkpoints, delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
 from sitegate.roster import read_csv
@@ -63,43 +63,63 @@ def cmd_key_show(args) -> Report:
 
 
 def cmd_verify(args) -> Report:
+    given = checkpoints.parse(args.checkpoint) if args.checkpoint else None
     if args.export:
         header, records = verifier.read_export(Path(args.export))
         public_key, total, source = header["public_key"], None, args.export
+        witnesses = [
+            checkpoints.Witness(**{**w, "name": f"{w['name']} (in the export)"}) for w in header.get("witnesses", [])
+        ]
     else:
         device = _open(args)
         public_key, records, total = device.key.public_key_hex, device.log.records(), device.log.count()
         source = str(device.config.database_path)
+        witnesses = checkpoints.witnesses(device.db, checkpoints.head_path(device.config.database_path))
+    if given:
+        witnesses.append(given[0])
     try:
-        if args.fingerprint:
-            expected = args.fingerprint.upper()
-            if verifier.fingerprint(public_key) != expected:
+        for expected in {args.fingerprint, given and given[1]} - {None}:
+            if verifier.fingerprint(public_key) != expected.upper():
                 raise VerificationError(None, f"signed by key {verifier.fingerprint(public_key)}, not {expected}")
         with progress(total, "verifying") as bar:
-            report = verifier.verify(records, public_key, bar.update)
+            report = verifier.verify(records, public_key, bar.update, [w.seq for w in witnesses])
     except VerificationError as error:
         failed = {"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem}
         return Report(failed, code=CRITICAL, notes=[f"FAILED {source}: {error.problem}", f"fix: {error.fix}"])
+    verdicts = checkpoints.judge_all(witnesses, report.last_seq, report.hashes.get, public_key)
+    broken = [v for v in verdicts if v.broken]
     result = {
-        "ok": True,
+        "ok": not broken,
         "source": source,
         "records": report.records,
         "last_seq": report.last_seq,
         "last_hash": report.last_hash,
         "fingerprint": report.public_key_fingerprint,
+        "witnesses": [v.as_dict() for v in verdicts],
     }
+    heading = "FAILED: the log does not extend its witnesses" if broken else "OK"
     text = (
-        f"OK: {report.records} records verified in {source}\n"
+        f"{heading}: {report.records} records verified in {source}\n"
         f"last record {report.last_seq}, hash {report.last_hash[:16]}…, key {report.public_key_fingerprint}"
-    )
-    return Report(result, text)
+    ) + "".join(f"\n{v.text}" for v in verdicts)
+    if not witnesses:
+        text += "\nno checkpoint to compare the log's end with (the daemon takes the first one at start)"
+    missing = any(v.state == checkpoints.MISSING for v in verdicts)
+    fix = "fix: keep the database, the ledger and the head file as evidence; report it to the site manager"
+    return Report(result, text, CRITICAL if broken else WARNING if missing else OK, [fix] if broken else [])
 
 
 def cmd_export(args) -> Report:
     device = _open(args)
+    held = checkpoints.witnesses(device.db, checkpoints.head_path(device.config.database_path))
     with progress(device.log.count(), "exporting") as bar:
         count = verifier.write_export(
-            Path(args.out), device.log.records(), device.key.public_key_hex, device.config.device_id, bar.update
+            Path(args.out),
+            device.log.records(),
+            device.key.public_key_hex,
+            device.config.device_id,
+            bar.update,
+            [w.as_dict() for w in held if not w.problem],
         )
     text = f"exported {count} records to {args.out}; check it anywhere with `sitegate verify --export {args.out}`"
     return Report({"records": count, "file": args.out}, text)
@@ -448,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cmd = command("verify", cmd_verify, "check every signature, the hash chain and the sequence")
     verify_cmd.add_argument("--export", metavar="FILE", help="verify an export file instead of the live database")
     verify_cmd.add_argument("--fingerprint", help="also require this key fingerprint (as printed on paper)")
+    verify_cmd.add_argument(
+        "--checkpoint",
+        metavar="SEQ:HASH",
+        help="also prove the log extends this earlier checkpoint (SEQ:HASH, or a paper listing's QR text)",
+    )
 
     export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)
     export_cmd.add_argument("--out", required=True, metavar="FILE")

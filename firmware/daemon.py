@@ -24,12 +24,13 @@ from sitegate.gate import Gate, Result
 from sitegate.jsonlog import event
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
-from sitegate.queue import database, delivery
+from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clock import SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
 from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
 from sitegate.queue.log import RegistrationLog
+from sitegate.queue.records import Kind
 from sitegate.queue.service import ServiceClient
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
@@ -79,6 +80,11 @@ class Daemon:
         self.last_badge_ns = 0
         self.forwarder: Forwarder | None = None
         self.probe_now = threading.Event()  # a failed delivery asks for a probe round at once
+        # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
+        self.witness_log = self._log(self.clock)
+        self.witness_ledger = database.connect_ledger(config.database_path)
+        self.witness_lock = threading.Lock()
+        self.head_file = checkpoints.head_path(config.database_path)
 
     def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
         db = database.connect(self.config.database_path, with_ledger)
@@ -133,6 +139,41 @@ class Daemon:
             self.watch.check()
             self.clock.wait(60, self.stop)
 
+    def checkpoint(self, reason: checkpoints.Reason) -> None:
+        """Compare the log's head with its witnesses and checkpoint it; when the log no longer extends them, raise
+        the alarm (journal, fault signal, a signed record of it in the log) and keep registering."""
+        with self.witness_lock:
+            log = self.witness_log
+            now = format_utc(self.clock.now())
+            _, verdicts = checkpoints.checkpoint(
+                log, self.witness_ledger, self.key, self.head_file, now, reason, reason == checkpoints.Reason.PERIODIC
+            )
+            for verdict in verdicts:
+                if verdict.state == checkpoints.MISSING:
+                    event(
+                        logger, "witness_missing", logging.WARNING, witness=verdict.witness.name, problem=verdict.text
+                    )
+            broken = [verdict for verdict in verdicts if verdict.broken]
+            if broken:
+                self._witness_mismatch(log, broken)
+
+    def _witness_mismatch(self, log: RegistrationLog, broken: list[checkpoints.Verdict]) -> None:
+        findings = [
+            {"witness": v.witness.name, "holds": v.witness.holds, "seq": v.witness.seq, "state": v.state}
+            for v in broken
+        ]
+        for verdict in broken:
+            event(logger, "log_witness_mismatch", logging.CRITICAL, witness=verdict.witness.name, problem=verdict.text)
+        self.feedback.show(Signal.FAULT)
+        recorded = next(log.newest(Kind.WITNESS_MISMATCH), None)
+        if recorded is None or recorded.data["findings"] != findings:  # once per discrepancy, not every heartbeat
+            last = log.last()
+            payload = {"findings": findings, "texts": [v.text for v in broken], "log_end": last.seq if last else 0}
+            try:
+                log.append(Kind.WITNESS_MISMATCH, payload)
+            except SitegateError as error:  # a full disk must not stop the heartbeat; the journal has it
+                event(logger, "witness_mismatch_not_recorded", logging.ERROR, problem=error.problem, fix=error.fix)
+
     def own_faults(self) -> list[tuple[Symptom, str]]:
         """Faults on our side that make registration impossible: the procedure gives no exemption for these.
 
@@ -150,13 +191,19 @@ class Daemon:
             self.config.outage.summary_every_s,
         )
         prober = Prober(self.config, self.clock.now)
+        state = None
         while not self.stop.is_set():
             self.probe_now.wait(self.config.outage.probe_interval_s)
             self.probe_now.clear()
             if self.stop.is_set():
                 return
             summary = delivery.summary(db, self.clock.now())
-            journal.observe(prober.round(summary, self.own_faults()), summary, self.clock.now())
+            previous, state = (
+                state,
+                journal.observe(prober.round(summary, self.own_faults()), summary, self.clock.now()),
+            )
+            if previous is not None and state != previous:
+                self.checkpoint(checkpoints.Reason.OUTAGE)
 
     def print_listing(self) -> None:
         """The print button: today's listing to the configured printer, never holding up the gate."""
@@ -202,7 +249,8 @@ class Daemon:
         ).start()
 
     def _heartbeat(self) -> None:
-        """Notes the daemon is alive (a power cut shows as a gap) and refreshes the cached backlog."""
+        """Notes the daemon is alive (a power cut shows as a gap), refreshes the cached backlog, and checks the log's
+        head against its witnesses (checkpointing it when it moved)."""
         db = database.connect(self.config.database_path)
         while not self.stop.is_set():
             now = self.clock.now()
@@ -213,6 +261,7 @@ class Daemon:
                     heartbeat_utc=format_utc(now),
                     reader_online=",".join(s.name for s in self.sources if s.online) or "",
                 )
+            self.checkpoint(checkpoints.Reason.PERIODIC)
             self.clock.wait(self.config.gate.heartbeat_s, self.stop)
 
     def handle(self, read) -> None:
@@ -233,6 +282,7 @@ class Daemon:
             signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.watch.check()
         OutageJournal(self.log, self.config.outage.grace_s).power_gap(self.clock.now(), self.config.gate.heartbeat_s)
+        self.checkpoint(checkpoints.Reason.START)
         for source in self.sources:
             source.prepare()
         self._button()
@@ -261,5 +311,6 @@ class Daemon:
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
             with database.immediate(self.log.db):
                 delivery.set_meta(self.log.db, stopped_utc=format_utc(self.clock.now()))
+            self.checkpoint(checkpoints.Reason.STOP)  # inside the gate lock: the head is the last one
         event(logger, "stopped")
         return 0

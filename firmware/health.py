@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sitegate.queue.checkpoints import MISSING, Verdict
 from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
@@ -94,3 +95,14 @@ def episode(current: dict | None, never_connected: bool) -> list[Finding]:
     if never_connected:
         found.append(Finding(WARNING, "never connected: no registration has ever been delivered (`sitegate outage`)"))
     return found
+
+
+def witnesses(verdicts: list[Verdict]) -> list[Finding]:
+    """A log that does not extend a witness (shorter than a checkpoint or a delivery, or replaced) is critical: a
+    registration may have been made to disappear. The gate keeps registering. A witness gone missing is a warning."""
+    found = [
+        Finding(CRITICAL, f"{v.text}: keep every file as evidence, `sitegate verify`, report it to the site manager")
+        for v in verdicts
+        if v.broken
+    ]
+    return found + [Finding(WARNING, v.text) for v in verdicts if v.state == MISSING]

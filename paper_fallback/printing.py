@@ -14,6 +14,8 @@ from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.paper_fallback import render
 from sitegate.paper_fallback.listing import Listing, record_printing
+from sitegate.queue import checkpoints
+from sitegate.timefmt import format_utc
 
 
 class PrintError(SitegateError):
@@ -102,4 +104,16 @@ def send(
             "no printer to send the listing to",
             "give --out FILE, --printer NAME (CUPS), or set [printer] in the configuration",
         )
-    return Printed(destination, record_printing(device, listing, output_format, destination, content), warnings)
+    seq = record_printing(device, listing, output_format, destination, content)
+    return Printed(destination, seq, warnings + checkpoint_printed(device))
+
+
+def checkpoint_printed(device: Device) -> list[str]:
+    """Every printed listing is also a checkpoint, in the ledger, the head file and the journal (its QR code holds
+    the head it was built from). Never refuses the paper: a log that no longer extends its witnesses is reported."""
+    head_file = checkpoints.head_path(device.config.database_path)
+    now = format_utc(device.log.clock.now())
+    _, verdicts = checkpoints.checkpoint(
+        device.log, device.ledger, device.key, head_file, now, checkpoints.Reason.LISTING
+    )
+    return [verdict.text for verdict in verdicts if verdict.broken]

@@ -104,8 +104,17 @@ def _ledger_v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE delivery_meta (key TEXT PRIMARY KEY, value TEXT)")
 
 
+def _ledger_v2(db: sqlite_utils.Database) -> None:
+    """Ledger schema version 2: signed checkpoints of the log's head (queue/checkpoints.py), a witness in this file."""
+    db.execute(
+        "CREATE TABLE checkpoints (seq INTEGER NOT NULL, hash TEXT NOT NULL, wall_utc TEXT NOT NULL, "
+        "reason TEXT NOT NULL, signature TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX checkpoints_seq ON checkpoints (seq)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
-LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1]
+LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     OUTAGE = "outage"
     OUTAGE_REFERENCE = "outage_reference"
     PAPER_LISTING = "paper_listing"
+    WITNESS_MISMATCH = "witness_mismatch"  # the log does not extend a checkpoint or delivery kept elsewhere
 
 
 def canonical_json(value: Any) -> str:

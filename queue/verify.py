@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sitegate.errors import VerificationError
@@ -24,6 +24,7 @@ class VerifyReport:
     last_seq: int
     last_hash: str
     public_key_fingerprint: str
+    hashes: dict[int, str] = field(default_factory=dict)  # the hash of each record asked for in `watch`
 
 
 def check_record(record: Record, expected_seq: int, prev_hash: str, public_key_hex: str) -> str | None:
@@ -52,17 +53,22 @@ def verify(
     records: Iterable[Record],
     public_key_hex: str,
     progress: Callable[[int], None] = lambda n: None,
+    watch: Iterable[int] = (),
 ) -> VerifyReport:
-    """Check every record in order; raise VerificationError at the first bad one."""
-    expected, prev_hash, count = 1, GENESIS_HASH, 0
+    """Check every record in order; raise VerificationError at the first bad one.
+
+    watch: seqs whose verified hashes the caller wants back (the witnesses' checkpoints), read in the same pass."""
+    expected, prev_hash, count, wanted, hashes = 1, GENESIS_HASH, 0, set(watch), {}
     for record in records:
         reason = check_record(record, expected, prev_hash, public_key_hex)
         if reason:
             bad_seq = expected if record.seq > expected else record.seq
             raise VerificationError(bad_seq, reason)
+        if record.seq in wanted:
+            hashes[record.seq] = record.hash
         expected, prev_hash, count = expected + 1, record.hash, count + 1
         progress(1)
-    return VerifyReport(count, expected - 1, prev_hash, fingerprint(public_key_hex))
+    return VerifyReport(count, expected - 1, prev_hash, fingerprint(public_key_hex), hashes)
 
 
 def write_export(
@@ -71,8 +77,10 @@ def write_export(
     public_key_hex: str,
     device_id: str,
     progress: Callable[[int], None] = lambda n: None,
+    witnesses: Iterable[dict] = (),
 ) -> int:
-    """JSON lines: a header with the public key, then one record a line."""
+    """JSON lines: a header with the public key (and what the device's witnesses held: the export's end is checked
+    against them anywhere), then one record a line."""
     count = 0
     with open(path, "w", encoding="utf-8") as out:
         header = {
@@ -80,6 +88,7 @@ def write_export(
             "device_id": device_id,
             "public_key": public_key_hex,
             "fingerprint": fingerprint(public_key_hex),
+            "witnesses": list(witnesses),
         }
         out.write(canonical_json(header) + "\n")
         for record in records:

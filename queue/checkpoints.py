@@ -1,0 +1,296 @@
+"""Signed checkpoints of the log's head, and the witnesses that keep them outside the log's file.
+
+A hash chain proves every record up to its last one, never that the last one is the real end: deleting the newest
+records, or putting back an older copy of the file, leaves a valid, shorter chain. So the device signs its head
+(seq, hash, time) now and then and hands each checkpoint to witnesses an attacker must also find and roll back:
+the delivery ledger (its own file), a small head file, the journal, the paper listing's QR code (printed, out of
+reach) and the registrations the service accepted. The log must extend every witness: a witness ahead of the log's
+end means truncation, a witness whose hash differs from the record at its seq means the log was replaced.
+
+A checkpoint is not a record: taking one writes nothing to the log's file, so the badge path never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import sqlite_utils
+
+from sitegate.errors import VerificationError
+from sitegate.jsonlog import event
+from sitegate.queue import database
+from sitegate.queue.delivery import State
+from sitegate.queue.log import LogView
+from sitegate.queue.records import canonical_json
+from sitegate.queue.signing import DeviceKey, fingerprint, signature_valid
+
+logger = logging.getLogger("sitegate.checkpoints")
+
+CHECKPOINT_FORMAT = 1
+HEAD_FILE = "sitegate-head.json"
+MIN_PAPER_HASH = 16  # hex digits of the hash the listing's QR code carries (64 bits)
+QR_PREFIX = "sitegate:"
+
+
+class Reason(StrEnum):
+    """Why a checkpoint was taken (signed with it)."""
+
+    START = "start"
+    PERIODIC = "periodic"
+    OUTAGE = "outage"  # an outage episode changed state
+    LISTING = "listing"  # a paper listing was printed
+    STOP = "stop"
+
+
+# What a witness holds about the log: a signed checkpoint, or a registration the service accepted.
+CHECKPOINT, DELIVERED = "checkpoint", "delivered"
+# A witness's verdict on the log.
+EXTENDS, MISSING, TRUNCATED, REWRITTEN = "extends", "missing", "truncated", "rewritten"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The device's signed statement: at wall_utc the log ended at record `seq`, whose hash was `hash`."""
+
+    seq: int
+    hash: str
+    wall_utc: str
+    reason: str  # a Reason
+    signature: str = ""
+
+    def message(self) -> bytes:
+        """The signed bytes: canonical JSON, with a key no record's signed message has (no record can pass for it)."""
+        fields = {"checkpoint": CHECKPOINT_FORMAT, "seq": self.seq, "hash": self.hash, "wall_utc": self.wall_utc}
+        return canonical_json({**fields, "reason": self.reason}).encode("utf-8")
+
+    def signed_by(self, public_key_hex: str) -> bool:
+        return signature_valid(public_key_hex, self.message(), self.signature)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What one witness holds about the log's head; `problem` set when it could not be read."""
+
+    name: str  # ledger, head file, printed listing, given checkpoint, "ledger (in the export)", ...
+    holds: str = CHECKPOINT  # CHECKPOINT or DELIVERED
+    seq: int = 0
+    hash: str | None = None  # the full hash, a paper prefix, or None when the witness holds a seq only
+    wall_utc: str | None = None
+    signature: str | None = None  # a checkpoint's; None for a paper prefix or a delivered seq
+    reason: str = ""
+    problem: str | None = None
+
+    @classmethod
+    def of(cls, name: str, checkpoint: Checkpoint) -> Witness:
+        return cls(name, CHECKPOINT, **checkpoint.as_dict())
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# The seam for witnesses elsewhere (the site bus's peers will be one): each source returns what it holds.
+WitnessSource = Callable[[], Witness | None]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    witness: Witness
+    state: str  # EXTENDS, MISSING, TRUNCATED or REWRITTEN
+    text: str
+
+    @property
+    def broken(self) -> bool:
+        return self.state in (TRUNCATED, REWRITTEN)
+
+    def as_dict(self) -> dict:
+        return {"witness": self.witness.name, "state": self.state, "text": self.text, "seq": self.witness.seq}
+
+
+def head_path(database_path: Path) -> Path:
+    """The head file beside the log: sitegate.db → sitegate-head.json."""
+    return Path(database_path).with_name(HEAD_FILE)
+
+
+def _held(witness: Witness) -> str:
+    if witness.holds == DELIVERED:
+        return f"seq {witness.seq} delivered"
+    return f"checkpoint {witness.seq}" + (f" of {witness.wall_utc[:10]}" if witness.wall_utc else "")
+
+
+def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], public_key_hex: str) -> Verdict:
+    """Does the log (ending at `log_end`, with `hash_at(seq)` the hash of its record seq) extend this witness?"""
+    if witness.problem:
+        return Verdict(witness, MISSING, f"{witness.name}: {witness.problem}")
+    if witness.signature is not None and not Checkpoint(
+        witness.seq, witness.hash or "", witness.wall_utc or "", witness.reason, witness.signature
+    ).signed_by(public_key_hex):
+        text = f"REWRITTEN: the {witness.name} holds a checkpoint {witness.seq} not signed by the device key (forged)"
+        return Verdict(witness, REWRITTEN, text)
+    if witness.seq > log_end:
+        return Verdict(
+            witness, TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}, the log ends at {log_end}"
+        )
+    found = hash_at(witness.seq) if witness.hash and witness.seq else None
+    if witness.hash and witness.seq and not (found or "").startswith(witness.hash):
+        text = (
+            f"REWRITTEN: the {witness.name} holds {_held(witness)} with hash {witness.hash[:16]}…, the log's record "
+            f"{witness.seq} has {(found or 'none')[:16]}…: the log was replaced or rewritten"
+        )
+        return Verdict(witness, REWRITTEN, text)
+    return Verdict(witness, EXTENDS, f"extends {_held(witness)} ({witness.name})")
+
+
+def judge_all(
+    witnesses: Iterable[Witness], log_end: int, hash_at: Callable[[int], str | None], public_key_hex: str
+) -> list[Verdict]:
+    return [judge(witness, log_end, hash_at, public_key_hex) for witness in witnesses]
+
+
+def parse(text: str) -> tuple[Witness, str | None]:
+    """A checkpoint given by hand: `SEQ:HASH`, or the listing's QR text `sitegate:DEVICE:SEQ:HASH16:FINGERPRINT`.
+
+    Returns the witness and the key fingerprint the QR names (None for SEQ:HASH)."""
+    text = text.strip()
+    if text.startswith(QR_PREFIX):
+        parts = text.split(":", 4)
+        name, fields, key = "printed listing", parts[2:4], (parts[4] if len(parts) == 5 else None)
+    else:
+        name, fields, key = "given checkpoint", text.split(":"), None
+    try:
+        seq, hash_text = int(fields[0]), fields[1].lower()
+        int(hash_text, 16)
+    except (ValueError, IndexError):
+        raise VerificationError(None, f"{text!r} is neither SEQ:HASH nor a listing's QR text") from None
+    if len(fields) != 2 or len(hash_text) < MIN_PAPER_HASH or seq < 1:
+        raise VerificationError(None, f"{text!r}: a checkpoint needs a seq and at least {MIN_PAPER_HASH} hex digits")
+    return Witness(name, CHECKPOINT, seq, hash_text), key
+
+
+def latest_in_ledger(db: sqlite_utils.Database) -> Checkpoint | None:
+    """The ledger's furthest checkpoint (from a connection that sees the ledger, attached or its own)."""
+    row = db.execute(
+        "SELECT seq, hash, wall_utc, reason, signature FROM checkpoints ORDER BY seq DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    return Checkpoint(*row) if row else None
+
+
+def read_head_file(path: Path) -> Checkpoint | None:
+    """The head file's checkpoint; None when there is none. A damaged file raises ValueError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(str(error)) from None
+    try:
+        return Checkpoint(**data)
+    except TypeError as error:
+        raise ValueError(f"not a checkpoint: {error}") from None
+
+
+def _last_delivered(db: sqlite_utils.Database) -> int | None:
+    """The newest registration the service accepted: the service holds it, so the log must too."""
+    row = db.execute("SELECT max(seq) FROM delivery WHERE state = ?", [State.DELIVERED]).fetchone()
+    return row[0]
+
+
+def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[WitnessSource] = ()) -> list[Witness]:
+    """Every witness the device can reach, from a connection that sees the log and the ledger."""
+    found = []
+    in_ledger = latest_in_ledger(db)
+    if in_ledger:
+        found.append(Witness.of("ledger", in_ledger))
+    try:
+        in_file = read_head_file(head_file)
+        if in_file:
+            found.append(Witness.of("head file", in_file))
+        elif in_ledger:  # a checkpoint was taken, so the file should be there
+            found.append(Witness("head file", problem=f"{head_file} is missing (deleted?); the next checkpoint "
+                                 "writes it again"))  # fmt: skip
+    except ValueError as error:
+        found.append(Witness("head file", problem=f"{head_file} cannot be read: {error}"))
+    delivered = _last_delivered(db)
+    if delivered:
+        found.append(Witness("ledger", DELIVERED, delivered))
+    found += [witness for source in extra if (witness := source()) is not None]
+    return found
+
+
+def check(log: LogView, head_file: Path, public_key_hex: str, extra: Iterable[WitnessSource] = ()) -> list[Verdict]:
+    """The live log against every witness the device can reach (status, the daemon)."""
+    last = log.last()
+
+    def hash_at(seq: int) -> str | None:
+        record = log.get(seq)
+        return record.hash if record else None
+
+    return judge_all(witnesses(log.db, head_file, extra), last.seq if last else 0, hash_at, public_key_hex)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    """Write, fsync, rename over, fsync the folder: the file holds the old checkpoint or the new one, never half."""
+    descriptor, partial = tempfile.mkstemp(prefix=path.name, suffix=".new", dir=path.parent)  # one per writer
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def take(
+    log: LogView, ledger: sqlite_utils.Database, key: DeviceKey, head_file: Path, now_utc: str, reason: str
+) -> Checkpoint | None:
+    """Sign the log's head and hand it to the ledger, the head file and the journal; None for an empty log.
+
+    The caller checks first that the log extends its witnesses: a checkpoint of a truncated log would overwrite
+    the head file, the evidence."""
+    last = log.last()
+    if last is None:
+        return None
+    unsigned = Checkpoint(last.seq, last.hash, now_utc, reason)
+    checkpoint = Checkpoint(last.seq, last.hash, now_utc, reason, key.sign(unsigned.message()))
+    with database.immediate(ledger):
+        ledger.execute(
+            "INSERT INTO checkpoints (seq, hash, wall_utc, reason, signature) VALUES (?, ?, ?, ?, ?)",
+            [checkpoint.seq, checkpoint.hash, checkpoint.wall_utc, checkpoint.reason, checkpoint.signature],
+        )
+    _write_durably(head_file, canonical_json(checkpoint.as_dict()) + "\n")
+    event(logger, "checkpoint", **checkpoint.as_dict(), key=fingerprint(key.public_key_hex))
+    return checkpoint
+
+
+def checkpoint(
+    log: LogView,
+    ledger: sqlite_utils.Database,
+    key: DeviceKey,
+    head_file: Path,
+    now_utc: str,
+    reason: str,
+    only_if_moved: bool = False,
+) -> tuple[Checkpoint | None, list[Verdict]]:
+    """Compare the head with its witnesses, then checkpoint it, unless a witness says the log was cut or replaced:
+    those witnesses are then the evidence, and are left as they are. Returns the checkpoint (or None) and the
+    verdicts. only_if_moved: skip when the ledger already holds this head and every witness is there (periodic)."""
+    verdicts = check(log, head_file, key.public_key_hex)
+    if any(verdict.broken for verdict in verdicts):
+        return None, verdicts
+    last, held = log.last(), latest_in_ledger(ledger)
+    unchanged = last is not None and held is not None and (held.seq, held.hash) == (last.seq, last.hash)
+    if only_if_moved and unchanged and all(verdict.state == EXTENDS for verdict in verdicts):
+        return None, verdicts
+    return take(log, ledger, key, head_file, now_utc, reason), verdicts
