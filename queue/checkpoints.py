@@ -199,8 +199,13 @@ def read_head_file(path: Path) -> Checkpoint | None:
 
 
 def _last_delivered(db: sqlite_utils.Database) -> int | None:
-    """The newest registration the service accepted: the service holds it, so the log must too."""
-    row = db.execute("SELECT max(seq) FROM delivery WHERE state = ?", [State.DELIVERED]).fetchone()
+    """The newest registration the service accepted: the service holds it, so the log must too (rows set aside
+    because the log lost them still count: queue/delivery.py)."""
+    row = db.execute(
+        "SELECT max(seq) FROM (SELECT seq FROM delivery WHERE state = ? UNION ALL SELECT seq FROM superseded "
+        "WHERE state = ?)",
+        [State.DELIVERED, State.DELIVERED],
+    ).fetchone()
     return row[0]
 
 

@@ -159,7 +159,7 @@ class ClockWatch:
             },
         )
         with immediate(self.ledger):
-            delivery.catch_up(self.ledger, self.log.device_id)
+            delivery.catch_up(self.ledger, self.log.device_id, format_utc(true_now))
             self.ledger.conn.executemany(
                 "UPDATE delivery SET corrected_utc = ? WHERE seq = ?",
                 [(c["corrected_utc"], c["seq"]) for c in corrections],

@@ -113,8 +113,15 @@ def _ledger_v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX checkpoints_seq ON checkpoints (seq)")
 
 
+def _ledger_v3(db: sqlite_utils.Database) -> None:
+    """Ledger schema version 3: the hash of each registration taken in (rows of older versions have none), and the
+    rows set aside when the log no longer holds their registration (truncated or replaced: queue/delivery.py)."""
+    db.execute("ALTER TABLE delivery ADD COLUMN hash TEXT")
+    db.execute("CREATE TABLE superseded AS SELECT *, NULL AS superseded_utc FROM delivery WHERE 0")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
-LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2]
+LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2, _ledger_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,18 +7,22 @@ into the ledger (catch_up) on its own write lock, so a delivery commit never hol
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import sqlite_utils
 
+from sitegate.jsonlog import event
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import cause
 from sitegate.queue.log import LogView
 from sitegate.queue.presence_rest_v1 import ItemResult
-from sitegate.queue.records import Kind
+from sitegate.queue.records import Kind, Record
 from sitegate.timefmt import parse_utc
+
+logger = logging.getLogger("sitegate.delivery")
 
 
 class State(StrEnum):
@@ -112,19 +116,55 @@ class Pending:
         return self.corrected_utc or self.wall_utc
 
 
-def catch_up(ledger: sqlite_utils.Database, device_id: str) -> int:
+def _agrees(record: Record | None, hash_taken: str | None) -> bool:
+    """The log still holds the registration the ledger took in at this seq (rows of ledger v1-v2 have no hash)."""
+    return record is not None and record.kind == Kind.REGISTRATION and hash_taken in (None, record.hash)
+
+
+def _set_aside_lost(ledger: sqlite_utils.Database, now: str) -> int:
+    """Rows whose registration the log no longer holds (a truncated log, an older copy put back) move to
+    `superseded`, kept as evidence, from the newest seq where log and ledger agree: the gate keeps registering at
+    those seqs, and the new registrations must be taken in and delivered. One look-up when nothing changed."""
+    view = LogView(ledger)
+    newest = ledger.execute("SELECT seq, hash FROM delivery ORDER BY seq DESC LIMIT 1").fetchone()
+    if newest is None or _agrees(view.get(newest[0]), newest[1]):
+        return 0
+    first_lost = newest[0]
+    for seq, hash_taken in ledger.execute("SELECT seq, hash FROM delivery ORDER BY seq DESC"):
+        if _agrees(view.get(seq), hash_taken):
+            break
+        first_lost = seq
+    lost = ledger.execute(
+        "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [State.DELIVERED, first_lost]
+    ).fetchone()
+    ledger.execute("INSERT INTO superseded SELECT *, ? FROM delivery WHERE seq >= ?", [now, first_lost])
+    ledger.execute("DELETE FROM delivery WHERE seq >= ?", [first_lost])
+    event(
+        logger,
+        "ledger_rows_superseded",
+        logging.CRITICAL,
+        problem=f"the log no longer holds {lost[0]} registrations the ledger took in from seq {first_lost} on "
+        f"({lost[1] or 0} of them delivered): it was truncated or replaced",
+        fix="keep every file as evidence, `sitegate verify`, report it; the rows are kept in the ledger's "
+        "`superseded` table and the registrations made since are delivered",
+    )
+    return lost[0]
+
+
+def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
     """Take new registrations into the ledger (inside the caller's transaction); the reference is device-seq."""
-    new = LogView(ledger).expected_remarks_after(_ledgered(ledger))
+    _set_aside_lost(ledger, now)
+    new = LogView(ledger).registrations_after(_ledgered(ledger))
     return ledger.conn.executemany(
-        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) VALUES (?, ?, ?, 0, ?)",
-        [(seq, f"{device_id}-{seq}", State.PENDING, expected) for seq, expected in new],
+        "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks, hash) VALUES (?, ?, ?, 0, ?, ?)",
+        [(seq, f"{device_id}-{seq}", State.PENDING, expected, hash_) for seq, hash_, expected in new],
     ).rowcount
 
 
 def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) -> list[Pending]:
     """The oldest pending registrations, marked in flight (durably) before they are sent."""
     with immediate(db):
-        catch_up(db, device_id)
+        catch_up(db, device_id, now)
         rows = db.execute(
             "SELECT seq, reference, corrected_utc FROM delivery WHERE state = ? ORDER BY seq LIMIT ?",
             [State.PENDING, limit],

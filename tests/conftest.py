@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -110,6 +111,15 @@ def registration(index: int = 0, direction: str = "IN") -> Registration:
         last_name=f"Worker{index}",
         first_name="Test",
     )
+
+
+def cut_log(database: Path, keep: int) -> None:
+    """What an attacker with the file does: drop the guard and delete the records after seq `keep`."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("DROP TRIGGER records_no_delete")
+    conn.execute("DELETE FROM registration_keys WHERE seq > ?", [keep])
+    conn.execute("DELETE FROM records WHERE seq > ?", [keep])
+    conn.close()
 
 
 # Commands that run a process of their own (a daemon, a server, a scripted site): always the installed command.

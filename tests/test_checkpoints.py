@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
-from conftest import registration, run_sitegate
+from conftest import cut_log, registration, run_sitegate
 from gate_site import DaemonProcess, uid, write_site
 from test_daemon import feed
 
@@ -67,13 +67,8 @@ def files(device) -> list:
 
 
 def cut(device, keep: int) -> None:
-    """What an attacker with the file does: drop the guard and delete the newest records."""
     device.close()
-    conn = sqlite3.connect(device.config.database_path, isolation_level=None)
-    conn.execute("DROP TRIGGER records_no_delete")
-    conn.execute("DELETE FROM registration_keys WHERE seq > ?", [keep])
-    conn.execute("DELETE FROM records WHERE seq > ?", [keep])
-    conn.close()
+    cut_log(device.config.database_path, keep)
 
 
 def snapshot(device, where) -> None:
@@ -264,11 +259,7 @@ def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registeri
     assert stopped_at["reason"] == "stop" and stopped_at["seq"] == max(daemon.registered())
     assert [e["seq"] for e in daemon.lines if e.get("event") == "checkpoint"][-1] == stopped_at["seq"]
 
-    conn = sqlite3.connect(tmp_path / "data" / "sitegate.db", isolation_level=None)
-    conn.execute("DROP TRIGGER records_no_delete")
-    conn.execute("DELETE FROM registration_keys WHERE seq > ?", [stopped_at["seq"] - 3])
-    conn.execute("DELETE FROM records WHERE seq > ?", [stopped_at["seq"] - 3])
-    conn.close()
+    cut_log(tmp_path / "data" / "sitegate.db", stopped_at["seq"] - 3)
 
     daemon = DaemonProcess(config)
     daemon.wait_ready()

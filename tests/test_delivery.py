@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CONFIG_TEXT, registration, run_sitegate
+from conftest import CONFIG_TEXT, cut_log, registration, run_sitegate
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
 from sitegate import config as configuration
@@ -76,6 +76,39 @@ def test_delivers_oldest_first_with_ids_and_remarks(gate, clock, simulator):
     ]
     assert received[0]["item"]["registrationDate"] == "2026-11-22T07:00:00.000Z"
     assert received[0]["item"]["placeOfWork"] == {"coordinates": {"latitude": 50.8466, "longitude": 4.3528}}
+
+
+def test_after_a_truncated_log_the_new_registrations_are_still_delivered(
+    tmp_path, clock, credentials, simulator, caplog
+):
+    """An attacker cut the log back; the gate keeps registering at the seqs the ledger already held. Those rows
+    are set aside as evidence (never deleted) and the new registrations are taken in and delivered."""
+    device, path = site(tmp_path, clock, credentials, simulator.base_url, simulator.token_url)
+    fill(device, clock, 5)
+    assert forwarder(device, clock).drain().delivered == 5
+    device.close()
+    cut_log(device.config.database_path, 2)
+    device = Device.open(configuration.load(path), clock)
+    try:
+        for index in (7, 8, 9):  # seqs 3, 4 and 5 again, other workers
+            append_registration(device.log, registration(index, "IN"))
+            clock.advance(1)
+        assert forwarder(device, clock).drain().delivered == 3
+        rows = device.ledger.execute("SELECT seq, state, hash FROM delivery ORDER BY seq").fetchall()
+        assert [(seq, state) for seq, state, _ in rows] == [(seq, "delivered") for seq in range(1, 6)]
+        assert [row[2] for row in rows[2:]] == [device.log.get(seq).hash for seq in (3, 4, 5)]
+        kept = device.ledger.execute("SELECT seq, state, superseded_utc FROM superseded ORDER BY seq").fetchall()
+        assert [(seq, state) for seq, state, _ in kept] == [(3, "delivered"), (4, "delivered"), (5, "delivered")]
+        assert all(when for _, _, when in kept)
+        received = [r["item"]["ssin"] for r in simulator.received()["received"]]
+        assert received[5:] == [registration(index).worker.number for index in (7, 8, 9)]
+        [alarm] = [r.fields for r in caplog.records if r.fields["event"] == "ledger_rows_superseded"]
+        assert (
+            "no longer holds 3 registrations the ledger took in from seq 3 on (3 of them delivered)"
+            in (alarm["problem"])
+        )
+    finally:
+        device.close()
 
 
 @pytest.mark.parametrize(

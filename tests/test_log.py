@@ -82,7 +82,9 @@ def test_delivery_state_beside_records(device, clock):
     assert (summary.pending, summary.in_flight, summary.delivered, summary.rejected) == (3, 0, 0, 0)
     assert summary.oldest_pending_seq == 1 and summary.oldest_pending_age_s == 42
     with immediate(device.ledger):
-        assert delivery.catch_up(device.ledger, "gate-01") == 3  # the note is not a registration
+        assert (
+            delivery.catch_up(device.ledger, "gate-01", "2026-11-22T07:00:00.000000Z") == 3
+        )  # the note is not a registration
     references = [row[0] for row in device.db.execute("SELECT reference FROM delivery ORDER BY seq")]
     assert references == ["gate-01-1", "gate-01-2", "gate-01-3"]
     assert all(len(r) <= 24 for r in references)
