@@ -25,15 +25,16 @@ package: $(DEPS)
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
 # a CJK font (the listing prints Chinese names; the device installs the same package).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
+# mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules).
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
-	    || [ ! -f $(CJK_FONT) ]; then \
+	    || [ ! -f $(CJK_FONT) ] || ! command -v mosquitto >/dev/null || ! command -v promtool >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime \
-	      fonts-droid-fallback >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chrony faketime fonts-droid-fallback mosquitto prometheus >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime and fonts-droid-fallback:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, mosquitto and prometheus:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback mosquitto prometheus"; exit 1; \
 	  fi; \
 	fi
 

@@ -423,6 +423,52 @@ def cmd_outage(args) -> Report:
     return Report(data, "\n".join(lines), code)
 
 
+def cmd_site(args) -> Report:
+    from collections import Counter
+
+    from sitegate.identifiers import mask
+    from sitegate.site.view import site_view
+
+    device = _open(args)
+    now = SYSTEM.now()
+    view = site_view(device, now)
+    site = device.config.site
+    people = [
+        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer)}
+        for p in view.present
+    ]
+    data = {
+        "site": device.config.bus.site if device.config.bus.enabled else None,
+        "on_site": len(people),
+        "per_employer": dict(sorted(Counter(p["employer"] for p in people).items())),
+        "per_gate": dict(sorted(Counter(p["gate"] for p in people).items())),
+        "present": people,
+        "gates": [g.as_dict() for g in view.gates],
+        "conflicts": [c.__dict__ for c in view.conflicts],
+        "rejected_records": view.rejected,
+    }
+    rows = (
+        [p["employer_name"] or p["employer"], p["last_name"], p["first_name"], p["worker_number"], p["gate"],
+         show(p["since_utc"])]
+        for p in people
+    )  # fmt: skip
+    lines = [f"{len(people)} on site now", table(rows, ["employer", "last name", "first name", "id", "gate", "since"])]
+    gate_rows = (
+        [g.device + (" (this gate)" if g.own else ""), show(g.heard_utc) if g.heard_utc else "never",
+         g.records, g.missing or "", "STALE" if g.stale else "ok"]
+        for g in view.gates
+    )  # fmt: skip
+    lines += ["", table(gate_rows, ["gate", "last heard", "records", "missing", "state"])]
+    lines += [f"CONFLICT {c.worker}: {c.direction} at {c.first} and again at {c.second}" for c in view.conflicts]
+    if view.rejected:
+        lines.append(f"WARNING  {view.rejected} record(s) from the bus rejected (see the log: bus_record_rejected)")
+    stale = [g.device for g in view.gates if g.stale]
+    if stale:
+        lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
+    code = WARNING if stale or view.conflicts or view.rejected else OK
+    return Report(data, "\n".join(lines), code)
+
+
 def cmd_run(args) -> int:
     from sitegate import jsonlog
     from sitegate.daemon import Daemon
@@ -504,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
+    command("site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")

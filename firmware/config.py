@@ -202,6 +202,40 @@ class ClockConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BusConfig:
+    DOC: ClassVar[str] = (
+        "The site bus (MQTT): off unless host is set. Each gate publishes its own signed records and mirrors its "
+        "peers', so decisions, `sitegate site` and the listing cover the whole site."
+    )
+    host: str | None = key(None, example="192.0.2.10", doc="the broker (on the site router or on one gate)")
+    port: int = key(8883, low=1, high=65535)
+    site: str = key("site", check=checks.topic_level, doc="the site's name in topics: the same on every gate of it")
+    username: str | None = key(None, example="gate-01", doc="this gate's broker user (default: the device id)")
+    password_file: Path | None = key(None, example="/etc/sitegate/credentials/bus.password", doc="mode 0640")
+    ca_file: Path | None = key(None, example="/etc/sitegate/credentials/bus-ca.pem", doc="the broker's CA (TLS)")
+    tls: bool = key(True, doc="false only for a demo broker on 127.0.0.1")
+    peers: tuple[tuple[str, str], ...] = key(
+        (),
+        example=[{"id": "gate-02", "public_key": "0" * 64}],
+        check=checks.peers,
+        doc="the site's other gates, each with the public key it signs with (`sitegate key show` on it)",
+    )
+    stale_after_s: float = key(300.0, low=5, high=86400, doc="a gate unheard this long is named on the listing")
+    health_every_s: float = key(30.0, low=1, high=3600, doc="the retained health message (`sitegate fleet`)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    DOC: ClassVar[str] = "Prometheus: a node_exporter textfile (no port of its own on the gate; see the README)."
+    textfile: Path | None = key(None, example="/var/lib/prometheus/node-exporter/sitegate.prom", doc="off unless set")
+    every_s: float = key(15.0, low=1, high=3600)
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeviceConfig:
     DOC: ClassVar[str] = "This gate."
     id: str = key(example="gate-01", check=checks.device_id, fix='a short name, e.g. "gate-01" (at most 12 characters)')
@@ -221,6 +255,8 @@ class Config:
     gate: GateConfig = key(section=GateConfig, optional=True)
     printer: PrinterConfig = key(section=PrinterConfig, optional=True)
     outage: OutageConfig = key(section=OutageConfig, optional=True)
+    bus: BusConfig = key(section=BusConfig, optional=True)
+    metrics: MetricsConfig = key(section=MetricsConfig, optional=True)
     source: str = field(default="<memory>", metadata={"internal": True})
     warnings: tuple[Problem, ...] = field(default=(), compare=False, metadata={"internal": True})
 
@@ -245,6 +281,11 @@ class Config:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "device.key"
+
+    @property
+    def mirror_path(self) -> Path:
+        """The site bus's own file beside the log: peers' records, what was published; never the signed log."""
+        return self.data_dir / "sitegate-site.db"
 
 
 def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Config:

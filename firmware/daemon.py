@@ -20,7 +20,7 @@ import sdnotify
 from sitegate import __version__, health
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.gate import Gate, Result
+from sitegate.gate import HISTORY, Gate, Result
 from sitegate.jsonlog import event
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
@@ -38,6 +38,8 @@ from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
+from sitegate.site.bus import SiteBus
+from sitegate.site.view import site_history
 from sitegate.timefmt import BRUSSELS, format_utc
 
 logger = logging.getLogger("sitegate.daemon")
@@ -77,9 +79,15 @@ class Daemon:
         self.backlog = delivery.summary(self.watch_log.db, self.clock.now()).undelivered
         self.gate = Gate(self.log, RosterStore(self.log.db), config, self.watch.current, lambda: self.backlog)
         self.threads: list[threading.Thread] = []
+        self._status_device = None
         self.last_badge_ns = 0
         self.forwarder: Forwarder | None = None
         self.probe_now = threading.Event()  # a failed delivery asks for a probe round at once
+        self.site_bus: SiteBus | None = None
+        if config.bus.enabled:
+            self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health)
+            for record in site_history(config, self.clock.now() - HISTORY):
+                self.gate.observe(record)
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
         self.witness_log = self._log(self.clock)
         self.witness_ledger = database.connect_ledger(config.database_path)
@@ -133,6 +141,38 @@ class Daemon:
         deadline = now() + at_most_s * 1e9
         while now() - self.last_badge_ns < quiet_s * 1e9 and now() < deadline:
             self.clock.wait(quiet_s, self.stop)
+
+    def _peer_registration(self, device: str, record) -> None:
+        with self.gate_lock:  # a dictionary update between two badges
+            self.gate.observe(record)
+
+    def _health(self) -> dict:
+        """The retained health message: what `sitegate status --json` says, from the bus thread."""
+        from sitegate.device import Device
+        from sitegate.status import collect
+
+        if self._status_device is None:
+            self._status_device = Device.open(self.config, self.clock)
+        status, warnings, critical = collect(self._status_device, self.clock.now())
+        bus = self.site_bus.counters if self.site_bus else None
+        return {
+            **status,
+            "site": self.config.bus.site,
+            "online": True,
+            "sent_utc": format_utc(self.clock.now()),
+            "warnings": warnings,
+            "critical": critical,
+            "bus": {"published": bus.published, "mirrored": bus.stored, "rejected": bus.rejected} if bus else None,
+        }
+
+    def _site(self) -> None:
+        """The site bus, restarted after any failure: it must never take the gate down with it."""
+        while not self.stop.is_set():
+            try:
+                self.site_bus.run(self.stop)
+            except Exception as error:  # noqa: BLE001 - the gate goes on without the bus, loudly
+                logger.exception("site bus failed", extra={"fields": {"event": "bus_failed", "problem": str(error)}})
+                self.clock.wait(5, self.stop)
 
     def _watch_clock(self) -> None:
         while not self.stop.is_set():
@@ -273,6 +313,8 @@ class Daemon:
             self.last_badge_ns = self.clock.monotonic_ns()
         if outcome.outcome == Result.REGISTERED and self.forwarder is not None:
             self.forwarder.wake.set()
+        if self.site_bus is not None:
+            self.site_bus.wake.set()
 
     def run(self, handle_signals: bool = True) -> int:
         # A badge must not wait 5 ms (CPython's default) for the GIL while the forwarder encodes a batch.
@@ -292,6 +334,8 @@ class Daemon:
         self._thread("clock", self._watch_clock)
         self._thread("heartbeat", self._heartbeat)
         self._thread("outage-probes", self._probe)
+        if self.site_bus is not None:
+            self._thread("site-bus", self._site)
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")

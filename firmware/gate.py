@@ -18,7 +18,7 @@ from sitegate.errors import DuplicateRegistrationError, StorageError
 from sitegate.jsonlog import event
 from sitegate.queue.clock import ClockReading, ClockState
 from sitegate.queue.log import RegistrationLog
-from sitegate.queue.records import Kind
+from sitegate.queue.records import Kind, Record
 from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
 from sitegate.registration import Registration, append_registration
@@ -102,6 +102,27 @@ class Gate:
             last = self.last.setdefault(key, Last(data["direction"], moment, None))
             if last.last_in is None and data["direction"] == "IN":
                 last.last_in = moment
+
+    def observe(self, record: Record) -> None:
+        """A peer gate's registration, verified by the site bus: the newest of the site's registrations decides
+        the direction, the remarks anticipated and the same-badge window, as if it had been made here.
+        Called under the daemon's gate lock (a dictionary update: the badge path never waits for the bus)."""
+        moment = parse_utc(record.wall_utc)
+        now = self.log.clock.now()
+        if now - moment > HISTORY:
+            return
+        data = record.data
+        key, direction = (data["worker"]["kind"], data["worker"]["number"]), data["direction"]
+        last = self.last.setdefault(key, Last(direction, moment, None))
+        if moment > last.moment:
+            last.direction, last.moment = direction, moment
+        if direction == "IN" and (last.last_in is None or moment > last.last_in):
+            last.last_in = moment
+        uid = data.get("badge_uid")
+        if uid:  # the peer's monotonic clock means nothing here: its wall time, as an age on ours
+            read_ns = self.log.clock.monotonic_ns() - int((now - moment).total_seconds() * 1e9)
+            if read_ns > self.recent_uids.get(uid, read_ns - 1):
+                self.recent_uids[uid] = read_ns
 
     def _reader(self, name: str) -> ReaderConfig:
         return self.readers.get(name) or self.config.readers[0]

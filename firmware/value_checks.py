@@ -99,3 +99,38 @@ def post_code(checker: Checker, value: Any, path: str) -> str:
         checker.problem(path, f"{code!r} is not a Belgian post code (remark 38 would follow)", "4 digits, 1000-9999")
         return REQUIRED
     return code
+
+
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_PUBLIC_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def topic_level(checker: Checker, value: str, path: str) -> str:
+    """One level of an MQTT topic: no /, + or # (they would let a name reach into another gate's topics)."""
+    if not _TOPIC_LEVEL.match(value):
+        checker.problem(path, f"{value!r}: letters, digits, - and _ only, at most 64 characters", "a short site name")
+        return REQUIRED
+    return value
+
+
+def peers(checker: Checker, value: list, path: str) -> tuple[tuple[str, str], ...]:
+    """The other gates of the site: device id and the Ed25519 public key each signs with (`sitegate key show`)."""
+    found = []
+    for index, raw in enumerate(value):
+        where = f"{path}[{index}]"
+        if not isinstance(raw, dict):
+            checker.problem(where, f"must be a table, not {raw!r}", '{id = "gate-02", public_key = "…64 hex…"}')
+            continue
+        checker.unknown_keys(raw, where, {"id", "public_key"})
+        device = checker.text(raw, "id", where, fix="the peer's device id")
+        public_key = (checker.text(raw, "public_key", where, fix="`sitegate key show` on that gate") or "").lower()
+        if device is None or device_id(checker, device, f"{where}.id") is REQUIRED:
+            continue
+        if not _PUBLIC_KEY.match(public_key):
+            checker.problem(f"{where}.public_key", "not 64 hexadecimal digits", "copy it from `sitegate key show`")
+            continue
+        found.append((device, public_key))
+    if len({device for device, _ in found}) != len(found):
+        checker.problem(path, "a peer is listed twice", "list each gate once")
+        return REQUIRED
+    return tuple(found) if len(found) == len(value) else REQUIRED

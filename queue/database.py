@@ -190,6 +190,23 @@ def connect_ledger(path: Path) -> sqlite_utils.Database:
     return _open(ledger_path(path), Path(path), "log", LEDGER_MIGRATIONS)
 
 
+def connect_alone(path: Path, migrations: list[Callable[[sqlite_utils.Database], None]]) -> sqlite_utils.Database:
+    """A database of its own (the site bus's mirror), with the same pragmas, mode 0600 and migrations."""
+    path = Path(path)
+    try:
+        _create_private(path)
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in DURABLE_PRAGMAS:
+            connection.execute(pragma)
+        db = sqlite_utils.Database(connection)
+        migrate(db, migrations)
+    except (sqlite3.DatabaseError, PermissionError) as error:
+        raise StorageError(
+            f"database {path} cannot be opened: {error}", "check the disk and the file's owner"
+        ) from None
+    return db
+
+
 @contextlib.contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, taking SQLite's write lock at once (sqlite-utils' atomic() nests inside it).

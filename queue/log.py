@@ -83,6 +83,10 @@ class LogView:
             [Kind.REGISTRATION, seq],
         ).fetchall()
 
+    def first_since(self, wall_utc: str) -> int | None:
+        """The seq of the first record made at or after `wall_utc` (where a catch-up of recent records starts)."""
+        return self.db.execute("SELECT min(seq) FROM records WHERE wall_utc >= ?", [wall_utc]).fetchone()[0]
+
     def get(self, seq: int) -> Record | None:
         return next(self._rows("seq = ?", [seq]), None)
 

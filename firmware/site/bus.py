@@ -1,0 +1,271 @@
+"""The site bus: this gate's signed records out to the broker, its peers' records in to the mirror (MQTT, paho).
+
+One thread of its own, beside the gate, never on the badge path: the gate appends and answers the worker as
+before, then only sets `wake`. The bus thread publishes every record of the own log unchanged (QoS 1), in seq
+order, and keeps the highest seq the broker acknowledged (all before it included) in the mirror file, so a
+restart (or a SIGKILL) resumes there: at-least-once, receivers are idempotent on (device, seq).
+
+Catch-up by request, not retained state: on every (re)connect, and on every gap it sees, a gate publishes on its
+own `catchup` topic which seqs it wants of which device; the owner answers from its log and every peer from its
+mirror (the records are signed by their origin, so a relay cannot alter them), each on its own `records` topic.
+So a late gate learns the site at once even while a peer is dead, topics carry no worker identifier, and the
+broker keeps nothing but the health messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import paho.mqtt.client as mqtt
+
+from sitegate.config import BusConfig, Config
+from sitegate.errors import ConfigError
+from sitegate.jsonlog import event
+from sitegate.queue import database
+from sitegate.queue.clock import Clock
+from sitegate.queue.log import LogView
+from sitegate.queue.records import Kind, Record, canonical_json
+from sitegate.settings import Problem
+from sitegate.site import topics
+from sitegate.site.mirror import Mirror, Verdict
+from sitegate.site.mirror import connect as connect_mirror
+from sitegate.timefmt import format_utc
+
+logger = logging.getLogger("sitegate.site.bus")
+CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
+MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
+PUBLISHED_SEQ = "published_seq"
+GAP_REQUEST_EVERY_NS = int(2e9)
+
+
+def mqtt_client(config: Config, client_id: str, will: tuple[str, str] | None = None) -> mqtt.Client:
+    """A paho client with this gate's credentials and TLS settings (the daemon, `sitegate fleet`)."""
+    bus = config.bus
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    username = bus.username or config.device_id
+    password = None
+    if bus.password_file is not None:
+        try:
+            password = bus.password_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            fix = "install the gate's broker password there (mode 0640, group sitegate)"
+            raise ConfigError([Problem("bus.password_file", str(error), fix)], config.source) from None
+    client.username_pw_set(username, password)
+    if bus.tls:
+        client.tls_set(ca_certs=str(bus.ca_file) if bus.ca_file else None)
+    if will:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(1, 10)
+    return client
+
+
+def record_message(origin: str, record: Record, anchor: bool = False) -> str:
+    message = {"origin": origin, "record": record.as_dict()}
+    if anchor:
+        message["anchor"] = True
+    return canonical_json(message)
+
+
+@dataclass
+class BusCounters:
+    """What the bus has done since it started (metrics and `sitegate site`)."""
+
+    connected: bool = False
+    published: int = 0
+    stored: int = 0
+    rejected: int = 0
+    gaps: int = 0
+    last_gap_request_ns: dict[str, int] = field(default_factory=dict)
+
+
+class SiteBus:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        on_peer_registration: Callable[[str, Record], None] = lambda device, record: None,
+        health: Callable[[], dict] | None = None,
+    ) -> None:
+        self.config = config
+        self.bus: BusConfig = config.bus
+        self.device = config.device_id
+        self.clock = clock
+        self.on_peer_registration = on_peer_registration
+        self.health = health
+        self.wake = threading.Event()
+        self.counters = BusCounters()
+        self._inbox: list[mqtt.MQTTMessage] = []  # filled by paho's thread, emptied by ours (list ops are atomic)
+        self._acked_mids: list[int] = []
+        self._connected_now = threading.Event()
+        self._unacked: dict[int, int] = {}  # mid -> seq
+        self._published_to = 0  # highest seq handed to paho
+        self._acked_to = 0  # every seq up to this one acknowledged by the broker
+        self._records_topic = topics.topic(self.bus.site, self.device, topics.RECORDS)
+        self._health_topic = topics.topic(self.bus.site, self.device, topics.HEALTH)
+
+    # paho's thread: only hand over to ours.
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            event(logger, "bus_refused", logging.ERROR, host=self.bus.host, reason=str(reason_code))
+            return
+        client.subscribe(topics.site_filter(self.bus.site), qos=1)
+        self._connected_now.set()
+        self.wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.counters.connected:
+            event(logger, "bus_disconnected", logging.WARNING, host=self.bus.host, reason=str(reason_code))
+        self.counters.connected = False
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        self._inbox.append(message)
+        self.wake.set()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            self._acked_mids.append(mid)
+            self.wake.set()
+        else:  # the broker refused it (the ACL): said loudly, never counted as acknowledged
+            event(logger, "bus_publish_refused", logging.ERROR, mid=mid, reason=str(reason_code))
+
+    # The bus thread.
+
+    def run(self, stop: threading.Event) -> None:
+        log = LogView(database.connect(self.config.database_path, with_ledger=False))
+        mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, dict(self.bus.peers))
+        self._acked_to = self._published_to = int(mirror.state(PUBLISHED_SEQ) or 0)
+        offline = canonical_json({"device_id": self.device, "site": self.bus.site, "online": False})
+        client = mqtt_client(self.config, f"sitegate-{self.bus.site}-{self.device}", (self._health_topic, offline))
+        client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
+        client.on_message, client.on_publish = self._on_message, self._on_publish
+        client.connect_async(self.bus.host, self.bus.port, keepalive=15, clean_start=True)
+        client.loop_start()
+        next_health_ns = 0
+        try:
+            while not stop.is_set():
+                self.wake.wait(1.0)
+                self.wake.clear()
+                if self._connected_now.is_set():
+                    self._connected_now.clear()
+                    self._connected(client, mirror)
+                self._take_messages(client, log, mirror)
+                self._take_acks(mirror)
+                if self.counters.connected:
+                    self._publish_own(client, log)
+                    if self.health and self.clock.monotonic_ns() >= next_health_ns:
+                        client.publish(self._health_topic, canonical_json(self.health()), qos=1, retain=True)
+                        next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
+        finally:
+            if self.counters.connected:  # a clean stop is not a crash: say offline ourselves
+                client.publish(self._health_topic, offline, qos=1, retain=True).wait_for_publish(2)
+            client.disconnect()
+            client.loop_stop()
+            log.db.close()
+            mirror.db.close()
+
+    def _connected(self, client: mqtt.Client, mirror: Mirror) -> None:
+        """A (re)connect: resume publishing from the last acknowledged seq, ask the site what we missed."""
+        self.counters.connected = True
+        self._unacked.clear()
+        self._published_to = self._acked_to
+        event(logger, "bus_connected", host=self.bus.host, resume_after=self._acked_to)
+        self._request(client, {device: mirror.next_seq(device) for device, _ in self.bus.peers})
+
+    def _request(self, client: mqtt.Client, want: dict[str, int]) -> None:
+        if want:
+            topic = topics.topic(self.bus.site, self.device, topics.CATCHUP)
+            client.publish(topic, canonical_json({"want": want}), qos=1)
+
+    def _publish_own(self, client: mqtt.Client, log: LogView) -> None:
+        room = MAX_UNACKED - len(self._unacked)
+        if room <= 0:
+            return
+        for record in log.records(self._published_to + 1):
+            info = client.publish(self._records_topic, record_message(self.device, record), qos=1)
+            self._unacked[info.mid] = record.seq
+            self._published_to = record.seq
+            self.counters.published += 1
+            room -= 1
+            if room <= 0:
+                self.wake.set()  # more to send once acknowledgements come
+                return
+
+    def _take_acks(self, mirror: Mirror) -> None:
+        acked = False
+        while self._acked_mids:
+            seq = self._unacked.pop(self._acked_mids.pop(), None)
+            acked = acked or seq is not None
+        if not acked:
+            return
+        waiting = min(self._unacked.values(), default=self._published_to + 1)
+        if waiting - 1 > self._acked_to:
+            self._acked_to = waiting - 1
+            mirror.set_state(PUBLISHED_SEQ, str(self._acked_to))
+
+    def _take_messages(self, client: mqtt.Client, log: LogView, mirror: Mirror) -> None:
+        while self._inbox:
+            message = self._inbox.pop(0)
+            where = topics.parse(message.topic)
+            if where is None or where.device == self.device:
+                continue
+            now = self.clock.now()
+            try:
+                body = json.loads(message.payload)
+            except ValueError:
+                mirror.reject_message(where.device, "not JSON", now)
+                continue
+            if where.what == topics.RECORDS:
+                self._take_record(client, mirror, where.device, body, now)
+            elif where.what == topics.CATCHUP:
+                self._answer(client, log, mirror, body)
+
+    def _take_record(self, client: mqtt.Client, mirror: Mirror, sender: str, body: dict, now: datetime) -> None:
+        try:
+            origin, record = str(body["origin"]), Record(**body["record"])
+        except (KeyError, TypeError) as error:
+            mirror.reject_message(sender, f"not a record message: {error}", now)
+            self.counters.rejected += 1
+            return
+        accepted = mirror.accept(origin, record, now, anchor=bool(body.get("anchor")))
+        if accepted.verdict == Verdict.STORED:
+            self.counters.stored += 1
+            if record.kind == Kind.REGISTRATION:
+                self.on_peer_registration(origin, record)
+        elif accepted.verdict == Verdict.REJECTED:
+            self.counters.rejected += 1
+        elif accepted.verdict == Verdict.GAP:
+            self.counters.gaps += 1
+            last = self.counters.last_gap_request_ns.get(origin, -GAP_REQUEST_EVERY_NS)
+            if self.clock.monotonic_ns() - last >= GAP_REQUEST_EVERY_NS:
+                self.counters.last_gap_request_ns[origin] = self.clock.monotonic_ns()
+                event(
+                    logger, "bus_gap", logging.WARNING, device=origin, missing_from=accepted.next_seq, seen=record.seq
+                )
+                self._request(client, {origin: accepted.next_seq})
+
+    def _answer(self, client: mqtt.Client, log: LogView, mirror: Mirror, body: dict) -> None:
+        """A catch-up request: our own records from our log, a peer's from our mirror, from the seq asked for
+        (or from the start of the recent window, marked as an anchor)."""
+        want = body.get("want") if isinstance(body, dict) else None
+        if not isinstance(want, dict):
+            return
+        window_start = format_utc(self.clock.now() - CATCHUP_WINDOW)
+        for origin, start in want.items():
+            if not isinstance(start, int) or start < 1:
+                continue
+            if origin == self.device:
+                recent = log.first_since(window_start) or log.count() + 1
+                records: Iterable[Record] = log.records(max(start, recent))
+            elif origin in dict(self.bus.peers):
+                records = mirror.records_of(origin, start)  # from its own anchor, if that is later
+            else:
+                continue
+            for index, record in enumerate(records):
+                anchor = index == 0 and record.seq > start
+                client.publish(self._records_topic, record_message(origin, record, anchor), qos=1)

@@ -1,0 +1,190 @@
+"""Issue 10: three real gates on a real mosquitto (TLS, the shipped ACL), one site.
+
+The site: gate-a, gate-b, gate-c, each `sitegate run` with a fifo reader and its own data folder, delivering to
+one simulator; the broker on loopback with one user per gate.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import paho.mqtt.client as mqtt
+import pytest
+from simulator_process import SimulatorProcess
+from site_bus import SITE, Broker, make_site, simulator_service, wait
+
+from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
+from sitegate.queue.signing import DeviceKey
+from sitegate.site import topics
+
+pytestmark = pytest.mark.slow
+
+BOUW = "0403170701"
+
+
+def worker_uid(index: int) -> str:
+    return f"{0x30000000 + index:08X}"
+
+
+ROSTER = [f"{worker_uid(i)},,{2 * 10**16 + i:017d},Sitewide{i},Test,{BOUW},," for i in range(200)]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("site")
+    broker = Broker(directory / "broker").start()
+    simulator = SimulatorProcess()
+    gates = make_site(directory, broker, simulator_service(simulator, directory))
+    try:
+        for gate in gates.values():
+            gate.roster(ROSTER)
+            gate.start()
+        yield broker, gates
+    finally:
+        for gate in gates.values():
+            gate.stop()
+        broker.stop()
+        simulator.stop()
+
+
+def on_site(gate) -> dict[str, str]:
+    """Last name -> gate, from `sitegate site --json` at this gate."""
+    return {p["last_name"]: p["gate"] for p in gate.json("site")["present"]}
+
+
+def peer(gate, device: str) -> dict:
+    return next(g for g in gate.json("site")["gates"] if g["device"] == device)
+
+
+def test_in_at_a_then_out_at_b_is_an_out_with_no_remark(site):
+    _, gates = site
+    a, b = gates["gate-a"], gates["gate-b"]
+    a.badge(worker_uid(0))
+    assert a.badges()[-1]["direction"] == "IN"
+    wait(lambda: on_site(b).get("Sitewide0") == "gate-a", "gate-b mirrors gate-a's IN")
+    b.badge(worker_uid(0))
+    out = b.badges()[-1]
+    assert out["outcome"] == "registered" and out["direction"] == "OUT"
+    assert "expected_remarks" not in out  # none anticipated: the site's IN was seen
+    wait(lambda: "Sitewide0" not in on_site(a), "gate-a sees the OUT made at gate-b")
+
+
+def client(broker: Broker, user: str, name: str) -> mqtt.Client:
+    connection = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+    connection.username_pw_set(user, broker.passwords[user])
+    connection.tls_set(ca_certs=str(broker.ca_file))
+    connection.connect("127.0.0.1", broker.port)
+    connection.loop_start()
+    return connection
+
+
+def test_the_broker_refuses_a_gate_publishing_as_another(site):
+    broker, _ = site
+    heard: list[bytes] = []
+    refused = threading.Event()
+    listener = client(broker, "gate-c", "test-listener")
+    listener.on_message = lambda c, u, message: heard.append(message.payload)
+    impostor = client(broker, "gate-a", "test-impostor")
+    impostor.on_publish = lambda c, u, mid, reason, props: reason.is_failure and refused.set()
+    owner = client(broker, "gate-b", "test-owner")
+    try:
+        wait(lambda: all(c.is_connected() for c in (listener, impostor, owner)), "test clients connected")
+        subscribed = threading.Event()
+        listener.on_subscribe = lambda *args: subscribed.set()
+        listener.subscribe(topics.topic(SITE, "gate-b", "test"), qos=1)
+        assert subscribed.wait(10)
+        impostor.publish(topics.topic(SITE, "gate-b", "test"), b"impostor", qos=1).wait_for_publish(10)
+        assert refused.wait(10), "the broker acknowledged a publish under another gate's topic"
+        owner.publish(topics.topic(SITE, "gate-b", "test"), b"owner", qos=1).wait_for_publish(10)
+        wait(lambda: b"owner" in heard, "the gate's own message arrives")
+        assert b"impostor" not in heard
+    finally:
+        for connection in (listener, impostor, owner):
+            connection.loop_stop()
+            connection.disconnect()
+
+
+def forged(seq: int, prev_hash: str, uid: str, number: str) -> Record:
+    """A well-formed registration record of gate-a, signed with a key that is not gate-a's."""
+    payload = {
+        "worker": {"kind": "limosa", "number": number, "last_name": "Forged", "first_name": "Fake"},
+        "employer": BOUW,
+        "direction": "IN",
+        "works_declaration": "1Y101DRUNWB5Z",
+        "badge_uid": uid,
+        "reader": "gate",
+        "expected_remarks": [],
+    }
+    fields = (seq, Kind.REGISTRATION, payload, "2026-11-22T21:00:00.000000Z", 1, "boot", "synced", 0, prev_hash)
+    from sitegate.queue.records import signed_message
+
+    message = signed_message(*fields)
+    key = DeviceKey.generate()
+    return Record(seq, Kind.REGISTRATION, canonical_json(payload), *fields[3:], digest(message), key.sign(message))
+
+
+def test_a_forged_record_is_rejected_and_never_used(site):
+    broker, gates = site
+    b = gates["gate-b"]
+    before = b.json("site")["rejected_records"]
+    state = peer(b, "gate-a")
+    record = forged(state["records"] + 1, GENESIS_HASH, "DEADBEEF", "20000000000009999")
+    impostor = client(broker, "gate-a", "test-forger")  # gate-a's credentials stolen: the signature still fails
+    try:
+        message = canonical_json({"origin": "gate-a", "record": record.as_dict()})
+        impostor.publish(topics.topic(SITE, "gate-a", topics.RECORDS), message, qos=1).wait_for_publish(10)
+    finally:
+        impostor.loop_stop()
+        impostor.disconnect()
+    shown = wait(lambda: (s := b.json("site"))["rejected_records"] > before and s, "gate-b rejects the forgery")
+    assert "Forged" not in {p["last_name"] for p in shown["present"]}
+    assert any(e["device"] == "gate-a" for e in b.events("bus_record_rejected"))
+
+
+def test_the_broker_killed_during_a_rush_loses_nothing_and_the_gates_converge(site):
+    broker, gates = site
+    a, b = gates["gate-a"], gates["gate-b"]
+    broker.kill()
+    a.badge(*[worker_uid(i) for i in range(10, 40)])
+    b.badge(*[worker_uid(i) for i in range(40, 70)])
+    assert len([e for e in a.badges()[-30:] if e["outcome"] == "registered"]) == 30  # the gate never waited
+    assert len([e for e in b.badges()[-30:] if e["outcome"] == "registered"]) == 30
+    broker.start()
+    for gate in gates.values():
+        for other in gates.values():
+            if other is gate:
+                continue
+            last = other.json("status")["records"]
+            wait(
+                lambda g=gate, o=other, n=last: (s := peer(g, o.device))["records"] >= n and s["missing"] == 0,
+                f"{gate.device} mirrors all {last} records of {other.device}",
+                timeout=60,
+            )
+    present = on_site(gates["gate-c"])
+    assert {f"Sitewide{i}" for i in range(10, 70)} <= set(present)
+    for gate in gates.values():
+        assert gate.json("verify")["ok"]
+
+
+def test_a_gate_killed_and_restarted_republishes_without_gaps(site):
+    _, gates = site
+    a, c = gates["gate-a"], gates["gate-c"]
+    a.badge(*[worker_uid(i) for i in range(70, 80)])
+    a.stop(signal.SIGKILL)
+    a.start()
+    a.badge(*[worker_uid(i) for i in range(80, 90)])
+    last = a.json("status")["records"]
+    shown = wait(lambda: (s := peer(c, "gate-a"))["records"] >= last and s, "gate-c holds all of gate-a", timeout=60)
+    assert shown["missing"] == 0 and shown["records"] == last
+    assert {f"Sitewide{i}" for i in range(70, 90)} <= set(on_site(c))
+
+
+def test_a_late_gate_learns_who_is_on_site(site):
+    _, gates = site
+    a, b, c = gates["gate-a"], gates["gate-b"], gates["gate-c"]
+    c.stop()
+    a.badge(*[worker_uid(i) for i in range(100, 110)])
+    b.badge(*[worker_uid(i) for i in range(110, 120)])
+    c.start()
+    wait(lambda: {f"Sitewide{i}" for i in range(100, 120)} <= set(on_site(c)), "gate-c learns the site at once")

@@ -1,0 +1,120 @@
+"""The mirror's verification (pinned keys, chain per peer, gaps, forgeries) and the gate deciding with the site."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from conftest import registration
+from test_gate import Reads, make_gate, roster  # noqa: F401 - the roster fixture
+
+from sitegate.device import Device
+from sitegate.queue.clock import ManualClock
+from sitegate.queue.records import Kind
+from sitegate.registration import Registration, append_registration
+from sitegate.site.mirror import Mirror, Verdict
+from sitegate.site.mirror import connect as connect_mirror
+
+
+@pytest.fixture
+def peer(tmp_path, config):
+    """Another gate's device (its own folder, key and log), on its own clock."""
+    other = dataclasses.replace(config, device=dataclasses.replace(config.device, id="gate-b", data_dir=tmp_path / "b"))
+    opened = Device.open(other, ManualClock(datetime(2026, 11, 22, 6, 0, tzinfo=UTC)))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def mirror(tmp_path, peer):
+    opened = Mirror(connect_mirror(tmp_path / "site.db"), "gate-01", {"gate-b": peer.key.public_key_hex})
+    yield opened
+    opened.db.close()
+
+
+def peer_records(peer, count: int, direction: str = "IN"):
+    return [append_registration(peer.log, registration(i, direction)) for i in range(count)]
+
+
+def test_records_in_order_are_kept_and_repeats_change_nothing(mirror, peer, clock):
+    records = peer_records(peer, 3)
+    assert [mirror.accept("gate-b", r, clock.now()).verdict for r in records] == [Verdict.STORED] * 3
+    assert mirror.accept("gate-b", records[1], clock.now()).verdict == Verdict.DUPLICATE
+    assert mirror.next_seq("gate-b") == 4
+    assert [r.seq for r in mirror.records_of("gate-b", 1)] == [1, 2, 3]
+
+
+def test_a_gap_is_seen_asked_for_and_filled(mirror, peer, clock):
+    records = peer_records(peer, 4)
+    mirror.accept("gate-b", records[0], clock.now())
+    gap = mirror.accept("gate-b", records[3], clock.now())
+    assert (gap.verdict, gap.next_seq) == (Verdict.GAP, 2)
+    assert mirror.peer_states()[0].missing == 3  # 2, 3 and 4 are not held yet
+    for record in records[1:]:
+        assert mirror.accept("gate-b", record, clock.now()).verdict == Verdict.STORED
+    assert mirror.peer_states()[0].missing == 0
+
+
+def test_forged_altered_and_unknown_records_are_rejected_and_counted(mirror, peer, clock, device):
+    record = peer_records(peer, 1)[0]
+    signed_by_another = append_registration(device.log, registration(0))  # gate-01's key, claimed as gate-b's
+    altered = dataclasses.replace(record, payload=record.payload.replace('"IN"', '"OUT"'))
+    assert mirror.accept("gate-b", signed_by_another, clock.now()).verdict == Verdict.REJECTED
+    assert mirror.accept("gate-b", altered, clock.now()).verdict == Verdict.REJECTED
+    assert mirror.accept("gate-x", record, clock.now()).verdict == Verdict.REJECTED
+    assert mirror.rejected_count() == 3
+    assert list(mirror.registrations_since("2000")) == []
+    assert mirror.accept("gate-01", signed_by_another, clock.now()).verdict == Verdict.OWN  # our own: never mirrored
+
+
+def test_a_late_mirror_starts_only_at_an_offered_anchor(mirror, peer, clock):
+    records = peer_records(peer, 5)
+    assert mirror.accept("gate-b", records[3], clock.now()).verdict == Verdict.GAP  # live, mid-chain: ask first
+    assert mirror.accept("gate-b", records[2], clock.now(), anchor=True).verdict == Verdict.STORED
+    assert mirror.accept("gate-b", records[3], clock.now()).verdict == Verdict.STORED
+    assert mirror.accept("gate-b", records[0], clock.now()).verdict == Verdict.DUPLICATE  # before the window
+    assert mirror.next_seq("gate-b") == 5
+
+
+def test_in_at_another_gate_makes_the_next_toggle_an_out(device, clock, roster, peer):  # noqa: F811
+    gate, read = make_gate(device), Reads(clock)
+    worker = device.roster.lookup("04A1B2C3")
+    peer.roster.replace([worker])
+    peer.log.clock.wall = clock.now()
+    made = append_registration(
+        peer.log,
+        Registration(worker.worker, worker.employer, "IN", "1Y101DRUNWB5Z", "04A1B2C3", "gate", worker.last_name),
+    )
+    gate.observe(made)
+    clock.advance(120)
+    outcome = gate.badge(read())
+    assert (outcome.direction, outcome.expected_remarks) == ("OUT", ())
+
+
+def test_the_same_badge_window_spans_the_site(device, clock, roster, peer):  # noqa: F811
+    gate, read = make_gate(device, same_badge_window_s=60), Reads(clock)
+    worker = device.roster.lookup("04A1B2C3")
+    peer.log.clock.wall = clock.now()
+    made = append_registration(
+        peer.log, Registration(worker.worker, worker.employer, "IN", "1Y101DRUNWB5Z", "04A1B2C3", "gate")
+    )
+    gate.observe(made)
+    clock.advance(10)
+    assert gate.badge(read()).outcome == "duplicate_suppressed"
+
+
+def test_exit_after_an_in_elsewhere_anticipates_no_remark_24(device, clock, roster, peer):  # noqa: F811
+    gate, read = make_gate(device, direction="exit"), Reads(clock)
+    worker = device.roster.lookup("04A1B2C3")
+    peer.log.clock.wall = clock.now()
+    alone = make_gate(device, direction="exit")
+    assert 24 in alone._direction(alone._reader("gate"), None, clock.now())[1]  # alone, an OUT with no IN: 24
+    made = append_registration(
+        peer.log, Registration(worker.worker, worker.employer, "IN", "1Y101DRUNWB5Z", "04A1B2C3", "gate")
+    )
+    gate.observe(made)
+    clock.advance(3600)
+    outcome = gate.badge(read())
+    assert outcome.direction == "OUT" and outcome.expected_remarks == ()
+    assert device.log.count_kind(Kind.REGISTRATION) == 1
