@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sitegate.device import Device
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
-from sitegate.queue.records import Kind
+from sitegate.queue.records import Kind, Record
 from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
@@ -53,6 +53,7 @@ class Listing:
     language: str = "fr"
     rows: list[Row] = field(default_factory=list)
     blank_rows: int = BLANK_ROWS
+    gates: list[str] = field(default_factory=list)  # with the site bus: the gates whose records it holds, how fresh
 
     @property
     def reference(self) -> str | None:
@@ -86,10 +87,34 @@ def references(device: Device, day: date) -> dict[str, str]:
     return found
 
 
-def _rows(device: Device, day: date, employer: str | None) -> dict[tuple[str, str], Row]:
+def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
+    """The day's registrations of this gate, and with the site bus on, of every gate of the site (in time order),
+    with one line per gate saying how fresh its records are here (an unheard gate is named)."""
+    start, end = _day_bounds(day)
+    own = list(device.log.between(Kind.REGISTRATION, start, end))
+    if not device.config.bus.enabled:
+        return own, []
+    from sitegate.site.view import gate_states, open_mirror
+
+    mirror = open_mirror(device.config)
+    try:
+        mirrored = [record for _, record in mirror.registrations_since(start) if record.wall_utc < end]
+        now = SYSTEM.now()
+        gates = [
+            f"{g.device}: {g.records} records, newest {show(g.newest_record_utc) if g.newest_record_utc else '-'}"
+            + (f", NOT HEARD since {show(g.heard_utc) if g.heard_utc else 'ever'}" if g.stale else "")
+            + (f", {g.missing} missing" if g.missing else "")
+            for g in gate_states(device, mirror, now)
+        ]
+    finally:
+        mirror.db.close()
+    return sorted(own + mirrored, key=lambda record: record.wall_utc), gates
+
+
+def _rows(registrations: list[Record], device: Device, employer: str | None) -> dict[tuple[str, str], Row]:
     site = device.config.site
     rows: dict[tuple[str, str], Row] = {}
-    for record in device.log.between(Kind.REGISTRATION, *_day_bounds(day)):
+    for record in registrations:
         data = record.data
         if employer and data["employer"] != employer:
             continue
@@ -126,7 +151,8 @@ def build(
     reference: given on the command line, it is this listing's reference (the employer's, or the site's)."""
     now = now or SYSTEM.now()
     site = device.config.site
-    rows = _rows(device, day, employer)
+    registrations, gates = _registrations(device, day)
+    rows = _rows(registrations, device, employer)
     if with_roster:
         for worker in device.roster.all():
             key = (worker.worker.kind, worker.worker.number)
@@ -159,6 +185,7 @@ def build(
         key_fingerprint=device.key.fingerprint,
         language=language or site.language,
         rows=ordered,
+        gates=gates,
     )
 
 

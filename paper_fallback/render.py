@@ -49,6 +49,7 @@ LABELS = {
         "columns": ("#", "NISS / Limosa L1", "Last name", "First name", "Employer", "IN", "OUT", "Signature"),
         "expected": "expected, not badged",
         "others": "References of employers who called separately",
+        "gates": "Gates of the site on this listing",
         "printed": "printed {at} (clock {clock})",
         "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
         "key": "Device key {fp}: check with `sitegate verify --fingerprint`",
@@ -72,6 +73,7 @@ LABELS = {
         "columns": ("#", "NISS / Limosa L1", "Nom", "Prénom", "Employeur", "ENTRÉE", "SORTIE", "Signature"),
         "expected": "attendu, pas badgé",
         "others": "Références des employeurs ayant appelé séparément",
+        "gates": "Portiques du chantier sur cette liste",
         "printed": "imprimé le {at} (horloge {clock})",
         "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
         "key": "Clé de l'appareil {fp} : vérifier avec `sitegate verify --fingerprint`",
@@ -95,6 +97,7 @@ LABELS = {
         "columns": ("#", "INSZ / Limosa L1", "Naam", "Voornaam", "Werkgever", "IN", "UIT", "Handtekening"),
         "expected": "verwacht, niet gebadged",
         "others": "Referenties van werkgevers die apart belden",
+        "gates": "Toegangspoorten van de werf op deze lijst",
         "printed": "afgedrukt {at} (klok {clock})",
         "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
         "key": "Sleutel van het toestel {fp}: na te gaan met `sitegate verify --fingerprint`",
@@ -236,6 +239,9 @@ def pdf(listing: Listing) -> bytes:
         document.set_font("DejaVu", "", 8.5)
         others = "; ".join(f"{kbo}: {ref}" for kbo, ref in listing.other_references.items())
         document.multi_cell(0, 5, f"{labels['others']}: {others}", new_x="LMARGIN", new_y="NEXT")
+    if listing.gates:
+        document.set_font("DejaVu", "", 8.5)
+        document.multi_cell(0, 5, f"{labels['gates']}: {'; '.join(listing.gates)}", new_x="LMARGIN", new_y="NEXT")
     if document.will_page_break(32):
         document.add_page()
     y = document.get_y()
@@ -336,6 +342,8 @@ def escpos(listing: Listing, printer) -> SlipReport:
         if marked:
             printer.textln(labels["transliterated"])
         printer.textln("-" * SLIP_WIDTH)
+        for line in [labels["gates"] + ":", *listing.gates] if listing.gates else []:
+            printer.textln(line)
         printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
         printer.textln(labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16]))
         if number == len(parts):

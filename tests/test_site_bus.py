@@ -11,6 +11,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
+from pypdf import PdfReader
 from simulator_process import SimulatorProcess
 from site_bus import SITE, Broker, make_site, simulator_service, wait
 
@@ -68,6 +69,21 @@ def test_in_at_a_then_out_at_b_is_an_out_with_no_remark(site):
     assert out["outcome"] == "registered" and out["direction"] == "OUT"
     assert "expected_remarks" not in out  # none anticipated: the site's IN was seen
     wait(lambda: "Sitewide0" not in on_site(a), "gate-a sees the OUT made at gate-b")
+
+
+def test_a_listing_printed_at_c_holds_every_gates_workers(site):
+    _, gates = site
+    for index, gate in zip((150, 151, 152), gates.values(), strict=True):
+        gate.badge(worker_uid(index))
+    c = gates["gate-c"]
+    wait(lambda: {"Sitewide150", "Sitewide151", "Sitewide152"} <= set(on_site(c)), "gate-c mirrors gate-a and gate-b")
+    out = c.directory / "listing.pdf"
+    printed = c.sitegate("paper", "print", "--out", str(out), "--lang", "en")
+    assert printed.returncode == 0, printed.stderr
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    for index in (150, 151, 152):
+        assert f"Sitewide{index}" in text and f"{2 * 10**16 + index:017d}" in text
+    assert all(f"{device}:" in text for device in gates)  # which gates' records it holds, and how fresh
 
 
 def client(broker: Broker, user: str, name: str) -> mqtt.Client:

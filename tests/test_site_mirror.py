@@ -118,3 +118,15 @@ def test_exit_after_an_in_elsewhere_anticipates_no_remark_24(device, clock, rost
     outcome = gate.badge(read())
     assert outcome.direction == "OUT" and outcome.expected_remarks == ()
     assert device.log.count_kind(Kind.REGISTRATION) == 1
+
+
+def test_a_gate_unheard_for_too_long_is_named_stale(mirror, device, clock, peer):
+    from sitegate.site.view import gate_states
+
+    mirror.accept("gate-b", peer_records(peer, 1)[0], clock.now())
+    assert [g.stale for g in gate_states(device, mirror, clock.now())] == [False, False]
+    clock.advance(device.config.bus.stale_after_s + 1)
+    states = gate_states(device, mirror, clock.now())
+    assert [(g.device, g.stale) for g in states] == [("gate-01", False), ("gate-b", True)]
+    mirror.heard("gate-b", clock.now())  # its health message
+    assert not gate_states(device, mirror, clock.now())[1].stale

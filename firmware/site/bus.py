@@ -224,6 +224,8 @@ class SiteBus:
                 self._take_record(client, mirror, where.device, body, now)
             elif where.what == topics.CATCHUP:
                 self._answer(client, log, mirror, body)
+            elif where.what == topics.HEALTH and isinstance(body, dict) and body.get("online"):
+                mirror.heard(where.device, now)
 
     def _take_record(self, client: mqtt.Client, mirror: Mirror, sender: str, body: dict, now: datetime) -> None:
         try:

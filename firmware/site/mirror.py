@@ -148,6 +148,11 @@ class Mirror:
                 [origin, GENESIS_HASH, format_utc(now), seq],
             )
 
+    def heard(self, device: str, now: datetime) -> None:
+        """A peer said it is alive (its health message): its records here are as fresh as it is quiet."""
+        if device in self.peers:
+            self._seen(device, 0, now)
+
     def _reject(self, origin: str, record: Record, now: datetime, reason: str) -> Accepted:
         with database.immediate(self.db):
             self.db.execute(
