@@ -446,6 +446,7 @@ def cmd_site(args) -> Report:
         "gates": [g.as_dict() for g in view.gates],
         "conflicts": [c.__dict__ for c in view.conflicts],
         "rejected_records": view.rejected,
+        "latest_rejected": view.latest_rejected,
     }
     rows = (
         [p["employer_name"] or p["employer"], p["last_name"], p["first_name"], p["worker_number"], p["gate"],
@@ -467,6 +468,41 @@ def cmd_site(args) -> Report:
         lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
     code = WARNING if stale or view.conflicts or view.rejected else OK
     return Report(data, "\n".join(lines), code)
+
+
+def _bus_required(device_config) -> None:
+    if not device_config.bus.enabled:
+        from sitegate.settings import Problem
+
+        problem = Problem("bus.host", "the site bus is off", "set [bus] host (see `sitegate config example`)")
+        raise ConfigError([problem], device_config.source)
+
+
+def cmd_fleet(args) -> Report:
+    from sitegate.site.fleet import read_fleet
+
+    config = configuration.load(args.config)
+    _bus_required(config)
+    gates = read_fleet(config, SYSTEM)
+    rows = (
+        [g.state.upper(), g.site, g.device, show(g.sent_utc) if g.sent_utc else "", g.undelivered,
+         f"{g.oldest_undelivered_s:.0f} s" if g.oldest_undelivered_s else "", g.clock, "; ".join(g.problems)[:80]]
+        for g in gates
+    )  # fmt: skip
+    text = table(rows, ["state", "site", "gate", "reported", "undelivered", "oldest", "clock", "problems"])
+    worst = gates[0].state if gates else "ok"
+    code = CRITICAL if worst in ("offline", "silent", "critical") else WARNING if worst == "warning" else OK
+    return Report([g.as_dict() for g in gates], text, code)
+
+
+def cmd_metrics(args) -> Report:
+    from sitegate.site.metrics import Metrics
+
+    device = _open(args)
+    metrics = Metrics()
+    metrics.refresh(device, SYSTEM.now())
+    text = metrics.text()
+    return Report({"exposition": text}, text.rstrip())
 
 
 def cmd_run(args) -> int:
@@ -550,6 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
+    command("fleet", cmd_fleet, "every gate of every site on the broker, one line each, worst first")
+    command("metrics", cmd_metrics, "the Prometheus metrics the daemon writes as a node_exporter textfile")
     command("site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")

@@ -174,6 +174,23 @@ class Daemon:
                 logger.exception("site bus failed", extra={"fields": {"event": "bus_failed", "problem": str(error)}})
                 self.clock.wait(5, self.stop)
 
+    def _metrics(self) -> None:
+        """The node_exporter textfile, rewritten every metrics.every_s."""
+        from sitegate.device import Device
+        from sitegate.site.metrics import Metrics
+
+        device, metrics = Device.open(self.config, self.clock), Metrics()
+        while not self.stop.is_set():
+            connected = self.site_bus.counters.connected if self.site_bus else None
+            try:
+                metrics.refresh(device, self.clock.now(), self.watch.current(), connected)
+                metrics.write(self.config.metrics.textfile)
+            except (OSError, SitegateError) as error:  # monitoring must never take the gate down
+                event(
+                    logger, "metrics_failed", logging.ERROR, file=str(self.config.metrics.textfile), problem=str(error)
+                )
+            self.clock.wait(self.config.metrics.every_s, self.stop)
+
     def _watch_clock(self) -> None:
         while not self.stop.is_set():
             self.watch.check()
@@ -336,6 +353,8 @@ class Daemon:
         self._thread("outage-probes", self._probe)
         if self.site_bus is not None:
             self._thread("site-bus", self._site)
+        if self.config.metrics.textfile is not None:
+            self._thread("metrics", self._metrics)
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")

@@ -167,7 +167,8 @@ def make_site(directory: Path, broker: Broker, service: str, devices: tuple[str,
     gates = {device: SiteGate(directory / device, device, service) for device in devices}
     for device, gate in gates.items():
         peers = {other.device: other.public_key for other in gates.values() if other.device != device}
-        gate.configure(bus_section(broker, gate.directory, device, peers, health_every_s=1.0))
+        metrics = f'\n[metrics]\ntextfile = "{gate.directory / "metrics" / "sitegate.prom"}"\nevery_s = 1.0\n'
+        gate.configure(bus_section(broker, gate.directory, device, peers, health_every_s=1.0) + metrics)
     return gates
 
 

@@ -188,6 +188,8 @@ def test_a_gate_killed_and_restarted_republishes_without_gaps(site):
     a, c = gates["gate-a"], gates["gate-c"]
     a.badge(*[worker_uid(i) for i in range(70, 80)])
     a.stop(signal.SIGKILL)
+    fleet = wait(lambda: (f := c.json("fleet"))[0]["device"] == "gate-a" and f, "the last will: gate-a offline")
+    assert fleet[0]["state"] == "offline" and {g["device"] for g in fleet} == {"gate-a", "gate-b", "gate-c"}
     a.start()
     a.badge(*[worker_uid(i) for i in range(80, 90)])
     last = a.json("status")["records"]
@@ -204,3 +206,17 @@ def test_a_late_gate_learns_who_is_on_site(site):
     b.badge(*[worker_uid(i) for i in range(110, 120)])
     c.start()
     wait(lambda: {f"Sitewide{i}" for i in range(100, 120)} <= set(on_site(c)), "gate-c learns the site at once")
+
+
+def test_the_fleet_and_the_metrics_show_every_gate_healthy(site):
+    _, gates = site
+    a = gates["gate-a"]
+    fleet = wait(lambda: (f := a.json("fleet")) and all(g["state"] != "offline" for g in f) and f, "all online")
+    assert sorted(g["device"] for g in fleet) == ["gate-a", "gate-b", "gate-c"]
+    textfile = a.directory / "metrics" / "sitegate.prom"
+    wait(lambda: textfile.exists() and "sitegate_bus_connected 1.0" in textfile.read_text(), "the daemon's textfile")
+    text = textfile.read_text()
+    assert "sitegate_bus_peers_heard 2.0" in text and 'sitegate_reader_up{reader="gate"} 1.0' in text
+    assert "sitegate_bus_rejected_records 0.0" in text  # gate-a never saw the forgery made under its name
+    at_b = gates["gate-b"].sitegate("metrics").stdout
+    assert "sitegate_bus_rejected_records 1.0" in at_b and "sitegate_bus_peers_configured 2.0" in at_b

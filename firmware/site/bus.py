@@ -212,7 +212,11 @@ class SiteBus:
         while self._inbox:
             message = self._inbox.pop(0)
             where = topics.parse(message.topic)
-            if where is None or where.device == self.device:
+            if (
+                where is None
+                or where.device == self.device
+                or where.what not in (topics.RECORDS, topics.CATCHUP, topics.HEALTH)
+            ):
                 continue
             now = self.clock.now()
             try:

@@ -105,6 +105,7 @@ class SiteView:
     gates: list[GateState]
     conflicts: list[Conflict]
     rejected: int
+    latest_rejected: list[dict]
 
 
 def site_view(device: Device, now: datetime) -> SiteView:
@@ -115,7 +116,7 @@ def site_view(device: Device, now: datetime) -> SiteView:
         registrations = list(site_registrations(device, mirror, now - max(reset, timedelta(hours=24))))
         return SiteView(
             on_site(registrations, now, reset), gate_states(device, mirror, now), conflicts(registrations),
-            mirror.rejected_count(),
+            mirror.rejected_count(), mirror.rejected(),
         )  # fmt: skip
     finally:
         mirror.db.close()

@@ -1,0 +1,103 @@
+"""The fleet: every gate of every site on the broker, from the retained health messages, worst first.
+
+Each gate keeps one retained message on `sitegate/<site>/<device>/health` (what `sitegate status --json` says)
+and leaves a last will saying offline, so a technician responsible for forty gates reads them all in one look,
+without an SSH session each, and a gate that lost power shows as offline, not as its last good state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sitegate.config import Config
+from sitegate.errors import SitegateError
+from sitegate.queue.clock import Clock
+from sitegate.site import topics
+from sitegate.timefmt import parse_utc
+
+ORDER = {"offline": 0, "silent": 1, "critical": 2, "warning": 3, "ok": 4}
+
+
+@dataclass(frozen=True)
+class GateHealth:
+    site: str
+    device: str
+    state: str  # offline, silent (no health for 3 periods), critical, warning, ok
+    sent_utc: str | None
+    undelivered: int | None
+    oldest_undelivered_s: float | None
+    clock: str | None
+    problems: list[str]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def judge(site: str, device: str, body: dict, now: datetime, silent_after_s: float) -> GateHealth:
+    queue = body.get("queue") or {}
+    problems = [*body.get("critical", []), *body.get("warnings", [])]
+    sent = body.get("sent_utc")
+    if not body.get("online"):
+        state = "offline"
+    elif sent is None or (now - parse_utc(sent)).total_seconds() > silent_after_s:
+        state = "silent"
+    else:
+        state = "critical" if body.get("critical") else "warning" if body.get("warnings") else "ok"
+    undelivered = queue.get("pending", 0) + queue.get("in_flight", 0) if queue else None
+    return GateHealth(
+        site, device, state, sent, undelivered, queue.get("oldest_pending_age_s"), body.get("clock_state"), problems
+    )
+
+
+def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: float = 5.0) -> list[GateHealth]:
+    """Connect, take the retained health messages, disconnect. Worst first."""
+    from sitegate.site.bus import mqtt_client
+
+    found: dict[tuple[str, str], dict] = {}
+    subscribed, failed = threading.Event(), []
+    client = mqtt_client(config, f"sitegate-fleet-{config.device_id}-{clock.monotonic_ns()}")
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            failed.append(str(reason_code))
+            subscribed.set()
+        else:
+            c.subscribe(topics.FLEET_HEALTH, qos=1)
+
+    def on_message(c, userdata, message) -> None:
+        where = topics.parse(message.topic)
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            return
+        if where and isinstance(body, dict):
+            found[(where.site, where.device)] = body
+
+    client.on_connect, client.on_message = on_connect, on_message
+    client.on_subscribe = lambda *args: subscribed.set()
+    try:
+        client.connect(config.bus.host, config.bus.port, keepalive=15)
+    except OSError as error:
+        raise SitegateError(
+            f"broker {config.bus.host}:{config.bus.port}: {error}", "check [bus] and the broker"
+        ) from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(at_most_s) or failed:
+            raise SitegateError(
+                f"broker {config.bus.host}:{config.bus.port} did not let us in: {failed or 'no answer'}",
+                "check [bus] username, password_file and ca_file, and the broker's ACL",
+            )
+        seen = -1
+        while len(found) != seen:  # retained messages come right after the subscription: until a quiet moment
+            seen = len(found)
+            clock.wait(settle_s / 4)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    now = clock.now()
+    gates = [judge(s, d, body, now, 3 * config.bus.health_every_s) for (s, d), body in found.items()]
+    return sorted(gates, key=lambda g: (ORDER.get(g.state, 9), g.site, g.device))

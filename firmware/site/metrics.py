@@ -1,0 +1,105 @@
+"""The gate's health as Prometheus metrics, written as a node_exporter textfile.
+
+A textfile rather than a port of its own: a Pi on a site already runs node_exporter (disk, memory, temperature,
+SD-card wear), so the gate adds no listening socket, no HTTP server thread in the firmware, no firewall rule; the
+file is written atomically (rename) and node_exporter serves it with its own TLS and auth. The file also carries
+the time it was written: a gate whose daemon died shows as silent, where a dead port would just vanish.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
+
+from sitegate.device import Device
+from sitegate.queue.clock import ClockReading, ClockState
+from sitegate.site.view import gate_states, open_mirror
+from sitegate.status import collect
+from sitegate.timefmt import parse_utc
+
+PREFIX = "sitegate"
+
+
+def certificate_days_left(cert_file: Path | None, now: datetime) -> float:
+    """Days until the company's client certificate expires (NaN when none is configured or readable)."""
+    if cert_file is None:
+        return math.nan
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    except (OSError, ValueError):
+        return math.nan
+    return (certificate.not_valid_after_utc - now).total_seconds() / 86400
+
+
+class Metrics:
+    """One registry, refreshed from the same sources as `sitegate status` (never a copy of their logic)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+
+        def gauge(name: str, text: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", text, labels, registry=self.registry)
+
+        self.info = gauge("gate_info", "This gate (value 1)", ("device", "site"))
+        self.written = gauge("metrics_timestamp_seconds", "When these metrics were written (Unix time)")
+        self.running = gauge("daemon_running", "1 when the daemon's heartbeat is fresh")
+        self.pending = gauge("queue_undelivered", "Registrations not yet delivered to the service")
+        self.oldest = gauge("oldest_undelivered_age_seconds", "Age of the oldest undelivered registration (0: none)")
+        self.delay = gauge("reception_delay_seconds", "The reception delay behind remark 32 (site.reception_delay_s)")
+        self.offset = gauge("clock_offset_seconds", "Last known clock offset (positive: local clock behind)")
+        self.synced = gauge("clock_synced", "1 when the clock is synchronised")
+        self.outage = gauge("outage_open", "1 while an outage is open (the paper procedure applies)")
+        self.reader = gauge("reader_up", "1 when the reader answers", ("reader",))
+        self.last_badge = gauge("last_badge_age_seconds", "Seconds since the last badge (NaN: never)")
+        self.disk = gauge("disk_free_bytes", "Free space on the data partition")
+        self.certificate = gauge("client_certificate_expiry_days", "Days until the client certificate expires")
+        self.connected = gauge("bus_connected", "1 when the site bus is connected (NaN: no bus)")
+        self.peers = gauge("bus_peers_heard", "Peers heard within bus.stale_after_s")
+        self.peers_configured = gauge("bus_peers_configured", "Peers configured")
+        self.rejected = gauge("bus_rejected_records", "Records from the bus rejected (failed verification)")
+
+    def refresh(
+        self, device: Device, now: datetime, clock: ClockReading | None = None, bus_connected: bool | None = None
+    ) -> None:
+        config = device.config
+        status, _, _ = collect(device, now)
+        self.info.labels(config.device_id, config.bus.site if config.bus.enabled else "").set(1)
+        self.written.set(now.timestamp())
+        self.running.set(int(status["daemon_running"]))
+        queue = status["queue"]
+        self.pending.set(queue["pending"] + queue["in_flight"])
+        self.oldest.set(queue["oldest_pending_age_s"] or 0)
+        self.delay.set(config.site.reception_delay_s)
+        state = clock.state if clock else status["clock_state"]
+        self.synced.set(int(state == ClockState.SYNCED))
+        self.offset.set(clock.offset_us / 1e6 if clock and clock.offset_us is not None else math.nan)
+        self.outage.set(int(bool(status["outage"]) and status["outage"].get("state") == "open"))
+        for reader in status["readers_configured"]:
+            self.reader.labels(reader).set(int(reader in status["readers_online"]))
+        last = status["last_badge_utc"]
+        self.last_badge.set((now - parse_utc(last)).total_seconds() if last else math.nan)
+        self.disk.set(status["disk_free_bytes"])
+        self.certificate.set(certificate_days_left(config.service.cert_file, now))
+        self.connected.set(math.nan if bus_connected is None else int(bus_connected))
+        if config.bus.enabled:
+            mirror = open_mirror(config)
+            try:
+                peers = [g for g in gate_states(device, mirror, now) if not g.own]
+                self.peers.set(sum(1 for g in peers if not g.stale))
+                self.peers_configured.set(len(peers))
+                self.rejected.set(mirror.rejected_count())
+            finally:
+                mirror.db.close()
+
+    def text(self) -> str:
+        return generate_latest(self.registry).decode("utf-8")
+
+    def write(self, path: Path) -> None:
+        """Atomically (a temporary file renamed over it): node_exporter never reads half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), self.registry)
