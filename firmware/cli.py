@@ -29,18 +29,30 @@ def _open(args) -> Device:
 
 
 def cmd_config_check(args) -> Report:
+    from sitegate import commissioning
+
     try:
         config = configuration.load(args.config)
-        problems = list(config.warnings)
+        problems = [
+            *config.warnings,
+            *commissioning.placeholder_problems(config),
+            *commissioning.credential_problems(config.service, SYSTEM.now()),
+        ]
     except ConfigError as error:
-        problems = error.problems
+        config, problems = None, error.problems
+    online = args.online and config is not None and not any(p.severity == "error" for p in problems)
+    if online:
+        problems += commissioning.online_problems(config.service)
     errors = [p for p in problems if p.severity == "error"]
     lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
     lines.append(
         "configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else "")
     )
+    if online and not errors:
+        lines.append(f"token obtained from {config.service.token_url}")
     data = {
         "ok": not errors,
+        "online": online and not errors,
         "source": str(configuration.config_path(args.config)),
         "problems": [p.__dict__ for p in problems],
     }
@@ -434,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config_cmd = commands.add_parser("config", help="check or show the configuration")
     config_sub = config_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
+    check_cmd = command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
+    check_cmd.add_argument("--online", action="store_true", help="also obtain a token from the service now")
     command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
