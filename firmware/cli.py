@@ -360,6 +360,7 @@ def cmd_paper_print(args) -> Report:
 
 
 def cmd_outage(args) -> Report:
+    from sitegate.commissioning import actor
     from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
     from sitegate.paper_fallback.outage import OPEN, current, episodes, record_reference
@@ -373,7 +374,7 @@ def cmd_outage(args) -> Report:
     if args.words:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
         reference = args.words[1].strip()
-        seq = record_reference(device.log, reference, now, employer)
+        seq = record_reference(device.log, reference, now, employer, by=actor())
         whose = f" for employer {employer}" if employer else ""
         text = f"reference {reference}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
         return Report({"reference": reference, "employer": employer, "record": seq}, text)
