@@ -312,6 +312,17 @@ def cmd_status(args) -> Report:
     return Report({**status, "warnings": warnings, "critical": critical}, text, exit_code(warnings, critical))
 
 
+def cmd_doctor(args) -> Report:
+    from sitegate import doctor
+
+    steps, seq = doctor.run(_open(args))
+    rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
+    text = table(rows, ["step", "result", "detail", "fix"]) + f"\ncommissioning record {seq} (signed)"
+    results = {step.result for step in steps}
+    code = CRITICAL if doctor.FAIL in results else WARNING if doctor.WARN in results else OK
+    return Report({"record": seq, "steps": [step.__dict__ for step in steps]}, text, code)
+
+
 def cmd_paper_print(args) -> Report:
     from datetime import date
 
@@ -493,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
+    command("doctor", cmd_doctor, "commissioning: test reader, signals, printer, service, clock, disk, watchdog")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     OUTAGE = "outage"
     OUTAGE_REFERENCE = "outage_reference"
     PAPER_LISTING = "paper_listing"
+    COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
 
 
 def canonical_json(value: Any) -> str:
