@@ -60,7 +60,10 @@ def verdict(probes: list[Probe]) -> Verdict:
     own = [p for p in probes if p.name == "own" and not p.ok]
     if own:
         return Verdict(True, Cause.OURS, internet_ok, own[0].symptom)
-    path = [by_name[name] for name in SERVICE_PATH if name in by_name]
+    # A reference reached proves the local network too: a gateway that ignores our probe (a router dropping
+    # its DNS port) must not turn a fault of ours into an "exempt" infrastructure outage.
+    names = [name for name in SERVICE_PATH if name != "gateway" or not internet_ok]
+    path = [by_name[name] for name in names if name in by_name]
     if all(p.ok for p in path if p.name != "gateway"):
         return Verdict(False, None, internet_ok, None)  # the service answers: registration works
     failed = next(p for p in path if not p.ok)

@@ -114,10 +114,10 @@ class Pending:
 
 def catch_up(ledger: sqlite_utils.Database, device_id: str) -> int:
     """Take new registrations into the ledger (inside the caller's transaction); the reference is device-seq."""
-    new = LogView(ledger).records(_ledgered(ledger) + 1, Kind.REGISTRATION)
+    new = LogView(ledger).expected_remarks_after(_ledgered(ledger))
     return ledger.conn.executemany(
         "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks) VALUES (?, ?, ?, 0, ?)",
-        [(r.seq, f"{device_id}-{r.seq}", State.PENDING, json.dumps(r.data.get("expected_remarks", []))) for r in new],
+        [(seq, f"{device_id}-{seq}", State.PENDING, expected) for seq, expected in new],
     ).rowcount
 
 

@@ -74,6 +74,15 @@ class LogView:
         """Records of these kinds, newest first, read lazily: stop iterating and nothing more is read."""
         return self._rows(f"kind IN ({', '.join('?' * len(kinds))})", kinds, order="seq DESC")
 
+    def expected_remarks_after(self, seq: int) -> list[tuple[int, str | None]]:
+        """(seq, the remarks the gate expected, as JSON) of each registration after `seq`: the ledger takes these in,
+        in bulk, without decoding each payload."""
+        return self.db.execute(
+            "SELECT seq, json_extract(payload, '$.expected_remarks') FROM records WHERE kind = ? AND seq > ? "
+            "ORDER BY seq",
+            [Kind.REGISTRATION, seq],
+        ).fetchall()
+
     def get(self, seq: int) -> Record | None:
         return next(self._rows("seq = ?", [seq]), None)
 

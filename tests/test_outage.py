@@ -76,6 +76,12 @@ def test_verdict_follows_the_procedure(probes, expected):
     assert expected.exempt == (expected in (Cause.INFRASTRUCTURE, Cause.SERVICE))
 
 
+def test_a_silent_gateway_does_not_hide_our_fault_when_the_internet_works():
+    """A router that drops the gateway probe: our untrusted TLS is still ours, never an exempt infrastructure."""
+    probes = [probe("gateway", False, Symptom.NO_ROUTE), *path("service_tls", Symptom.TLS_UNTRUSTED)[1:]]
+    assert verdict(probes).cause == Cause.OURS
+
+
 def test_a_failing_reference_or_gateway_alone_is_no_outage():
     """Registration works while the reference host or the gateway's port is down: evidence, not an unavailability."""
     assert not verdict(path(reference=False)).failing
