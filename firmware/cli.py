@@ -7,6 +7,7 @@ problem (monitoring reads these).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sqlite3
 import sys
@@ -14,12 +15,14 @@ from pathlib import Path
 
 from sitegate import __version__
 from sitegate import config as configuration
+from sitegate.commissioning import actor
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
+from sitegate.queue.records import Kind
 from sitegate.roster import read_csv
 from sitegate.timefmt import BRUSSELS, show
 
@@ -150,9 +153,19 @@ def cmd_roster_import(args) -> Report:
             f"{len(parsed.workers)} good rows with --skip-bad"
         )
         return Report(data, code=CRITICAL, notes=notes)
-    Device.open(config).roster.replace(parsed.workers)
+    device = Device.open(config)
+    device.roster.replace(parsed.workers)
+    signed = device.log.append(
+        Kind.ROSTER_IMPORT,
+        {
+            "by": actor(),
+            "workers": len(parsed.workers),
+            "bad_rows_skipped": len(parsed.bad_rows),
+            "sha256": hashlib.sha256(Path(args.file).read_bytes()).hexdigest(),
+        },
+    )
     skipped = f", {len(parsed.bad_rows)} bad row(s) skipped" if parsed.bad_rows else ""
-    text = f"roster replaced: {len(parsed.workers)} worker(s){skipped}"
+    text = f"roster replaced: {len(parsed.workers)} worker(s){skipped} (signed record {signed.seq})"
     code = WARNING if parsed.bad_rows or parsed.warnings else OK
     return Report({**data, "imported": len(parsed.workers)}, text, code, notes)
 
@@ -371,7 +384,6 @@ def cmd_paper_print(args) -> Report:
 
 
 def cmd_outage(args) -> Report:
-    from sitegate.commissioning import actor
     from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
     from sitegate.paper_fallback.outage import OPEN, current, episodes, record_reference

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     OUTAGE = "outage"
     OUTAGE_REFERENCE = "outage_reference"
     PAPER_LISTING = "paper_listing"
+    ROSTER_IMPORT = "roster_import"  # who replaced the roster, with how many workers, from which file (its hash)
     COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
 
 

@@ -94,7 +94,9 @@ def test_missing_and_unreadable_credentials(tmp_path):
     assert code == 2 and "service.key_file" in problems
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-0 file: only an unprivileged user sees the refusal")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads a mode-0 file: tests/test_install.py checks it as the daemon's user"
+)
 def test_unreadable_by_this_user(tmp_path):
     key, cert = make_self_signed(tmp_path / "credentials", "company")
     key.chmod(0)

@@ -113,6 +113,24 @@ def test_install_then_a_technician_runs_sitegate_without_sudo(installed):
     [record] = LogView(sqlite_utils.Database(database)).newest(Kind.OUTAGE_REFERENCE)
     assert json.loads(record.payload)["by"] == technician  # the change names who made it
 
+    roster = names["INSTALL_DIR"].parent / "roster.csv"  # where the daemon's user can read it (README)
+    roster.write_text(
+        "badge_uid,niss,limosa,last_name,first_name,employer\n04A1B2C3,85073003328,,Peeters,Jan,0403170701\n"
+    )
+    roster.chmod(0o644)
+    imported = as_user(technician, "roster", "import", str(roster), bindir=bindir)
+    assert imported.returncode == 0 and "signed record" in imported.stdout, imported.stderr
+    [record] = LogView(sqlite_utils.Database(database)).newest(Kind.ROSTER_IMPORT)
+    assert json.loads(record.payload)["by"] == technician
+
+    secret = names["CONFDIR"] / "client.key"  # root's own, mode 0600: the daemon's user cannot read it
+    secret.write_text("-----BEGIN PRIVATE KEY-----\n")
+    secret.chmod(0o600)
+    config.write_text(config.read_text().replace("[service]\n", f'[service]\nkey_file = "{secret}"\n', 1))
+    checked = as_user(technician, "config", "check", "--json", bindir=bindir)
+    problems = {p["path"]: p["message"] for p in json.loads(checked.stdout)["problems"]}
+    assert checked.returncode == 2 and "cannot be read" in problems["service.key_file"], problems
+
     refused = as_user(outsider, "status", "--json", bindir=bindir)
     assert refused.returncode == 2 and names["ADMIN_GROUP"] in refused.stderr and "usermod" in refused.stderr
     direct = subprocess.run(["runuser", "-u", technician, "--", "cat", str(database)], capture_output=True)
