@@ -23,17 +23,18 @@ package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
-# a CJK font (the listing prints Chinese names; the device installs the same package).
+# a CJK font (the listing prints Chinese names; the device installs the same package), sudo (the technicians' rule
+# that tests/test_install.py installs and uses).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 system-deps:
-	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
+	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null || ! command -v visudo >/dev/null \
 	    || [ ! -f $(CJK_FONT) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime \
-	      fonts-droid-fallback >/dev/null; \
+	      fonts-droid-fallback sudo >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime and fonts-droid-fallback:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback and sudo:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback sudo"; exit 1; \
 	  fi; \
 	fi
 
