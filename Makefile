@@ -38,7 +38,16 @@ system-deps:
 	  fi; \
 	fi
 
-test: package system-deps
+# The wheels `make install` needs, gathered while `make test` may still use the package registry: the install test
+# (tests/test_install.py) then installs from them inside a network namespace of its own, as tests never leave loopback.
+WHEELHOUSE := .wheelhouse
+$(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
+	$(BIN)/pip wheel --quiet --quiet --wheel-dir $(WHEELHOUSE) pip 'setuptools>=77' wheel .
+	$(BIN)/pip wheel --quiet --quiet --no-deps --wheel-dir $(WHEELHOUSE) 'mfrc522>=0.0.7'
+	rm -f $(WHEELHOUSE)/sitegate-*.whl
+	touch $@
+
+test: package system-deps $(WHEELHOUSE)/.complete
 	$(BIN)/python -m pytest -q tests
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
@@ -56,7 +65,7 @@ lint: $(DEPS)
 	$(BIN)/ruff format --check firmware reader queue paper_fallback tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .bench .pytest_cache
+	rm -rf $(VENV) build *.egg-info .bench .pytest_cache $(WHEELHOUSE)
 
 # `sudo make install` on a Raspberry Pi (Raspberry Pi OS Bookworm): users, directories, virtualenv, the command on
 # every user's PATH, the technicians' sudoers rule, the unit. Every path and name can be changed for a throw-away

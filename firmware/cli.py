@@ -385,6 +385,7 @@ def cmd_paper_print(args) -> Report:
             Path(args.out) if args.out else None,
             args.printer or printer.cups_name,
             printer.escpos,
+            by=actor(),
         )
     result = {
         "date": day.isoformat(),

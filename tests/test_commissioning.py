@@ -134,6 +134,13 @@ def test_expiry_findings_for_status_every_day_until_renewed(tmp_path):
     assert finding.severity == "critical" and "renew" in finding.text
 
 
+def test_status_says_the_certificate_expires_soon(tmp_path):
+    key, cert = make_self_signed(tmp_path / "soon", "company", now=SYSTEM.now() - LIFETIME + timedelta(days=10))
+    result = run_sitegate("status", "--json", config=write_config(tmp_path, key=key, cert=cert))
+    warnings = json.loads(result.stdout)["warnings"]
+    assert result.returncode >= 1 and any("the company certificate expires on" in w for w in warnings), warnings
+
+
 def test_online_obtains_a_token_from_the_service(tmp_path):
     service = SimulatorProcess()
     try:

@@ -27,17 +27,35 @@ pytestmark = [
     pytest.mark.skipif(Path("/run/systemd/system").exists(), reason="systemd runs here: the install would enable it"),
     pytest.mark.skipif(not shutil.which("visudo"), reason="sudo is not installed (apt-get install sudo)"),
     pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no /usr/bin/python3 to build the venv from"),
+    pytest.mark.skipif(not (REPO / ".wheelhouse" / ".complete").exists(), reason="no wheelhouse: run `make test`"),
 ]
 SYSTEM_PYTHON = "/usr/bin/python3"  # as on the Pi: every user can run it (a pyenv under /root could not)
 
 
+WHEELHOUSE = REPO / ".wheelhouse"  # gathered by `make test` before the suite runs
+
+
 def make(target: str, names: dict, *extra: str) -> subprocess.CompletedProcess:
+    """make in a network namespace of its own (loopback only): pip installs from the wheelhouse or fails."""
     variables = [f"{key}={value}" for key, value in names.items()]
+    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE), "PIP_CONFIG_FILE": os.devnull}
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(REPO), target, *variables, *extra, f"PYTHON={SYSTEM_PYTHON}"],
+        [
+            "unshare",
+            "--net",
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(REPO),
+            target,
+            *variables,
+            *extra,
+            f"PYTHON={SYSTEM_PYTHON}",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=600,
+        env=offline,
     )
 
 
