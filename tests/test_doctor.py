@@ -7,7 +7,6 @@ import json
 import pytest
 from conftest import CONFIG_TEXT, run_sitegate
 from escpos.printer import Dummy
-from fake_mfrc522 import FakeChip, install
 from gpiozero.pins.mock import MockFactory
 from simulator_process import SimulatorProcess
 
@@ -27,13 +26,6 @@ def service():
     simulator = SimulatorProcess()
     yield simulator
     simulator.stop()
-
-
-@pytest.fixture
-def chip(monkeypatch):
-    fake = FakeChip()
-    install(fake, monkeypatch)
-    return fake
 
 
 @pytest.fixture
