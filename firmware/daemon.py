@@ -262,8 +262,9 @@ class Daemon:
             if previous is not None and state != previous:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 
-    def print_listing(self) -> None:
-        """The print button: today's listing to the configured printer, never holding up the gate."""
+    def print_listing(self, by: str = "print button") -> None:
+        """The print button: today's listing to the configured printer, never holding up the gate; the signed
+        record of the listing names who asked (`by`)."""
         from sitegate.device import Device
         from sitegate.paper_fallback import listing
         from sitegate.paper_fallback.printing import send
@@ -278,6 +279,7 @@ class Daemon:
                 self.config.printer.format,
                 cups_printer=self.config.printer.cups_name,
                 escpos_spec=self.config.printer.escpos,
+                by=by,
             )
             event(
                 logger,

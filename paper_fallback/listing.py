@@ -189,11 +189,14 @@ def build(
     )
 
 
-def record_printing(device: Device, listing: Listing, output_format: str, destination: str, content: bytes) -> int:
-    """Each printed listing is itself a signed record: what was printed, when, for which reference."""
+def record_printing(
+    device: Device, listing: Listing, output_format: str, destination: str, content: bytes, by: str | None = None
+) -> int:
+    """Each printed listing is itself a signed record: what was printed, when, for which reference, for whom."""
     record = device.log.append(
         Kind.PAPER_LISTING,
         {
+            **({"by": by} if by else {}),
             "date": listing.day.isoformat(),
             "reference": listing.reference,
             "employer": listing.employer,

@@ -67,8 +67,9 @@ def send(
     cups_printer: str | None = None,
     escpos_spec: str | None = None,
     run: Callable = subprocess.run,
+    by: str | None = None,
 ) -> Printed:
-    """Render and deliver the listing; record it as a signed record."""
+    """Render and deliver the listing; record it as a signed record naming who asked for it (`by`)."""
     content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
         Path(out).write_bytes(content)
@@ -104,7 +105,7 @@ def send(
             "no printer to send the listing to",
             "give --out FILE, --printer NAME (CUPS), or set [printer] in the configuration",
         )
-    seq = record_printing(device, listing, output_format, destination, content)
+    seq = record_printing(device, listing, output_format, destination, content, by)
     return Printed(destination, seq, warnings + checkpoint_printed(device))
 
 
