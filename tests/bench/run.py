@@ -21,6 +21,7 @@ from bench_gate import bench_gate  # noqa: E402
 from bench_listing import bench_listing  # noqa: E402
 from bench_log import bench_log  # noqa: E402
 from bench_reader import bench_reader  # noqa: E402
+from bench_site import bench_site  # noqa: E402
 
 RESULTS = Path(".bench/results.json")
 
@@ -62,6 +63,8 @@ def main() -> int:
         results += bench_gate(Path(scratch).resolve(), result)
         results += bench_listing(result)
         results += bench_reader(result)
+        os.sync()
+        results += bench_site(Path(scratch).resolve(), result)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(r["name"]) for r in results)
     print(f"{'name'.ljust(width)}  {'value':>12}  {'reference':>12}  {'ratio':>7}  target")
