@@ -553,6 +553,10 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from sitegate.demo import run_demo
 
+    if args.site:
+        from sitegate.site.demo import run_site_demo
+
+        return run_site_demo(Path(args.dir) if args.dir else None)
     return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive)
 
 
@@ -646,6 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
     demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
+    demo_cmd.add_argument("--site", action="store_true", help="two gates of one site on a local mosquitto (site bus)")
 
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

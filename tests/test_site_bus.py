@@ -13,11 +13,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from pypdf import PdfReader
 from simulator_process import SimulatorProcess
-from site_bus import SITE, Broker, make_site, simulator_service, wait
+from site_bus import make_site, simulator_service, wait
 
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
 from sitegate.queue.signing import DeviceKey
 from sitegate.site import topics
+from sitegate.site.broker import SITE, LocalBroker
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ ROSTER = [f"{worker_uid(i)},,{2 * 10**16 + i:017d},Sitewide{i},Test,{BOUW},," fo
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     directory = tmp_path_factory.mktemp("site")
-    broker = Broker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker").start()
     simulator = SimulatorProcess()
     gates = make_site(directory, broker, simulator_service(simulator, directory))
     try:
@@ -86,7 +87,7 @@ def test_a_listing_printed_at_c_holds_every_gates_workers(site):
     assert all(f"{device}:" in text for device in gates)  # which gates' records it holds, and how fresh
 
 
-def client(broker: Broker, user: str, name: str) -> mqtt.Client:
+def client(broker: LocalBroker, user: str, name: str) -> mqtt.Client:
     connection = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
     connection.username_pw_set(user, broker.passwords[user])
     connection.tls_set(ca_certs=str(broker.ca_file))

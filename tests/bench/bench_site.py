@@ -14,12 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_gate import TimedFeedback, percentile, raw_floor  # noqa: E402
 from gate_site import uid  # noqa: E402
 from simulator_process import SimulatorProcess  # noqa: E402
-from site_bus import Broker, SiteGate, bus_section, simulator_service  # noqa: E402
+from site_bus import SiteGate, simulator_service  # noqa: E402
 
 from sitegate import config as configuration  # noqa: E402
 from sitegate.daemon import Daemon  # noqa: E402
 from sitegate.device import Device  # noqa: E402
 from sitegate.roster import read_csv  # noqa: E402
+from sitegate.site.broker import LocalBroker  # noqa: E402
 
 PACED = 500  # badges one at a time, each waited for in B's mirror
 RUSH = 1000  # badges back to back, the bus busy meanwhile
@@ -39,7 +40,7 @@ def _start(gate: SiteGate, feedback: TimedFeedback | None = None) -> tuple[Daemo
 
 
 def site_latencies(directory: Path) -> tuple[list[float], list[float], list[float]]:
-    broker = Broker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker").start()
     simulator = SimulatorProcess()
     try:
         service = simulator_service(simulator, directory)
@@ -47,7 +48,7 @@ def site_latencies(directory: Path) -> tuple[list[float], list[float], list[floa
         rows = [f"{uid(i)},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(PACED + RUSH)]
         for name, gate in gates.items():
             other = next(g for g in gates.values() if g is not gate)
-            gate.configure(bus_section(broker, gate.directory, name, {other.device: other.public_key}))
+            gate.configure(broker.bus_section(gate.directory, name, {other.device: other.public_key}))
             (gate.directory / "roster.csv").write_text(
                 "badge_uid,niss,limosa,last_name,first_name,employer,valid_from,valid_until\n" + "\n".join(rows) + "\n"
             )
