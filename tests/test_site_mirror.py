@@ -130,3 +130,17 @@ def test_a_gate_unheard_for_too_long_is_named_stale(mirror, device, clock, peer)
     assert [(g.device, g.stale) for g in states] == [("gate-01", False), ("gate-b", True)]
     mirror.heard("gate-b", clock.now())  # its health message
     assert not gate_states(device, mirror, clock.now())[1].stale
+
+
+def test_two_ins_decided_apart_are_reported_and_nothing_is_rewritten(device, peer, clock):
+    from sitegate.site.view import conflicts
+
+    ours = append_registration(device.log, registration(0, "IN"))
+    peer.log.clock.wall = clock.now()
+    peer.log.clock.advance(60)
+    theirs = append_registration(peer.log, registration(0, "IN"))  # the same worker, IN again, at the other gate
+    found = conflicts([("gate-01", ours), ("gate-b", theirs)])
+    assert len(found) == 1 and found[0].direction == "IN"
+    assert found[0].first.startswith("gate-01 @") and found[0].second.startswith("gate-b @")
+    assert "85073003328" not in repr(found)  # masked
+    assert conflicts([("gate-01", ours)]) == []
