@@ -192,6 +192,8 @@ def test_a_gate_killed_and_restarted_republishes_without_gaps(site):
     fleet = wait(lambda: (f := c.json("fleet"))[0]["device"] == "gate-a" and f, "the last will: gate-a offline")
     assert fleet[0]["state"] == "offline" and {g["device"] for g in fleet} == {"gate-a", "gate-b", "gate-c"}
     a.start()
+    resumed = wait(lambda: a.events("bus_connected"), "gate-a back on the bus")[-1]["resume_after"]
+    assert resumed > 0  # from the seq the broker acknowledged before the kill, not from the start
     a.badge(*[worker_uid(i) for i in range(80, 90)])
     last = a.json("status")["records"]
     shown = wait(lambda: (s := peer(c, "gate-a"))["records"] >= last and s, "gate-c holds all of gate-a", timeout=60)

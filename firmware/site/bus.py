@@ -40,7 +40,8 @@ logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 PUBLISHED_SEQ = "published_seq"
-GAP_REQUEST_EVERY_NS = int(2e9)
+GAP_REQUEST_FIRST_NS = int(2e9)  # a gap asked for again after 2 s, then 4, 8 … at most every 5 minutes, while
+GAP_REQUEST_MOST_NS = int(300e9)  # nobody holds the records (their gate dead and no relay has them)
 
 
 def mqtt_client(config: Config, client_id: str, will: tuple[str, str] | None = None) -> mqtt.Client:
@@ -80,7 +81,8 @@ class BusCounters:
     stored: int = 0
     rejected: int = 0
     gaps: int = 0
-    last_gap_request_ns: dict[str, int] = field(default_factory=dict)
+    # device -> (the seq last asked for, when (monotonic ns), the interval before asking again)
+    gap_requests: dict[str, tuple[int, int | None, int]] = field(default_factory=dict)
 
 
 class SiteBus:
@@ -114,7 +116,8 @@ class SiteBus:
         if reason_code.is_failure:
             event(logger, "bus_refused", logging.ERROR, host=self.bus.host, reason=str(reason_code))
             return
-        client.subscribe(topics.site_filter(self.bus.site), qos=1)
+        # no_local: the broker does not echo our own records back to us
+        client.subscribe(topics.site_filter(self.bus.site), options=mqtt.SubscribeOptions(qos=1, noLocal=True))
         self._connected_now.set()
         self.wake.set()
 
@@ -247,9 +250,12 @@ class SiteBus:
             self.counters.rejected += 1
         elif accepted.verdict == Verdict.GAP:
             self.counters.gaps += 1
-            last = self.counters.last_gap_request_ns.get(origin, -GAP_REQUEST_EVERY_NS)
-            if self.clock.monotonic_ns() - last >= GAP_REQUEST_EVERY_NS:
-                self.counters.last_gap_request_ns[origin] = self.clock.monotonic_ns()
+            now_ns = self.clock.monotonic_ns()
+            seq, at_ns, interval = self.counters.gap_requests.get(origin, (0, None, GAP_REQUEST_FIRST_NS))
+            if seq != accepted.next_seq:  # the mirror moved on since the last request: back to the short interval
+                interval = GAP_REQUEST_FIRST_NS
+            if at_ns is None or now_ns - at_ns >= interval:
+                self.counters.gap_requests[origin] = (accepted.next_seq, now_ns, min(2 * interval, GAP_REQUEST_MOST_NS))
                 event(
                     logger, "bus_gap", logging.WARNING, device=origin, missing_from=accepted.next_seq, seen=record.seq
                 )
