@@ -139,10 +139,10 @@ def _create_private(path: Path) -> None:
         pass
 
 
-def _open(path: Path, attach: Path, alias: str | None, migrations) -> sqlite_utils.Database:
+def _open(path: Path, attach: Path | None, alias: str | None, migrations) -> sqlite_utils.Database:
     path = Path(path)
     try:
-        for file in (path, attach):
+        for file in (path, attach) if attach else (path,):
             _create_private(file)
         # One connection per thread by design; a connection may be handed over to the thread that uses it.
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -150,7 +150,8 @@ def _open(path: Path, attach: Path, alias: str | None, migrations) -> sqlite_uti
             connection.execute(pragma)
         db = sqlite_utils.Database(connection)
         migrate(db, migrations)
-        _ensure_migrated(attach, LEDGER_MIGRATIONS if migrations is MIGRATIONS else MIGRATIONS)
+        if attach:
+            _ensure_migrated(attach, LEDGER_MIGRATIONS if migrations is MIGRATIONS else MIGRATIONS)
         if alias:
             connection.execute(f"ATTACH DATABASE 'file:{attach}?mode=ro' AS {alias}")
     except sqlite3.DatabaseError as error:
@@ -192,19 +193,7 @@ def connect_ledger(path: Path) -> sqlite_utils.Database:
 
 def connect_alone(path: Path, migrations: list[Callable[[sqlite_utils.Database], None]]) -> sqlite_utils.Database:
     """A database of its own (the site bus's mirror), with the same pragmas, mode 0600 and migrations."""
-    path = Path(path)
-    try:
-        _create_private(path)
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in DURABLE_PRAGMAS:
-            connection.execute(pragma)
-        db = sqlite_utils.Database(connection)
-        migrate(db, migrations)
-    except (sqlite3.DatabaseError, PermissionError) as error:
-        raise StorageError(
-            f"database {path} cannot be opened: {error}", "check the disk and the file's owner"
-        ) from None
-    return db
+    return _open(Path(path), None, None, migrations)
 
 
 @contextlib.contextmanager

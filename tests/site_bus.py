@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from conftest import CONFIG_TEXT, run_sitegate
-from gate_site import ROSTER_HEADER, DaemonProcess
+from gate_site import ROSTER_HEADER, DaemonProcess, wait_until
 from simulator_process import client_credentials, service_section
 
 from sitegate.queue.signing import DeviceKey
@@ -56,7 +54,9 @@ class SiteGate:
         with open(self.directory / "badges.fifo", "w") as pipe:
             for uid in uids:
                 pipe.write(f"{uid} gate\n")
-        wait(lambda: len(self.badges()) >= self.handled + len(uids), f"{self.device}: {len(uids)} badge(s) handled")
+        wait_until(
+            lambda: len(self.badges()) >= self.handled + len(uids), f"{self.device}: {len(uids)} badge(s) handled"
+        )
         self.handled = len(self.badges())
 
     def badges(self) -> list[dict]:
@@ -89,13 +89,3 @@ def make_site(directory: Path, broker: LocalBroker, service: str, devices=GATES)
 
 def simulator_service(simulator, directory: Path) -> str:
     return service_section(simulator.base_url, simulator.token_url, client_credentials(directory / "cred"))
-
-
-def wait(ready: Callable[[], object], what: str, timeout: float = 30) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = ready()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")

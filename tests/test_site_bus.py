@@ -11,9 +11,10 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
+from gate_site import wait_until as wait
 from pypdf import PdfReader
 from simulator_process import SimulatorProcess
-from site_bus import make_site, simulator_service, wait
+from site_bus import make_site, simulator_service
 
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
 from sitegate.queue.signing import DeviceKey

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import run_sitegate
-from gate_site import ROSTER_HEADER, DaemonProcess
+from gate_site import ROSTER_HEADER, DaemonProcess, wait_until
 from simulator_process import client_credentials
 
 SITE = """
@@ -122,13 +122,7 @@ class Site:
         return self.json("outage", *args)
 
     def wait(self, ready: Callable[[], object], what: str, timeout: float = 30) -> object:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = ready()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"not within {timeout} s: {what}; daemon said {self.daemon.lines[-5:]}")
+        return wait_until(ready, what, timeout, lambda: f"daemon said {self.daemon.lines[-5:]}")
 
     def wait_outage(self, state: str, timeout: float = 30) -> dict:
         return self.wait(lambda: (shown := self.outage())["state"] == state and shown, f"outage {state}", timeout)

@@ -41,6 +41,16 @@ class TimedFeedback(Feedback):
         self.shown_at.set()
 
 
+def badge_to_feedback_ms(fifo, feedback: TimedFeedback, badge: str) -> float:
+    """One UID written into the reader's fifo, timed to the feedback call."""
+    feedback.shown_at.clear()
+    start = time.perf_counter_ns()
+    fifo.write(badge + "\n")
+    fifo.flush()
+    feedback.shown_at.wait(10)
+    return (feedback.when - start) / 1e6
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -90,12 +100,7 @@ def _badge_latencies(directory: Path, service: str) -> tuple[list[float], list[f
     with open(config.readers[0].fifo_path, "w") as fifo:
         for index in range(BADGES):
             floor.append(floor_insert())
-            feedback.shown_at.clear()
-            start = time.perf_counter_ns()
-            fifo.write(uid(index) + "\n")
-            fifo.flush()
-            feedback.shown_at.wait(10)
-            samples.append((feedback.when - start) / 1e6)
+            samples.append(badge_to_feedback_ms(fifo, feedback, uid(index)))
     daemon.stop.set()
     thread.join(10)
     return samples, floor

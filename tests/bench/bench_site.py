@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_gate import TimedFeedback, percentile, raw_floor  # noqa: E402
+from bench_gate import TimedFeedback, badge_to_feedback_ms, percentile, raw_floor  # noqa: E402
 from gate_site import uid  # noqa: E402
 from simulator_process import SimulatorProcess  # noqa: E402
 from site_bus import SiteGate, simulator_service  # noqa: E402
@@ -77,12 +77,7 @@ def site_latencies(directory: Path) -> tuple[list[float], list[float], list[floa
                 mirror_ms.append((mirrored_at[0] - feedback.when) / 1e6)
             for index in range(PACED, PACED + RUSH):
                 floor.append(floor_insert())
-                feedback.shown_at.clear()
-                start = time.perf_counter_ns()
-                fifo.write(uid(index) + "\n")
-                fifo.flush()
-                feedback.shown_at.wait(10)
-                feedback_ms.append((feedback.when - start) / 1e6)
+                feedback_ms.append(badge_to_feedback_ms(fifo, feedback, uid(index)))
         for daemon, thread in ((a, a_thread), (b, b_thread)):
             daemon.stop.set()
             thread.join(15)
