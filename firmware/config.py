@@ -265,6 +265,13 @@ class Config:
         names = [reader.name for reader in values["readers"]] if isinstance(values["readers"], tuple) else []
         if len(set(names)) != len(names):
             checker.problem("reader", f"reader names repeat: {names}", "give every [[reader]] its own name")
+        bus, device = values["bus"], values["device"]
+        if isinstance(bus, BusConfig) and isinstance(device, DeviceConfig) and bus.enabled:
+            if device.id in dict(bus.peers):
+                checker.problem("bus.peers", f"lists this gate ({device.id}) itself", "list only the other gates")
+            if not bus.peers:
+                fix = "list the site's other gates with their public keys (`sitegate key show` on each)"
+                checker.problem("bus.peers", "none: this gate publishes but mirrors nobody", fix, severity="warning")
 
     @property
     def device_id(self) -> str:

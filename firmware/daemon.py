@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sdnotify
 
@@ -38,9 +39,10 @@ from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
-from sitegate.site.bus import SiteBus
-from sitegate.site.view import site_history
 from sitegate.timefmt import BRUSSELS, format_utc
+
+if TYPE_CHECKING:
+    from sitegate.site.bus import SiteBus
 
 logger = logging.getLogger("sitegate.daemon")
 
@@ -84,7 +86,10 @@ class Daemon:
         self.forwarder: Forwarder | None = None
         self.probe_now = threading.Event()  # a failed delivery asks for a probe round at once
         self.site_bus: SiteBus | None = None
-        if config.bus.enabled:
+        if config.bus.enabled:  # imported only then: a single gate loads no MQTT client
+            from sitegate.site.bus import SiteBus
+            from sitegate.site.view import site_history
+
             self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health)
             for record in site_history(config, self.clock.now() - HISTORY):
                 self.gate.observe(record)

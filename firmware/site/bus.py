@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -101,7 +102,7 @@ class SiteBus:
         self.health = health
         self.wake = threading.Event()
         self.counters = BusCounters()
-        self._inbox: list[mqtt.MQTTMessage] = []  # filled by paho's thread, emptied by ours (list ops are atomic)
+        self._inbox: deque[mqtt.MQTTMessage] = deque()  # filled by paho's thread, emptied by ours (thread-safe)
         self._acked_mids: list[int] = []
         self._connected_now = threading.Event()
         self._unacked: dict[int, int] = {}  # mid -> seq
@@ -166,7 +167,10 @@ class SiteBus:
                         next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
         finally:
             if self.counters.connected:  # a clean stop is not a crash: say offline ourselves
-                client.publish(self._health_topic, offline, qos=1, retain=True).wait_for_publish(2)
+                try:
+                    client.publish(self._health_topic, offline, qos=1, retain=True).wait_for_publish(2)
+                except (RuntimeError, ValueError):  # the broker went away meanwhile: the last will says it
+                    pass
             client.disconnect()
             client.loop_stop()
             log.db.close()
@@ -213,7 +217,7 @@ class SiteBus:
 
     def _take_messages(self, client: mqtt.Client, log: LogView, mirror: Mirror) -> None:
         while self._inbox:
-            message = self._inbox.pop(0)
+            message = self._inbox.popleft()
             where = topics.parse(message.topic)
             if (
                 where is None
