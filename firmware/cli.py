@@ -490,7 +490,11 @@ def cmd_site(args) -> Report:
          show(p["since_utc"])]
         for p in people
     )  # fmt: skip
-    lines = [f"{len(people)} on site now", table(rows, ["employer", "last name", "first name", "id", "gate", "since"])]
+    employers = ", ".join(f"{site.employer_name(e) or e}: {n}" for e, n in data["per_employer"].items())
+    lines = [
+        f"{len(people)} on site now" + (f" ({employers})" if employers else ""),
+        table(rows, ["employer", "last name", "first name", "id", "gate", "since"]),
+    ]
     gate_rows = (
         [g.device + (" (this gate)" if g.own else ""), show(g.heard_utc) if g.heard_utc else "never",
          g.records, g.missing or "", "STALE" if g.stale else "ok"]

@@ -22,7 +22,7 @@ from sitegate import __version__, health
 from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Result
-from sitegate.jsonlog import event
+from sitegate.jsonlog import event, scrub
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
 from sitegate.queue import checkpoints, database, delivery
@@ -160,15 +160,17 @@ class Daemon:
             self._status_device = Device.open(self.config, self.clock)
         status, warnings, critical = collect(self._status_device, self.clock.now())
         bus = self.site_bus.counters if self.site_bus else None
-        return {
-            **status,
-            "site": self.config.bus.site,
-            "online": True,
-            "sent_utc": format_utc(self.clock.now()),
-            "warnings": warnings,
-            "critical": critical,
-            "bus": {"published": bus.published, "mirrored": bus.stored, "rejected": bus.rejected} if bus else None,
-        }
+        return scrub(
+            {  # the broker is no place for a personal number, even inside an error message
+                **status,
+                "site": self.config.bus.site,
+                "online": True,
+                "sent_utc": format_utc(self.clock.now()),
+                "warnings": warnings,
+                "critical": critical,
+                "bus": {"published": bus.published, "mirrored": bus.stored, "rejected": bus.rejected} if bus else None,
+            }
+        )
 
     def _site(self) -> None:
         """The site bus, restarted after any failure: it must never take the gate down with it."""
