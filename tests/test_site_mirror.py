@@ -144,3 +144,25 @@ def test_two_ins_decided_apart_are_reported_and_nothing_is_rewritten(device, pee
     assert found[0].first.startswith("gate-01 @") and found[0].second.startswith("gate-b @")
     assert "85073003328" not in repr(found)  # masked
     assert conflicts([("gate-01", ours)]) == []
+
+
+def test_the_publisher_resumes_after_the_highest_seq_acknowledged_with_all_before_it(config, clock):
+    from sitegate.site.bus import PUBLISHED_SEQ, SiteBus
+
+    saved = {}
+
+    class Store:
+        def set_state(self, key, value):
+            saved[key] = value
+
+    bus = SiteBus(config, clock)
+    bus._acked_to, bus._published_to, bus._unacked = 4, 7, {11: 5, 12: 6, 13: 7}
+    bus._acked_mids.append(12)  # 6 acknowledged before 5: nothing can be skipped on a restart
+    bus._take_acks(Store())
+    assert bus._acked_to == 4 and PUBLISHED_SEQ not in saved
+    bus._acked_mids.append(11)
+    bus._take_acks(Store())
+    assert bus._acked_to == 6 and saved[PUBLISHED_SEQ] == "6"
+    bus._acked_mids += [13, 99]  # 99: a catch-up answer or a health message, not one of our records
+    bus._take_acks(Store())
+    assert bus._acked_to == 7 and saved[PUBLISHED_SEQ] == "7"
