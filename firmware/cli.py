@@ -332,6 +332,15 @@ def cmd_status(args) -> Report:
             ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
             ("device key", status["key_fingerprint"]),
             (
+                "site bus",
+                "off"
+                if not (bus := status["bus"])
+                else f"{'connected' if bus['connected'] else 'NOT CONNECTED'} since {show(bus['since_utc'])}, "
+                f"{bus['peers_heard']}/{bus['peers']} peers heard, {bus['rejected']} rejected"
+                if bus["since_utc"]
+                else "never connected",
+            ),
+            (
                 "outage",
                 f"{ongoing['state']}: {ongoing['cause']} since {show(ongoing['start_utc'])}"
                 if ongoing

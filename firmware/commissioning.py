@@ -92,13 +92,18 @@ def expiry_findings(not_after: datetime, now: datetime) -> list[Finding]:
     return []
 
 
+def certificate_expiry(service: configuration.ServiceConfig) -> datetime | None:
+    """When the company certificate expires; None when none is readable (`config check` explains why)."""
+    try:
+        return x509.load_pem_x509_certificate(Path(service.cert_file).read_bytes()).not_valid_after_utc
+    except (TypeError, OSError, ValueError):
+        return None
+
+
 def certificate_health(service: configuration.ServiceConfig, now: datetime) -> list[Finding]:
     """For `sitegate status`: the certificate's expiry (an unreadable one is `config check`'s to explain)."""
-    try:
-        certificate = x509.load_pem_x509_certificate(Path(service.cert_file).read_bytes())
-    except (TypeError, OSError, ValueError):
-        return []
-    return expiry_findings(certificate.not_valid_after_utc, now)
+    expiry = certificate_expiry(service)
+    return expiry_findings(expiry, now) if expiry else []
 
 
 def actor() -> str:

@@ -106,3 +106,18 @@ def witnesses(verdicts: list[Verdict]) -> list[Finding]:
         if v.broken
     ]
     return found + [Finding(WARNING, v.text) for v in verdicts if v.state == MISSING]
+
+
+def site_bus(connected: bool, stale: list[str], rejected: int) -> list[Finding]:
+    """The site bus is never needed to register: its problems are warnings (the site view may be incomplete)."""
+    findings = []
+    if not connected:
+        text = "the site bus is not connected: this gate decides and lists with its own records only; check the broker"
+        findings.append(Finding(WARNING, text))
+    if stale:
+        text = f"not heard from {', '.join(stale)}: their latest workers may be missing here; `sitegate site`"
+        findings.append(Finding(WARNING, text))
+    if rejected:
+        text = f"{rejected} record(s) from the bus failed verification and were rejected: see `sitegate site`"
+        findings.append(Finding(WARNING, text))
+    return findings

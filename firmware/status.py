@@ -53,6 +53,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "outage": current_outage(device, now),
         "never_connected": never_connected(summary, device),
         "witnesses": [verdict.as_dict() for verdict in verdicts],
+        "bus": site_bus(device, now) if config.bus.enabled else None,
     }
     offline = sorted(set(status["readers_configured"]) - set(status["readers_online"])) if running else []
     findings = [
@@ -65,10 +66,35 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         *health.episode(status["outage"], status["never_connected"]),
         *health.witnesses(verdicts),
         *commissioning.certificate_health(config.service, now),
+        *bus_findings(status["bus"], running),
     ]
     warnings = [f.text for f in findings if f.severity == health.WARNING]
     critical = [f.text for f in findings if f.severity == health.CRITICAL]
     return status, warnings, critical
+
+
+def site_bus(device: Device, now: datetime) -> dict:
+    """The site bus as the daemon last wrote it in the mirror file, and how fresh each peer is."""
+    from sitegate.site.bus import CONNECTED, CONNECTED_SINCE
+    from sitegate.site.view import gate_states, open_mirror
+
+    mirror = open_mirror(device.config)
+    try:
+        peers = [g for g in gate_states(device, mirror, now) if not g.own]
+        return {
+            "connected": mirror.state(CONNECTED) == "1",
+            "since_utc": mirror.state(CONNECTED_SINCE),
+            "peers": len(peers),
+            "peers_heard": sum(1 for g in peers if not g.stale),
+            "stale": [g.device for g in peers if g.stale],
+            "rejected": mirror.rejected_count(),
+        }
+    finally:
+        mirror.db.close()
+
+
+def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
+    return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected"]) if bus else []
 
 
 def never_connected(summary: delivery.QueueSummary, device: Device) -> bool:

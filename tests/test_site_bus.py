@@ -164,6 +164,8 @@ def test_the_broker_killed_during_a_rush_loses_nothing_and_the_gates_converge(si
     broker, gates, simulator = site
     a, b = gates["gate-a"], gates["gate-b"]
     broker.kill()
+    status = wait(lambda: not (s := a.json("status"))["bus"]["connected"] and s, "gate-a sees the broker gone")
+    assert any("site bus is not connected" in w for w in status["warnings"]) and not status["critical"]
     a.badge(*[worker_uid(i) for i in range(10, 40)])
     b.badge(*[worker_uid(i) for i in range(40, 70)])
     assert len([e for e in a.badges()[-30:] if e["outcome"] == "registered"]) == 30  # the gate never waited
@@ -222,6 +224,8 @@ def test_the_fleet_and_the_metrics_show_every_gate_healthy(site):
     a = gates["gate-a"]
     fleet = wait(lambda: (f := a.json("fleet")) and all(g["state"] != "offline" for g in f) and f, "all online")
     assert sorted(g["device"] for g in fleet) == ["gate-a", "gate-b", "gate-c"]
+    bus = wait(lambda: (s := a.json("status"))["bus"]["peers_heard"] == 2 and s["bus"], "status: both peers heard")
+    assert bus["connected"] and bus["peers"] == 2
     textfile = a.directory / "metrics" / "sitegate.prom"
     wait(lambda: textfile.exists() and "sitegate_bus_connected 1.0" in textfile.read_text(), "the daemon's textfile")
     text = textfile.read_text()

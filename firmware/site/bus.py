@@ -41,6 +41,8 @@ logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 PUBLISHED_SEQ = "published_seq"
+CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
+CONNECTED_SINCE = "connected_since_utc"
 GAP_REQUEST_FIRST_NS = int(2e9)  # a gap asked for again after 2 s, then 4, 8 … at most every 5 minutes, while
 GAP_REQUEST_MOST_NS = int(300e9)  # nobody holds the records (their gate dead and no relay has them)
 
@@ -150,7 +152,7 @@ class SiteBus:
         client.on_message, client.on_publish = self._on_message, self._on_publish
         client.connect_async(self.bus.host, self.bus.port, keepalive=15, clean_start=True)
         client.loop_start()
-        next_health_ns = 0
+        next_health_ns, shown_connected = 0, None
         try:
             while not stop.is_set():
                 self.wake.wait(1.0)
@@ -158,6 +160,10 @@ class SiteBus:
                 if self._connected_now.is_set():
                     self._connected_now.clear()
                     self._connected(client, mirror)
+                if self.counters.connected != shown_connected:
+                    shown_connected = self.counters.connected
+                    mirror.set_state(CONNECTED, "1" if shown_connected else "0")
+                    mirror.set_state(CONNECTED_SINCE, format_utc(self.clock.now()))
                 self._take_messages(client, log, mirror)
                 self._take_acks(mirror)
                 if self.counters.connected:
@@ -173,6 +179,8 @@ class SiteBus:
                     pass
             client.disconnect()
             client.loop_stop()
+            mirror.set_state(CONNECTED, "0")
+            mirror.set_state(CONNECTED_SINCE, format_utc(self.clock.now()))
             log.db.close()
             mirror.db.close()
 

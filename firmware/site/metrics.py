@@ -14,26 +14,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
+from sitegate.commissioning import certificate_expiry
 from sitegate.device import Device
 from sitegate.queue.clock import ClockReading, ClockState
-from sitegate.site.view import gate_states, open_mirror
 from sitegate.status import collect
 from sitegate.timefmt import parse_utc
 
 PREFIX = "sitegate"
-
-
-def certificate_days_left(cert_file: Path | None, now: datetime) -> float:
-    """Days until the company's client certificate expires (NaN when none is configured or readable)."""
-    if cert_file is None:
-        return math.nan
-    from cryptography import x509
-
-    try:
-        certificate = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
-    except (OSError, ValueError):
-        return math.nan
-    return (certificate.not_valid_after_utc - now).total_seconds() / 86400
 
 
 class Metrics:
@@ -84,17 +71,16 @@ class Metrics:
         last = status["last_badge_utc"]
         self.last_badge.set((now - parse_utc(last)).total_seconds() if last else math.nan)
         self.disk.set(status["disk_free_bytes"])
-        self.certificate.set(certificate_days_left(config.service.cert_file, now))
-        self.connected.set(math.nan if bus_connected is None else int(bus_connected))
-        if config.bus.enabled:
-            mirror = open_mirror(config)
-            try:
-                peers = [g for g in gate_states(device, mirror, now) if not g.own]
-                self.peers.set(sum(1 for g in peers if not g.stale))
-                self.peers_configured.set(len(peers))
-                self.rejected.set(mirror.rejected_count())
-            finally:
-                mirror.db.close()
+        expiry = certificate_expiry(config.service)
+        self.certificate.set((expiry - now).total_seconds() / 86400 if expiry else math.nan)
+        bus = status["bus"]
+        if bus is None:
+            self.connected.set(math.nan)
+            return
+        self.connected.set(int(bus["connected"] if bus_connected is None else bus_connected))
+        self.peers.set(bus["peers_heard"])
+        self.peers_configured.set(bus["peers"])
+        self.rejected.set(bus["rejected"])
 
     def text(self) -> str:
         return generate_latest(self.registry).decode("utf-8")
