@@ -214,8 +214,8 @@ class BusConfig:
     password_file: Path | None = key(None, example="/etc/sitegate/credentials/bus.password", doc="mode 0640")
     ca_file: Path | None = key(None, example="/etc/sitegate/credentials/bus-ca.pem", doc="the broker's CA (TLS)")
     tls: bool = key(True, doc="false only for a demo broker on 127.0.0.1")
-    peers: tuple[tuple[str, str], ...] = key(
-        (),
+    peers: tuple[tuple[str, str], ...] | None = key(
+        None,
         example=[{"id": "gate-02", "public_key": "0" * 64}],
         check=checks.peers,
         doc="the site's other gates, each with the public key it signs with (`sitegate key show` on it)",
@@ -226,6 +226,11 @@ class BusConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.host)
+
+    @property
+    def peer_keys(self) -> dict[str, str]:
+        """Device id -> the pinned public key (hex) of each peer."""
+        return dict(self.peers or ())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,9 +272,9 @@ class Config:
             checker.problem("reader", f"reader names repeat: {names}", "give every [[reader]] its own name")
         bus, device = values["bus"], values["device"]
         if isinstance(bus, BusConfig) and isinstance(device, DeviceConfig) and bus.enabled:
-            if device.id in dict(bus.peers):
+            if device.id in bus.peer_keys:
                 checker.problem("bus.peers", f"lists this gate ({device.id}) itself", "list only the other gates")
-            if not bus.peers:
+            if not bus.peer_keys:
                 fix = "list the site's other gates with their public keys (`sitegate key show` on each)"
                 checker.problem("bus.peers", "none: this gate publishes but mirrors nobody", fix, severity="warning")
 

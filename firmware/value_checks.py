@@ -129,6 +129,9 @@ def peers(checker: Checker, value: list, path: str) -> tuple[tuple[str, str], ..
         if not _PUBLIC_KEY.match(public_key):
             checker.problem(f"{where}.public_key", "not 64 hexadecimal digits", "copy it from `sitegate key show`")
             continue
+        if public_key == "0" * 64:
+            checker.problem(f"{where}.public_key", "the example's placeholder", "copy it from `sitegate key show`")
+            continue
         found.append((device, public_key))
     if len({device for device, _ in found}) != len(found):
         checker.problem(path, "a peer is listed twice", "list each gate once")

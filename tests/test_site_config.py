@@ -19,8 +19,9 @@ def parse(extra: str) -> configuration.Config:
 
 def test_the_bus_is_off_unless_a_host_is_set():
     config = parse("")
-    assert not config.bus.enabled and config.bus.peers == () and config.metrics.textfile is None
-    assert "[bus]" in configuration.example_text() and "# host = " in configuration.example_text()
+    assert not config.bus.enabled and config.bus.peer_keys == {} and config.metrics.textfile is None
+    example = configuration.example_text()
+    assert "[bus]" in example and "# host = " in example and "# peers = " in example
 
 
 def test_a_configured_bus_with_pinned_peers():
@@ -35,6 +36,7 @@ def test_a_configured_bus_with_pinned_peers():
     [
         ('site = "a/b"', "bus.site", "letters, digits"),
         ('peers = [{id = "gate-02", public_key = "12"}]', "bus.peers[0].public_key", "64 hexadecimal"),
+        (f'peers = [{{id = "gate-02", public_key = "{"0" * 64}"}}]', "bus.peers[0].public_key", "placeholder"),
         (f'peers = [{{id = "gate-01", public_key = "{KEY}"}}]', "bus.peers", "itself"),
         (f'peers = [{{id = "g2", public_key = "{KEY}"}}, {{id = "g2", public_key = "{KEY}"}}]', "bus.peers", "twice"),
     ],

@@ -144,7 +144,7 @@ class SiteBus:
 
     def run(self, stop: threading.Event) -> None:
         log = LogView(database.connect(self.config.database_path, with_ledger=False))
-        mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, dict(self.bus.peers))
+        mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, self.bus.peer_keys)
         self._acked_to = self._published_to = int(mirror.state(PUBLISHED_SEQ) or 0)
         offline = canonical_json({"device_id": self.device, "site": self.bus.site, "online": False})
         client = mqtt_client(self.config, f"sitegate-{self.bus.site}-{self.device}", (self._health_topic, offline))
@@ -190,7 +190,7 @@ class SiteBus:
         self._unacked.clear()
         self._published_to = self._acked_to
         event(logger, "bus_connected", host=self.bus.host, resume_after=self._acked_to)
-        self._request(client, {device: mirror.next_seq(device) for device, _ in self.bus.peers})
+        self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys})
 
     def _request(self, client: mqtt.Client, want: dict[str, int]) -> None:
         if want:
@@ -286,7 +286,7 @@ class SiteBus:
             if origin == self.device:
                 recent = log.first_since(window_start) or log.count() + 1
                 records: Iterable[Record] = log.records(max(start, recent))
-            elif origin in dict(self.bus.peers):
+            elif origin in self.bus.peer_keys:
                 records = mirror.records_of(origin, start)  # from its own anchor, if that is later
             else:
                 continue

@@ -21,7 +21,7 @@ from sitegate.timefmt import format_utc, parse_utc
 
 
 def open_mirror(config: Config) -> Mirror:
-    return Mirror(connect_mirror(config.mirror_path), config.device_id, dict(config.bus.peers))
+    return Mirror(connect_mirror(config.mirror_path), config.device_id, config.bus.peer_keys)
 
 
 def site_history(config: Config, since: datetime) -> Iterator[Record]:
