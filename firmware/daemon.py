@@ -91,8 +91,8 @@ class Daemon:
             from sitegate.site.view import site_history
 
             self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health)
-            for record in site_history(config, self.clock.now() - HISTORY):
-                self.gate.observe(record)
+            for device, record in site_history(config, self.clock.now() - HISTORY):
+                self.gate.observe(record, device, report=False)  # reported when they came in
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
         self.witness_log = self._log(self.clock)
         self.witness_ledger = database.connect_ledger(config.database_path)
@@ -149,7 +149,7 @@ class Daemon:
 
     def _peer_registration(self, device: str, record) -> None:
         with self.gate_lock:  # a dictionary update between two badges
-            self.gate.observe(record)
+            self.gate.observe(record, device)
 
     def _health(self) -> dict:
         """The retained health message: what `sitegate status --json` says, from the bus thread."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from sitegate.config import Config, ReaderConfig
 from sitegate.errors import DuplicateRegistrationError, StorageError
+from sitegate.identifiers import WorkerId
 from sitegate.jsonlog import event
 from sitegate.queue.clock import ClockReading, ClockState
 from sitegate.queue.log import RegistrationLog
@@ -23,7 +24,7 @@ from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
 from sitegate.registration import Registration, append_registration
 from sitegate.roster import RosterStore, Worker
-from sitegate.timefmt import local, parse_utc
+from sitegate.timefmt import format_utc, local, parse_utc
 
 logger = logging.getLogger("sitegate.gate")
 HISTORY = timedelta(hours=48)
@@ -68,6 +69,7 @@ class Last:
     direction: str
     moment: datetime
     last_in: datetime | None  # the worker's latest IN, for remark 24
+    here: bool = True  # decided at this gate (False: a peer's, from the site bus)
 
 
 class Gate:
@@ -103,7 +105,7 @@ class Gate:
             if last.last_in is None and data["direction"] == "IN":
                 last.last_in = moment
 
-    def observe(self, record: Record) -> None:
+    def observe(self, record: Record, device: str = "", report: bool = True) -> None:
         """A peer gate's registration, verified by the site bus: the newest of the site's registrations decides
         the direction, the remarks anticipated and the same-badge window, as if it had been made here.
         Called under the daemon's gate lock (a dictionary update: the badge path never waits for the bus)."""
@@ -113,9 +115,15 @@ class Gate:
             return
         data = record.data
         key, direction = (data["worker"]["kind"], data["worker"]["number"]), data["direction"]
-        last = self.last.setdefault(key, Last(direction, moment, None))
+        last = self.last.setdefault(key, Last(direction, moment, None, here=False))
+        if report and last.here and last.direction == direction and direction in ("IN", "OUT"):
+            # Decided apart (a split, a broker down): both stand, nothing is rewritten; people must know.
+            event(
+                logger, "site_conflict", logging.WARNING, worker=WorkerId(*key).masked, direction=direction,
+                here_utc=format_utc(last.moment), gate=device, there_utc=record.wall_utc,
+            )  # fmt: skip
         if moment > last.moment:
-            last.direction, last.moment = direction, moment
+            last.direction, last.moment, last.here = direction, moment, False
         if direction == "IN" and (last.last_in is None or moment > last.last_in):
             last.last_in = moment
         uid = data.get("badge_uid")

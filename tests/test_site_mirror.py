@@ -166,3 +166,23 @@ def test_the_publisher_resumes_after_the_highest_seq_acknowledged_with_all_befor
     bus._acked_mids += [13, 99]  # 99: a catch-up answer or a health message, not one of our records
     bus._take_acks(Store())
     assert bus._acked_to == 7 and saved[PUBLISHED_SEQ] == "7"
+
+
+def test_an_in_here_and_an_in_there_are_reported_as_a_conflict(device, clock, roster, peer, monkeypatch):  # noqa: F811
+    import sitegate.gate
+
+    said = []
+    monkeypatch.setattr(sitegate.gate, "event", lambda logger, name, *args, **fields: said.append((name, fields)))
+    gate, read = make_gate(device, direction="entry"), Reads(clock)
+    assert gate.badge(read()).direction == "IN"
+    worker = device.roster.lookup("04A1B2C3")
+    peer.log.clock.wall = clock.now()
+    peer.log.clock.advance(30)
+    made = append_registration(  # made at the other gate while the two could not hear each other
+        peer.log, Registration(worker.worker, worker.employer, "IN", "1Y101DRUNWB5Z", "04A1B2C3", "gate")
+    )
+    gate.observe(made, "gate-b")
+    conflicts = [fields for name, fields in said if name == "site_conflict"]
+    assert len(conflicts) == 1 and conflicts[0]["gate"] == "gate-b" and conflicts[0]["direction"] == "IN"
+    assert worker.worker.number not in repr(conflicts)
+    assert device.log.count_kind(Kind.REGISTRATION) == 1  # nothing rewritten, nothing added

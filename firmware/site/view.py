@@ -24,11 +24,11 @@ def open_mirror(config: Config) -> Mirror:
     return Mirror(connect_mirror(config.mirror_path), config.device_id, config.bus.peer_keys)
 
 
-def site_history(config: Config, since: datetime) -> Iterator[Record]:
-    """The mirrored registrations since `since`: the gate's decisions start from them as from its own log."""
+def site_history(config: Config, since: datetime) -> Iterator[tuple[str, Record]]:
+    """(gate, registration) mirrored since `since`: the gate's decisions start from them as from its own log."""
     mirror = open_mirror(config)
     try:
-        yield from (record for _, record in mirror.registrations_since(format_utc(since)))
+        yield from mirror.registrations_since(format_utc(since))
     finally:
         mirror.db.close()
 
