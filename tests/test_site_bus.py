@@ -166,10 +166,10 @@ def test_the_broker_killed_during_a_rush_loses_nothing_and_the_gates_converge(si
     broker.kill()
     status = wait(lambda: not (s := a.json("status"))["bus"]["connected"] and s, "gate-a sees the broker gone")
     assert any("site bus is not connected" in w for w in status["warnings"]) and not status["critical"]
-    a.badge(*[worker_uid(i) for i in range(10, 40)])
-    b.badge(*[worker_uid(i) for i in range(40, 70)])
-    assert len([e for e in a.badges()[-30:] if e["outcome"] == "registered"]) == 30  # the gate never waited
-    assert len([e for e in b.badges()[-30:] if e["outcome"] == "registered"]) == 30
+    a.badge(*[worker_uid(i) for i in range(10, 40)], worker_uid(190))
+    b.badge(*[worker_uid(i) for i in range(40, 70)], worker_uid(190))  # 190 goes IN at both: decided apart
+    assert len([e for e in a.badges()[-31:] if e["outcome"] == "registered"]) == 31  # the gate never waited
+    assert len([e for e in b.badges()[-31:] if e["outcome"] == "registered"]) == 31
     broker.start()
     for gate in gates.values():
         for other in gates.values():
@@ -183,6 +183,9 @@ def test_the_broker_killed_during_a_rush_loses_nothing_and_the_gates_converge(si
             )
     present = on_site(gates["gate-c"])
     assert {f"Sitewide{i}" for i in range(10, 70)} <= set(present)
+    conflicts = gates["gate-c"].json("site")["conflicts"]
+    assert [c["direction"] for c in conflicts] == ["IN"] and "20000000000000190" not in str(conflicts)
+    assert any(e["direction"] == "IN" for e in a.events("site_conflict") + b.events("site_conflict"))
     for gate in gates.values():
         assert gate.json("verify")["ok"]
         # each gate delivered its own registrations to the service all along, broker or not
