@@ -18,6 +18,8 @@ from sitegate import config as configuration
 from sitegate.commissioning import actor
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
+from sitegate.outfile import check as check_out
+from sitegate.outfile import replacing
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import checkpoints, delivery
 from sitegate.queue import verify as verifier
@@ -127,9 +129,10 @@ def cmd_verify(args) -> Report:
 def cmd_export(args) -> Report:
     device = _open(args)
     held = checkpoints.witnesses(device.db, checkpoints.head_path(device.config.database_path))
-    with progress(device.log.count(), "exporting") as bar:
+    destination = replacing(Path(args.out), device.config.data_dir, text=True)
+    with progress(device.log.count(), "exporting") as bar, destination as out:
         count = verifier.write_export(
-            Path(args.out),
+            out,
             device.log.records(),
             device.key.public_key_hex,
             device.config.device_id,
@@ -364,6 +367,8 @@ def cmd_paper_print(args) -> Report:
     from sitegate.paper_fallback.printing import send
 
     device = _open(args)
+    if args.out:  # refused before the listing is built, not after
+        check_out(Path(args.out), device.config.data_dir)
     printer = device.config.printer
     day = date.fromisoformat(args.date) if args.date else SYSTEM.now().astimezone(BRUSSELS).date()
     employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None

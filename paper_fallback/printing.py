@@ -10,6 +10,7 @@ from pathlib import Path
 
 from escpos.printer import Dummy
 
+from sitegate import outfile
 from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.paper_fallback import render
@@ -72,7 +73,7 @@ def send(
     """Render and deliver the listing; record it as a signed record naming who asked for it (`by`)."""
     content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
-        Path(out).write_bytes(content)
+        outfile.write_bytes(Path(out), content, device.config.data_dir)
         destination = f"file {out}"
     elif output_format == "pdf" and cups_printer:
         with tempfile.NamedTemporaryFile(suffix=".pdf", prefix="sitegate-listing-") as handle:
