@@ -55,9 +55,13 @@ def cmd_config_check(args) -> Report:
     )
     if online and not errors:
         lines.append(f"token obtained from {config.service.token_url}")
+    not_run = "fix the errors above first" if args.online and not online else None
+    if not_run:  # asked for, not done: say so rather than let silence pass for a token obtained
+        lines.append(f"online check not run: {not_run}")
     data = {
         "ok": not errors,
         "online": online and not errors,
+        **({"online_not_run": not_run} if not_run else {}),
         "source": str(configuration.config_path(args.config)),
         "problems": [p.__dict__ for p in problems],
     }
@@ -353,10 +357,15 @@ def cmd_doctor(args) -> Report:
 
     steps, seq = doctor.run(_open(args))
     rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
-    text = table(rows, ["step", "result", "detail", "fix"]) + f"\ncommissioning record {seq} (signed)"
-    results = {step.result for step in steps}
-    code = CRITICAL if doctor.FAIL in results else WARNING if doctor.WARN in results else OK
-    return Report({"record": seq, "steps": [step.__dict__ for step in steps]}, text, code)
+    results = [step.result for step in steps]
+    counts = {result: results.count(result) for result in (doctor.PASS, doctor.WARN, doctor.FAIL, doctor.SKIP)}
+    summary = (
+        f"{counts[doctor.PASS]} passed, {counts[doctor.WARN]} warning(s), {counts[doctor.FAIL]} failed, "
+        f"{counts[doctor.SKIP]} skipped (not tested)"
+    )
+    text = table(rows, ["step", "result", "detail", "fix"]) + f"\n{summary}\ncommissioning record {seq} (signed)"
+    code = CRITICAL if counts[doctor.FAIL] else WARNING if counts[doctor.WARN] else OK
+    return Report({"record": seq, "counts": counts, "steps": [step.__dict__ for step in steps]}, text, code)
 
 
 def cmd_paper_print(args) -> Report:
