@@ -21,6 +21,7 @@ from sitegate.errors import SitegateError
 from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
+from sitegate.timefmt import format_utc
 
 PASS, WARN, FAIL = "pass", "warning", "fail"
 SKIP = "skip"  # nothing here to test (no printer configured, a reader without a chip to ask): neither pass nor fail
@@ -218,5 +219,5 @@ def run(device: Device, hardware: Hardware | None = None, clock: Clock = SYSTEM)
         disk_step(config, hardware),
         watchdog_step(hardware),
     ]
-    payload = {"by": actor(), "at_utc": clock.now().isoformat(), "steps": [asdict(step) for step in steps]}
+    payload = {"by": actor(), "at_utc": format_utc(clock.now()), "steps": [asdict(step) for step in steps]}
     return steps, device.log.append(Kind.COMMISSIONING, payload).seq

@@ -18,6 +18,7 @@ from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
 from sitegate.reader.feedback import PATTERNS, Feedback
+from sitegate.timefmt import format_utc
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
 
@@ -65,10 +66,10 @@ class Bench:
         return self.feedback
 
 
-def test_every_step_passes_and_the_run_is_signed(chip, gate):
+def test_every_step_passes_and_the_run_is_signed(chip, gate, clock):
     device, _ = gate
     bench = Bench()
-    steps, seq = doctor.run(device, bench.hardware)
+    steps, seq = doctor.run(device, bench.hardware, clock)
     assert [(s.name, s.result) for s in steps] == [
         ("reader gate", "pass"),
         ("signals", "pass"),
@@ -85,6 +86,7 @@ def test_every_step_passes_and_the_run_is_signed(chip, gate):
     assert record.kind == Kind.COMMISSIONING
     payload = json.loads(record.payload)
     assert payload["by"] and [s["result"] for s in payload["steps"]] == ["pass"] * 7
+    assert payload["at_utc"] == "2026-11-22T07:00:00.000000Z" == format_utc(clock.now())  # as every record's time
 
 
 def test_each_failure_says_what_to_fix(chip, gate, service):
