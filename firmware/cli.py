@@ -69,7 +69,7 @@ def cmd_config_check(args) -> Report:
 
 
 def cmd_config_example(args) -> int:
-    print(configuration.example_text(), end="")
+    print(configuration.example_text(Path(args.data_dir) if args.data_dir else None), end="")
     return OK
 
 
@@ -507,7 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     check_cmd = command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
     check_cmd.add_argument("--online", action="store_true", help="also obtain a token from the service now")
-    command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
+    example_cmd = command(
+        "example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False
+    )
+    example_cmd.add_argument(
+        "--data-dir", metavar="DIR", help="write this as device.data_dir (make install: its state directory)"
+    )
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
     command(
