@@ -112,7 +112,8 @@ def send(
 
 def checkpoint_printed(device: Device) -> list[str]:
     """Every printed listing is also a checkpoint, in the ledger, the head file and the journal (its QR code holds
-    the head it was built from). Never refuses the paper: a log that no longer extends its witnesses is reported."""
+    the head it was built from; a listing of an empty log has none, this checkpoint is then the log's first). Never
+    refuses the paper: a log that no longer extends its witnesses is reported."""
     head_file = checkpoints.head_path(device.config.database_path)
     now = format_utc(device.log.clock.now())
     _, verdicts = checkpoints.checkpoint(
