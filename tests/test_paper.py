@@ -20,7 +20,7 @@ from sitegate.gate import Gate
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
 from sitegate.paper_fallback.printing import escpos_bytes, send
-from sitegate.queue import checkpoints
+from sitegate.queue import checkpoints, database
 from sitegate.queue.clock import ClockReading
 from sitegate.queue.records import Kind
 from sitegate.queue.verify import verify
@@ -92,7 +92,7 @@ def test_an_empty_log_prints_no_checkpoint_to_verify(device, clock, tmp_path):
     slip, _ = escpos_bytes(document)
     assert b"none, the log is empty" in slip and QR_IMAGE not in slip
     assert device.log.get(seq).data["checkpoint_seq"] is None
-    head = checkpoints.read_head_file(checkpoints.head_path(device.config.database_path))
+    head = checkpoints.read_head_file(database.head_path(device.config.database_path))
     assert head.seq == seq  # the printing is still the log's first checkpoint, in the head file and the ledger
     verify(device.log.records(), device.key.public_key_hex)
     # The next listing has a head: printed, and verify accepts it.
