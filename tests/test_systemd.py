@@ -95,7 +95,7 @@ def test_installed_under_other_names_the_unit_runs_as_that_user_in_that_folder(t
         "SupplementaryGroups": ["gpio"],
         "StateDirectory": [],  # a name under /var/lib only: elsewhere the folder is made writable
         "StateDirectoryMode": [],
-        "ReadWritePaths": ["/srv/gate/state"],
+        "ReadWritePaths": ["/srv/gate/state", "-/var/lib/prometheus/node-exporter"],  # and the metrics textfile's
         "ConfigurationDirectory": [],  # read only, and not under /etc: systemd has nothing to create
         "ExecStart": [f"{venv_bin}/sitegate run"],
         "Environment": ["SITEGATE_CONFIG=/srv/gate/etc/sitegate.toml PYTHONUNBUFFERED=1"],
