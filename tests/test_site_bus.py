@@ -200,7 +200,7 @@ def test_a_gate_killed_and_restarted_republishes_without_gaps(site):
     a, c = gates["gate-a"], gates["gate-c"]
     a.badge(*[worker_uid(i) for i in range(70, 80)])
     a.stop(signal.SIGKILL)
-    fleet = wait(lambda: (f := c.json("fleet"))[0]["device"] == "gate-a" and f, "the last will: gate-a offline")
+    fleet = wait(lambda: (f := c.json("fleet")) and f[0]["device"] == "gate-a" and f, "the last will: gate-a offline")
     assert fleet[0]["state"] == "offline" and {g["device"] for g in fleet} == {"gate-a", "gate-b", "gate-c"}
     a.start()
     resumed = wait(lambda: a.events("bus_connected"), "gate-a back on the bus")[-1]["resume_after"]
