@@ -236,3 +236,20 @@ def test_the_fleet_and_the_metrics_show_every_gate_healthy(site):
     assert "sitegate_bus_rejected_records 0.0" in text  # gate-a never saw the forgery made under its name
     at_b = gates["gate-b"].sitegate("metrics").stdout
     assert "sitegate_bus_rejected_records 1.0" in at_b and "sitegate_bus_peers_configured 2.0" in at_b
+
+
+def test_a_new_gate_learns_a_dead_gates_workers_from_another_gate(site):
+    _, gates, _ = site
+    a, b, c = gates["gate-a"], gates["gate-b"], gates["gate-c"]
+    a.badge(worker_uid(130))
+    wait(lambda: "Sitewide130" in on_site(b), "gate-b mirrors gate-a")
+    a.stop()  # a clean stop says offline
+    c.stop()
+    for file in (c.directory / "data").glob("sitegate-site.db*"):
+        file.unlink()  # gate-c starts over: nothing mirrored
+    c.start()
+    try:
+        wait(lambda: "Sitewide130" in on_site(c), "gate-c learns gate-a's workers from gate-b's mirror")
+        assert peer(c, "gate-a")["missing"] == 0
+    finally:
+        a.start()

@@ -186,3 +186,34 @@ def test_an_in_here_and_an_in_there_are_reported_as_a_conflict(device, clock, ro
     assert len(conflicts) == 1 and conflicts[0]["gate"] == "gate-b" and conflicts[0]["direction"] == "IN"
     assert worker.worker.number not in repr(conflicts)
     assert device.log.count_kind(Kind.REGISTRATION) == 1  # nothing rewritten, nothing added
+
+
+def test_a_relay_offers_a_later_start_as_an_anchor_only_while_the_owner_is_silent(config, clock, peer, tmp_path):
+    import json
+
+    from sitegate.site.bus import SiteBus
+
+    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=(("gate-b", peer.key.public_key_hex),))
+    bus = SiteBus(dataclasses.replace(config, bus=bus_config), clock)
+    mirror = Mirror(connect_mirror(tmp_path / "relay.db"), "gate-01", bus_config.peer_keys)
+    records = peer_records(peer, 4)
+    mirror.accept("gate-b", records[2], clock.now(), anchor=True)  # the relay's own mirror starts at 3
+    mirror.accept("gate-b", records[3], clock.now())
+    sent = []
+
+    class Client:
+        def publish(self, topic, payload, qos):
+            sent.append(json.loads(payload))
+
+    def first_offer() -> dict:
+        sent.clear()
+        bus._answer(Client(), None, mirror, {"want": {"gate-b": 1}})
+        return sent[0]
+
+    assert first_offer()["record"]["seq"] == 3 and not first_offer().get("anchor")  # gate-b heard just now
+    bus._offline.add("gate-b")  # its last will
+    assert first_offer().get("anchor") is True
+    bus._offline.clear()
+    clock.advance(bus_config.stale_after_s + 1)  # unheard too long
+    assert first_offer().get("anchor") is True
+    mirror.db.close()

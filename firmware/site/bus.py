@@ -35,7 +35,7 @@ from sitegate.settings import Problem
 from sitegate.site import topics
 from sitegate.site.mirror import Mirror, Verdict
 from sitegate.site.mirror import connect as connect_mirror
-from sitegate.timefmt import format_utc
+from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
@@ -107,6 +107,7 @@ class SiteBus:
         self._inbox: deque[mqtt.MQTTMessage] = deque()  # filled by paho's thread, emptied by ours (thread-safe)
         self._acked_mids: list[int] = []
         self._connected_now = threading.Event()
+        self._offline: set[str] = set()  # peers whose last health message said offline
         self._unacked: dict[int, int] = {}  # mid -> seq
         self._published_to = 0  # highest seq handed to paho
         self._acked_to = 0  # every seq up to this one acknowledged by the broker
@@ -243,8 +244,12 @@ class SiteBus:
                 self._take_record(client, mirror, where.device, body, now)
             elif where.what == topics.CATCHUP:
                 self._answer(client, log, mirror, body)
-            elif where.what == topics.HEALTH and isinstance(body, dict) and body.get("online"):
-                mirror.heard(where.device, now)
+            elif where.what == topics.HEALTH and isinstance(body, dict):
+                if body.get("online"):
+                    self._offline.discard(where.device)
+                    mirror.heard(where.device, now)
+                else:
+                    self._offline.add(where.device)
 
     def _take_record(self, client: mqtt.Client, mirror: Mirror, sender: str, body: dict, now: datetime) -> None:
         try:
@@ -287,9 +292,18 @@ class SiteBus:
                 recent = log.first_since(window_start) or log.count() + 1
                 records: Iterable[Record] = log.records(max(start, recent))
             elif origin in self.bus.peer_keys:
-                records = mirror.records_of(origin, start)  # from its own anchor, if that is later
+                records = mirror.records_of(origin, start)  # from our mirror's own start, if that is later
             else:
                 continue
+            # Only the owner, or a relay while the owner is silent, may offer a later start as an anchor: a relay's
+            # later start must not win over the owner's earlier one (workers in between would be missed).
+            may_anchor = origin == self.device or self._silent(mirror, origin)
             for index, record in enumerate(records):
-                anchor = index == 0 and record.seq > start
+                anchor = may_anchor and index == 0 and record.seq > start
                 client.publish(self._records_topic, record_message(origin, record, anchor), qos=1)
+
+    def _silent(self, mirror: Mirror, device: str) -> bool:
+        """Offline by its last will (or a clean stop), or unheard for bus.stale_after_s."""
+        heard = mirror.peer_state(device).heard_utc
+        stale = heard is None or (self.clock.now() - parse_utc(heard)).total_seconds() > self.bus.stale_after_s
+        return device in self._offline or stale

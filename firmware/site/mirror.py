@@ -203,6 +203,9 @@ class Mirror:
         row = self.db.execute("SELECT hash FROM mirror WHERE device = ? AND seq = ?", [device, seq]).fetchone()
         return row[0] if row else None
 
+    def peer_state(self, device: str) -> PeerState:
+        return self._state(device)
+
     def next_seq(self, device: str) -> int:
         return self._state(device).next_seq
 
