@@ -389,7 +389,7 @@ def cmd_outage(args) -> Report:
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
     ongoing = current(device.log)
-    never = never_connected(delivery.summary(device.db, now), device)
+    never = never_connected(delivery.summary(device.db, now), device.log)
     data = {
         "state": ongoing.state if ongoing else "never_connected" if never else "ok",
         "never_connected": never,
@@ -435,6 +435,25 @@ def cmd_demo(args) -> int:
     from sitegate.demo import run_demo
 
     return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive)
+
+
+def cmd_web_serve(args) -> int:
+    from sitegate import jsonlog
+    from sitegate.web.server import serve
+
+    jsonlog.setup()
+    return serve(configuration.load(args.config))
+
+
+def cmd_web_pin_hash(args) -> Report:
+    import getpass
+
+    from sitegate.web.pins import hash_pin
+
+    pin = getpass.getpass("PIN (6 digits or more): ") if sys.stdin.isatty() else sys.stdin.readline()
+    line = f'pin_hash = "{hash_pin(pin)}"'
+    note = "paste it into a [[web.foreman]] table beside the foreman's name, then `sitegate config check`"
+    return Report({"pin_hash": line.split('"')[1]}, line, notes=[note])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -522,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
     demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
+
+    web_cmd = commands.add_parser("web", help="the foreman's page: serve it, hash a PIN")
+    web_sub = web_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command("serve", cmd_web_serve, "serve the foreman's page (sitegate-web.service runs this)", web_sub, False)
+    command("pin-hash", cmd_web_pin_hash, "hash a foreman's PIN for the configuration (read from the terminal)", web_sub)
 
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -20,7 +20,7 @@ import sdnotify
 from sitegate import __version__, health
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.gate import Gate, Result
+from sitegate.gate import Gate, Outcome, Result
 from sitegate.jsonlog import event
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
@@ -38,7 +38,7 @@ from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
-from sitegate.timefmt import BRUSSELS, format_utc
+from sitegate.timefmt import format_utc
 
 logger = logging.getLogger("sitegate.daemon")
 
@@ -205,23 +205,15 @@ class Daemon:
             if previous is not None and state != previous:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 
-    def print_listing(self) -> None:
-        """The print button: today's listing to the configured printer, never holding up the gate."""
+    def print_listing(self, by: str | None = None) -> None:
+        """The print button (and a foreman's badge twice): today's listing to the configured printer, never holding
+        up the gate. by: the foreman whose badge asked for it."""
         from sitegate.device import Device
-        from sitegate.paper_fallback import listing
-        from sitegate.paper_fallback.printing import send
+        from sitegate.paper_fallback.printing import print_today
 
         device = Device.open(self.config, self.clock)
         try:
-            today = self.clock.now().astimezone(BRUSSELS).date()
-            document = listing.build(device, today, with_roster=self.config.printer.include_roster)
-            printed = send(
-                device,
-                document,
-                self.config.printer.format,
-                cups_printer=self.config.printer.cups_name,
-                escpos_spec=self.config.printer.escpos,
-            )
+            document, printed = print_today(device, self.clock.now(), by)
             event(
                 logger,
                 "listing_printed",
@@ -244,9 +236,7 @@ class Daemon:
         if pin is None:
             return
         self.button = Button(pin, pin_factory=self.feedback.pin_factory)
-        self.button.when_pressed = lambda: threading.Thread(
-            target=self.print_listing, name="print", daemon=True
-        ).start()
+        self.button.when_pressed = lambda: self._thread_quiet("print", self.print_listing)
 
     def _heartbeat(self) -> None:
         """Notes the daemon is alive (a power cut shows as a gap), refreshes the cached backlog, and checks the log's
@@ -265,14 +255,38 @@ class Daemon:
             self.clock.wait(self.config.gate.heartbeat_s, self.stop)
 
     def handle(self, read) -> None:
+        outcome = self._answer(lambda: self.gate.badge(read))
+        if outcome is None:
+            return
+        if outcome.outcome == Result.FOREMAN_HELD:  # it counts as their IN/OUT unless a second read comes
+            held = self.gate.held[outcome.worker.badge_uid]
+            self._thread_quiet(
+                "foreman-held",
+                lambda: self.clock.wait(self.config.gate.foreman_print_s, self.stop)
+                or self._answer(lambda: self.gate.release(held)),
+            )
+        elif outcome.outcome == Result.PRINT_REQUESTED:
+            name = f"{outcome.worker.first_name} {outcome.worker.last_name}"
+            self._thread_quiet("print", lambda: self.print_listing(by=name))
+
+    def _answer(self, decide: Callable[[], Outcome | None]) -> Outcome | None:
+        """One decision of the gate under its lock, its signal shown, the forwarder woken for a registration."""
         with self.gate_lock:
             if self.stop.is_set():
-                return  # stopping: the source will see it again after the restart (fifo) or not at all
-            outcome = self.gate.badge(read)
+                return None  # stopping: the source will see it again after the restart (fifo) or not at all
+            outcome = decide()
+            if outcome is None:
+                return None
             self.feedback.show(outcome.signal)
             self.last_badge_ns = self.clock.monotonic_ns()
         if outcome.outcome == Result.REGISTERED and self.forwarder is not None:
             self.forwarder.wake.set()
+        return outcome
+
+    @staticmethod
+    def _thread_quiet(name: str, target: Callable) -> None:
+        """A short-lived helper thread (a print, a held foreman read), not one of the daemon's lasting threads."""
+        threading.Thread(target=target, name=name, daemon=True).start()
 
     def run(self, handle_signals: bool = True) -> int:
         # A badge must not wait 5 ms (CPython's default) for the GIL while the forwarder encodes a batch.

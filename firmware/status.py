@@ -11,6 +11,7 @@ from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
+from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.timefmt import parse_utc
 
@@ -51,7 +52,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "records": device.log.count(),
         "key_fingerprint": device.key.fingerprint,
         "outage": current_outage(device, now),
-        "never_connected": never_connected(summary, device),
+        "never_connected": never_connected(summary, device.log),
         "witnesses": [verdict.as_dict() for verdict in verdicts],
     }
     offline = sorted(set(status["readers_configured"]) - set(status["readers_online"])) if running else []
@@ -70,9 +71,9 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     return status, warnings, critical
 
 
-def never_connected(summary: delivery.QueueSummary, device: Device) -> bool:
+def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
     """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
-    return summary.last_delivery_utc is None and device.log.has(Kind.REGISTRATION)
+    return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
 
 
 def current_outage(device: Device, now: datetime) -> dict | None:

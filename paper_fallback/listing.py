@@ -72,7 +72,7 @@ class Listing:
         return f"sitegate:{self.device_id}:{self.checkpoint_seq}:{self.checkpoint_hash[:16]}:{self.key_fingerprint}"
 
 
-def _day_bounds(day: date) -> tuple[str, str]:
+def day_bounds(day: date) -> tuple[str, str]:
     start = datetime.combine(day, time(0), BRUSSELS).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), BRUSSELS).astimezone(UTC)
     return format_utc(start), format_utc(end)
@@ -81,7 +81,7 @@ def _day_bounds(day: date) -> tuple[str, str]:
 def references(device: Device, day: date) -> dict[str, str]:
     """The latest reference of the day for the site and for each employer that called on its own."""
     found: dict[str, str] = {}
-    for record in device.log.between(Kind.OUTAGE_REFERENCE, *_day_bounds(day)):
+    for record in device.log.between(Kind.OUTAGE_REFERENCE, *day_bounds(day)):
         found[record.data.get("employer") or SITE] = record.data["reference"]
     return found
 
@@ -89,7 +89,7 @@ def references(device: Device, day: date) -> dict[str, str]:
 def _rows(device: Device, day: date, employer: str | None) -> dict[tuple[str, str], Row]:
     site = device.config.site
     rows: dict[tuple[str, str], Row] = {}
-    for record in device.log.between(Kind.REGISTRATION, *_day_bounds(day)):
+    for record in device.log.between(Kind.REGISTRATION, *day_bounds(day)):
         data = record.data
         if employer and data["employer"] != employer:
             continue
@@ -162,20 +162,22 @@ def build(
     )
 
 
-def record_printing(device: Device, listing: Listing, output_format: str, destination: str, content: bytes) -> int:
-    """Each printed listing is itself a signed record: what was printed, when, for which reference."""
-    record = device.log.append(
-        Kind.PAPER_LISTING,
-        {
-            "date": listing.day.isoformat(),
-            "reference": listing.reference,
-            "employer": listing.employer,
-            "format": output_format,
-            "destination": destination,
-            "checkpoint_seq": listing.checkpoint_seq,
-            "workers": [row.number for row in listing.rows],
-            "sha256": hashlib.sha256(content).hexdigest(),
-            "printed_at": listing.printed_at,
-        },
-    )
-    return record.seq
+def record_printing(
+    device: Device, listing: Listing, output_format: str, destination: str, content: bytes, by: str | None = None
+) -> int:
+    """Each printed listing is itself a signed record: what was printed, when, for which reference; `by` names the
+    foreman who asked for it on the page or with their badge."""
+    payload = {
+        "date": listing.day.isoformat(),
+        "reference": listing.reference,
+        "employer": listing.employer,
+        "format": output_format,
+        "destination": destination,
+        "checkpoint_seq": listing.checkpoint_seq,
+        "workers": [row.number for row in listing.rows],
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "printed_at": listing.printed_at,
+    }
+    if by:
+        payload["by"] = by
+    return device.log.append(Kind.PAPER_LISTING, payload).seq

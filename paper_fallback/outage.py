@@ -231,11 +231,16 @@ def current(log: RegistrationLog) -> Outage | None:
     return ongoing[-1] if ongoing else None
 
 
-def record_reference(log: RegistrationLog, reference: str, now: datetime, employer: str | None = None) -> int:
+def record_reference(
+    log: RegistrationLog, reference: str, now: datetime, employer: str | None = None, by: str | None = None
+) -> int:
     """The contact centre's reference number, as a signed record (the paper listing prints it).
 
-    employer: when the employers of the site called separately, each reference is for one of them."""
+    employer: when the employers of the site called separately, each reference is for one of them.
+    by: the foreman who entered it on the page (the shell command leaves it out: the technician's login says who)."""
     payload = {"reference": reference.strip(), "at_utc": format_utc(now)}
     if employer:
         payload["employer"] = employer
+    if by:
+        payload["by"] = by
     return log.append(Kind.OUTAGE_REFERENCE, payload).seq

@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from escpos.printer import Dummy
@@ -13,9 +14,10 @@ from escpos.printer import Dummy
 from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.paper_fallback import render
+from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.listing import Listing, record_printing
 from sitegate.queue import checkpoints
-from sitegate.timefmt import format_utc
+from sitegate.timefmt import BRUSSELS, format_utc
 
 
 class PrintError(SitegateError):
@@ -67,8 +69,9 @@ def send(
     cups_printer: str | None = None,
     escpos_spec: str | None = None,
     run: Callable = subprocess.run,
+    by: str | None = None,
 ) -> Printed:
-    """Render and deliver the listing; record it as a signed record."""
+    """Render and deliver the listing; record it as a signed record (naming the foreman who asked, if one did)."""
     content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
         Path(out).write_bytes(content)
@@ -104,8 +107,17 @@ def send(
             "no printer to send the listing to",
             "give --out FILE, --printer NAME (CUPS), or set [printer] in the configuration",
         )
-    seq = record_printing(device, listing, output_format, destination, content)
+    seq = record_printing(device, listing, output_format, destination, content, by)
     return Printed(destination, seq, warnings + checkpoint_printed(device))
+
+
+def print_today(device: Device, now: datetime, by: str | None = None) -> tuple[Listing, Printed]:
+    """The print button's action (the gate's button, a foreman's badge, the page): today's listing (Brussels) to
+    the configured printer."""
+    printer = device.config.printer
+    document = paper.build(device, now.astimezone(BRUSSELS).date(), with_roster=printer.include_roster, now=now)
+    printed = send(device, document, printer.format, cups_printer=printer.cups_name, escpos_spec=printer.escpos, by=by)
+    return document, printed
 
 
 def checkpoint_printed(device: Device) -> list[str]:
@@ -117,3 +129,10 @@ def checkpoint_printed(device: Device) -> list[str]:
         device.log, device.ledger, device.key, head_file, now, checkpoints.Reason.LISTING
     )
     return [verdict.text for verdict in verdicts if verdict.broken]
+
+
+def for_download(device: Device, listing: Listing, by: str) -> tuple[bytes, Printed]:
+    """The PDF handed to a foreman's phone from the page: recorded, like any printed listing, naming them."""
+    content = render.pdf(listing)
+    seq = record_printing(device, listing, "pdf", "download", content, by)
+    return content, Printed("download", seq, checkpoint_printed(device))
