@@ -545,7 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     web_cmd = commands.add_parser("web", help="the foreman's page: serve it, hash a PIN")
     web_sub = web_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     command("serve", cmd_web_serve, "serve the foreman's page (sitegate-web.service runs this)", web_sub, False)
-    command("pin-hash", cmd_web_pin_hash, "hash a foreman's PIN for the configuration (read from the terminal)", web_sub)
+    command(
+        "pin-hash", cmd_web_pin_hash, "hash a foreman's PIN for the configuration (read from the terminal)", web_sub
+    )
 
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -262,8 +262,10 @@ class Daemon:
             held = self.gate.held[outcome.worker.badge_uid]
             self._thread_quiet(
                 "foreman-held",
-                lambda: self.clock.wait(self.config.gate.foreman_print_s, self.stop)
-                or self._answer(lambda: self.gate.release(held)),
+                lambda: (
+                    self.clock.wait(self.config.gate.foreman_print_s, self.stop)
+                    or self._answer(lambda: self.gate.release(held))
+                ),
             )
         elif outcome.outcome == Result.PRINT_REQUESTED:
             name = f"{outcome.worker.first_name} {outcome.worker.last_name}"

@@ -3,8 +3,9 @@
 badge → roster → direction policy → append (durable) → outcome. The green signal is chosen only after the
 append returned. A foreman's badge read twice within `gate.foreman_print_s` asks for the day's listing and
 registers nobody; so a foreman's single badge is held that long before it counts as their own IN/OUT (a mistaken
-print costs a sheet of paper, a mistaken registration is a false declaration). Remarks the service would make (1, 2/7/9, 21, 22, 24) are anticipated here: the worker gets
-the warning signal and the expected remark is stored with the registration.
+print costs a sheet of paper, a mistaken registration is a false declaration). Remarks the service would make
+(1, 2/7/9, 21, 22, 24) are anticipated here: the worker gets the warning signal and the expected remark is
+stored with the registration.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from escpos.printer import Dummy
 
 from sitegate.device import Device
 from sitegate.errors import SitegateError
-from sitegate.paper_fallback import render
 from sitegate.paper_fallback import listing as paper
+from sitegate.paper_fallback import render
 from sitegate.paper_fallback.listing import Listing, record_printing
 from sitegate.queue import checkpoints
 from sitegate.timefmt import BRUSSELS, format_utc

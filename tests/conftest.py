@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,3 +167,26 @@ def _in_process(argv: list[str], env: dict, check: bool, cwd: Path | None = None
     if check:
         result.check_returncode()
     return result
+
+
+@pytest.fixture
+def thread_errors():
+    """Every exception that escapes a thread, and every error the daemon logs (it logs what its threads catch)."""
+    escaped: list[str] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: escaped.append(
+        f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}"
+    )
+
+    class Errors(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            escaped.append(f"{record.name}: {record.getMessage()}")
+
+    handler = Errors(logging.ERROR)
+    logger = logging.getLogger("sitegate")
+    logger.addHandler(handler)
+    try:
+        yield escaped
+    finally:
+        logger.removeHandler(handler)
+        threading.excepthook = previous_hook

@@ -26,7 +26,7 @@ from sitegate.queue.records import Kind
 
 pytestmark = pytest.mark.slow
 ANNA = "Anna Janssens"
-WORKERS = [f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(3)]
+WORKERS = [f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(4)]
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +117,15 @@ def test_sign_in_right_pin_wrong_pin_and_the_rate_limit(tmp_path, sites, service
 def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, sites, service, reference, driver):
     """The gate delivered this morning, then the service became unreachable while the internet works."""
     site = start(sites, tmp_path / "site", service)
-    site.badge("10000000", "10000001", "10000002")
-    site.wait(lambda: site.json("queue")["delivered"] == 3, "the morning delivered")
-    site.badge("10000002", reader="exit")  # Worker2 leaves
+    site.badge("10000000", "10000001", "10000002", "10000003")
+    time.sleep(1.1)  # remark 14: the same worker twice within one second would be a duplicate
+    site.badge("10000003", reader="exit")  # Worker3 leaves
+    site.wait(lambda: site.json("queue")["delivered"] == 5, "the morning delivered")
     site.env.update(trusting(tmp_path, reference.ca_file))
     site.web.stop()
     site.restart(base_url=closed_port_url("/b"), token_url=closed_port_url(), reference_url=reference.url)
     site.start_web()
-    site.badge("10000001", reader="exit")
-    site.badge("10000001")  # Worker1 back in, during the outage
+    site.badge("10000001", reader="exit")  # Worker1 leaves during the outage
     site.wait_outage("open")
 
     sign_in(driver, site.web.url, PINS[ANNA])
@@ -151,13 +151,13 @@ def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, site
     driver.find_element(By.ID, "download").click()
     pdf = wait_for_file(downloads, "*.pdf")
     listing = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
-    for expected_text in ("CC-2026-112233", "1Y101DRUNWB5Z", "Worker0", "Worker1", "Worker2", "10000000000000000"):
+    for expected_text in ("CC-2026-112233", "1Y101DRUNWB5Z", "Worker0", "Worker1", "Worker3", "10000000000000003"):
         assert expected_text in listing, expected_text
 
     driver.get(f"{site.web.url}/onsite")
     assert text(driver, "count") == "2 on site"
     rows = driver.find_element(By.ID, "present").text
-    assert "Worker0 Test" in rows and "Worker1 Test" in rows and "Worker2" not in rows
+    assert "Worker0 Test" in rows and "Worker2 Test" in rows and "Worker1" not in rows and "Worker3" not in rows
     assert "Bouw Peeters NV" in rows and "gate-01" in rows
     screenshot(driver, "on-site")
     driver.get(f"{site.web.url}/today?lang=nl")
@@ -194,4 +194,101 @@ def wait_for_file(directory, pattern: str, timeout: float = 20):
         if found:
             return found[0]
         time.sleep(0.2)
-    raise AssertionError(f"nothing like {pattern} in {directory}: {list(directory.iterdir()) if directory.exists() else []}")
+    raise AssertionError(
+        f"nothing like {pattern} in {directory}: {list(directory.iterdir()) if directory.exists() else []}"
+    )
+
+
+def test_no_session_no_page_and_a_cross_site_form_is_refused(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    url = site.web.url
+    for path in ("/", "/onsite", "/today"):
+        answer = requests.get(url + path, allow_redirects=False, timeout=10)
+        assert answer.status_code == 303 and answer.headers["Location"].split("?")[0].endswith("/login"), path
+        assert "Worker0" not in answer.text
+    for path in ("/reference", "/listing.pdf", "/print", "/logout"):
+        answer = requests.post(url + path, data={"reference": "X-1"}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 403, path
+        assert answer.headers.get("Content-Type", "").startswith("text/plain") and b"%PDF" not in answer.content
+
+    sign_in(driver, url, PINS[ANNA])
+    cookie = driver.get_cookie("sitegate_session")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    token = driver.find_element(By.NAME, "csrf").get_attribute("value")
+    session = {"sitegate_session": cookie["value"]}
+    own = {"Origin": url}
+    foreign = {"Origin": "http://127.0.0.1:1"}
+    assert requests.post(f"{url}/reference", data={"reference": "X-2"}, cookies=session, headers=own).status_code == 403
+    refused = requests.post(
+        f"{url}/reference", data={"reference": "X-3", "csrf": token}, cookies=session, headers=foreign
+    )
+    assert refused.status_code == 403
+
+    with attacker_page(url) as attacker:  # another site, on another port, posting into the signed-in gate's page
+        driver.get(attacker + "/reference.html")
+        WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(url))
+        assert "refused: this form did not come from the gate's page" in driver.page_source
+        driver.get(attacker + "/login.html")
+        WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(url))
+        assert "refused" in driver.page_source
+    assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
+    refusals = [e for e in site.web.lines if e.get("event") == "web_cross_site_refused"]
+    assert len(refusals) >= 4
+
+
+def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000", "10000002")
+    sign_in(driver, site.web.url, PINS["Marc Dubois"], language="fr")
+    submit(driver, "print")
+    assert f"Liste envoyée à escpos file:{site.printer_file}" in text(driver, "message")
+    printed = site.printer_file.read_bytes()
+    assert b"Worker0" in printed and b"Worker2" in printed
+    assert [(r["destination"], r["by"]) for r in signed_records(site)[Kind.PAPER_LISTING]] == [
+        (f"escpos file:{site.printer_file}", "Marc Dubois")
+    ]
+    screenshot(driver, "printed-fr")
+
+
+class _Attacker(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        action, fields = (
+            ("/login", '<input name="pin" value="246810">')
+            if "login" in self.path
+            else (
+                "/reference",
+                '<input name="reference" value="EVIL-1">',
+            )
+        )
+        body = (
+            f'<form id="f" method="post" action="{self.target}{action}">{fields}</form>'
+            '<script>document.getElementById("f").submit()</script>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class attacker_page:
+    """A page of another site on this machine whose form posts into the gate's page as soon as it loads."""
+
+    def __init__(self, target: str) -> None:
+        handler = type("Attacker", (_Attacker,), {"target": target})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -38,9 +38,9 @@ class WebSite(Site):
 
     def write(self) -> None:
         super().write()
-        foremen = "".join(
-            f'\n[[web.foreman]]\nname = "{name}"\npin_hash = "{_HASHES[name]}"\n' for name in PINS
-        )
+        text = self.config.read_text(encoding="utf-8")  # a worker may leave within a minute of coming in here
+        self.config.write_text(text.replace('source = "fifo"\n', 'source = "fifo"\nsame_badge_window_s = 0\n'))
+        foremen = "".join(f'\n[[web.foreman]]\nname = "{name}"\npin_hash = "{_HASHES[name]}"\n' for name in PINS)
         options = "".join(f"{key} = {value}\n" for key, value in self.web_options.items())
         with self.config.open("a", encoding="utf-8") as handle:
             handle.write(
@@ -105,9 +105,18 @@ def browser(downloads: Path):
         raise AssertionError("Debian's chromium and chromium-driver are needed: `make system-deps`")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     f"--window-size={PHONE[0]},{PHONE[1]}", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
         options.add_argument(argument)
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}

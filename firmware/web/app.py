@@ -12,7 +12,6 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from importlib import resources
 from urllib.parse import urlencode
 

@@ -50,7 +50,9 @@ def parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
             raise ValueError(scheme)
         values = int(n), int(r), int(p), base64.b64decode(salt, validate=True), base64.b64decode(derived, validate=True)
     except (ValueError, TypeError):
-        raise PinError("not a PIN hash written by `sitegate web pin-hash`", "run `sitegate web pin-hash` and paste its line") from None
+        raise PinError(
+            "not a PIN hash written by `sitegate web pin-hash`", "run `sitegate web pin-hash` and paste its line"
+        ) from None
     if values[0] < 2**12 or len(values[3]) < 16 or len(values[4]) < 32:
         raise PinError("PIN hash too weak (old or hand-made)", "run `sitegate web pin-hash` again")
     return values

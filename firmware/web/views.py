@@ -66,9 +66,7 @@ def state(db: sqlite_utils.Database, now: datetime, language: str) -> State:
     summary = delivery.summary(db, now)
     if ongoing is not None:
         shown = ongoing.as_dict(now, language)
-        evidence = [
-            Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]
-        ]
+        evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
         level = {"suspected": "suspected", "never_connected": "fault"}.get(ongoing.state)
         level = level or ("outage" if shown["exempt"] else "fault")
         return State(level, ongoing.what_to_do(language), evidence, ongoing.start_utc)

@@ -68,7 +68,11 @@ WORDS: dict[str, dict[str, str]] = {
         "fr": "Écrivez d'abord le numéro de référence.",
         "nl": "Vul eerst het referentienummer in.",
     },
-    "listing": {"en": "Paper attendance listing", "fr": "Liste de présence papier", "nl": "Papieren aanwezigheidslijst"},
+    "listing": {
+        "en": "Paper attendance listing",
+        "fr": "Liste de présence papier",
+        "nl": "Papieren aanwezigheidslijst",
+    },
     "download": {"en": "Download the PDF", "fr": "Télécharger le PDF", "nl": "De pdf downloaden"},
     "to_printer": {"en": "Send to the printer", "fr": "Envoyer à l'imprimante", "nl": "Naar de printer sturen"},
     "printed": {
@@ -76,7 +80,11 @@ WORDS: dict[str, dict[str, str]] = {
         "fr": "Liste envoyée à {destination} (enregistrement signé {seq}).",
         "nl": "Lijst verstuurd naar {destination} (ondertekend record {seq}).",
     },
-    "print_failed": {"en": "Not printed: {problem}", "fr": "Pas imprimé : {problem}", "nl": "Niet afgedrukt: {problem}"},
+    "print_failed": {
+        "en": "Not printed: {problem}",
+        "fr": "Pas imprimé : {problem}",
+        "nl": "Niet afgedrukt: {problem}",
+    },
     "by": {"en": "by", "fr": "par", "nl": "door"},
 }
 
