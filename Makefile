@@ -23,17 +23,18 @@ package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
-# a CJK font (the listing prints Chinese names; the device installs the same package).
+# a CJK font (the listing prints Chinese names; the device installs the same package), chromium and its
+# chromedriver (the foreman's page in a real browser; Selenium is pointed at them and never downloads one).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
-	    || [ ! -f $(CJK_FONT) ]; then \
+	    || [ ! -f $(CJK_FONT) ] || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime \
-	      fonts-droid-fallback >/dev/null; \
+	      fonts-droid-fallback chromium chromium-driver >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime and fonts-droid-fallback:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, chromium and chromium-driver:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback chromium chromium-driver"; exit 1; \
 	  fi; \
 	fi
 
@@ -74,6 +75,8 @@ install:
 	test -f /etc/sitegate/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example > /etc/sitegate/sitegate.toml
 	chgrp sitegate /etc/sitegate/sitegate.toml && chmod 0640 /etc/sitegate/sitegate.toml
 	install -m 0644 systemd/sitegate.service /etc/systemd/system/sitegate.service
+	# The foreman's page: installed, not enabled (it is off unless [web] enabled = true).
+	install -m 0644 systemd/sitegate-web.service /etc/systemd/system/sitegate-web.service
 	systemctl daemon-reload
 	systemctl enable sitegate.service
 	@echo
@@ -83,4 +86,6 @@ install:
 	@echo " 3. Edit /etc/sitegate/sitegate.toml, then: sitegate config check"
 	@echo " 4. Credentials: the company key and certificate where service.key_file / cert_file say (mode 0640, group sitegate)"
 	@echo " 5. Roster:   sudo -u sitegate SITEGATE_CONFIG=/etc/sitegate/sitegate.toml $(PREFIX_VENV)/bin/sitegate roster import FILE.csv"
+	@echo " 6. Foreman's page (optional): a PIN hash per foreman with 'sitegate web pin-hash', [web] in the"
+	@echo "    configuration, then: sudo systemctl enable --now sitegate-web"
 	@echo "Pi 5: GPIO goes through rpi-lgpio (installed); never 'pip install mfrc522' without --no-deps."

@@ -20,6 +20,7 @@ from web_site import PINS, WebSite, browser, screenshot
 
 from sitegate.paper_fallback import guidance
 from sitegate.queue import database
+from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
@@ -292,3 +293,26 @@ class attacker_page:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_https_with_the_devices_own_certificate(tmp_path, sites, service):
+    key, cert = make_self_signed(tmp_path / "tls", "gate-01", hosts=("127.0.0.1",))
+    site = start(sites, tmp_path / "site", service, web={"tls_cert": f'"{cert}"', "tls_key": f'"{key}"'})
+    url = site.web.url
+    assert url.startswith("https://127.0.0.1:")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/login", timeout=10)  # a phone is shown the device's own certificate, not a public one
+    http = requests.Session()
+    http.trust_env = False  # REQUESTS_CA_BUNDLE would win over the session's own trust
+    http.verify = str(cert)
+    form = http.get(url + "/login", timeout=10)
+    token = form.text.split('name="token" value="')[1].split('"')[0]
+    signed = http.post(
+        url + "/login", data={"pin": PINS[ANNA], "token": token}, headers={"Origin": url}, allow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    cookie = next(c for c in signed.raw.headers.getlist("Set-Cookie") if c.startswith("sitegate_session="))
+    assert {"secure", "httponly", "samesite=strict"} <= {part.strip().lower() for part in cookie.split(";")}
+    home = http.get(url + "/", timeout=10)
+    assert home.status_code == 200 and f"Signed in: {ANNA}" in home.text
+    assert home.headers["Content-Security-Policy"].startswith("default-src 'none'")
