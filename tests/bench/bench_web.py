@@ -1,0 +1,97 @@
+"""The foreman's page: how fast the signed-in state page loads while a rush of badges runs, and how much the
+page's load costs the badge path (the same badge-to-feedback measure as bench_gate, the page loaded meanwhile)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_gate import badge_latencies, percentile
+
+from sitegate.web.pins import hash_pin
+
+HERE = Path(__file__).resolve().parent
+PIN = "246810"
+IDLE_LOADS = 300
+
+
+def web_section() -> str:
+    return (
+        '\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n'
+        f'[[web.foreman]]\nname = "Bench Foreman"\npin_hash = "{hash_pin(PIN)}"\n'
+    )
+
+
+@contextlib.contextmanager
+def page_process(config_file: Path):
+    """`sitegate web serve` for this site; yields its URL."""
+    env = {**os.environ, "SITEGATE_CONFIG": str(config_file)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "sitegate"), "web", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in process.stdout:
+            if '"web_ready"' in line:
+                yield json.loads(line)["url"].rstrip("/")
+                break
+        else:
+            raise RuntimeError("the page did not start")
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def loader(url: str, count: int = 0) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "page_load.py"), url, PIN, str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def bench_web(scratch: Path, result) -> list[dict]:
+    found: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def page_under_load(config_file: Path):
+        with page_process(config_file) as url:
+            idle = loader(url, IDLE_LOADS)  # the reference: the same page while the gate is idle
+            found["idle"] = json.loads(idle.communicate(timeout=300)[0])
+            rush = loader(url)
+            try:
+                yield
+            finally:
+                found["rush"] = json.loads(rush.communicate("", timeout=60)[0])
+
+    latencies, floor = badge_latencies(scratch / "web", web_section(), page_under_load)
+    return [
+        result(
+            "page_load_p99_ms",
+            percentile(found["rush"], 0.99),
+            "ms",
+            percentile(found["idle"], 0.99),
+            f"<= 200 ms during the rush ({len(found['rush'])} loads; reference: the page with the gate idle)",
+        ),
+        result(
+            "badge_to_feedback_p99_ms_with_page",
+            percentile(latencies, 0.99),
+            "ms",
+            percentile(floor, 0.99),
+            "ratio <= 2 (reference: raw durable insert p99), the page loaded meanwhile",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as directory:
+        print(json.dumps(bench_web(Path(directory), lambda *a: a), indent=1))
