@@ -108,6 +108,17 @@ def test_sign_in_right_pin_wrong_pin_and_the_rate_limit(tmp_path, sites, service
     assert "Too many wrong PINs" in text(driver, "error"), driver.page_source[-500:]
     assert driver.find_elements(By.ID, "who") == []
     screenshot(driver, "rate-limited")
+    form = requests.get(site.web.url + "/login", timeout=10)
+    token = form.text.split('name="token" value="')[1].split('"')[0]
+    forged = requests.post(  # another address claimed in a header does not escape the limit
+        site.web.url + "/login",
+        data={"pin": PINS[ANNA], "token": token},
+        cookies=form.cookies,
+        headers={"Origin": site.web.url, "X-Forwarded-For": "192.0.2.99"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert forged.status_code == 429 and "sitegate_session" not in forged.cookies
     throttled = [e for e in site.web.lines if e.get("event") == "web_sign_in_throttled"]
     assert throttled and throttled[-1]["wait_s"] <= 10
     time.sleep(throttled[-1]["wait_s"] + 1)  # lockout_s = 10 in this site
@@ -316,3 +327,22 @@ def test_https_with_the_devices_own_certificate(tmp_path, sites, service):
     home = http.get(url + "/", timeout=10)
     assert home.status_code == 200 and f"Signed in: {ANNA}" in home.text
     assert home.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
+    """A registration received after the service's reception delay draws remark 32, which needs someone's action."""
+    late = SimulatorProcess("--delay", "1")
+    try:
+        site = start(sites, tmp_path / "site", late)
+        late.fault("503", count=1)  # the first call fails; the retry comes after the 1 s reception delay
+        site.badge("10000000")
+        site.wait(lambda: site.json("remarks"), "remark 32 back from the service")
+        sign_in(driver, site.web.url, PINS[ANNA])
+        driver.get(f"{site.web.url}/today")
+        remarks = text(driver, "remarks")
+        assert "32 Reception delay of registrations exceeded." in remarks, remarks
+        assert "Check the working of your time-registration system." in remarks
+        assert "Worker0 Test" in text(driver, "registrations")
+        screenshot(driver, "today-remark")
+    finally:
+        late.stop()

@@ -94,7 +94,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             device_id=config.device_id,
             show=show,
             hhmm=lambda utc: local(utc).strftime("%H:%M"),
-            path=bottle.request.path,
+            path=bottle.request.path if bottle.request.method == "GET" else "/",
             **values,
         )
 
@@ -148,7 +148,8 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         if not same_origin(origin, referer, own_origin()) or not same(bottle.request.get_cookie(LOGIN_COOKIE), token):
             event(logger, "web_cross_site_refused", logging.WARNING, path="/login", origin=origin)
             bottle.abort(403, "this form did not come from the gate's page")
-        address, now = bottle.request.remote_addr or "", clock.now()
+        # The socket's peer, never X-Forwarded-For (Bottle's remote_addr trusts it): a client cannot pick its address.
+        address, now = bottle.request.environ.get("REMOTE_ADDR", ""), clock.now()
         fresh = secrets.token_urlsafe(32)
         set_cookie(LOGIN_COOKIE, fresh, max_age=3600)
         wait = keeper.wait_s(address, now)

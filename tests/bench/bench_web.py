@@ -37,6 +37,7 @@ def page_process(config_file: Path):
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
+        preexec_fn=lambda: os.nice(5),  # as systemd/sitegate-web.service runs it (Nice=5)
     )
     try:
         for line in process.stdout:
