@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: demo test test-fast bench lint package system-deps install clean
+.PHONY: demo test test-fast bench lint package system-deps install uninstall clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,22 +23,32 @@ package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
-# a CJK font (the listing prints Chinese names; the device installs the same package), chromium and its
-# chromedriver (the foreman's page in a real browser; Selenium is pointed at them and never downloads one).
+# a CJK font (the listing prints Chinese names; the device installs the same package), sudo (the technicians' rule
+# that tests/test_install.py installs and uses), chromium and its chromedriver (the foreman's page in a real
+# browser; Selenium is pointed at them and never downloads one).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 system-deps:
-	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
+	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null || ! command -v visudo >/dev/null \
 	    || [ ! -f $(CJK_FONT) ] || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chrony faketime \
-	      fonts-droid-fallback chromium chromium-driver >/dev/null; \
+	      fonts-droid-fallback sudo chromium chromium-driver >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, chromium and chromium-driver:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback chromium chromium-driver"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, sudo, chromium and chromium-driver:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback sudo chromium chromium-driver"; exit 1; \
 	  fi; \
 	fi
 
-test: package system-deps
+# The wheels `make install` needs, gathered while `make test` may still use the package registry: the install test
+# (tests/test_install.py) then installs from them inside a network namespace of its own, as tests never leave loopback.
+WHEELHOUSE := .wheelhouse
+$(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
+	$(BIN)/pip wheel --quiet --quiet --wheel-dir $(WHEELHOUSE) pip 'setuptools>=77' wheel .
+	$(BIN)/pip wheel --quiet --quiet --no-deps --wheel-dir $(WHEELHOUSE) 'mfrc522>=0.0.7'
+	rm -f $(WHEELHOUSE)/sitegate-*.whl
+	touch $@
+
+test: package system-deps $(WHEELHOUSE)/.complete
 	$(BIN)/python -m pytest -q tests
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
@@ -56,36 +66,81 @@ lint: $(DEPS)
 	$(BIN)/ruff format --check firmware reader queue paper_fallback tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .bench .pytest_cache
+	rm -rf $(VENV) build *.egg-info .bench .pytest_cache $(WHEELHOUSE)
 
-# `sudo make install` on a Raspberry Pi (Raspberry Pi OS Bookworm): user, directories, virtualenv, unit.
-PREFIX_VENV := /opt/sitegate/venv
+# `sudo make install` on a Raspberry Pi (Raspberry Pi OS Bookworm): users, directories, virtualenv, the command on
+# every user's PATH, the technicians' sudoers rule, the unit. Every path and name can be changed for a throw-away
+# install (tests/test_install.py installs into a temporary folder under its own user and group names).
+INSTALL_DIR ?= /opt/sitegate
+BINDIR ?= /usr/local/bin
+CONFDIR ?= /etc/sitegate
+STATEDIR ?= /var/lib/sitegate
+UNITDIR ?= /etc/systemd/system
+SUDOERS ?= /etc/sudoers.d/sitegate
+SITEGATE_USER ?= sitegate
+ADMIN_GROUP ?= sitegate-admin
+HW_GROUPS ?= gpio spi
+EXTRAS ?= device
+PREFIX_VENV = $(INSTALL_DIR)/venv
+# Substituted into the command wrapper and the sudoers rule.
+SUBSTITUTE = sed -e 's|@VENV@|$(PREFIX_VENV)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' -e 's|@USER@|$(SITEGATE_USER)|g' \
+	-e 's|@GROUP@|$(ADMIN_GROUP)|g'
+SYSTEMD_RUNNING = test -d /run/systemd/system
+
 install:
 	@test "$$(id -u)" = 0 || { echo "run it as root: sudo make install"; exit 1; }
-	getent group gpio >/dev/null || groupadd --system gpio
-	getent group spi >/dev/null || groupadd --system spi
-	id sitegate >/dev/null 2>&1 || useradd --system --home-dir /var/lib/sitegate --shell /usr/sbin/nologin \
-	  --groups gpio,spi sitegate
+	@command -v sudo >/dev/null && command -v visudo >/dev/null || { echo "install sudo first: apt-get install sudo"; exit 1; }
+	for group in $(HW_GROUPS); do getent group $$group >/dev/null || groupadd --system $$group; done
+	id $(SITEGATE_USER) >/dev/null 2>&1 || useradd --system --user-group --home-dir $(STATEDIR) \
+	  --shell /usr/sbin/nologin $(if $(strip $(HW_GROUPS)),--groups $(shell echo $(HW_GROUPS) | tr ' ' ,)) $(SITEGATE_USER)
+	getent group $(ADMIN_GROUP) >/dev/null || groupadd --system $(ADMIN_GROUP)
 	$(PYTHON) -m venv $(PREFIX_VENV)
+	runuser -u $(SITEGATE_USER) -- $(PREFIX_VENV)/bin/python -c '' || { echo "the daemon's user cannot run \
+	  $$(readlink -f $(PREFIX_VENV)/bin/python) (in a private home?): make install PYTHON=/usr/bin/python3"; exit 1; }
 	$(PREFIX_VENV)/bin/pip install --quiet --upgrade pip
-	$(PREFIX_VENV)/bin/pip install --quiet '.[device]'
+	$(PREFIX_VENV)/bin/pip install --quiet '.$(if $(EXTRAS),[$(EXTRAS)])'
 	# mfrc522 without its dependencies: it would install RPi.GPIO over rpi-lgpio (which a Pi 5 needs).
 	$(PREFIX_VENV)/bin/pip install --quiet --no-deps 'mfrc522>=0.0.7'
-	install -d -m 0750 -o root -g sitegate /etc/sitegate
-	test -f /etc/sitegate/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example > /etc/sitegate/sitegate.toml
-	chgrp sitegate /etc/sitegate/sitegate.toml && chmod 0640 /etc/sitegate/sitegate.toml
-	install -m 0644 systemd/sitegate.service /etc/systemd/system/sitegate.service
+	install -d -m 0750 -o root -g $(SITEGATE_USER) $(CONFDIR)
+	test -f $(CONFDIR)/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example > $(CONFDIR)/sitegate.toml
+	chgrp $(SITEGATE_USER) $(CONFDIR)/sitegate.toml && chmod 0640 $(CONFDIR)/sitegate.toml
+	install -d -m 0700 -o $(SITEGATE_USER) -g $(SITEGATE_USER) $(STATEDIR)
+	install -d -m 0755 $(BINDIR) $(dir $(SUDOERS)) $(UNITDIR)
+	$(SUBSTITUTE) systemd/sitegate-command.sh > $(BINDIR)/sitegate && chmod 0755 $(BINDIR)/sitegate
+	$(SUBSTITUTE) systemd/sitegate.sudoers > $(SUDOERS).new && chmod 0440 $(SUDOERS).new
+	visudo -cqf $(SUDOERS).new && mv $(SUDOERS).new $(SUDOERS)
+	sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
+	  systemd/sitegate.service > $(UNITDIR)/sitegate.service && chmod 0644 $(UNITDIR)/sitegate.service
 	# The foreman's page: installed, not enabled (it is off unless [web] enabled = true).
-	install -m 0644 systemd/sitegate-web.service /etc/systemd/system/sitegate-web.service
-	systemctl daemon-reload
-	systemctl enable sitegate.service
+	sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
+	  systemd/sitegate-web.service > $(UNITDIR)/sitegate-web.service && chmod 0644 $(UNITDIR)/sitegate-web.service
+	@if $(SYSTEMD_RUNNING); then systemctl daemon-reload && systemctl enable sitegate.service; \
+	else echo "systemd is not running here (a container or build machine): skipped 'systemctl daemon-reload' and"; \
+	  echo "'systemctl enable sitegate.service'; run them on the gate."; fi
 	@echo
-	@echo "Installed. Before 'systemctl start sitegate':"
+	@echo "Installed. Technicians: sudo usermod -aG $(ADMIN_GROUP) USER (then log in again), and run 'sitegate status'."
+	@echo "Before 'systemctl start sitegate':"
 	@echo " 1. SPI on:   sudo raspi-config nonint do_spi 0   (or dtparam=spi=on in /boot/firmware/config.txt)"
 	@echo " 2. Time:     sudo apt-get install chrony   (sitegate reads 'chronyc tracking'; remark 32 depends on it)"
-	@echo " 3. Edit /etc/sitegate/sitegate.toml, then: sitegate config check"
-	@echo " 4. Credentials: the company key and certificate where service.key_file / cert_file say (mode 0640, group sitegate)"
-	@echo " 5. Roster:   sudo -u sitegate SITEGATE_CONFIG=/etc/sitegate/sitegate.toml $(PREFIX_VENV)/bin/sitegate roster import FILE.csv"
-	@echo " 6. Foreman's page (optional): a PIN hash per foreman with 'sitegate web pin-hash', [web] in the"
+	@echo " 3. Credentials: the company key and certificate where service.key_file / cert_file say (mode 0640, group $(SITEGATE_USER))"
+	@echo " 4. Edit $(CONFDIR)/sitegate.toml until 'sitegate config check --online' says OK"
+	@echo " 5. Roster:   sitegate roster import FILE.csv   (the file readable by $(SITEGATE_USER), e.g. in /tmp)"
+	@echo " 6. Then:     sitegate doctor"
+	@echo " 7. Foreman's page (optional): a PIN hash per foreman ('sitegate web pin-hash'), [web] in the"
 	@echo "    configuration, then: sudo systemctl enable --now sitegate-web"
 	@echo "Pi 5: GPIO goes through rpi-lgpio (installed); never 'pip install mfrc522' without --no-deps."
+
+# Removes what install added; keeps the data ($(STATEDIR)), the configuration and the $(SITEGATE_USER) user that owns
+# them unless PURGE=1. The gpio and spi groups belong to the system and stay.
+uninstall:
+	@test "$$(id -u)" = 0 || { echo "run it as root: sudo make uninstall"; exit 1; }
+	@if $(SYSTEMD_RUNNING); then systemctl disable --now sitegate-web.service sitegate.service || true; \
+	else echo "systemd is not running here: skipped 'systemctl disable --now sitegate.service'"; fi
+	rm -f $(UNITDIR)/sitegate.service $(UNITDIR)/sitegate-web.service $(SUDOERS) $(BINDIR)/sitegate
+	@if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
+	rm -rf $(INSTALL_DIR)
+	! getent group $(ADMIN_GROUP) >/dev/null || groupdel $(ADMIN_GROUP)
+	@if [ "$(PURGE)" = 1 ]; then \
+	  echo "PURGE=1: removing $(STATEDIR) (the signed log), $(CONFDIR) and the user $(SITEGATE_USER)"; \
+	  rm -rf $(STATEDIR) $(CONFDIR); ! id $(SITEGATE_USER) >/dev/null 2>&1 || userdel $(SITEGATE_USER); \
+	else echo "kept $(STATEDIR) (the signed log), $(CONFDIR) and the user $(SITEGATE_USER): PURGE=1 removes them"; fi

@@ -7,6 +7,7 @@ problem (monitoring reads these).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sqlite3
 import sys
@@ -14,12 +15,14 @@ from pathlib import Path
 
 from sitegate import __version__
 from sitegate import config as configuration
+from sitegate.commissioning import actor
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import checkpoints, delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
+from sitegate.queue.records import Kind
 from sitegate.roster import read_csv
 from sitegate.timefmt import BRUSSELS, show
 
@@ -29,18 +32,30 @@ def _open(args) -> Device:
 
 
 def cmd_config_check(args) -> Report:
+    from sitegate import commissioning
+
     try:
         config = configuration.load(args.config)
-        problems = list(config.warnings)
+        problems = [
+            *config.warnings,
+            *commissioning.placeholder_problems(config),
+            *commissioning.credential_problems(config.service, SYSTEM.now()),
+        ]
     except ConfigError as error:
-        problems = error.problems
+        config, problems = None, error.problems
+    online = args.online and config is not None and not any(p.severity == "error" for p in problems)
+    if online:
+        problems += commissioning.online_problems(config.service)
     errors = [p for p in problems if p.severity == "error"]
     lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
     lines.append(
         "configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else "")
     )
+    if online and not errors:
+        lines.append(f"token obtained from {config.service.token_url}")
     data = {
         "ok": not errors,
+        "online": online and not errors,
         "source": str(configuration.config_path(args.config)),
         "problems": [p.__dict__ for p in problems],
     }
@@ -158,9 +173,19 @@ def cmd_roster_import(args) -> Report:
             f"{len(parsed.workers)} good rows with --skip-bad"
         )
         return Report(data, code=CRITICAL, notes=notes)
-    Device.open(config).roster.replace(parsed.workers)
+    device = Device.open(config)
+    device.roster.replace(parsed.workers)
+    signed = device.log.append(
+        Kind.ROSTER_IMPORT,
+        {
+            "by": actor(),
+            "workers": len(parsed.workers),
+            "bad_rows_skipped": len(parsed.bad_rows),
+            "sha256": hashlib.sha256(Path(args.file).read_bytes()).hexdigest(),
+        },
+    )
     skipped = f", {len(parsed.bad_rows)} bad row(s) skipped" if parsed.bad_rows else ""
-    text = f"roster replaced: {len(parsed.workers)} worker(s){skipped}"
+    text = f"roster replaced: {len(parsed.workers)} worker(s){skipped} (signed record {signed.seq})"
     code = WARNING if parsed.bad_rows or parsed.warnings else OK
     return Report({**data, "imported": len(parsed.workers)}, text, code, notes)
 
@@ -320,6 +345,17 @@ def cmd_status(args) -> Report:
     return Report({**status, "warnings": warnings, "critical": critical}, text, exit_code(warnings, critical))
 
 
+def cmd_doctor(args) -> Report:
+    from sitegate import doctor
+
+    steps, seq = doctor.run(_open(args))
+    rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
+    text = table(rows, ["step", "result", "detail", "fix"]) + f"\ncommissioning record {seq} (signed)"
+    results = {step.result for step in steps}
+    code = CRITICAL if doctor.FAIL in results else WARNING if doctor.WARN in results else OK
+    return Report({"record": seq, "steps": [step.__dict__ for step in steps]}, text, code)
+
+
 def cmd_paper_print(args) -> Report:
     from datetime import date
 
@@ -349,6 +385,7 @@ def cmd_paper_print(args) -> Report:
             Path(args.out) if args.out else None,
             args.printer or printer.cups_name,
             printer.escpos,
+            by=actor(),
         )
     result = {
         "date": day.isoformat(),
@@ -381,7 +418,7 @@ def cmd_outage(args) -> Report:
     if args.words:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
         reference = args.words[1].strip()
-        seq = record_reference(device.log, reference, now, employer)
+        seq = record_reference(device.log, reference, now, employer, by=actor())
         whose = f" for employer {employer}" if employer else ""
         text = f"reference {reference}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
         return Report({"reference": reference, "employer": employer, "record": seq}, text)
@@ -473,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config_cmd = commands.add_parser("config", help="check or show the configuration")
     config_sub = config_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
+    check_cmd = command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
+    check_cmd.add_argument("--online", action="store_true", help="also obtain a token from the service now")
     command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
@@ -523,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
+    command("doctor", cmd_doctor, "commissioning: test reader, signals, printer, service, clock, disk, watchdog")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")
     forward_cmd = command("forward", cmd_forward, "send pending registrations to the service now")

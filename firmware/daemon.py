@@ -205,9 +205,9 @@ class Daemon:
             if previous is not None and state != previous:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 
-    def print_listing(self, by: str | None = None) -> None:
+    def print_listing(self, by: str = "print button") -> None:
         """The print button (and a foreman's badge twice): today's listing to the configured printer, never holding
-        up the gate. by: the foreman whose badge asked for it."""
+        up the gate; the signed record of the listing names who asked (`by`: the button, or the foreman)."""
         from sitegate.device import Device
         from sitegate.paper_fallback.printing import print_today
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from sitegate import __version__, health
+from sitegate import __version__, commissioning, health
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
@@ -65,6 +65,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         *health.clock(clock_event),
         *health.episode(status["outage"], status["never_connected"]),
         *health.witnesses(verdicts),
+        *commissioning.certificate_health(config.service, now),
     ]
     warnings = [f.text for f in findings if f.severity == health.WARNING]
     critical = [f.text for f in findings if f.severity == health.CRITICAL]

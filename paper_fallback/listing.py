@@ -165,19 +165,20 @@ def build(
 def record_printing(
     device: Device, listing: Listing, output_format: str, destination: str, content: bytes, by: str | None = None
 ) -> int:
-    """Each printed listing is itself a signed record: what was printed, when, for which reference; `by` names the
-    foreman who asked for it on the page or with their badge."""
-    payload = {
-        "date": listing.day.isoformat(),
-        "reference": listing.reference,
-        "employer": listing.employer,
-        "format": output_format,
-        "destination": destination,
-        "checkpoint_seq": listing.checkpoint_seq,
-        "workers": [row.number for row in listing.rows],
-        "sha256": hashlib.sha256(content).hexdigest(),
-        "printed_at": listing.printed_at,
-    }
-    if by:
-        payload["by"] = by
-    return device.log.append(Kind.PAPER_LISTING, payload).seq
+    """Each printed listing is itself a signed record: what was printed, when, for which reference, for whom."""
+    record = device.log.append(
+        Kind.PAPER_LISTING,
+        {
+            **({"by": by} if by else {}),
+            "date": listing.day.isoformat(),
+            "reference": listing.reference,
+            "employer": listing.employer,
+            "format": output_format,
+            "destination": destination,
+            "checkpoint_seq": listing.checkpoint_seq,
+            "workers": [row.number for row in listing.rows],
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "printed_at": listing.printed_at,
+        },
+    )
+    return record.seq

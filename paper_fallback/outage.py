@@ -237,10 +237,10 @@ def record_reference(
     """The contact centre's reference number, as a signed record (the paper listing prints it).
 
     employer: when the employers of the site called separately, each reference is for one of them.
-    by: the foreman who entered it on the page (the shell command leaves it out: the technician's login says who)."""
+    by: who entered it: the Unix user at the shell (sitegate.commissioning.actor), the foreman on the page."""
     payload = {"reference": reference.strip(), "at_utc": format_utc(now)}
-    if employer:
-        payload["employer"] = employer
     if by:
         payload["by"] = by
+    if employer:
+        payload["employer"] = employer
     return log.append(Kind.OUTAGE_REFERENCE, payload).seq

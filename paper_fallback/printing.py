@@ -71,7 +71,7 @@ def send(
     run: Callable = subprocess.run,
     by: str | None = None,
 ) -> Printed:
-    """Render and deliver the listing; record it as a signed record (naming the foreman who asked, if one did)."""
+    """Render and deliver the listing; record it as a signed record naming who asked for it (`by`)."""
     content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
         Path(out).write_bytes(content)

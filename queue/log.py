@@ -185,7 +185,7 @@ class RegistrationLog(LogView):
             capture.clock.offset_us,
             tail.hash if tail else GENESIS_HASH,
         )
-        message = signed_message(*signed)
+        message = signed_message(*signed, payload_text=payload_text)
         return Record(*signed[:2], payload_text, *signed[3:], digest(message), self.key.sign(message))
 
     @staticmethod

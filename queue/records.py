@@ -27,6 +27,8 @@ class Kind(StrEnum):
     OUTAGE_REFERENCE = "outage_reference"
     PAPER_LISTING = "paper_listing"
     WITNESS_MISMATCH = "witness_mismatch"  # the log does not extend a checkpoint or delivery kept elsewhere
+    ROSTER_IMPORT = "roster_import"  # who replaced the roster, with how many workers, from which file (its hash)
+    COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
 
 
 def canonical_json(value: Any) -> str:
@@ -63,10 +65,21 @@ class Record:
 SIGNED_FIELDS = tuple(field.name for field in fields(Record))[:-2]  # all but the hash and the signature
 
 
-def signed_message(*values: Any) -> bytes:
+_PAYLOAD_SLOT = "\x00payload\x00"  # no other signed field can hold a NUL
+_PAYLOAD_SLOT_JSON = canonical_json(_PAYLOAD_SLOT)
+
+
+def signed_message(*values: Any, payload_text: str | None = None) -> bytes:
     """The exact bytes hashed and signed for one record: its signed fields in SIGNED_FIELDS order (the payload
-    as an object), plus the format version."""
-    return canonical_json({"v": FORMAT_VERSION, **dict(zip(SIGNED_FIELDS, values, strict=True))}).encode("utf-8")
+    as an object), plus the format version.
+
+    payload_text: the payload's canonical JSON when the caller already has it (an append): spliced in, so the
+    badge path encodes the payload once; the bytes are the same (tests/test_log.py)."""
+    fields = {"v": FORMAT_VERSION, **dict(zip(SIGNED_FIELDS, values, strict=True))}
+    if payload_text is None:
+        return canonical_json(fields).encode("utf-8")
+    fields["payload"] = _PAYLOAD_SLOT
+    return canonical_json(fields).replace(_PAYLOAD_SLOT_JSON, payload_text, 1).encode("utf-8")
 
 
 def digest(message: bytes) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fake_mfrc522 import FakeChip, install
 
 from sitegate import config as configuration
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES
@@ -88,6 +89,14 @@ def config_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(config_file: Path) -> configuration.Config:
     return configuration.load(config_file)
+
+
+@pytest.fixture
+def chip(monkeypatch) -> FakeChip:
+    """The fake MFRC522 in place of the SPI bus (tests/fake_mfrc522.py): a reader without hardware."""
+    fake = FakeChip()
+    install(fake, monkeypatch)
+    return fake
 
 
 @pytest.fixture

@@ -128,15 +128,21 @@ def test_last_n_deleted_below_a_delivered_registration(site, config_file):
     assert any(f"the ledger holds seq {DELIVERED} delivered, the log ends at 7" in line for line in critical)
 
 
-def test_database_replaced_by_an_older_copy(device, clock, config_file, tmp_path):
+def six_then_four_more(device, clock, older) -> Device:
+    """Six records checkpointed, a copy of the files taken, four more checkpointed: the device, closed."""
     append(device, clock, 6)
     take(device, clock)
     device.close()
-    snapshot(device, tmp_path / "older")
+    snapshot(device, older)
     later = Device.open(device.config, clock)
     append(later, clock, 4, start=6)
     take(later, clock)
     later.close()
+    return later
+
+
+def test_database_replaced_by_an_older_copy(device, clock, config_file, tmp_path):
+    later = six_then_four_more(device, clock, tmp_path / "older")
     restore(later, tmp_path / "older", "sitegate.db")
     code, out = verified(config_file)
     assert code == 2
@@ -146,14 +152,7 @@ def test_database_replaced_by_an_older_copy(device, clock, config_file, tmp_path
 
 
 def test_ledger_rolled_back_with_the_log_is_caught_by_the_head_file(device, clock, config_file, tmp_path):
-    append(device, clock, 6)
-    take(device, clock)
-    device.close()
-    snapshot(device, tmp_path / "older")
-    later = Device.open(device.config, clock)
-    append(later, clock, 4, start=6)
-    take(later, clock)
-    later.close()
+    later = six_then_four_more(device, clock, tmp_path / "older")
     restore(later, tmp_path / "older", "sitegate.db", "sitegate-delivery.db")
     code, out = verified(config_file)
     assert code == 2

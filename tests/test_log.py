@@ -9,6 +9,7 @@ from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageEr
 from sitegate.queue import database, delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.log import RegistrationLog
+from sitegate.queue.records import canonical_json, signed_message
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
@@ -136,3 +137,18 @@ def test_a_delivery_commit_never_holds_up_an_append(device, config):
     forwarder_side.execute("ROLLBACK")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         device.db.execute("INSERT INTO delivery_meta (key, value) VALUES ('x', 'y')")  # the gate cannot write there
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"worker": {"last_name": "Nowak-Łukasiewicz", "first_name": "Ødegård"}, "n": [1, 2, {"z": None}]},
+        {"text": 'quotes " and \\ and \u0001 and 中文', "payload": "a key of the same name"},
+    ],
+)
+def test_the_append_paths_spliced_message_is_the_canonical_one(payload):
+    """The append encodes the payload once and splices it in: the bytes must be those a verifier derives."""
+    fields = (7, "registration", payload, "2026-11-22T07:00:00.000000Z", 5, "boot", "synced", -3, "0" * 64)
+    spliced = signed_message(*fields, payload_text=canonical_json(payload))
+    assert spliced == signed_message(*fields)

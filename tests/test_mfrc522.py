@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from conftest import REPO
-from fake_mfrc522 import COLL_ERR, ERROR, Card, FakeChip, install
+from fake_mfrc522 import COLL_ERR, ERROR, Card
 
 from sitegate.gate import Gate
 from sitegate.queue.clock import ClockReading
@@ -16,13 +16,6 @@ from sitegate.roster import read_csv
 UID4 = bytes.fromhex("04A1B2C3")
 UID7 = bytes.fromhex("04112233445566")
 UID10 = bytes.fromhex("0102030405060708090A")
-
-
-@pytest.fixture
-def chip(monkeypatch):
-    fake = FakeChip()
-    install(fake, monkeypatch)
-    return fake
 
 
 @pytest.fixture

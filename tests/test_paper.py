@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import io
 import os
+import pwd
 from datetime import date
 
 import pytest
 from conftest import REPO, run_sitegate
 from pypdf import PdfReader
 
+from sitegate import config as configuration
+from sitegate.device import Device
 from sitegate.gate import Gate
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
 from sitegate.paper_fallback.printing import escpos_bytes, send
 from sitegate.queue.clock import ClockReading
+from sitegate.queue.records import Kind
 from sitegate.queue.verify import verify
 from sitegate.reader.sources import BadgeRead
 from sitegate.roster import read_csv
@@ -95,6 +99,10 @@ def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, conf
     assert result.returncode == 0, result.stderr
     args = (tmp_path / "lp.args").read_text().split()
     assert args[:2] == ["-d", "site-office"] and args[-1].endswith(".pdf")
+    device = Device.open(configuration.load(config_file))
+    record = next(device.log.newest(Kind.PAPER_LISTING))
+    device.close()
+    assert record.data["by"] == pwd.getpwuid(os.getuid()).pw_name  # the Unix user who printed it
     assert (tmp_path / "lp.pdf").read_bytes().startswith(b"%PDF")
     failing = tmp_path / "bin" / "lp"
     failing.write_text("#!/bin/sh\necho 'lp: The printer or class does not exist.' >&2\nexit 1\n")

@@ -75,7 +75,7 @@ class Site:
             + f'key_file = "{key}"\ncert_file = "{cert}"\n{ca}connect_timeout_s = 2.0\nread_timeout_s = 2.0\n'
             + f'\n[outage]\ngateway = "127.0.0.1"\nreference_url = "{o["reference_url"]}"\n'
             + f"grace_s = {o['grace_s']}\nprobe_interval_s = {o['probe_interval_s']}\n"
-            + f"summary_every_s = {o['summary_every_s']}\nprobe_timeout_s = 2\n"
+            + f"summary_every_s = {o['summary_every_s']}\nprobe_timeout_s = 5\n"
             + f"\n[clock]\n{clock}\n",
             encoding="utf-8",
         )

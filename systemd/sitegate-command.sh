@@ -1,0 +1,18 @@
+#!/bin/sh
+# The `sitegate` command on every user's PATH, installed by `make install` as /usr/local/bin/sitegate.
+# Members of the technicians' group run it as the daemon's own user through the sudoers rule make install adds
+# (systemd/sitegate.sudoers): the data keeps its modes (database 0600, state directory 0700), and sudo tells the
+# command who asked (SUDO_USER), which every change it signs names.
+command=@VENV@/bin/sitegate
+if [ "$(id -un)" = @USER@ ]; then
+    exec "$command" --config @CONFDIR@/sitegate.toml "$@"
+fi
+case " $(id -Gn) " in
+    *" @GROUP@ "*) exec sudo -n -u @USER@ "$command" --config @CONFDIR@/sitegate.toml "$@" ;;
+esac
+if [ "$(id -u)" = 0 ]; then
+    exec runuser -u @USER@ -- "$command" --config @CONFDIR@/sitegate.toml "$@"
+fi
+echo "error: $(id -un) is not in the group @GROUP@, whose members run sitegate" >&2
+echo "fix: an administrator runs 'sudo usermod -aG @GROUP@ $(id -un)'; then log in again" >&2
+exit 2

@@ -1,0 +1,118 @@
+"""`sitegate doctor` against the fake MFRC522, gpiozero's MockFactory, the simulator and python-escpos' Dummy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CONFIG_TEXT, run_sitegate
+from escpos.printer import Dummy
+from gpiozero.pins.mock import MockFactory
+from simulator_process import SimulatorProcess
+
+from sitegate import config as configuration
+from sitegate import doctor
+from sitegate.device import Device
+from sitegate.queue.credentials import make_self_signed
+from sitegate.queue.records import Kind
+from sitegate.queue.timesource import TimeReading
+from sitegate.reader.feedback import PATTERNS, Feedback
+
+SYNCED = TimeReading("chrony", True, 0.002, 0.01)
+
+
+@pytest.fixture(scope="module")
+def service():
+    simulator = SimulatorProcess()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def gate(tmp_path, service):
+    """A gate with an SPI reader, a thermal printer and the simulator's token URL."""
+    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    text = CONFIG_TEXT.replace('source = "fifo"', 'source = "mfrc522"') + (
+        f'\n[service]\nbase_url = "{service.base_url}"\ntoken_url = "{service.token_url}"\nclient_id = "gate"\n'
+        f'key_file = "{key}"\ncert_file = "{cert}"\n'
+        '\n[printer]\nformat = "escpos"\nescpos = "usb:0x04b8:0x0202"\n'
+    )
+    path = tmp_path / "sitegate.toml"
+    path.write_text(text)
+    device = Device.open(configuration.load(path))
+    yield device, path
+    device.close()
+
+
+class Bench:
+    """Fakes for every step, each remembering what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.printer = Dummy()
+        self.feedback: Feedback | None = None
+        self.hardware = doctor.Hardware(
+            feedback=self.make_feedback,
+            printer=lambda spec: self.printer,
+            clock_reading=lambda config: SYNCED,
+            watchdog=lambda: "30s",
+            disk_free=lambda config: 8 * 2**30,
+        )
+
+    def make_feedback(self, config) -> Feedback:
+        # In the background: the patterns overlap instead of taking their 13 s in turn, and all are played.
+        self.feedback = Feedback(config.gpio, background=True, pin_factory=MockFactory())
+        return self.feedback
+
+
+def test_every_step_passes_and_the_run_is_signed(chip, gate):
+    device, _ = gate
+    bench = Bench()
+    steps, seq = doctor.run(device, bench.hardware)
+    assert [(s.name, s.result) for s in steps] == [
+        ("reader gate", "pass"),
+        ("signals", "pass"),
+        ("printer", "pass"),
+        ("service token", "pass"),
+        ("clock", "pass"),
+        ("disk", "pass"),
+        ("watchdog", "pass"),
+    ], steps
+    assert "0x92" in steps[0].detail
+    assert bench.feedback.shown == list(PATTERNS)
+    assert b"test slip" in bench.printer.output
+    record = device.log.get(seq)
+    assert record.kind == Kind.COMMISSIONING
+    payload = json.loads(record.payload)
+    assert payload["by"] and [s["result"] for s in payload["steps"]] == ["pass"] * 7
+
+
+def test_each_failure_says_what_to_fix(chip, gate, service):
+    device, _ = gate
+    chip.version = 0x00  # a reader that does not answer
+    bench = Bench()
+    bench.hardware.clock_reading = lambda config: TimeReading("chrony", False, None, None, "Not synchronised")
+    bench.hardware.watchdog = lambda: None
+    bench.hardware.disk_free = lambda config: 10 * 2**20
+    bench.hardware.printer = lambda spec: (_ for _ in ()).throw(OSError("USB device not found"))
+    bench.hardware.token = lambda config: (_ for _ in ()).throw(OSError("refused"))
+    steps = {step.name: step for step in doctor.run(device, bench.hardware)[0]}
+    for name in ("reader gate", "printer", "service token", "clock", "disk", "watchdog"):
+        assert steps[name].result == "fail" and steps[name].fix, steps[name]
+    assert "SPI" in steps["reader gate"].fix and "USB device not found" in steps["printer"].detail
+    assert steps["signals"].result == "pass"
+
+
+def test_the_command_prints_a_table_or_json_with_exit_codes(chip, gate, monkeypatch):
+    _, path = gate
+    bench = Bench()
+    monkeypatch.setattr(doctor, "Hardware", lambda: bench.hardware)
+    shown = run_sitegate("doctor", config=path)
+    assert shown.returncode == 0 and "commissioning record" in shown.stdout and "PASS" in shown.stdout
+    bench.hardware.watchdog = lambda: None
+    as_json = run_sitegate("doctor", "--json", config=path)
+    data = json.loads(as_json.stdout)
+    assert as_json.returncode == 2 and {s["name"]: s["result"] for s in data["steps"]}["watchdog"] == "fail"
+    bench.hardware.watchdog = lambda: "30s"
+    bench.hardware.clock_reading = lambda config: TimeReading("ntp", True, 120.0, 0.1)  # synced, 120 s off: a warning
+    assert run_sitegate("doctor", config=path).returncode == 1
+    assert run_sitegate("verify", config=path).returncode == 0  # the commissioning records are in the chain
