@@ -192,9 +192,19 @@ def cmd_roster_import(args) -> Report:
 
 def cmd_roster_list(args) -> Report:
     workers = [w.masked() for w in _open(args).roster.all()]
-    columns = ("badge_uid", "kind", "number", "last_name", "first_name", "employer", "valid_from", "valid_until")
+    columns = (
+        "badge_uid",
+        "kind",
+        "number",
+        "last_name",
+        "first_name",
+        "employer",
+        "valid_from",
+        "valid_until",
+        "role",
+    )
     rows = ([{**w, **w["worker"]}[c] for c in columns] for w in workers)
-    text = table(rows, ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"])
+    text = table(rows, ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until", "role"])
     return Report(workers, text)
 
 

@@ -244,6 +244,13 @@ class WebConfig:
             checker.problem(
                 f"{path}.foreman", "the page is enabled but no foreman can sign in", "add a [[web.foreman]] table"
             )
+        if values["listen"] in ("0.0.0.0", "::", "*"):
+            checker.problem(
+                f"{path}.listen",
+                "the page would listen on every interface, a mobile or upstream network included",
+                "give the gate's address on the site network",
+                severity="warning",
+            )
         if (values["tls_cert"] is None) != (values["tls_key"] is None):
             checker.problem(path, "tls_cert and tls_key go together", "give both, or neither (plain HTTP)")
         foremen = values["foremen"] if isinstance(values["foremen"], tuple) else ()

@@ -63,6 +63,6 @@ def test_the_page_runs_as_the_daemons_user_and_never_restarts_when_off():
         "User=sitegate",
         "Restart=on-failure",
         "ProtectSystem=strict",
-        "MemoryMax=120M",
+        "MemoryMax=200M",
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.MULTILINE), line

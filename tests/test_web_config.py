@@ -35,6 +35,8 @@ def test_the_page_is_off_unless_configured_and_the_example_says_how():
 def test_an_enabled_page_needs_foremen_valid_hashes_and_a_whole_certificate():
     assert problems("\n[web]\nenabled = true\n") == ["web.foreman: the page is enabled but no foreman can sign in"]
     assert problems('\n[web]\ntls_cert = "cert.pem"\n') == ["web: tls_cert and tls_key go together"]
+    everywhere = configuration.parse(tomllib.loads(CONFIG_TEXT + '\n[web]\nlisten = "0.0.0.0"\n'))
+    assert [p.path for p in everywhere.warnings] == ["web.listen"]
     found = problems('\n[[web.foreman]]\nname = "Jan"\npin_hash = "123456"\n')
     assert found == ["web.foreman[0].pin_hash: not a PIN hash written by `sitegate web pin-hash`"]
 

@@ -23,9 +23,7 @@ from sitegate.device import Device
 from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
-from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
-from sitegate.paper_fallback.printing import for_download, print_today
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
@@ -227,6 +225,9 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     @app.post("/listing.pdf")
     @with_session
     def listing_pdf(session: Session):
+        from sitegate.paper_fallback import listing as paper  # the renderers: ~25 MB, loaded on first use only
+        from sitegate.paper_fallback.printing import for_download
+
         now = clock.now()
         day = local(now).date()
         with writing() as device:
@@ -242,6 +243,8 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     @app.post("/print")
     @with_session
     def print_listing(session: Session):
+        from sitegate.paper_fallback.printing import print_today
+
         try:
             with writing() as device:
                 _, printed = print_today(device, clock.now(), by=session.foreman)

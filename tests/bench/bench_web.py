@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_gate import badge_latencies, percentile
+from bench_gate import _peak_rss_mb, badge_latencies, bare_interpreter, percentile
 
 from sitegate.web.pins import hash_pin
 
@@ -29,7 +29,7 @@ def web_section() -> str:
 
 @contextlib.contextmanager
 def page_process(config_file: Path):
-    """`sitegate web serve` for this site; yields its URL."""
+    """`sitegate web serve` for this site; yields its URL and process id."""
     env = {**os.environ, "SITEGATE_CONFIG": str(config_file)}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "sitegate"), "web", "serve"],
@@ -42,7 +42,7 @@ def page_process(config_file: Path):
     try:
         for line in process.stdout:
             if '"web_ready"' in line:
-                yield json.loads(line)["url"].rstrip("/")
+                yield json.loads(line)["url"].rstrip("/"), process.pid
                 break
         else:
             raise RuntimeError("the page did not start")
@@ -65,7 +65,7 @@ def bench_web(scratch: Path, result) -> list[dict]:
 
     @contextlib.contextmanager
     def page_under_load(config_file: Path):
-        with page_process(config_file) as url:
+        with page_process(config_file) as (url, pid):
             idle = loader(url, IDLE_LOADS)  # the reference: the same page while the gate is idle
             found["idle"] = json.loads(idle.communicate(timeout=300)[0])
             rush = loader(url)
@@ -73,6 +73,7 @@ def bench_web(scratch: Path, result) -> list[dict]:
                 yield
             finally:
                 found["rush"] = json.loads(rush.communicate("", timeout=60)[0])
+                found["rss"] = [_peak_rss_mb(pid)]
 
     latencies, floor = badge_latencies(scratch / "web", web_section(), page_under_load)
     return [
@@ -89,6 +90,13 @@ def bench_web(scratch: Path, result) -> list[dict]:
             "ms",
             percentile(floor, 0.99),
             "ratio <= 2 (reference: raw durable insert p99), the page loaded meanwhile",
+        ),
+        result(
+            "web_peak_rss_mb",
+            found["rss"][0],
+            "MB",
+            bare_interpreter()[1],
+            "the page's process after the rush (reference: a bare interpreter); its unit caps it at 200 MB",
         ),
     ]
 
