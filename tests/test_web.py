@@ -81,6 +81,7 @@ def submit(driver, button_id: str) -> None:
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, button_id).click()
     WebDriverWait(driver, 20).until(staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text(driver, element_id: str) -> str:
