@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fake_mfrc522 import FakeChip, install
+from simulator_process import SimulatorProcess
 
 from sitegate import config as configuration
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES
@@ -77,6 +78,22 @@ def leaves_nothing_behind(tmp_path_factory):
     while (left := _lingering(base)) and time.monotonic() < deadline:
         time.sleep(0.2)  # processes just signalled are still exiting
     assert not left, f"processes the tests started are still running: {left}"
+
+
+@pytest.fixture(scope="module")
+def service():
+    """The service simulator, a process of its own, shared by a module's tests."""
+    server = SimulatorProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """An independent HTTPS host (its own CA): the internet works when it answers."""
+    server = SimulatorProcess("--tls")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

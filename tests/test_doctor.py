@@ -8,7 +8,6 @@ import pytest
 from conftest import CONFIG_TEXT, run_sitegate
 from escpos.printer import Dummy
 from gpiozero.pins.mock import MockFactory
-from simulator_process import SimulatorProcess
 
 from sitegate import config as configuration
 from sitegate import doctor
@@ -19,13 +18,6 @@ from sitegate.queue.timesource import TimeReading
 from sitegate.reader.feedback import PATTERNS, Feedback
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
-
-
-@pytest.fixture(scope="module")
-def service():
-    simulator = SimulatorProcess()
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 from simulator_process import SimulatorProcess
-from verdict_site import closed_port_url
+from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, screenshot
 
 from sitegate.paper_fallback import guidance
@@ -28,21 +28,6 @@ from sitegate.queue.records import Kind
 pytestmark = pytest.mark.slow
 ANNA = "Anna Janssens"
 WORKERS = [f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(4)]
-
-
-@pytest.fixture(scope="module")
-def service():
-    server = SimulatorProcess()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """The independent HTTPS host (the internet works)."""
-    server = SimulatorProcess("--tls")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -192,12 +177,6 @@ def signed_records(site) -> dict[str, list[dict]]:
         return {kind: [r.data for r in view.records(kind=kind)] for kind in (Kind.OUTAGE_REFERENCE, Kind.PAPER_LISTING)}
     finally:
         db.close()
-
-
-def trusting(directory, ca_file) -> dict:
-    empty = directory / "no-certs"
-    empty.mkdir(parents=True, exist_ok=True)
-    return {"SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": str(empty)}
 
 
 def wait_for_file(directory, pattern: str, timeout: float = 20):

@@ -3,16 +3,13 @@ headless Chromium (Debian's, driven by Debian's chromedriver: nothing is downloa
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 from conftest import REPO
+from gate_site import DaemonProcess
 from verdict_site import Site
 
 from sitegate.web.pins import hash_pin
@@ -58,41 +55,17 @@ class WebSite(Site):
         super().stop()
 
 
-class WebProcess:
-    """`sitegate web serve` as its unit runs it; its JSON log lines are collected, its URL read from "web_ready"."""
+class WebProcess(DaemonProcess):
+    """`sitegate web serve` as its unit runs it; its URL is read from its "web_ready" line."""
 
     def __init__(self, config: Path, env: dict | None = None) -> None:
-        environment = {**os.environ, "SITEGATE_CONFIG": str(config), **(env or {})}
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sitegate"), "web", "serve"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environment,
-        )
-        self.lines: list[dict] = []
-        self.ready = threading.Event()
-        self.url = ""
-        threading.Thread(target=self._collect, daemon=True).start()
-        if not self.ready.wait(30):
-            self.process.kill()
-            raise AssertionError(f"page not ready: {self.process.stderr.read()[-2000:]}")
-
-    def _collect(self) -> None:
-        for line in self.process.stdout:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            self.lines.append(entry)
-            if entry.get("event") == "web_ready":
-                self.url = entry["url"].rstrip("/")
-                self.ready.set()
+        super().__init__(config, env, args=("web", "serve"), ready_event="web_ready")
+        self.wait_ready()
+        self.url = next(e["url"] for e in self.lines if e.get("event") == "web_ready").rstrip("/")
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(20)
+            self.kill(signal.SIGTERM)
 
 
 def browser(downloads: Path):
