@@ -52,11 +52,14 @@ def page_process(config_file: Path):
 
 
 def loader(url: str, count: int = 0) -> subprocess.Popen:
+    """The phones. They are not on the gate: at the lowest priority here, their own CPU time competes as little as
+    possible with the gate's (the page's process still serves every load they ask for)."""
     return subprocess.Popen(
         [sys.executable, str(HERE / "page_load.py"), url, PIN, str(count)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: os.nice(19),
     )
 
 
