@@ -19,7 +19,7 @@ from sitegate.commissioning import actor
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
-from sitegate.queue import checkpoints, delivery
+from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.records import Kind
@@ -77,23 +77,34 @@ def cmd_key_show(args) -> Report:
     return Report(info, pairs(info.items()))
 
 
+def _export_witnesses(header: dict) -> list[checkpoints.Witness]:
+    try:
+        return [
+            checkpoints.Witness.from_dict({**w, "name": f"{w['name']} (in the export)"})
+            for w in header.get("witnesses", [])
+        ]
+    except (ValueError, TypeError, KeyError) as error:
+        raise VerificationError(None, f"the export's header holds a witness that is not one: {error}") from None
+
+
 def cmd_verify(args) -> Report:
     given = checkpoints.parse(args.checkpoint) if args.checkpoint else None
+    device = None
     if args.export:
         header, records = verifier.read_export(Path(args.export))
-        public_key, total, source = header["public_key"], None, args.export
-        witnesses = [
-            checkpoints.Witness(**{**w, "name": f"{w['name']} (in the export)"}) for w in header.get("witnesses", [])
-        ]
+        public_key, total, source, device_id = header["public_key"], None, args.export, header.get("device_id")
+        witnesses = _export_witnesses(header)
     else:
         device = _open(args)
         public_key, records, total = device.key.public_key_hex, device.log.records(), device.log.count()
-        source = str(device.config.database_path)
-        witnesses = checkpoints.witnesses(device.db, checkpoints.head_path(device.config.database_path))
+        source, device_id = str(device.config.database_path), device.config.device_id
+        witnesses = checkpoints.witnesses(device.db, database.head_path(device.config.database_path))
     if given:
         witnesses.append(given[0])
     try:
-        for expected in {args.fingerprint, given and given[1]} - {None}:
+        if given and given[1] and given[1] != device_id:
+            raise VerificationError(None, f"the listing's QR code is gate {given[1]}'s; this log is gate {device_id}'s")
+        for expected in {args.fingerprint, given and given[2]} - {None}:
             if verifier.fingerprint(public_key) != expected.upper():
                 raise VerificationError(None, f"signed by key {verifier.fingerprint(public_key)}, not {expected}")
         with progress(total, "verifying") as bar:
@@ -102,6 +113,9 @@ def cmd_verify(args) -> Report:
         failed = {"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem}
         return Report(failed, code=CRITICAL, notes=[f"FAILED {source}: {error.problem}", f"fix: {error.fix}"])
     verdicts = checkpoints.judge_all(witnesses, report.last_seq, report.hashes.get, public_key)
+    notes = []
+    if device is not None:
+        verdicts, notes = _acknowledged(device, verdicts, args.acknowledge)
     broken = [v for v in verdicts if v.broken]
     result = {
         "ok": not broken,
@@ -120,13 +134,39 @@ def cmd_verify(args) -> Report:
     if not witnesses:
         text += "\nno checkpoint to compare the log's end with (the daemon takes the first one at start)"
     missing = any(v.state == checkpoints.MISSING for v in verdicts)
-    fix = "fix: keep the database, the ledger and the head file as evidence; report it to the site manager"
-    return Report(result, text, CRITICAL if broken else WARNING if missing else OK, [fix] if broken else [])
+    if broken:
+        notes.append(
+            "fix: keep the database, the ledger and the head file as evidence; report it to the site manager; "
+            "once looked into, `sitegate verify --acknowledge` (a signed record naming you)"
+        )
+    return Report(result, text, CRITICAL if broken else WARNING if missing or notes else OK, notes)
+
+
+def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[list, list[str]]:
+    """The live log's verdicts as acknowledged so far; with --acknowledge, first a signed record naming the
+    technician and every finding open now (broken witnesses, missing ones, findings the daemon recorded)."""
+    recorded = checkpoints.unacknowledged(device.log)
+    open_now = [v for v in verdicts if v.broken or v.state == checkpoints.MISSING]
+    if acknowledge and (open_now or recorded):
+        payload = {
+            "by": actor(),
+            "findings": [v.finding for v in open_now],
+            "texts": [v.text for v in open_now] + [t for r in recorded for t in r.data["texts"]],
+            "records": [r.seq for r in recorded],
+        }
+        record = device.log.append(Kind.WITNESS_ACK, payload)
+        return checkpoints.acknowledge(verdicts, record), [f"acknowledged (signed record {record.seq})"]
+    ack = next(device.log.newest(Kind.WITNESS_ACK), None)
+    notes = [
+        f"the log records witness findings at seq {r.seq} ({r.wall_utc[:10]}): {'; '.join(r.data['texts'])}"
+        for r in recorded
+    ]
+    return checkpoints.acknowledge(verdicts, ack), notes
 
 
 def cmd_export(args) -> Report:
     device = _open(args)
-    held = checkpoints.witnesses(device.db, checkpoints.head_path(device.config.database_path))
+    held = checkpoints.witnesses(device.db, database.head_path(device.config.database_path))
     with progress(device.log.count(), "exporting") as bar:
         count = verifier.write_export(
             Path(args.out),
@@ -539,6 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         metavar="SEQ:HASH",
         help="also prove the log extends this earlier checkpoint (SEQ:HASH, or a paper listing's QR text)",
+    )
+    verify_cmd.add_argument(
+        "--acknowledge",
+        action="store_true",
+        help="once the findings were looked into: a signed record naming you; checkpoints resume",
     )
 
     export_cmd = command("export", cmd_export, "write the signed records and public key as JSON lines", json_flag=False)

@@ -84,7 +84,7 @@ class Daemon:
         self.witness_log = self._log(self.clock)
         self.witness_ledger = database.connect_ledger(config.database_path)
         self.witness_lock = threading.Lock()
-        self.head_file = checkpoints.head_path(config.database_path)
+        self.head_file = database.head_path(config.database_path)
 
     def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
         db = database.connect(self.config.database_path, with_ledger)
@@ -141,34 +141,45 @@ class Daemon:
 
     def checkpoint(self, reason: checkpoints.Reason) -> None:
         """Compare the log's head with its witnesses and checkpoint it; when the log no longer extends them, raise
-        the alarm (journal, fault signal, a signed record of it in the log) and keep registering."""
+        the alarm (journal, fault signal, a signed record of it in the log) and keep registering. Nothing here may
+        stop the daemon: a damaged witness or a full disk is logged with its fix and the gate goes on."""
         with self.witness_lock:
-            log = self.witness_log
-            now = format_utc(self.clock.now())
-            _, verdicts = checkpoints.checkpoint(
-                log, self.witness_ledger, self.key, self.head_file, now, reason, reason == checkpoints.Reason.PERIODIC
-            )
-            for verdict in verdicts:
-                if verdict.state == checkpoints.MISSING:
-                    event(
-                        logger, "witness_missing", logging.WARNING, witness=verdict.witness.name, problem=verdict.text
-                    )
-            broken = [verdict for verdict in verdicts if verdict.broken]
-            if broken:
-                self._witness_mismatch(log, broken)
+            try:
+                now = format_utc(self.clock.now())
+                _, verdicts = checkpoints.checkpoint(
+                    self.witness_log,
+                    self.witness_ledger,
+                    self.key,
+                    self.head_file,
+                    now,
+                    reason,
+                    reason == checkpoints.Reason.PERIODIC,
+                )
+                self._witness_findings(self.witness_log, verdicts)
+            except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it
+                problem = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
+                fix = getattr(error, "fix", None) or "check free disk (`sitegate status`) and `sitegate verify`"
+                event(logger, "checkpoint_failed", logging.ERROR, reason=reason, problem=problem, fix=fix)
+                self.feedback.show(Signal.FAULT)
 
-    def _witness_mismatch(self, log: RegistrationLog, broken: list[checkpoints.Verdict]) -> None:
-        findings = [
-            {"witness": v.witness.name, "holds": v.witness.holds, "seq": v.witness.seq, "state": v.state}
-            for v in broken
-        ]
-        for verdict in broken:
-            event(logger, "log_witness_mismatch", logging.CRITICAL, witness=verdict.witness.name, problem=verdict.text)
-        self.feedback.show(Signal.FAULT)
+    def _witness_findings(self, log: RegistrationLog, verdicts: list[checkpoints.Verdict]) -> None:
+        """A broken witness is critical (journal, fault signal); a missing one a warning. Either is written to the
+        log once per change, so a head file deleted and written again at the next start leaves a signed trace."""
+        noted = [v for v in verdicts if v.broken or v.state == checkpoints.MISSING]
+        for verdict in noted:
+            level, name = (
+                (logging.CRITICAL, "log_witness_mismatch") if verdict.broken else (logging.WARNING, "witness_missing")
+            )
+            event(logger, name, level, witness=verdict.witness.name, problem=verdict.text)
+        if any(verdict.broken for verdict in noted):
+            self.feedback.show(Signal.FAULT)
+        if not noted:
+            return
+        findings = [{**v.finding, "state": v.state} for v in noted]
         recorded = next(log.newest(Kind.WITNESS_MISMATCH), None)
         if recorded is None or recorded.data["findings"] != findings:  # once per discrepancy, not every heartbeat
             last = log.last()
-            payload = {"findings": findings, "texts": [v.text for v in broken], "log_end": last.seq if last else 0}
+            payload = {"findings": findings, "texts": [v.text for v in noted], "log_end": last.seq if last else 0}
             try:
                 log.append(Kind.WITNESS_MISMATCH, payload)
             except SitegateError as error:  # a full disk must not stop the heartbeat; the journal has it

@@ -13,6 +13,7 @@ from sitegate.queue.checkpoints import MISSING, Verdict
 from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
+from sitegate.queue.records import Record
 
 WARNING, CRITICAL = "warning", "critical"
 LOW_DISK_BYTES = 200 * 2**20  # below this, new badges are refused before the disk is full (nothing is lost)
@@ -97,12 +98,26 @@ def episode(current: dict | None, never_connected: bool) -> list[Finding]:
     return found
 
 
-def witnesses(verdicts: list[Verdict]) -> list[Finding]:
+def witnesses(verdicts: list[Verdict], recorded: list[Record]) -> list[Finding]:
     """A log that does not extend a witness (shorter than a checkpoint or a delivery, or replaced) is critical: a
-    registration may have been made to disappear. The gate keeps registering. A witness gone missing is a warning."""
+    registration may have been made to disappear. The gate keeps registering. A witness gone missing is a warning,
+    and so is each finding the daemon recorded in the log that nobody has acknowledged yet (a head file deleted
+    and written again, a cut since acknowledged and found again)."""
     found = [
-        Finding(CRITICAL, f"{v.text}: keep every file as evidence, `sitegate verify`, report it to the site manager")
+        Finding(
+            CRITICAL,
+            f"{v.text}: keep every file as evidence, `sitegate verify`, report it to the site manager; once looked "
+            "into, `sitegate verify --acknowledge`",
+        )
         for v in verdicts
         if v.broken
     ]
-    return found + [Finding(WARNING, v.text) for v in verdicts if v.state == MISSING]
+    found += [Finding(WARNING, v.text) for v in verdicts if v.state == MISSING]
+    return found + [
+        Finding(
+            WARNING,
+            f"the log records witness findings at seq {r.seq} ({r.wall_utc[:10]}): {'; '.join(r.data['texts'])}; "
+            "once looked into, `sitegate verify --acknowledge`",
+        )
+        for r in recorded
+    ]

@@ -9,7 +9,7 @@ from sitegate import __version__, commissioning, health
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
-from sitegate.queue import checkpoints, delivery
+from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
@@ -31,7 +31,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
-    verdicts = checkpoints.check(device.log, checkpoints.head_path(config.database_path), device.key.public_key_hex)
+    verdicts = checkpoints.check(device.log, database.head_path(config.database_path), device.key.public_key_hex)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
     status = {
         "version": __version__,
@@ -64,7 +64,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         *health.delivery(summary),
         *health.clock(clock_event),
         *health.episode(status["outage"], status["never_connected"]),
-        *health.witnesses(verdicts),
+        *health.witnesses(verdicts, checkpoints.unacknowledged(device.log)),
         *commissioning.certificate_health(config.service, now),
     ]
     warnings = [f.text for f in findings if f.severity == health.WARNING]

@@ -16,7 +16,7 @@ from sitegate.errors import SitegateError
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback import render
 from sitegate.paper_fallback.listing import Listing, record_printing
-from sitegate.queue import checkpoints
+from sitegate.queue import checkpoints, database
 from sitegate.timefmt import BRUSSELS, format_utc
 
 
@@ -123,7 +123,7 @@ def print_today(device: Device, now: datetime, by: str | None = None) -> tuple[L
 def checkpoint_printed(device: Device) -> list[str]:
     """Every printed listing is also a checkpoint, in the ledger, the head file and the journal (its QR code holds
     the head it was built from). Never refuses the paper: a log that no longer extends its witnesses is reported."""
-    head_file = checkpoints.head_path(device.config.database_path)
+    head_file = database.head_path(device.config.database_path)
     now = format_utc(device.log.clock.now())
     _, verdicts = checkpoints.checkpoint(
         device.log, device.ledger, device.key, head_file, now, checkpoints.Reason.LISTING

@@ -17,24 +17,23 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
 import sqlite_utils
 
-from sitegate.errors import VerificationError
+from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.delivery import State
 from sitegate.queue.log import LogView
-from sitegate.queue.records import canonical_json
+from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.queue.signing import DeviceKey, fingerprint, signature_valid
 
 logger = logging.getLogger("sitegate.checkpoints")
 
 CHECKPOINT_FORMAT = 1
-HEAD_FILE = "sitegate-head.json"
 MIN_PAPER_HASH = 16  # hex digits of the hash the listing's QR code carries (64 bits)
 QR_PREFIX = "sitegate:"
 
@@ -49,10 +48,20 @@ class Reason(StrEnum):
     STOP = "stop"
 
 
-# What a witness holds about the log: a signed checkpoint, or a registration the service accepted.
-CHECKPOINT, DELIVERED = "checkpoint", "delivered"
-# A witness's verdict on the log.
-EXTENDS, MISSING, TRUNCATED, REWRITTEN = "extends", "missing", "truncated", "rewritten"
+# What a witness holds about the log: a signed checkpoint, a registration the service accepted, or registrations
+# the ledger set aside because the log no longer holds them (queue/delivery.py).
+CHECKPOINT, DELIVERED, LOST = "checkpoint", "delivered", "lost"
+# A witness's verdict on the log. ACKNOWLEDGED: a broken verdict a technician has looked into (a signed record).
+EXTENDS, MISSING, TRUNCATED, REWRITTEN, ACKNOWLEDGED = "extends", "missing", "truncated", "rewritten", "acknowledged"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hex(value: object, digits: int | None = None) -> bool:
+    return isinstance(value, str) and bool(value) and set(value) <= _HEX and digits in (None, len(value))
+
+
+def _seq(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,17 @@ class Checkpoint:
 
     def signed_by(self, public_key_hex: str) -> bool:
         return signature_valid(public_key_hex, self.message(), self.signature)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Checkpoint:
+        """A checkpoint read back from a file: every field present and of its type, else ValueError (damaged)."""
+        if not isinstance(data, dict) or set(data) != {"seq", "hash", "wall_utc", "reason", "signature"}:
+            raise ValueError("not a checkpoint: seq, hash, wall_utc, reason and signature expected")
+        if not (_seq(data["seq"]) and data["seq"] >= 1 and _hex(data["hash"], 64) and _hex(data["signature"], 128)):
+            raise ValueError("not a checkpoint: seq, hash or signature of the wrong form")
+        if not (isinstance(data["wall_utc"], str) and isinstance(data["reason"], str)):
+            raise ValueError("not a checkpoint: wall_utc and reason must be text")
+        return cls(**data)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,6 +114,26 @@ class Witness:
     def of(cls, name: str, checkpoint: Checkpoint) -> Witness:
         return cls(name, CHECKPOINT, **checkpoint.as_dict())
 
+    @classmethod
+    def from_dict(cls, data: object) -> Witness:
+        """A witness from an export's header: its fields and their types, else ValueError."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not set(data) <= names or "name" not in data:
+            raise ValueError(f"a witness has the fields {sorted(names)}, not {data!r}")
+        witness = cls(**data)
+        texts = (witness.name, witness.reason)
+        optional = (witness.wall_utc, witness.problem)
+        if (
+            not all(isinstance(t, str) for t in texts)
+            or not all(t is None or isinstance(t, str) for t in optional)
+            or witness.holds not in (CHECKPOINT, DELIVERED, LOST)
+            or not _seq(witness.seq)
+            or not (witness.hash is None or _hex(witness.hash))
+            or not (witness.signature is None or _hex(witness.signature, 128))
+        ):
+            raise ValueError(f"a witness of the wrong form: {data!r}")
+        return witness
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -113,17 +153,26 @@ class Verdict:
         return self.state in (TRUNCATED, REWRITTEN)
 
     def as_dict(self) -> dict:
-        return {"witness": self.witness.name, "state": self.state, "text": self.text, "seq": self.witness.seq}
+        return {
+            "witness": self.witness.name,
+            "holds": self.witness.holds,
+            "state": self.state,
+            "text": self.text,
+            "seq": self.witness.seq,
+        }
 
-
-def head_path(database_path: Path) -> Path:
-    """The head file beside the log: sitegate.db → sitegate-head.json."""
-    return Path(database_path).with_name(HEAD_FILE)
+    @property
+    def finding(self) -> dict:
+        """What a signed record keeps of a verdict, and what an acknowledgement matches (not the state: a log
+        cut back and grown again turns "truncated" into "rewritten" for the same witness)."""
+        return {"witness": self.witness.name, "holds": self.witness.holds, "seq": self.witness.seq}
 
 
 def _held(witness: Witness) -> str:
     if witness.holds == DELIVERED:
         return f"seq {witness.seq} delivered"
+    if witness.holds == LOST:
+        return f"registrations up to seq {witness.seq} that the log lost (set aside on {witness.wall_utc})"
     return f"checkpoint {witness.seq}" + (f" of {witness.wall_utc[:10]}" if witness.wall_utc else "")
 
 
@@ -131,6 +180,8 @@ def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], 
     """Does the log (ending at `log_end`, with `hash_at(seq)` the hash of its record seq) extend this witness?"""
     if witness.problem:
         return Verdict(witness, MISSING, f"{witness.name}: {witness.problem}")
+    if witness.holds == LOST:  # the ledger's own proof that registrations disappeared from the log
+        return Verdict(witness, TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}")
     if witness.signature is not None and not Checkpoint(
         witness.seq, witness.hash or "", witness.wall_utc or "", witness.reason, witness.signature
     ).signed_by(public_key_hex):
@@ -156,24 +207,26 @@ def judge_all(
     return [judge(witness, log_end, hash_at, public_key_hex) for witness in witnesses]
 
 
-def parse(text: str) -> tuple[Witness, str | None]:
+def parse(text: str) -> tuple[Witness, str | None, str | None]:
     """A checkpoint given by hand: `SEQ:HASH`, or the listing's QR text `sitegate:DEVICE:SEQ:HASH16:FINGERPRINT`.
 
-    Returns the witness and the key fingerprint the QR names (None for SEQ:HASH)."""
+    Returns the witness, and the gate's device id and key fingerprint the QR names (None for SEQ:HASH)."""
     text = text.strip()
     if text.startswith(QR_PREFIX):
         parts = text.split(":", 4)
-        name, fields, key = "printed listing", parts[2:4], (parts[4] if len(parts) == 5 else None)
+        name, fields_, device = "printed listing", parts[2:4], parts[1]
+        key = parts[4] if len(parts) == 5 else None
     else:
-        name, fields, key = "given checkpoint", text.split(":"), None
+        name, fields_, device, key = "given checkpoint", text.split(":"), None, None
+    fix = "copy it again: SEQ:HASH (a seq, then at least 16 hex digits of its hash) or the listing's QR text"
     try:
-        seq, hash_text = int(fields[0]), fields[1].lower()
+        seq, hash_text = int(fields_[0]), fields_[1].lower()
         int(hash_text, 16)
     except (ValueError, IndexError):
-        raise VerificationError(None, f"{text!r} is neither SEQ:HASH nor a listing's QR text") from None
-    if len(fields) != 2 or len(hash_text) < MIN_PAPER_HASH or seq < 1:
-        raise VerificationError(None, f"{text!r}: a checkpoint needs a seq and at least {MIN_PAPER_HASH} hex digits")
-    return Witness(name, CHECKPOINT, seq, hash_text), key
+        raise SitegateError(f"{text!r} is neither SEQ:HASH nor a listing's QR text", fix) from None
+    if len(fields_) != 2 or len(hash_text) < MIN_PAPER_HASH or seq < 1:
+        raise SitegateError(f"{text!r}: a checkpoint needs a seq and at least {MIN_PAPER_HASH} hex digits", fix)
+    return Witness(name, CHECKPOINT, seq, hash_text), device, key
 
 
 def latest_in_ledger(db: sqlite_utils.Database) -> Checkpoint | None:
@@ -190,23 +243,24 @@ def read_head_file(path: Path) -> Checkpoint | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError) as error:  # json.JSONDecodeError is a ValueError already
         raise ValueError(str(error)) from None
-    try:
-        return Checkpoint(**data)
-    except TypeError as error:
-        raise ValueError(f"not a checkpoint: {error}") from None
+    return Checkpoint.from_dict(data)
 
 
-def _last_delivered(db: sqlite_utils.Database) -> int | None:
-    """The newest registration the service accepted: the service holds it, so the log must too (rows set aside
-    because the log lost them still count: queue/delivery.py)."""
+def _ledger_witnesses(db: sqlite_utils.Database) -> list[Witness]:
+    """The newest registration the service accepted (the service holds it, so the log must too, with that hash),
+    and the newest row the ledger set aside because the log lost it (queue/delivery.py): lasting proof of a cut."""
+    found = []
     row = db.execute(
-        "SELECT max(seq) FROM (SELECT seq FROM delivery WHERE state = ? UNION ALL SELECT seq FROM superseded "
-        "WHERE state = ?)",
-        [State.DELIVERED, State.DELIVERED],
+        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [State.DELIVERED]
     ).fetchone()
-    return row[0]
+    if row:
+        found.append(Witness("ledger", DELIVERED, row[0], row[1]))
+    row = db.execute("SELECT seq, superseded_utc FROM superseded ORDER BY seq DESC LIMIT 1").fetchone()
+    if row:
+        found.append(Witness("ledger", LOST, row[0], wall_utc=row[1][:10]))
+    return found
 
 
 def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[WitnessSource] = ()) -> list[Witness]:
@@ -224,32 +278,58 @@ def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[Witnes
                                  "writes it again"))  # fmt: skip
     except ValueError as error:
         found.append(Witness("head file", problem=f"{head_file} cannot be read: {error}"))
-    delivered = _last_delivered(db)
-    if delivered:
-        found.append(Witness("ledger", DELIVERED, delivered))
+    found += _ledger_witnesses(db)
     found += [witness for source in extra if (witness := source()) is not None]
     return found
 
 
+def acknowledge(verdicts: list[Verdict], acknowledgement: Record | None) -> list[Verdict]:
+    """Broken verdicts the newest signed acknowledgement names stay visible, as ACKNOWLEDGED, and no longer stop
+    checkpoints: a technician looked into them (`sitegate verify --acknowledge`), and the log says who and when."""
+    if acknowledgement is None:
+        return verdicts
+    named, by = acknowledgement.data["findings"], acknowledgement.data["by"]
+    note = f" (acknowledged by {by} on {acknowledgement.wall_utc[:10]}, record {acknowledgement.seq})"
+    return [Verdict(v.witness, ACKNOWLEDGED, v.text + note) if v.broken and v.finding in named else v for v in verdicts]
+
+
+def unacknowledged(log: LogView) -> list[Record]:
+    """The log's own records of witness findings (the daemon's) made since the newest acknowledgement: a head file
+    deleted and written again, or a cut since repaired, stays visible until someone looks into it."""
+    acknowledged = next(log.newest(Kind.WITNESS_ACK), None)
+    found = []
+    for record in log.newest(Kind.WITNESS_MISMATCH):
+        if acknowledged is not None and record.seq < acknowledged.seq:
+            break
+        found.append(record)
+    return found
+
+
 def check(log: LogView, head_file: Path, public_key_hex: str, extra: Iterable[WitnessSource] = ()) -> list[Verdict]:
-    """The live log against every witness the device can reach (status, the daemon)."""
+    """The live log against every witness the device can reach (status, the daemon, verify)."""
     last = log.last()
 
     def hash_at(seq: int) -> str | None:
         record = log.get(seq)
         return record.hash if record else None
 
-    return judge_all(witnesses(log.db, head_file, extra), last.seq if last else 0, hash_at, public_key_hex)
+    verdicts = judge_all(witnesses(log.db, head_file, extra), last.seq if last else 0, hash_at, public_key_hex)
+    return acknowledge(verdicts, next(log.newest(Kind.WITNESS_ACK), None))
 
 
 def _write_durably(path: Path, text: str) -> None:
-    """Write, fsync, rename over, fsync the folder: the file holds the old checkpoint or the new one, never half."""
+    """Write, fsync, rename over, fsync the folder: the file holds the old checkpoint or the new one, never half
+    (and no partial file is left behind when the disk is full)."""
     descriptor, partial = tempfile.mkstemp(prefix=path.name, suffix=".new", dir=path.parent)  # one per writer
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(folder)

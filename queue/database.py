@@ -135,6 +135,11 @@ def ledger_path(path: Path) -> Path:
     return Path(path).with_name(f"{Path(path).stem}-delivery.db")
 
 
+def head_path(path: Path) -> Path:
+    """The head file beside the log (queue/checkpoints.py): sitegate.db → sitegate-head.json."""
+    return Path(path).with_name(f"{Path(path).stem}-head.json")
+
+
 def _create_private(path: Path) -> None:
     """Create the file 0600 before SQLite does: its -wal and -shm files then get the same mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +277,8 @@ def open_or_move_aside(path: Path, now: datetime) -> None:
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     ledger = ledger_path(path)
     for broken, moved, fix in (
-        (path, (path, ledger), "a new log was started; keep the old file as evidence and report it"),
+        # The log takes its witnesses with it: the new log must not be judged against the old one's head.
+        (path, (path, ledger, head_path(path)), "a new log was started; keep the old files as evidence and report it"),
         (
             ledger,
             (ledger,),

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     OUTAGE_REFERENCE = "outage_reference"
     PAPER_LISTING = "paper_listing"
     WITNESS_MISMATCH = "witness_mismatch"  # the log does not extend a checkpoint or delivery kept elsewhere
+    WITNESS_ACK = "witness_acknowledged"  # a technician looked into the witness findings it names
     ROSTER_IMPORT = "roster_import"  # who replaced the roster, with how many workers, from which file (its hash)
     COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
 

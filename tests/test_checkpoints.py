@@ -4,6 +4,8 @@ every witness that still holds the real head says so, by name, with both seqs (i
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
 import signal
 import sqlite3
@@ -21,6 +23,7 @@ from sitegate.device import Device
 from sitegate.paper_fallback import listing
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.presence_rest_v1 import ItemResult
+from sitegate.queue.records import Kind
 from sitegate.registration import append_registration
 from sitegate.timefmt import BRUSSELS, format_utc
 
@@ -36,7 +39,7 @@ def append(device, clock, count: int, start: int = 0) -> None:
 
 def take(device, clock) -> checkpoints.Checkpoint:
     """A checkpoint as the daemon takes it."""
-    head_file = checkpoints.head_path(device.config.database_path)
+    head_file = database.head_path(device.config.database_path)
     now = format_utc(clock.now())
     taken, verdicts = checkpoints.checkpoint(
         device.log, device.ledger, device.key, head_file, now, checkpoints.Reason.PERIODIC
@@ -163,7 +166,7 @@ def test_ledger_rolled_back_with_the_log_is_caught_by_the_head_file(device, cloc
 
 
 def test_head_file_deleted_is_reported_not_fatal(site, config_file):
-    checkpoints.head_path(site.config.database_path).unlink()
+    database.head_path(site.config.database_path).unlink()
     code, out = verified(config_file)
     assert code == 1
     assert "head file:" in out and "is missing" in out
@@ -174,13 +177,28 @@ def test_head_file_deleted_is_reported_not_fatal(site, config_file):
 
 
 def test_a_damaged_head_file_is_reported(site, config_file):
-    checkpoints.head_path(site.config.database_path).write_text("{not json")
+    database.head_path(site.config.database_path).write_text("{not json")
     code, out = verified(config_file)
     assert code == 1 and "head file:" in out and "cannot be read" in out
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"seq": "12"}, {"signature": None}, {"seq": True}, {"hash": 7}, {"extra": 1}],
+    ids=["seq-text", "signature-null", "seq-bool", "hash-number", "extra-field"],
+)
+def test_a_head_file_of_the_wrong_form_is_damaged_not_a_crash(site, config_file, change):
+    head_file = database.head_path(site.config.database_path)
+    head_file.write_text(json.dumps({**json.loads(head_file.read_text()), **change}))
+    code, out = verified(config_file)
+    assert code == 1 and "head file:" in out and "cannot be read: not a checkpoint" in out, out
+    critical, warnings = status_problems(config_file)
+    assert not [line for line in critical if "head file" in line]
+    assert any("cannot be read" in line for line in warnings)
+
+
 def test_head_file_rewritten_by_hand_is_not_signed(site, config_file):
-    head_file = checkpoints.head_path(site.config.database_path)
+    head_file = database.head_path(site.config.database_path)
     forged = {**json.loads(head_file.read_text()), "seq": COUNT - 2}
     head_file.write_text(json.dumps(forged))
     code, out = verified(config_file)
@@ -208,7 +226,7 @@ def test_listing_printed_then_log_truncated(device, clock, config_file, tmp_path
     code, out = verified(config_file, "--checkpoint", qr)
     assert code == 0 and "extends checkpoint 8 (printed listing)" in out
     # Both files rolled back and the head file deleted: only the paper is left to tell.
-    checkpoints.head_path(device.config.database_path).unlink()
+    database.head_path(device.config.database_path).unlink()
     cut(device, 5)
     ledger = sqlite3.connect(database.ledger_path(device.config.database_path), isolation_level=None)
     ledger.execute("DELETE FROM checkpoints")
@@ -238,6 +256,74 @@ def test_export_carries_the_witnesses_and_catches_a_truncated_export(site, confi
     assert f"TRUNCATED: the ledger (in the export) holds checkpoint {COUNT} of 2026-11-22, the log ends at 9" in out
 
 
+def test_a_typo_in_the_checkpoint_is_a_usage_error_not_tampering(site, config_file):
+    code, out = verified(config_file, "--checkpoint", "37:a064cd16697275a8:junk")
+    assert code == 2 and "copy it again" in out and "evidence" not in out
+
+
+def test_a_listing_qr_of_another_gate_is_refused(site, config_file):
+    last = site.log.last()
+    fingerprint = site.key.fingerprint
+    ours = f"sitegate:gate-01:{last.seq}:{last.hash[:16]}:{fingerprint}"
+    assert verified(config_file, "--checkpoint", ours)[0] == 0
+    code, out = verified(config_file, "--checkpoint", ours.replace("gate-01", "gate-02"))
+    assert code == 2 and "the listing's QR code is gate gate-02's; this log is gate gate-01's" in out
+
+
+def test_an_export_header_with_a_witness_of_the_wrong_form_fails_cleanly(site, config_file, tmp_path):
+    export = tmp_path / "export.jsonl"
+    assert run_sitegate("export", "--out", str(export), config=config_file).returncode == 0
+    header, *records = export.read_text().splitlines()
+    for change in ({"seq": "12"}, {"comment": "added by hand"}):
+        altered = json.loads(header)
+        altered["witnesses"][0].update(change)
+        export.write_text("\n".join([json.dumps(altered), *records]) + "\n")
+        code, out = verified(config_file, "--export", str(export))
+        assert code == 2 and "the export's header holds a witness that is not one" in out, out
+
+
+def test_a_cut_stays_critical_after_the_log_grows_past_it_until_acknowledged(site, clock, config_file):
+    """The gate registered past the old end; the ledger's rows set aside still prove the cut. A technician who
+    looked into it acknowledges it (a signed record naming them); checkpoints then resume."""
+    cut(site, 5)
+    regrown = Device.open(site.config, clock)
+    append(regrown, clock, 9, start=30)  # seqs 6..14: past every seq the ledger delivered
+    deliver(regrown, 14)
+    set_aside = regrown.ledger.execute("SELECT count(*), sum(state = 'delivered') FROM superseded").fetchone()
+    assert set_aside == (COUNT - 5, DELIVERED - 5)
+    regrown.close()
+    code, out = verified(config_file)
+    assert code == 2 and f"TRUNCATED: the ledger holds registrations up to seq {COUNT} that the log lost" in out
+    critical, _ = status_problems(config_file)
+    assert any("that the log lost" in line and "--acknowledge" in line for line in critical)
+
+    code, out = verified(config_file, "--acknowledge")
+    assert "acknowledged (signed record" in out
+    critical, _ = status_problems(config_file)
+    assert not [line for line in critical if "TRUNCATED" in line or "REWRITTEN" in line], critical
+    code, out = verified(config_file)
+    assert code == 0 and "acknowledged by" in out, out
+    again = Device.open(site.config, clock)
+    try:
+        record = next(again.log.newest(Kind.WITNESS_ACK))
+        assert record.data["by"] == pwd.getpwuid(os.getuid()).pw_name
+        assert take(again, clock).seq == again.log.last().seq  # checkpoints resume
+    finally:
+        again.close()
+
+
+def test_writing_the_head_file_on_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
+    head = tmp_path / "sitegate-head.json"
+
+    def no_space(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.os, "fsync", no_space)
+    with pytest.raises(OSError):
+        checkpoints._write_durably(head, "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def wait_for(condition, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not condition():
@@ -253,7 +339,7 @@ def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registeri
     feed(tmp_path / "badges.fifo", [uid(i) for i in range(8)], threading.Event())
     assert wait_for(lambda: len(daemon.registered()) == 8), daemon.lines
     daemon.kill(signal.SIGTERM)
-    head_file = tmp_path / "data" / checkpoints.HEAD_FILE
+    head_file = database.head_path(tmp_path / "data" / "sitegate.db")
     stopped_at = json.loads(head_file.read_text())
     assert stopped_at["reason"] == "stop" and stopped_at["seq"] == max(daemon.registered())
     assert [e["seq"] for e in daemon.lines if e.get("event") == "checkpoint"][-1] == stopped_at["seq"]
@@ -283,3 +369,33 @@ def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registeri
     first = {"witness": "head file", "holds": "checkpoint", "seq": stopped_at["seq"], "state": "truncated"}
     assert first in recorded[0]["findings"]
     assert run_sitegate("verify", config=config).returncode == 2
+
+
+def test_a_checkpoint_that_cannot_be_written_never_stops_the_gate_and_a_lost_head_file_stays_on_record(tmp_path):
+    """The head file cannot be written (here: a folder in its place, as a full disk would refuse it): the daemon
+    logs it with a fix and keeps registering, and stops cleanly. Next start, the head file is missing: the daemon
+    writes it again, but the log keeps a signed trace that status shows until someone acknowledges it."""
+    config = write_site(tmp_path, workers=4)
+    run_sitegate("roster", "import", str(tmp_path / "roster.csv"), config=config, check=True)
+    head_file = database.head_path(tmp_path / "data" / "sitegate.db")
+    head_file.mkdir(parents=True)
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    feed(tmp_path / "badges.fifo", [uid(0), uid(1)], threading.Event())
+    assert wait_for(lambda: len(daemon.registered()) == 2), daemon.lines
+    daemon.kill(signal.SIGTERM)
+    failed = [e for e in daemon.lines if e.get("event") == "checkpoint_failed"]
+    assert failed and all(e["fix"] for e in failed)
+    assert any(e.get("event") == "stopped" for e in daemon.lines)
+    assert not [e for e in daemon.lines if e.get("event") == "thread_died"]
+
+    head_file.rmdir()
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    assert wait_for(head_file.exists)
+    daemon.kill(signal.SIGTERM)
+    _, warnings = status_problems(config)
+    assert any("the log records witness findings" in line and "is missing" in line for line in warnings), warnings
+    assert "acknowledged (signed record" in verified(config, "--acknowledge")[1]
+    _, warnings = status_problems(config)
+    assert not [line for line in warnings if "witness findings" in line]

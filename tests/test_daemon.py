@@ -85,11 +85,14 @@ def test_corrupt_database_is_moved_aside_and_kept(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "sitegate.db").write_bytes(b"this is not a database" * 100)
+    old_head = json.dumps({"seq": 37, "hash": "a" * 64, "wall_utc": "x", "reason": "stop", "signature": "b" * 128})
+    (data / "sitegate-head.json").write_text(old_head)  # the corrupt log's witness must go with it
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     daemon.kill(signal.SIGTERM)
     kept = list(data.glob("sitegate.db.corrupt-*"))
     assert kept and kept[0].read_bytes().startswith(b"this is not a database")
+    assert [p.read_text() for p in data.glob("sitegate-head.json.corrupt-*")] == [old_head]
     assert any(e.get("event") == "database_moved_aside" and e["level"] == "critical" for e in daemon.lines)
     assert run_sitegate("verify", config=config).returncode == 0
 
