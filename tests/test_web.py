@@ -229,6 +229,17 @@ def test_no_session_no_page_and_a_cross_site_form_is_refused(tmp_path, sites, se
     assert len(refusals) >= 4
 
 
+def test_the_page_can_crash_without_the_gate_noticing(tmp_path, sites, service):
+    site = start(sites, tmp_path / "site", service)
+    site.web.process.kill()  # SIGKILL, in the middle of nothing: no clean stop
+    site.web.process.wait(10)
+    site.badge("10000000", "10000001")
+    assert [e["outcome"] for e in site.badges()] == ["registered", "registered"]
+    assert site.sitegate("verify").returncode == 0
+    site.start_web()  # and it comes back on the same log
+    assert requests.get(site.web.url + "/login", timeout=10).status_code == 200
+
+
 def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, driver):
     site = start(sites, tmp_path / "site", service)
     site.badge("10000000", "10000002")
@@ -324,5 +335,7 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         assert "Check the working of your time-registration system." in remarks
         assert "Worker0 Test" in text(driver, "registrations")
         screenshot(driver, "today-remark")
+        driver.get(f"{site.web.url}/today?lang=fr")
+        assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
     finally:
         late.stop()

@@ -204,7 +204,14 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         with reading() as db:
             registrations = views.todays_registrations(db, config, clock.now())
             remarks = views.remarks(db)
-        return page("today.tpl", session, registrations=registrations, remarks=remarks)
+        lang = language(session)
+        return page(
+            "today.tpl",
+            session,
+            registrations=registrations,
+            remarks=remarks,
+            remark_text=lambda item: views.remark_text(item, lang),
+        )
 
     @app.post("/reference")
     @with_session

@@ -18,7 +18,7 @@ from sitegate.presence import OnSite, on_site, recent_registrations
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
-from sitegate.queue.remarks import ActionItem, needing_action
+from sitegate.queue.remarks import ActionItem, info, needing_action
 from sitegate.status import never_connected
 from sitegate.timefmt import local
 
@@ -106,6 +106,12 @@ def todays_registrations(db: sqlite_utils.Database, config: Config, now: datetim
 def remarks(db: sqlite_utils.Database) -> list[ActionItem]:
     """The remarks and refusals someone must act on, soonest deadline first (as `sitegate remarks`)."""
     return needing_action(db, outages(LogView(db)))
+
+
+def remark_text(item: ActionItem, language: str) -> str:
+    """The remark's official wording: French for a French page, else the English of the official list (it has
+    no Dutch column)."""
+    return info(item.code).text_fr if language == "fr" and item.code else item.text
 
 
 def references_today(db: sqlite_utils.Database, now: datetime) -> list[dict]:

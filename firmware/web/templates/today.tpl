@@ -4,7 +4,7 @@
 % if remarks:
 <ul>
 % for item in remarks:
-<li><strong>{{item.code if item.code else say('refused')}}</strong> {{item.text}} ({{item.worker}}, {{show(item.registered_utc)}})
+<li><strong>{{item.code if item.code else say('refused')}}</strong> {{remark_text(item)}} ({{item.worker}}, {{show(item.registered_utc)}})
 % if item.deadline_utc:
 <br><span class="deadline">{{say('report_by')}} {{show(item.deadline_utc)[:10]}}</span>
 % end
