@@ -319,6 +319,12 @@ class Daemon:
         self._thread("clock", self._watch_clock)
         self._thread("heartbeat", self._heartbeat)
         self._thread("outage-probes", self._probe)
+        actions = None
+        if self.config.web.enabled:  # the foreman's page asks the daemon to sign what a foreman does there
+            from sitegate.page_actions import ActionServer
+
+            actions = ActionServer(self.config, self.clock)
+            actions.start()
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")
@@ -334,6 +340,8 @@ class Daemon:
             self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
             self.clock.wait(ping_every, self.stop)
         self.notifier.notify("STOPPING=1")
+        if actions is not None:
+            actions.stop()
         self.probe_now.set()
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
             with database.immediate(self.log.db):

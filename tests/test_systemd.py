@@ -62,6 +62,8 @@ def test_the_page_runs_as_the_daemons_user_and_never_restarts_when_off():
         "ExecStart=/opt/sitegate/venv/bin/sitegate web serve",
         "User=sitegate",
         "Restart=on-failure",
+        "InaccessiblePaths=-/var/lib/sitegate/device.key",
+        "PrivateDevices=yes",
         "ProtectSystem=strict",
         "MemoryMax=200M",
     ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import signal
 import threading
 import time
 
@@ -238,6 +239,21 @@ def test_the_page_can_crash_without_the_gate_noticing(tmp_path, sites, service):
     assert site.sitegate("verify").returncode == 0
     site.start_web()  # and it comes back on the same log
     assert requests.get(site.web.url + "/login", timeout=10).status_code == 200
+
+
+def test_the_page_signs_nothing_itself_without_the_daemon_it_only_reads(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    site.daemon.kill(signal.SIGTERM)  # the gate's daemon stopped; the page goes on
+    sign_in(driver, site.web.url, PINS[ANNA])
+    assert text(driver, "state-line")  # it still reads the log
+    driver.find_element(By.ID, "reference").send_keys("CC-1")
+    submit(driver, "record")
+    assert "the gate's daemon does not answer" in text(driver, "error")
+    driver.get(f"{site.web.url}/onsite")
+    assert "Worker0 Test" in text(driver, "present")
+    assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
+    assert site.sitegate("verify").returncode == 0
 
 
 def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, driver):

@@ -1,13 +1,14 @@
 """The page's routes (Bottle): sign-in, the state, who is on site, today, the reference, the listing.
 
-Reads go through a read-only connection opened per request. The two actions that cause signed records (the
-reference number, a listing downloaded or printed) open the device as `sitegate outage reference` and `sitegate
-paper print` do, and call the same functions: SQLite's write lock (BEGIN IMMEDIATE) orders them with the gate's
-appends, each record chained to the one before, whoever wrote it. Nothing else is offered: no roster, no settings.
+Reads go through a read-only connection opened per request. What causes a signed record (the reference number,
+a listing downloaded or printed) is asked of the daemon over its local socket (sitegate.page_actions), which
+signs it with the same functions as `sitegate outage reference` and `sitegate paper print`: the page holds no
+key and never writes the log. Nothing else is offered: no roster, no settings.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import Callable, Iterator
@@ -19,11 +20,10 @@ import bottle
 import sqlite_utils
 
 from sitegate.config import Config
-from sitegate.device import Device
 from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
-from sitegate.paper_fallback.outage import record_reference
+from sitegate.page_actions import ask
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
@@ -60,14 +60,6 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             yield db
         finally:
             db.close()
-
-    @contextmanager
-    def writing() -> Iterator[Device]:
-        device = Device.open(config, clock)
-        try:
-            yield device
-        finally:
-            device.close()
 
     def language(session: Session | None = None) -> str:
         asked = bottle.request.query.get("lang")
@@ -224,42 +216,37 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             employer = normalise_enterprise_number(employer_text, "employer") if employer_text else None
         except IdentifierError as error:
             return home(session, 400, error=f"{error.problem} — {error.fix}")
-        with writing() as device:
-            seq = record_reference(device.log, text, clock.now(), employer, by=session.foreman)
+        try:
+            seq = ask(config, {"action": "reference", "reference": text, "employer": employer, "by": session.foreman})[
+                "seq"
+            ]
+        except SitegateError as error:
+            return home(session, 503, error=f"{error.problem} — {error.fix}")
         event(logger, "web_reference_recorded", seq=seq, foreman=session.foreman, employer=employer)
         bottle.redirect(f"/?done={seq}", 303)
 
     @app.post("/listing.pdf")
     @with_session
     def listing_pdf(session: Session):
-        from sitegate.paper_fallback import listing as paper  # the renderers: ~25 MB, loaded on first use only
-        from sitegate.paper_fallback.printing import for_download
-
-        now = clock.now()
-        day = local(now).date()
-        with writing() as device:
-            document = paper.build(
-                device, day, with_roster=config.printer.include_roster, now=now, language=session.language
-            )
-            content, printed = for_download(device, document, session.foreman)
-        event(logger, "web_listing_downloaded", seq=printed.seq, foreman=session.foreman, workers=len(document.rows))
+        try:
+            found = ask(config, {"action": "download", "language": session.language, "by": session.foreman})
+        except SitegateError as error:
+            return home(session, 503, error=f"{error.problem} — {error.fix}")
+        event(logger, "web_listing_downloaded", seq=found["seq"], foreman=session.foreman, workers=found["workers"])
         bottle.response.content_type = "application/pdf"
-        bottle.response.set_header("Content-Disposition", f'attachment; filename="listing-{day.isoformat()}.pdf"')
-        return content
+        bottle.response.set_header("Content-Disposition", f'attachment; filename="listing-{found["day"]}.pdf"')
+        return base64.b64decode(found["pdf"])
 
     @app.post("/print")
     @with_session
     def print_listing(session: Session):
-        from sitegate.paper_fallback.printing import print_today
-
         try:
-            with writing() as device:
-                _, printed = print_today(device, clock.now(), by=session.foreman)
+            printed = ask(config, {"action": "print", "by": session.foreman})
         except SitegateError as error:
             event(logger, "web_print_failed", logging.ERROR, problem=error.problem, foreman=session.foreman)
             return home(session, 503, error=say("print_failed", session.language, problem=error.problem))
-        event(logger, "web_listing_printed", seq=printed.seq, foreman=session.foreman)
-        bottle.redirect(f"/?done={printed.seq}", 303)
+        event(logger, "web_listing_printed", seq=printed["seq"], foreman=session.foreman)
+        bottle.redirect(f"/?done={printed['seq']}", 303)
 
     @app.get("/static/<name>")
     def static(name: str):
