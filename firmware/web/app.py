@@ -27,6 +27,7 @@ from sitegate.page_actions import ask
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
+from sitegate.queue.records import Kind
 from sitegate.timefmt import local, show
 from sitegate.web import views
 from sitegate.web.auth import Gatekeeper, Session, same, same_origin
@@ -169,11 +170,11 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             references = views.references_today(db, now)
             done = bottle.request.query.get("done")
             record = LogView(db).get(int(done)) if done and done.isdigit() else None
-        if record is not None and not values.get("message"):
+        if record is not None and not values.get("message"):  # the answer to the form just sent
             data = record.data
-            if "reference" in data and "destination" not in data:
+            if record.kind == Kind.OUTAGE_REFERENCE:
                 values["message"] = say("recorded", lang, reference=data["reference"], seq=record.seq)
-            elif "destination" in data:
+            elif record.kind == Kind.PAPER_LISTING:
                 values["message"] = say("printed", lang, destination=data["destination"], seq=record.seq)
         return page("home.tpl", session, status, state=state, references=references, **values)
 
