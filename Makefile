@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: demo test test-fast bench lint package system-deps install uninstall clean
+.PHONY: demo test test-fast bench lint package system-deps install uninstall clean unit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,22 @@ PREFIX_VENV = $(INSTALL_DIR)/venv
 SUBSTITUTE = sed -e 's|@VENV@|$(PREFIX_VENV)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' -e 's|@USER@|$(SITEGATE_USER)|g' \
 	-e 's|@GROUP@|$(ADMIN_GROUP)|g'
 SYSTEMD_RUNNING = test -d /run/systemd/system
+# The unit with this install's paths and names. StateDirectory= and ConfigurationDirectory= take a name under
+# /var/lib and /etc: a state folder elsewhere is made writable with ReadWritePaths= instead (ProtectSystem=strict
+# makes the rest read-only), a configuration folder elsewhere is only read and needs no line.
+STATE_NAME = $(patsubst /var/lib/%,%,$(filter /var/lib/%,$(patsubst %/,%,$(STATEDIR))))
+CONF_NAME = $(patsubst /etc/%,%,$(filter /etc/%,$(patsubst %/,%,$(CONFDIR))))
+UNIT_SUBSTITUTE = sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
+	-e 's|^User=sitegate$$|User=$(SITEGATE_USER)|' -e 's|^Group=sitegate$$|Group=$(SITEGATE_USER)|' \
+	-e 's|^SupplementaryGroups=gpio spi$$|SupplementaryGroups=$(strip $(HW_GROUPS))|' \
+	$(if $(STATE_NAME),-e 's|^StateDirectory=sitegate$$|StateDirectory=$(STATE_NAME)|', \
+	  -e 's|^StateDirectory=sitegate$$|ReadWritePaths=$(STATEDIR)|' -e '/^StateDirectoryMode=/d') \
+	$(if $(CONF_NAME),-e 's|^ConfigurationDirectory=sitegate$$|ConfigurationDirectory=$(CONF_NAME)|', \
+	  -e '/^ConfigurationDirectory/d')
+
+# The unit `make install` writes, on stdout (tests/test_systemd.py checks it under other names).
+unit:
+	@$(UNIT_SUBSTITUTE) systemd/sitegate.service
 
 install:
 	@test "$$(id -u)" = 0 || { echo "run it as root: sudo make install"; exit 1; }
@@ -102,18 +118,20 @@ install:
 	# mfrc522 without its dependencies: it would install RPi.GPIO over rpi-lgpio (which a Pi 5 needs).
 	$(PREFIX_VENV)/bin/pip install --quiet --no-deps 'mfrc522>=0.0.7'
 	install -d -m 0750 -o root -g $(SITEGATE_USER) $(CONFDIR)
-	test -f $(CONFDIR)/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example > $(CONFDIR)/sitegate.toml
+	test -f $(CONFDIR)/sitegate.toml || $(PREFIX_VENV)/bin/sitegate config example --data-dir $(STATEDIR) \
+	  > $(CONFDIR)/sitegate.toml
 	chgrp $(SITEGATE_USER) $(CONFDIR)/sitegate.toml && chmod 0640 $(CONFDIR)/sitegate.toml
 	install -d -m 0700 -o $(SITEGATE_USER) -g $(SITEGATE_USER) $(STATEDIR)
 	install -d -m 0755 $(BINDIR) $(dir $(SUDOERS)) $(UNITDIR)
 	$(SUBSTITUTE) systemd/sitegate-command.sh > $(BINDIR)/sitegate && chmod 0755 $(BINDIR)/sitegate
 	$(SUBSTITUTE) systemd/sitegate.sudoers > $(SUDOERS).new && chmod 0440 $(SUDOERS).new
 	visudo -cqf $(SUDOERS).new && mv $(SUDOERS).new $(SUDOERS)
-	sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
-	  systemd/sitegate.service > $(UNITDIR)/sitegate.service && chmod 0644 $(UNITDIR)/sitegate.service
+	$(UNIT_SUBSTITUTE) systemd/sitegate.service > $(UNITDIR)/sitegate.service && chmod 0644 $(UNITDIR)/sitegate.service
 	# The foreman's page: installed, not enabled (it is off unless [web] enabled = true).
-	sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
-	  systemd/sitegate-web.service > $(UNITDIR)/sitegate-web.service && chmod 0644 $(UNITDIR)/sitegate-web.service
+	$(UNIT_SUBSTITUTE) -e 's|/var/lib/sitegate/device.key|$(STATEDIR)/device.key|' systemd/sitegate-web.service \
+	  > $(UNITDIR)/sitegate-web.service && chmod 0644 $(UNITDIR)/sitegate-web.service
+	@case "$(STATEDIR)/" in /tmp/*|/var/tmp/*|/home/*|/root/*|/run/user/*) \
+	  echo "note: the unit's PrivateTmp=/ProtectHome= hide $(STATEDIR) from the daemon: choose a STATEDIR under /var/lib";; esac
 	@if $(SYSTEMD_RUNNING); then systemctl daemon-reload && systemctl enable sitegate.service; \
 	else echo "systemd is not running here (a container or build machine): skipped 'systemctl daemon-reload' and"; \
 	  echo "'systemctl enable sitegate.service'; run them on the gate."; fi

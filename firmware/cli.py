@@ -18,6 +18,8 @@ from sitegate import config as configuration
 from sitegate.commissioning import actor
 from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
+from sitegate.outfile import check as check_out
+from sitegate.outfile import replacing
 from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue import verify as verifier
@@ -53,9 +55,13 @@ def cmd_config_check(args) -> Report:
     )
     if online and not errors:
         lines.append(f"token obtained from {config.service.token_url}")
+    not_run = "fix the errors above first" if args.online and not online else None
+    if not_run:  # asked for, not done: say so rather than let silence pass for a token obtained
+        lines.append(f"online check not run: {not_run}")
     data = {
         "ok": not errors,
         "online": online and not errors,
+        **({"online_not_run": not_run} if not_run else {}),
         "source": str(configuration.config_path(args.config)),
         "problems": [p.__dict__ for p in problems],
     }
@@ -63,7 +69,7 @@ def cmd_config_check(args) -> Report:
 
 
 def cmd_config_example(args) -> int:
-    print(configuration.example_text(), end="")
+    print(configuration.example_text(Path(args.data_dir) if args.data_dir else None), end="")
     return OK
 
 
@@ -167,9 +173,10 @@ def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[li
 def cmd_export(args) -> Report:
     device = _open(args)
     held = checkpoints.witnesses(device.db, database.head_path(device.config.database_path))
-    with progress(device.log.count(), "exporting") as bar:
+    destination = replacing(Path(args.out), device.config.data_dir, text=True)
+    with progress(device.log.count(), "exporting") as bar, destination as out:
         count = verifier.write_export(
-            Path(args.out),
+            out,
             device.log.records(),
             device.key.public_key_hex,
             device.config.device_id,
@@ -400,10 +407,15 @@ def cmd_doctor(args) -> Report:
 
     steps, seq = doctor.run(_open(args))
     rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
-    text = table(rows, ["step", "result", "detail", "fix"]) + f"\ncommissioning record {seq} (signed)"
-    results = {step.result for step in steps}
-    code = CRITICAL if doctor.FAIL in results else WARNING if doctor.WARN in results else OK
-    return Report({"record": seq, "steps": [step.__dict__ for step in steps]}, text, code)
+    results = [step.result for step in steps]
+    counts = {result: results.count(result) for result in (doctor.PASS, doctor.WARN, doctor.FAIL, doctor.SKIP)}
+    summary = (
+        f"{counts[doctor.PASS]} passed, {counts[doctor.WARN]} warning(s), {counts[doctor.FAIL]} failed, "
+        f"{counts[doctor.SKIP]} skipped (not tested)"
+    )
+    text = table(rows, ["step", "result", "detail", "fix"]) + f"\n{summary}\ncommissioning record {seq} (signed)"
+    code = CRITICAL if counts[doctor.FAIL] else WARNING if counts[doctor.WARN] else OK
+    return Report({"record": seq, "counts": counts, "steps": [step.__dict__ for step in steps]}, text, code)
 
 
 def cmd_paper_print(args) -> Report:
@@ -414,6 +426,8 @@ def cmd_paper_print(args) -> Report:
     from sitegate.paper_fallback.printing import send
 
     device = _open(args)
+    if args.out:  # refused before the listing is built, not after
+        check_out(Path(args.out), device.config.data_dir)
     printer = device.config.printer
     day = date.fromisoformat(args.date) if args.date else SYSTEM.now().astimezone(BRUSSELS).date()
     employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
@@ -562,7 +576,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     check_cmd = command("check", cmd_config_check, "validate the configuration, listing every problem", config_sub)
     check_cmd.add_argument("--online", action="store_true", help="also obtain a token from the service now")
-    command("example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False)
+    example_cmd = command(
+        "example", cmd_config_example, "print a commented example configuration", config_sub, json_flag=False
+    )
+    example_cmd.add_argument(
+        "--data-dir", metavar="DIR", help="write this as device.data_dir (make install: its state directory)"
+    )
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
     command(

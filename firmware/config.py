@@ -323,14 +323,17 @@ def parse(data: dict, source: str = "<memory>", base: Path | None = None) -> Con
     return Config(**values, source=source, warnings=tuple(checker.problems))
 
 
-def example_text() -> str:
-    """`sitegate config example`: written from the declarations above, so it always holds the defaults."""
+def example_text(data_dir: Path | None = None) -> str:
+    """`sitegate config example`: written from the declarations above, so it always holds the defaults.
+
+    data_dir: the state directory this machine's install created, written in place of the default."""
     header = [
         "# sitegate configuration: copy to /etc/sitegate/sitegate.toml, edit, then run `sitegate config check`.",
         "# Every problem is listed at once, with the key and the fix. Relative paths are relative to this file.",
         "# Values in the [site] and [device] sections are examples: replace every one with this site's own.",
     ]
-    return "\n".join(header + example(Config)[1:]) + "\n"
+    values = {"device.data_dir": str(data_dir)} if data_dir else {}
+    return "\n".join(header + example(Config, values=values)[1:]) + "\n"
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -17,17 +17,20 @@ from sitegate import health
 from sitegate.commissioning import actor
 from sitegate.config import Config, ReaderConfig
 from sitegate.device import Device
+from sitegate.errors import SitegateError
 from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
+from sitegate.timefmt import format_utc
 
 PASS, WARN, FAIL = "pass", "warning", "fail"
+SKIP = "skip"  # nothing here to test (no printer configured, a reader without a chip to ask): neither pass nor fail
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
-    result: str  # pass, warning or fail
+    result: str  # pass, warning, fail or skip
     detail: str
     fix: str = ""
 
@@ -91,11 +94,13 @@ class Hardware:
 
 
 def _guarded(name: str, fix: str, check: Callable[[], Step]) -> Step:
-    """A step whose hardware raises says so, with the fix, instead of stopping the run."""
+    """A step whose hardware raises says so, with the fix, instead of stopping the run. A SitegateError knows its
+    own cause better than the step does (no GPIO at all is not a wiring fault): its fix wins over `fix`."""
     try:
         return check()
     except Exception as error:  # noqa: BLE001 - every failure of a step is that step's result
-        return Step(name, FAIL, f"{type(error).__name__}: {getattr(error, 'problem', error)}", fix)
+        own_fix = error.fix if isinstance(error, SitegateError) else ""
+        return Step(name, FAIL, f"{type(error).__name__}: {getattr(error, 'problem', error)}", own_fix or fix)
 
 
 def reader_steps(config: Config, hardware: Hardware) -> list[Step]:
@@ -105,7 +110,7 @@ def reader_steps(config: Config, hardware: Hardware) -> list[Step]:
     for reader in config.readers:
         name, wiring = f"reader {reader.name}", "check the SPI cable, power and reset pin; SPI on (raspi-config)"
         if reader.source != "mfrc522":
-            steps.append(Step(name, PASS, f"{reader.source} source: badge a card to test it"))
+            steps.append(Step(name, SKIP, f"{reader.source} source: nothing to ask; badge a card to test it"))
             continue
 
         def version(reader=reader, name=name, wiring=wiring) -> Step:
@@ -142,7 +147,7 @@ def signals_step(config: Config, hardware: Hardware) -> Step:
 def printer_step(config: Config, hardware: Hardware, device_id: str) -> Step:
     spec = config.printer.escpos
     if config.printer.format != "escpos" or not spec:
-        return Step("printer", PASS, "no thermal printer configured: test the PDF with `sitegate paper print --out`")
+        return Step("printer", SKIP, "no thermal printer configured: test the PDF with `sitegate paper print --out`")
 
     def slip() -> Step:
         printer = hardware.printer(spec)
@@ -214,5 +219,5 @@ def run(device: Device, hardware: Hardware | None = None, clock: Clock = SYSTEM)
         disk_step(config, hardware),
         watchdog_step(hardware),
     ]
-    payload = {"by": actor(), "at_utc": clock.now().isoformat(), "steps": [asdict(step) for step in steps]}
+    payload = {"by": actor(), "at_utc": format_utc(clock.now()), "steps": [asdict(step) for step in steps]}
     return steps, device.log.append(Kind.COMMISSIONING, payload).seq

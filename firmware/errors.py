@@ -57,3 +57,7 @@ class VerificationError(SitegateError):
             f"{where}: {problem}",
             "keep the database and any export as evidence; do not delete it; report it to the site manager",
         )
+
+
+class OutputFileError(SitegateError):
+    """A file a person asked for (`--out`) cannot be written there; nothing was written."""

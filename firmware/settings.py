@@ -12,7 +12,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,17 +214,25 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def example(cls: type, path: str = "") -> list[str]:
-    """The commented example configuration of `cls`, written from its declarations."""
+def example(cls: type, path: str = "", values: Mapping[str, Any] | None = None) -> list[str]:
+    """The commented example configuration of `cls`, written from its declarations.
+
+    values: this machine's own value for some keys, by their full name ("device.data_dir"), in place of the example's
+    (`make install` writes the state directory it created)."""
+    values = values or {}
     lines: list[str] = []
     subsections = []
     for f, _, name in _fields(cls):
         meta = f.metadata
+        full = f"{path}.{name}" if path else name
         if meta["section"] is not None:
-            subsections.append((meta, f"{path}.{name}" if path else name))
+            subsections.append((meta, full))
             continue
         if meta["doc"]:
             lines.append(f"# {meta['doc']}")
+        if full in values:
+            lines.append(f"{name} = {_toml(values[full])}")
+            continue
         value = meta["example"] if meta["example"] is not None else f.default
         if f.default is None:  # off unless set: shown commented out, with an example value where there is one
             lines.append(f"# {name} = {_toml(value if value is not None else '')}")
@@ -232,5 +240,6 @@ def example(cls: type, path: str = "") -> list[str]:
             lines.append(f"{name} = {_toml(value)}")
     for meta, full in subsections:
         section = meta["section"]
-        lines += ["", f"# {section.DOC}", f"[[{full}]]" if meta["many"] else f"[{full}]", *example(section, full)]
+        heading = f"[[{full}]]" if meta["many"] else f"[{full}]"
+        lines += ["", f"# {section.DOC}", heading, *example(section, full, values)]
     return lines

@@ -47,8 +47,8 @@ class Listing:
     device_id: str
     printed_at: str
     clock_state: str
-    checkpoint_seq: int
-    checkpoint_hash: str
+    checkpoint_seq: int | None  # None: the log was empty, there is no head to check the paper against
+    checkpoint_hash: str | None
     key_fingerprint: str
     language: str = "fr"
     rows: list[Row] = field(default_factory=list)
@@ -67,8 +67,11 @@ class Listing:
         return {} if self.employer else {k: v for k, v in self.references.items() if k != SITE}
 
     @property
-    def checkpoint(self) -> str:
-        """What the QR code holds: enough to find and check the record in the log or an export."""
+    def checkpoint(self) -> str | None:
+        """What the QR code holds: enough to find and check the record in the log or an export. None for an empty
+        log: a made-up head (0, zeros) would be printed only for `sitegate verify --checkpoint` to refuse it."""
+        if self.checkpoint_seq is None or self.checkpoint_hash is None:
+            return None
         return f"sitegate:{self.device_id}:{self.checkpoint_seq}:{self.checkpoint_hash[:16]}:{self.key_fingerprint}"
 
 
@@ -154,8 +157,8 @@ def build(
         device_id=device.config.device_id,
         printed_at=show(now),
         clock_state=last_clock_event(device.log)[0],
-        checkpoint_seq=last.seq if last else 0,
-        checkpoint_hash=last.hash if last else "0" * 64,
+        checkpoint_seq=last.seq if last else None,
+        checkpoint_hash=last.hash if last else None,
         key_fingerprint=device.key.fingerprint,
         language=language or site.language,
         rows=ordered,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from escpos.printer import Dummy
 
+from sitegate import outfile
 from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.paper_fallback import listing as paper
@@ -74,7 +75,7 @@ def send(
     """Render and deliver the listing; record it as a signed record naming who asked for it (`by`)."""
     content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
-        Path(out).write_bytes(content)
+        outfile.write_bytes(Path(out), content, device.config.data_dir)
         destination = f"file {out}"
     elif output_format == "pdf" and cups_printer:
         with tempfile.NamedTemporaryFile(suffix=".pdf", prefix="sitegate-listing-") as handle:
@@ -122,7 +123,8 @@ def print_today(device: Device, now: datetime, by: str | None = None) -> tuple[L
 
 def checkpoint_printed(device: Device) -> list[str]:
     """Every printed listing is also a checkpoint, in the ledger, the head file and the journal (its QR code holds
-    the head it was built from). Never refuses the paper: a log that no longer extends its witnesses is reported."""
+    the head it was built from; a listing of an empty log has none, this checkpoint is then the log's first). Never
+    refuses the paper: a log that no longer extends its witnesses is reported."""
     head_file = database.head_path(device.config.database_path)
     now = format_utc(device.log.clock.now())
     _, verdicts = checkpoints.checkpoint(

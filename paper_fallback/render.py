@@ -51,6 +51,7 @@ LABELS = {
         "others": "References of employers who called separately",
         "printed": "printed {at} (clock {clock})",
         "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
+        "log_empty": "Log checkpoint: none, the log is empty",
         "key": "Device key {fp}: check with `sitegate verify --fingerprint`",
         "sign": "Name and signature of the employer or foreman:",
         "by_hand": "(name not printable here: write it by hand)",
@@ -74,6 +75,7 @@ LABELS = {
         "others": "Références des employeurs ayant appelé séparément",
         "printed": "imprimé le {at} (horloge {clock})",
         "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
+        "log_empty": "Point de contrôle du journal : aucun, le journal est vide",
         "key": "Clé de l'appareil {fp} : vérifier avec `sitegate verify --fingerprint`",
         "sign": "Nom et signature de l'employeur ou du chef d'équipe :",
         "by_hand": "(nom non imprimable ici : l'écrire à la main)",
@@ -97,6 +99,7 @@ LABELS = {
         "others": "Referenties van werkgevers die apart belden",
         "printed": "afgedrukt {at} (klok {clock})",
         "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
+        "log_empty": "Controlepunt van het logboek: geen, het logboek is leeg",
         "key": "Sleutel van het toestel {fp}: na te gaan met `sitegate verify --fingerprint`",
         "sign": "Naam en handtekening van de werkgever of ploegbaas:",
         "by_hand": "(naam hier niet afdrukbaar: met de hand invullen)",
@@ -109,6 +112,13 @@ COLUMN_WIDTHS = (8, 38, 46, 36, 54, 17, 17, 61)  # mm, landscape A4 (277 mm insi
 
 class RenderError(SitegateError):
     """The listing cannot be drawn faithfully; nothing was printed."""
+
+
+def _checkpoint_line(listing: Listing, labels: dict) -> str:
+    """The head the paper can be checked against, or that there is none (an empty log has no head)."""
+    if listing.checkpoint is None:
+        return labels["log_empty"]
+    return labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16])
 
 
 def _font_path(name: str) -> str:
@@ -239,12 +249,13 @@ def pdf(listing: Listing) -> bytes:
     if document.will_page_break(32):
         document.add_page()
     y = document.get_y()
-    document.image(_qr_png(listing.checkpoint), x=250, y=y, w=28)
+    if listing.checkpoint:
+        document.image(_qr_png(listing.checkpoint), x=250, y=y, w=28)
     document.set_font("DejaVu", "", 8)
     for line in (
         f"{labels['device']} {listing.device_id} — "
         + labels["printed"].format(at=listing.printed_at, clock=listing.clock_state),
-        labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16]),
+        _checkpoint_line(listing, labels),
         labels["key"].format(fp=listing.key_fingerprint),
         "",
         labels["sign"],
@@ -337,8 +348,8 @@ def escpos(listing: Listing, printer) -> SlipReport:
             printer.textln(labels["transliterated"])
         printer.textln("-" * SLIP_WIDTH)
         printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
-        printer.textln(labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16]))
-        if number == len(parts):
+        printer.textln(_checkpoint_line(listing, labels))
+        if number == len(parts) and listing.checkpoint:
             printer.qr(listing.checkpoint, size=4)
         printer.textln(labels["sign"])
         printer.textln("\n\n__________________________________")

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from sitegate.errors import VerificationError
 from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest
@@ -72,7 +73,7 @@ def verify(
 
 
 def write_export(
-    path: Path,
+    out: TextIO,
     records: Iterable[Record],
     public_key_hex: str,
     device_id: str,
@@ -80,21 +81,20 @@ def write_export(
     witnesses: Iterable[dict] = (),
 ) -> int:
     """JSON lines: a header with the public key (and what the device's witnesses held: the export's end is checked
-    against them anywhere), then one record a line."""
+    against them anywhere), then one record a line. The caller opens `out` (where, and how safely, is its choice)."""
+    header = {
+        "format": EXPORT_FORMAT,
+        "device_id": device_id,
+        "public_key": public_key_hex,
+        "fingerprint": fingerprint(public_key_hex),
+        "witnesses": list(witnesses),
+    }
+    out.write(canonical_json(header) + "\n")
     count = 0
-    with open(path, "w", encoding="utf-8") as out:
-        header = {
-            "format": EXPORT_FORMAT,
-            "device_id": device_id,
-            "public_key": public_key_hex,
-            "fingerprint": fingerprint(public_key_hex),
-            "witnesses": list(witnesses),
-        }
-        out.write(canonical_json(header) + "\n")
-        for record in records:
-            out.write(canonical_json(record.as_dict()) + "\n")
-            count += 1
-            progress(1)
+    for record in records:
+        out.write(canonical_json(record.as_dict()) + "\n")
+        count += 1
+        progress(1)
     return count
 
 

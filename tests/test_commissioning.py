@@ -154,3 +154,14 @@ def test_online_obtains_a_token_from_the_service(tmp_path):
     data = json.loads(result.stdout)
     assert result.returncode == 2 and data["online"] is False
     assert [p["path"] for p in data["problems"]] == ["service.token_url"]
+
+
+def test_online_is_not_silently_skipped_when_there_are_errors(tmp_path):
+    """Asked for, not done: the command says so, in text and in JSON, rather than let silence pass for a token."""
+    path = write_config(tmp_path, client_id=" ")  # an error: no token is asked for
+    result = run_sitegate("config", "check", "--online", config=path)
+    assert result.returncode == 2 and "online check not run: fix the errors above first" in result.stdout
+    data = json.loads(run_sitegate("config", "check", "--online", "--json", config=path).stdout)
+    assert data["online"] is False and data["online_not_run"] == "fix the errors above first"
+    plain = run_sitegate("config", "check", "--json", config=path)  # not asked for: nothing to say
+    assert "online_not_run" not in json.loads(plain.stdout)

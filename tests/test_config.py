@@ -38,6 +38,14 @@ def test_example_config_is_valid_and_holds_every_default():
         assert documented in text, documented
 
 
+def test_example_with_this_machines_data_dir(tmp_path):
+    """`make install STATEDIR=...` writes its state directory into the configuration it generates."""
+    folder = tmp_path / "state of the gate"  # a space: quoted as TOML wants it
+    text = run_sitegate("config", "example", "--data-dir", str(folder)).stdout
+    assert configuration.parse(tomllib.loads(text), "example").data_dir == folder
+    assert text.replace(f'data_dir = "{folder}"', 'data_dir = "/var/lib/sitegate"') == configuration.example_text()
+
+
 BROKEN = """
 [device]
 id = "a gate with spaces and far too long"

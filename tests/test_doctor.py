@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gpiozero
 import pytest
 from conftest import CONFIG_TEXT, run_sitegate
 from escpos.printer import Dummy
@@ -16,6 +17,7 @@ from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
 from sitegate.reader.feedback import PATTERNS, Feedback
+from sitegate.timefmt import format_utc
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
 
@@ -56,10 +58,10 @@ class Bench:
         return self.feedback
 
 
-def test_every_step_passes_and_the_run_is_signed(chip, gate):
+def test_every_step_passes_and_the_run_is_signed(chip, gate, clock):
     device, _ = gate
     bench = Bench()
-    steps, seq = doctor.run(device, bench.hardware)
+    steps, seq = doctor.run(device, bench.hardware, clock)
     assert [(s.name, s.result) for s in steps] == [
         ("reader gate", "pass"),
         ("signals", "pass"),
@@ -76,6 +78,7 @@ def test_every_step_passes_and_the_run_is_signed(chip, gate):
     assert record.kind == Kind.COMMISSIONING
     payload = json.loads(record.payload)
     assert payload["by"] and [s["result"] for s in payload["steps"]] == ["pass"] * 7
+    assert payload["at_utc"] == "2026-11-22T07:00:00.000000Z" == format_utc(clock.now())  # as every record's time
 
 
 def test_each_failure_says_what_to_fix(chip, gate, service):
@@ -108,3 +111,42 @@ def test_the_command_prints_a_table_or_json_with_exit_codes(chip, gate, monkeypa
     bench.hardware.clock_reading = lambda config: TimeReading("ntp", True, 120.0, 0.1)  # synced, 120 s off: a warning
     assert run_sitegate("doctor", config=path).returncode == 1
     assert run_sitegate("verify", config=path).returncode == 0  # the commissioning records are in the chain
+
+
+def test_a_step_with_nothing_to_test_is_skipped_not_passed(config_file, monkeypatch):
+    """A FIFO reader has no chip to ask and no printer is configured: SKIP, shown and counted as such, not PASS."""
+    bench = Bench()
+    bench.hardware.token = lambda config: "a token"
+    monkeypatch.setattr(doctor, "Hardware", lambda: bench.hardware)
+    shown = run_sitegate("doctor", config=config_file)
+    assert shown.returncode == 0, shown.stdout + shown.stderr  # nothing failed: a skip is not a failure
+    table = shown.stdout.splitlines()
+    width = table[1].index(" ")  # the step column, as wide as its dashes
+    rows = {line[:width].strip(): line[width:].split()[0] for line in table[2:9]}
+    assert rows == {
+        "reader gate": "SKIP",
+        "signals": "PASS",
+        "printer": "SKIP",
+        "service token": "PASS",
+        "clock": "PASS",
+        "disk": "PASS",
+        "watchdog": "PASS",
+    }, shown.stdout
+    assert "5 passed, 0 warning(s), 0 failed, 2 skipped (not tested)" in shown.stdout
+    data = json.loads(run_sitegate("doctor", "--json", config=config_file).stdout)
+    assert data["counts"] == {"pass": 5, "warning": 0, "fail": 0, "skip": 2}
+    device = Device.open(configuration.load(config_file))
+    try:
+        payload = json.loads(device.log.get(data["record"]).payload)
+    finally:
+        device.close()
+    assert {s["name"]: s["result"] for s in payload["steps"]}["printer"] == "skip"  # the signed record says so too
+
+
+def test_no_gpio_gets_the_errors_own_fix_not_the_wiring(config, monkeypatch):
+    """Off a Pi, gpiozero finds no pin factory: the fix is rpi-lgpio or GPIOZERO_PIN_FACTORY=mock, not the wiring."""
+    monkeypatch.setattr(gpiozero.Device, "pin_factory", None)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "nonexistent")
+    step = doctor.signals_step(config, doctor.Hardware())  # the real feedback, on this machine's (absent) GPIO
+    assert step.result == "fail" and "no GPIO on this machine" in step.detail, step
+    assert "GPIOZERO_PIN_FACTORY=mock" in step.fix and "wiring" not in step.fix, step

@@ -18,6 +18,7 @@ import pytest
 import sqlite_utils
 from conftest import REPO
 
+from sitegate import config as configuration
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 
@@ -112,7 +113,17 @@ def test_install_then_a_technician_runs_sitegate_without_sudo(installed):
     config = names["CONFDIR"] / "sitegate.toml"
     assert oct(config.stat().st_mode & 0o777) == "0o640"
     assert oct(Path(names["SUDOERS"]).stat().st_mode & 0o777) == "0o440"
-    config.write_text(config.read_text().replace('data_dir = "/var/lib/sitegate"', f'data_dir = "{names["STATEDIR"]}"'))
+    assert configuration.load(config).data_dir == names["STATEDIR"]  # the install wrote its own state directory
+    unit = (names["UNITDIR"] / "sitegate.service").read_text()
+    user = names["SITEGATE_USER"]
+    for line in (f"User={user}", f"Group={user}", f"ReadWritePaths={names['STATEDIR']}", "SupplementaryGroups="):
+        assert line in unit.splitlines(), line
+    assert "StateDirectory=" not in unit  # a name under /var/lib: the test's state folder is elsewhere
+    assert f"hide {names['STATEDIR']} from the daemon" in output  # under /tmp: said, PrivateTmp= would hide it
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", str(names["UNITDIR"] / "sitegate.service")], capture_output=True, text=True
+    )
+    assert verified.returncode == 0 and "sitegate.service" not in verified.stderr, verified.stderr
     bindir = names["BINDIR"]
 
     status = as_user(technician, "status", "--json", bindir=bindir)

@@ -20,6 +20,7 @@ from sitegate.gate import Gate
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
 from sitegate.paper_fallback.printing import escpos_bytes, send
+from sitegate.queue import checkpoints, database
 from sitegate.queue.clock import ClockReading
 from sitegate.queue.records import Kind
 from sitegate.queue.verify import verify
@@ -27,6 +28,7 @@ from sitegate.reader.sources import BadgeRead
 from sitegate.roster import read_csv
 
 NAMES = ["Dvořák", "Antonín", "Nowak-Łukasiewicz", "Zofia", "Çelik", "Mehmet", "Ødegård", "Sølvi", "Peeters"]
+QR_IMAGE = b"\x1dv0"  # GS v 0: python-escpos prints the QR code as a raster image (the listing's only image)
 NUMBERS = ["85073003328", "12345678901234567", "90020199704", "98765432109876543", "17073003384"]
 
 
@@ -75,6 +77,28 @@ def test_pdf_without_reference_leaves_a_box_to_write_it(device, clock, tmp_path)
     send(device, document, "pdf", out=out)
     text = PdfReader(out).pages[0].extract_text()
     assert "____" in text and "contact centre" in text
+
+
+def test_an_empty_log_prints_no_checkpoint_to_verify(device, clock, tmp_path):
+    """Nothing in the log yet (a new gate): the paper says so, with no record 0 / zeros that verify would refuse."""
+    document = paper.build(device, date(2026, 11, 22), now=clock.wall, language="en")
+    assert document.checkpoint is None
+    out = tmp_path / "first.pdf"
+    seq = send(device, document, "pdf", out=out).seq
+    pdf = PdfReader(out)
+    text = "".join(page.extract_text() for page in pdf.pages)
+    assert "Log checkpoint: none, the log is empty" in text and "record 0" not in text and "0000000000" not in text
+    assert not any(page.images for page in pdf.pages)  # no QR code
+    slip, _ = escpos_bytes(document)
+    assert b"none, the log is empty" in slip and QR_IMAGE not in slip
+    assert device.log.get(seq).data["checkpoint_seq"] is None
+    head = checkpoints.read_head_file(database.head_path(device.config.database_path))
+    assert head.seq == seq  # the printing is still the log's first checkpoint, in the head file and the ledger
+    verify(device.log.records(), device.key.public_key_hex)
+    # The next listing has a head: printed, and verify accepts it.
+    document = paper.build(device, date(2026, 11, 22), now=clock.wall, language="en")
+    assert document.checkpoint == f"sitegate:gate-01:{seq}:{device.log.get(seq).hash[:16]}:{device.key.fingerprint}"
+    assert QR_IMAGE in escpos_bytes(document)[0]
 
 
 def test_escpos_bytes_hold_the_fields_and_end_with_a_cut(badged, clock):

@@ -68,3 +68,62 @@ def test_the_page_runs_as_the_daemons_user_and_never_restarts_when_off():
         "MemoryMax=200M",
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.MULTILINE), line
+
+
+def rendered(**names: str) -> str:
+    """The unit as `make install` writes it under these names (`make unit` prints it with the same substitution)."""
+    variables = [f"{name}={value}" for name, value in names.items()]
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(REPO), "unit", *variables],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def lines(text: str, *keys: str) -> dict[str, list[str]]:
+    found = {key: [] for key in keys}
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key in found:
+            found[key].append(value)
+    return found
+
+
+def test_installed_under_other_names_the_unit_runs_as_that_user_in_that_folder(tmp_path):
+    assert rendered() == UNIT.read_text()  # the default install writes the unit as it is in the repository
+    venv_bin = tmp_path / "opt" / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "sitegate").symlink_to(Path(sys.executable).parent / "sitegate")  # verify checks ExecStart exists
+    names = {
+        "INSTALL_DIR": str(tmp_path / "opt"),
+        "CONFDIR": "/srv/gate/etc",
+        "STATEDIR": "/srv/gate/state",
+        "SITEGATE_USER": "gatekeeper",
+        "HW_GROUPS": "gpio",
+    }
+    text = rendered(**names)
+    keys = ("User", "Group", "SupplementaryGroups", "StateDirectory", "StateDirectoryMode", "ReadWritePaths")
+    assert lines(text, *keys, "ConfigurationDirectory", "ExecStart", "Environment") == {
+        "User": ["gatekeeper"],
+        "Group": ["gatekeeper"],
+        "SupplementaryGroups": ["gpio"],
+        "StateDirectory": [],  # a name under /var/lib only: elsewhere the folder is made writable
+        "StateDirectoryMode": [],
+        "ReadWritePaths": ["/srv/gate/state"],
+        "ConfigurationDirectory": [],  # read only, and not under /etc: systemd has nothing to create
+        "ExecStart": [f"{venv_bin}/sitegate run"],
+        "Environment": ["SITEGATE_CONFIG=/srv/gate/etc/sitegate.toml PYTHONUNBUFFERED=1"],
+    }
+    unit = tmp_path / "sitegate.service"
+    unit.write_text(text)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert result.returncode == 0 and "sitegate.service" not in result.stderr, result.stderr
+    under_var_lib = rendered(STATEDIR="/var/lib/gate-2/", CONFDIR="/etc/gate-2", HW_GROUPS="")
+    assert lines(under_var_lib, "StateDirectory", "ConfigurationDirectory", "SupplementaryGroups") == {
+        "StateDirectory": ["gate-2"],
+        "ConfigurationDirectory": ["gate-2"],
+        "SupplementaryGroups": [""],
+    }

@@ -159,7 +159,8 @@ def test_export_verifies_anywhere_and_catches_tampering(filled, tmp_path):
     from sitegate.queue.log import RegistrationLog
 
     log = RegistrationLog(database.connect(filled.config.database_path), filled.key, filled.log.clock, "gate-01")
-    assert write_export(out, log.records(), filled.key.public_key_hex, "gate-01") == COUNT
+    with open(out, "w", encoding="utf-8") as handle:
+        assert write_export(handle, log.records(), filled.key.public_key_hex, "gate-01") == COUNT
     header, records = read_export(out)
     assert verify(records, header["public_key"]).records == COUNT
     # the command, without any database or config
