@@ -557,6 +557,31 @@ def cmd_web_pin_hash(args) -> Report:
     return Report({"pin_hash": line.split('"')[1]}, line, notes=[note])
 
 
+def cmd_web_make_cert(args) -> Report:
+    """The device's own certificate for the page's HTTPS: self-signed, for the gate's address on the site network."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sitegate.queue.credentials import make_self_signed
+
+    config = configuration.load(args.config)
+    directory = Path(args.dir) if args.dir else config.data_dir / "web-tls"
+    key, cert = make_self_signed(directory, f"sitegate-{config.device_id}", hosts=tuple(args.host))
+    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER)
+    fingerprint = ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+    text = "\n".join(
+        [
+            "put these two lines in [web], then `sitegate config check` and restart sitegate-web:",
+            f'tls_cert = "{cert}"',
+            f'tls_key = "{key}"',
+            f"SHA-256 fingerprint (what a phone shows when it first meets the page): {fingerprint}",
+        ]
+    )
+    return Report({"tls_cert": str(cert), "tls_key": str(key), "sha256": fingerprint}, text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitegate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sitegate {__version__}")
@@ -655,12 +680,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
 
-    web_cmd = commands.add_parser("web", help="the foreman's page: serve it, hash a PIN")
+    web_cmd = commands.add_parser("web", help="the foreman's page: serve it, hash a PIN, make its certificate")
     web_sub = web_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     command("serve", cmd_web_serve, "serve the foreman's page (sitegate-web.service runs this)", web_sub, False)
     command(
         "pin-hash", cmd_web_pin_hash, "hash a foreman's PIN for the configuration (read from the terminal)", web_sub
     )
+    cert_cmd = command(
+        "make-cert", cmd_web_make_cert, "make the device's own certificate for the page's HTTPS", web_sub
+    )
+    cert_cmd.add_argument("--host", action="append", required=True, help="the gate's address (repeatable)")
+    cert_cmd.add_argument("--dir", help="where to write it (default: DATA_DIR/web-tls)")
 
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

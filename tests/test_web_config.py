@@ -6,9 +6,11 @@ import io
 import json
 import os
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import CONFIG_TEXT, installed_sitegate, run_sitegate
+from cryptography import x509
 
 from sitegate import config as configuration
 from sitegate.errors import ConfigError
@@ -72,3 +74,16 @@ def test_a_form_post_must_come_from_the_page_itself():
     assert not same_origin("http://192.0.2.20:8081", None, own)
     assert not same_origin(None, "http://192.0.2.20:8080.evil.example/", own)
     assert not same_origin(None, None, own)
+
+
+def test_make_cert_writes_the_devices_own_certificate_for_the_page(tmp_path, config_file):
+    result = run_sitegate("web", "make-cert", "--host", "192.0.2.20", "--dir", str(tmp_path / "tls"), "--json",
+                          config=config_file)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    made = json.loads(result.stdout)
+    certificate = x509.load_pem_x509_certificate(Path(made["tls_cert"]).read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["192.0.2.20"]
+    assert oct(Path(made["tls_key"]).stat().st_mode & 0o777) == "0o600"
+    lines = f'\n[web]\ntls_cert = "{made["tls_cert"]}"\ntls_key = "{made["tls_key"]}"\n'
+    assert configuration.parse(tomllib.loads(CONFIG_TEXT + lines)).web.tls_cert == Path(made["tls_cert"])
