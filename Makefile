@@ -24,19 +24,20 @@ package: $(DEPS)
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
 # a CJK font (the listing prints Chinese names; the device installs the same package), sudo (the technicians' rule
-# that tests/test_install.py installs and uses).
+# that tests/test_install.py installs and uses), chromium and its chromedriver (the foreman's page in a real
+# browser; Selenium is pointed at them and never downloads one).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 # mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules).
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
 	    || ! command -v visudo >/dev/null || [ ! -f $(CJK_FONT) ] || ! command -v mosquitto >/dev/null \
-	    || ! command -v promtool >/dev/null; then \
+	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      chrony faketime fonts-droid-fallback sudo mosquitto prometheus >/dev/null; \
+	      chrony faketime fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, sudo, mosquitto and prometheus:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback sudo mosquitto prometheus"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium and chromium-driver:"; \
+	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver"; exit 1; \
 	  fi; \
 	fi
 
@@ -128,6 +129,9 @@ install:
 	$(SUBSTITUTE) systemd/sitegate.sudoers > $(SUDOERS).new && chmod 0440 $(SUDOERS).new
 	visudo -cqf $(SUDOERS).new && mv $(SUDOERS).new $(SUDOERS)
 	$(UNIT_SUBSTITUTE) systemd/sitegate.service > $(UNITDIR)/sitegate.service && chmod 0644 $(UNITDIR)/sitegate.service
+	# The foreman's page: installed, not enabled (it is off unless [web] enabled = true).
+	$(UNIT_SUBSTITUTE) -e 's|/var/lib/sitegate/device.key|$(STATEDIR)/device.key|' systemd/sitegate-web.service \
+	  > $(UNITDIR)/sitegate-web.service && chmod 0644 $(UNITDIR)/sitegate-web.service
 	@case "$(STATEDIR)/" in /tmp/*|/var/tmp/*|/home/*|/root/*|/run/user/*) \
 	  echo "note: the unit's PrivateTmp=/ProtectHome= hide $(STATEDIR) from the daemon: choose a STATEDIR under /var/lib";; esac
 	@if $(SYSTEMD_RUNNING); then systemctl daemon-reload && systemctl enable sitegate.service; \
@@ -142,15 +146,17 @@ install:
 	@echo " 4. Edit $(CONFDIR)/sitegate.toml until 'sitegate config check --online' says OK"
 	@echo " 5. Roster:   sitegate roster import FILE.csv   (the file readable by $(SITEGATE_USER), e.g. in /tmp)"
 	@echo " 6. Then:     sitegate doctor"
+	@echo " 7. Foreman's page (optional): a PIN hash per foreman ('sitegate web pin-hash'), [web] in the"
+	@echo "    configuration, then: sudo systemctl enable --now sitegate-web"
 	@echo "Pi 5: GPIO goes through rpi-lgpio (installed); never 'pip install mfrc522' without --no-deps."
 
 # Removes what install added; keeps the data ($(STATEDIR)), the configuration and the $(SITEGATE_USER) user that owns
 # them unless PURGE=1. The gpio and spi groups belong to the system and stay.
 uninstall:
 	@test "$$(id -u)" = 0 || { echo "run it as root: sudo make uninstall"; exit 1; }
-	@if $(SYSTEMD_RUNNING); then systemctl disable --now sitegate.service || true; \
+	@if $(SYSTEMD_RUNNING); then systemctl disable --now sitegate-web.service sitegate.service || true; \
 	else echo "systemd is not running here: skipped 'systemctl disable --now sitegate.service'"; fi
-	rm -f $(UNITDIR)/sitegate.service $(SUDOERS) $(BINDIR)/sitegate
+	rm -f $(UNITDIR)/sitegate.service $(UNITDIR)/sitegate-web.service $(SUDOERS) $(BINDIR)/sitegate
 	@if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
 	rm -rf $(INSTALL_DIR)
 	! getent group $(ADMIN_GROUP) >/dev/null || groupdel $(ADMIN_GROUP)

@@ -239,9 +239,19 @@ def cmd_roster_import(args) -> Report:
 
 def cmd_roster_list(args) -> Report:
     workers = [w.masked() for w in _open(args).roster.all()]
-    columns = ("badge_uid", "kind", "number", "last_name", "first_name", "employer", "valid_from", "valid_until")
+    columns = (
+        "badge_uid",
+        "kind",
+        "number",
+        "last_name",
+        "first_name",
+        "employer",
+        "valid_from",
+        "valid_until",
+        "role",
+    )
     rows = ([{**w, **w["worker"]}[c] for c in columns] for w in workers)
-    text = table(rows, ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until"])
+    text = table(rows, ["badge", "id kind", "number", "last name", "first name", "employer", "from", "until", "role"])
     return Report(workers, text)
 
 
@@ -489,7 +499,7 @@ def cmd_outage(args) -> Report:
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
     ongoing = current(device.log)
-    never = never_connected(delivery.summary(device.db, now), device)
+    never = never_connected(delivery.summary(device.db, now), device.log)
     data = {
         "state": ongoing.state if ongoing else "never_connected" if never else "ok",
         "never_connected": never,
@@ -627,6 +637,50 @@ def cmd_demo(args) -> int:
     return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive)
 
 
+def cmd_web_serve(args) -> int:
+    from sitegate import jsonlog
+    from sitegate.web.server import serve
+
+    jsonlog.setup()
+    return serve(configuration.load(args.config))
+
+
+def cmd_web_pin_hash(args) -> Report:
+    import getpass
+
+    from sitegate.web.pins import hash_pin
+
+    pin = getpass.getpass("PIN (6 digits or more): ") if sys.stdin.isatty() else sys.stdin.readline()
+    line = f'pin_hash = "{hash_pin(pin)}"'
+    note = "paste it into a [[web.foreman]] table beside the foreman's name, then `sitegate config check`"
+    return Report({"pin_hash": line.split('"')[1]}, line, notes=[note])
+
+
+def cmd_web_make_cert(args) -> Report:
+    """The device's own certificate for the page's HTTPS: self-signed, for the gate's address on the site network."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sitegate.queue.credentials import make_self_signed
+
+    config = configuration.load(args.config)
+    directory = Path(args.dir) if args.dir else config.data_dir / "web-tls"
+    key, cert = make_self_signed(directory, f"sitegate-{config.device_id}", hosts=tuple(args.host))
+    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER)
+    fingerprint = ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+    text = "\n".join(
+        [
+            "put these two lines in [web], then `sitegate config check` and restart sitegate-web:",
+            f'tls_cert = "{cert}"',
+            f'tls_key = "{key}"',
+            f"SHA-256 fingerprint (what a phone shows when it first meets the page): {fingerprint}",
+        ]
+    )
+    return Report({"tls_cert": str(cert), "tls_key": str(key), "sha256": fingerprint}, text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitegate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sitegate {__version__}")
@@ -728,6 +782,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
     demo_cmd.add_argument("--site", action="store_true", help="two gates of one site on a local mosquitto (site bus)")
+
+    web_cmd = commands.add_parser("web", help="the foreman's page: serve it, hash a PIN, make its certificate")
+    web_sub = web_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command("serve", cmd_web_serve, "serve the foreman's page (sitegate-web.service runs this)", web_sub, False)
+    command(
+        "pin-hash", cmd_web_pin_hash, "hash a foreman's PIN for the configuration (read from the terminal)", web_sub
+    )
+    cert_cmd = command(
+        "make-cert", cmd_web_make_cert, "make the device's own certificate for the page's HTTPS", web_sub
+    )
+    cert_cmd.add_argument("--host", action="append", required=True, help="the gate's address (repeatable)")
+    cert_cmd.add_argument("--dir", help="where to write it (default: DATA_DIR/web-tls)")
 
     roster_cmd = commands.add_parser("roster", help="badge to worker table")
     roster_sub = roster_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -166,6 +166,10 @@ class GateConfig:
     backlog_warning: int = key(500, low=1, high=10**7, doc="undelivered registrations before the warning signal")
     toggle_reset_hours: float = key(16.0, low=1, high=24, doc="an IN older than this makes the next badge an IN")
     heartbeat_s: float = key(60.0, low=5, high=3600, doc="how often the daemon notes it is alive (power cuts)")
+    foreman_print_s: float = key(
+        3.0, low=1, high=10,
+        doc="a foreman badge read twice within this prints the day's listing; a foreman's IN/OUT waits this long",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +195,68 @@ class OutageConfig:
         "https://www.belgium.be", check=checks.https, doc="an HTTPS site independent of the service: the internet works"
     )
     probe_timeout_s: float = key(5.0, low=0.1, high=60)
+
+
+def _pin_hash(checker: Checker, value: str, path: str) -> str | None:
+    from sitegate.web.pins import PinError, parse
+
+    try:
+        parse(value)
+    except PinError as error:
+        checker.problem(path, error.problem, error.fix)
+        return REQUIRED
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForemanConfig:
+    DOC: ClassVar[str] = (
+        "One per foreman who may sign in to the page with a PIN; the name goes into the signed records they cause. "
+        "The PIN hash below belongs to no known PIN: replace it with the line `sitegate web pin-hash` prints."
+    )
+    name: str = key(example="Jan Peeters", fix="the foreman's name, as the signed records will name them")
+    pin_hash: str = key(
+        example="scrypt$16384$8$1$EQXz593gxfBfC5CtNfbdCw==$ctPqVuZ7H9ICvuht4wwe3efiKikN8pP8o5JwZgK4bXA=",
+        check=_pin_hash,
+        fix="run `sitegate web pin-hash` and paste the line it prints",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebConfig:
+    DOC: ClassVar[str] = (
+        "The foreman's page (`sitegate web serve`, its own process and unit): off unless enabled; it listens on "
+        "this address only, over HTTPS when a certificate is given."
+    )
+    enabled: bool = key(False, doc="true: serve the page (and enable sitegate-web.service)")
+    listen: str = key("127.0.0.1", example="192.0.2.20", doc="the gate's address on the site network, not 0.0.0.0")
+    port: int = key(8080, low=0, high=65535, doc="0: any free port (tests; the chosen one is logged)")
+    tls_cert: Path | None = key(None, example="/etc/sitegate/web/cert.pem", doc="the device's own certificate: HTTPS")
+    tls_key: Path | None = key(None, example="/etc/sitegate/web/key.pem", doc="its key (mode 0640, group sitegate)")
+    session_hours: float = key(10.0, low=0.25, high=24, doc="a sign-in lasts a working day at most")
+    max_failures: int = key(5, low=1, high=100, doc="wrong PINs from one address before it must wait")
+    lockout_s: float = key(300.0, low=10, high=86400, doc="how long it waits; the whole page after 4 times as many")
+    foremen: tuple[ForemanConfig, ...] = key(section=ForemanConfig, name="foreman", many=True, optional=True)
+
+    @staticmethod
+    def validate(checker: Checker, values: dict, path: str) -> None:
+        if values["enabled"] is True and values["foremen"] == ():
+            checker.problem(
+                f"{path}.foreman", "the page is enabled but no foreman can sign in", "add a [[web.foreman]] table"
+            )
+        if values["listen"] in ("0.0.0.0", "::", "*"):
+            checker.problem(
+                f"{path}.listen",
+                "the page would listen on every interface, a mobile or upstream network included",
+                "give the gate's address on the site network",
+                severity="warning",
+            )
+        if (values["tls_cert"] is None) != (values["tls_key"] is None):
+            checker.problem(path, "tls_cert and tls_key go together", "give both, or neither (plain HTTP)")
+        foremen = values["foremen"] if isinstance(values["foremen"], tuple) else ()
+        names = [foreman.name for foreman in foremen]
+        if len(set(names)) != len(names):
+            checker.problem(f"{path}.foreman", f"foreman names repeat: {names}", "give each foreman their own name")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +328,7 @@ class Config:
     outage: OutageConfig = key(section=OutageConfig, optional=True)
     bus: BusConfig = key(section=BusConfig, optional=True)
     metrics: MetricsConfig = key(section=MetricsConfig, optional=True)
+    web: WebConfig = key(section=WebConfig, optional=True)
     source: str = field(default="<memory>", metadata={"internal": True})
     warnings: tuple[Problem, ...] = field(default=(), compare=False, metadata={"internal": True})
 

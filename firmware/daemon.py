@@ -21,7 +21,7 @@ import sdnotify
 from sitegate import __version__, health
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.gate import HISTORY, Gate, Result
+from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event, scrub
 from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober
@@ -39,7 +39,7 @@ from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
 from sitegate.roster import RosterStore
-from sitegate.timefmt import BRUSSELS, format_utc
+from sitegate.timefmt import format_utc
 
 if TYPE_CHECKING:
     from sitegate.site.bus import SiteBus
@@ -281,24 +281,14 @@ class Daemon:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 
     def print_listing(self, by: str = "print button") -> None:
-        """The print button: today's listing to the configured printer, never holding up the gate; the signed
-        record of the listing names who asked (`by`)."""
+        """The print button (and a foreman's badge twice): today's listing to the configured printer, never holding
+        up the gate; the signed record of the listing names who asked (`by`: the button, or the foreman)."""
         from sitegate.device import Device
-        from sitegate.paper_fallback import listing
-        from sitegate.paper_fallback.printing import send
+        from sitegate.paper_fallback.printing import print_today
 
         device = Device.open(self.config, self.clock)
         try:
-            today = self.clock.now().astimezone(BRUSSELS).date()
-            document = listing.build(device, today, with_roster=self.config.printer.include_roster)
-            printed = send(
-                device,
-                document,
-                self.config.printer.format,
-                cups_printer=self.config.printer.cups_name,
-                escpos_spec=self.config.printer.escpos,
-                by=by,
-            )
+            document, printed = print_today(device, self.clock.now(), by)
             event(
                 logger,
                 "listing_printed",
@@ -321,9 +311,7 @@ class Daemon:
         if pin is None:
             return
         self.button = Button(pin, pin_factory=self.feedback.pin_factory)
-        self.button.when_pressed = lambda: threading.Thread(
-            target=self.print_listing, name="print", daemon=True
-        ).start()
+        self.button.when_pressed = lambda: self._thread_quiet("print", self.print_listing)
 
     def _heartbeat(self) -> None:
         """Notes the daemon is alive (a power cut shows as a gap), refreshes the cached backlog, and checks the log's
@@ -342,16 +330,42 @@ class Daemon:
             self.clock.wait(self.config.gate.heartbeat_s, self.stop)
 
     def handle(self, read) -> None:
+        outcome = self._answer(lambda: self.gate.badge(read))
+        if outcome is None:
+            return
+        if outcome.outcome == Result.FOREMAN_HELD:  # it counts as their IN/OUT unless a second read comes
+            held = self.gate.held[outcome.worker.badge_uid]
+            self._thread_quiet(
+                "foreman-held",
+                lambda: (
+                    self.clock.wait(self.config.gate.foreman_print_s, self.stop)
+                    or self._answer(lambda: self.gate.release(held))
+                ),
+            )
+        elif outcome.outcome == Result.PRINT_REQUESTED:
+            name = f"{outcome.worker.first_name} {outcome.worker.last_name}"
+            self._thread_quiet("print", lambda: self.print_listing(by=name))
+
+    def _answer(self, decide: Callable[[], Outcome | None]) -> Outcome | None:
+        """One decision of the gate under its lock, its signal shown, the forwarder woken for a registration."""
         with self.gate_lock:
             if self.stop.is_set():
-                return  # stopping: the source will see it again after the restart (fifo) or not at all
-            outcome = self.gate.badge(read)
+                return None  # stopping: the source will see it again after the restart (fifo) or not at all
+            outcome = decide()
+            if outcome is None:
+                return None
             self.feedback.show(outcome.signal)
             self.last_badge_ns = self.clock.monotonic_ns()
         if outcome.outcome == Result.REGISTERED and self.forwarder is not None:
             self.forwarder.wake.set()
         if self.site_bus is not None:
             self.site_bus.wake.set()
+        return outcome
+
+    @staticmethod
+    def _thread_quiet(name: str, target: Callable) -> None:
+        """A short-lived helper thread (a print, a held foreman read), not one of the daemon's lasting threads."""
+        threading.Thread(target=target, name=name, daemon=True).start()
 
     def run(self, handle_signals: bool = True) -> int:
         # A badge must not wait 5 ms (CPython's default) for the GIL while the forwarder encodes a batch.
@@ -375,6 +389,12 @@ class Daemon:
             self._thread("site-bus", self._site)
         if self.config.metrics.textfile is not None:
             self._thread("metrics", self._metrics)
+        actions = None
+        if self.config.web.enabled:  # the foreman's page asks the daemon to sign what a foreman does there
+            from sitegate.page_actions import ActionServer
+
+            actions = ActionServer(self.config, self.clock)
+            actions.start()
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")
@@ -390,6 +410,8 @@ class Daemon:
             self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
             self.clock.wait(ping_every, self.stop)
         self.notifier.notify("STOPPING=1")
+        if actions is not None:
+            actions.stop()
         self.probe_now.set()
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
             with database.immediate(self.log.db):

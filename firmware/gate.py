@@ -1,8 +1,11 @@
 """The gate's decisions: who badged, which direction, whether it counts, and what to tell the worker.
 
 badge → roster → direction policy → append (durable) → outcome. The green signal is chosen only after the
-append returned. Remarks the service would make (1, 2/7/9, 21, 22, 24) are anticipated here: the worker gets
-the warning signal and the expected remark is stored with the registration.
+append returned. A foreman's badge read twice within `gate.foreman_print_s` asks for the day's listing and
+registers nobody; so a foreman's single badge is held that long before it counts as their own IN/OUT (a mistaken
+print costs a sheet of paper, a mistaken registration is a false declaration). Remarks the service would make
+(1, 2/7/9, 21, 22, 24) are anticipated here: the worker gets the warning signal and the expected remark is
+stored with the registration.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sitegate.queue.records import Kind, Record
 from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
 from sitegate.registration import Registration, append_registration
-from sitegate.roster import RosterStore, Worker
+from sitegate.roster import FOREMAN, RosterStore, Worker
 from sitegate.timefmt import format_utc, local, parse_utc
 
 logger = logging.getLogger("sitegate.gate")
@@ -39,6 +42,8 @@ class Result(StrEnum):
     BAD_READ = "bad_read"
     REFUSED = "refused"
     SEVERAL_BADGES = "several_badges"
+    FOREMAN_HELD = "foreman_held"  # a foreman's first read: it counts once no second read follows
+    PRINT_REQUESTED = "print_requested"  # a foreman's second read within the gesture: nobody registered
 
 
 LOG_LEVELS = {
@@ -48,6 +53,8 @@ LOG_LEVELS = {
     Result.BAD_READ: logging.WARNING,
     Result.REFUSED: logging.ERROR,
     Result.SEVERAL_BADGES: logging.WARNING,
+    Result.FOREMAN_HELD: logging.INFO,
+    Result.PRINT_REQUESTED: logging.INFO,
 }
 MAX_RECENT = 20_000  # remembered badge reads before the ones older than an hour are forgotten
 
@@ -89,6 +96,8 @@ class Gate:
         self.readers = {reader.name: reader for reader in config.readers}
         self.recent_uids: dict[str, int] = {}  # uid -> monotonic ns of the last read that counted
         self.last: dict[tuple[str, str], Last] = {}
+        self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
+        self.gesture_ns = int(config.gate.foreman_print_s * 1e9)
         self._load_history()
 
     def _load_history(self) -> None:
@@ -150,13 +159,38 @@ class Gate:
             return self._logged(chosen, read.uid, read.reader)
         read = chosen
         reader = self._reader(read.reader)
+        worker = self.roster.lookup(read.uid)
+        if worker is not None and worker.role == FOREMAN:
+            return self._logged(self._foreman(read, worker), read.uid, reader.name)
+        return self._counted(read, reader, worker)
+
+    def _foreman(self, read: BadgeRead, worker: Worker) -> Outcome:
+        """The first read is held; a second within the gesture asks for the listing and nothing is registered."""
+        first = self.held.pop(read.uid, None)
+        if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
+            return Outcome(Result.PRINT_REQUESTED, Signal.PRINT_REQUESTED, reason="foreman badge twice", worker=worker)
+        if first is not None:  # its release is late: it counts now, and this read falls in its same-badge window
+            return self._counted(first, self._reader(first.reader), worker)
+        self.held[read.uid] = read
+        return Outcome(Result.FOREMAN_HELD, Signal.FOREMAN_NOTED, reason="a second read prints", worker=worker)
+
+    def release(self, read: BadgeRead) -> Outcome | None:
+        """A held foreman read whose gesture time has passed: it counts now as any badge (None: it printed, or
+        already counted)."""
+        if self.held.get(read.uid) != read:
+            return None
+        del self.held[read.uid]
+        reader = self._reader(read.reader)
+        return self._counted(read, reader, self.roster.lookup(read.uid))
+
+    def _counted(self, read: BadgeRead, reader: ReaderConfig, worker: Worker | None) -> Outcome:
         if self._window_hit(read, reader.same_badge_window_s):
             outcome = Outcome(
                 Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason="same badge within the window"
             )
             return self._logged(outcome, read.uid, reader.name)
         try:
-            outcome = self._decide(read, reader)
+            outcome = self._decide(read, reader, worker)
         except StorageError as error:
             outcome = Outcome(Result.REFUSED, Signal.FAULT, reason=f"{error.problem} — fix: {error.fix}")
         return self._logged(outcome, read.uid, reader.name)
@@ -191,8 +225,7 @@ class Gate:
         event(logger, "badge", LOG_LEVELS[outcome.outcome], **{k: v for k, v in fields.items() if v not in (None, [])})
         return outcome
 
-    def _decide(self, read: BadgeRead, reader: ReaderConfig) -> Outcome:
-        worker = self.roster.lookup(read.uid)
+    def _decide(self, read: BadgeRead, reader: ReaderConfig, worker: Worker | None) -> Outcome:
         if worker is None:
             record = self.log.append(Kind.UNKNOWN_BADGE, {"uid": read.uid, "reader": reader.name})
             self.recent_uids[read.uid] = read.monotonic_ns

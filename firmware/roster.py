@@ -20,7 +20,9 @@ from sitegate.identifiers import WorkerId, normalise_badge_uid, normalise_enterp
 from sitegate.queue.database import immediate
 
 REQUIRED_COLUMNS = ("badge_uid", "last_name", "first_name", "employer")
-OPTIONAL_COLUMNS = ("niss", "limosa", "valid_from", "valid_until")
+OPTIONAL_COLUMNS = ("niss", "limosa", "valid_from", "valid_until", "role")
+WORKER, FOREMAN = "worker", "foreman"  # roster roles: a foreman's badge also prints the day's listing
+ROLES = {"": WORKER, WORKER: WORKER, FOREMAN: FOREMAN}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Worker:
     employer: str
     valid_from: date | None = None
     valid_until: date | None = None
+    role: str = WORKER
 
     def valid_on(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (
@@ -48,6 +51,7 @@ class Worker:
             "employer": self.employer,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "role": self.role,
         }
 
     @classmethod
@@ -60,6 +64,7 @@ class Worker:
             employer=row["employer"],
             valid_from=date.fromisoformat(row["valid_from"]) if row["valid_from"] else None,
             valid_until=date.fromisoformat(row["valid_until"]) if row["valid_until"] else None,
+            role=row.get("role") or WORKER,
         )
 
     def masked(self) -> dict:
@@ -101,6 +106,9 @@ def _worker(row: dict) -> Worker:
     for column in ("last_name", "first_name"):
         if not (row.get(column) or "").strip():
             raise IdentifierError(f"{column}: empty", "the paper listing needs the worker's last and first name")
+    role = ROLES.get((row.get("role") or "").strip().lower())
+    if role is None:
+        raise IdentifierError(f"role: {row['role']!r} is not one of worker, foreman", "leave it empty or write foreman")
     worker = Worker(
         badge_uid=normalise_badge_uid(row.get("badge_uid") or ""),
         worker=WorkerId.parse(row.get("niss") or "", row.get("limosa") or "", "worker"),
@@ -109,6 +117,7 @@ def _worker(row: dict) -> Worker:
         employer=normalise_enterprise_number(row.get("employer") or "", "employer"),
         valid_from=_date(row.get("valid_from"), "valid_from"),
         valid_until=_date(row.get("valid_until"), "valid_until"),
+        role=role,
     )
     if worker.valid_from and worker.valid_until and worker.valid_until < worker.valid_from:
         raise IdentifierError("valid_until is before valid_from", "swap or correct the two dates")

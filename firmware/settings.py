@@ -159,6 +159,8 @@ def _section(checker: Checker, f: dataclasses.Field, table: dict, name: str, ful
     meta, section = f.metadata, f.metadata["section"]
     raw = table.get(name)
     if meta["many"]:
+        if raw is None and meta["optional"]:
+            return ()  # a list of tables that may be empty (the foremen of a page that is off)
         raw = [{}] if raw is None else [raw] if isinstance(raw, dict) else raw
         if not isinstance(raw, list) or not raw:
             checker.problem(full, f"must be one [[{name}]] table or more", "see `sitegate config example`")

@@ -11,6 +11,7 @@ from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clockwatch import last_clock_event, unsynced_records
+from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.timefmt import parse_utc
 
@@ -51,7 +52,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "records": device.log.count(),
         "key_fingerprint": device.key.fingerprint,
         "outage": current_outage(device, now),
-        "never_connected": never_connected(summary, device),
+        "never_connected": never_connected(summary, device.log),
         "witnesses": [verdict.as_dict() for verdict in verdicts],
         "bus": site_bus(device, now) if config.bus.enabled else None,
     }
@@ -97,9 +98,9 @@ def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
     return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected"]) if bus else []
 
 
-def never_connected(summary: delivery.QueueSummary, device: Device) -> bool:
+def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
     """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
-    return summary.last_delivery_utc is None and device.log.has(Kind.REGISTRATION)
+    return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
 
 
 def current_outage(device: Device, now: datetime) -> dict | None:

@@ -76,7 +76,7 @@ class Listing:
         return f"sitegate:{self.device_id}:{self.checkpoint_seq}:{self.checkpoint_hash[:16]}:{self.key_fingerprint}"
 
 
-def _day_bounds(day: date) -> tuple[str, str]:
+def day_bounds(day: date) -> tuple[str, str]:
     start = datetime.combine(day, time(0), BRUSSELS).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), BRUSSELS).astimezone(UTC)
     return format_utc(start), format_utc(end)
@@ -85,7 +85,7 @@ def _day_bounds(day: date) -> tuple[str, str]:
 def references(device: Device, day: date) -> dict[str, str]:
     """The latest reference of the day for the site and for each employer that called on its own."""
     found: dict[str, str] = {}
-    for record in device.log.between(Kind.OUTAGE_REFERENCE, *_day_bounds(day)):
+    for record in device.log.between(Kind.OUTAGE_REFERENCE, *day_bounds(day)):
         found[record.data.get("employer") or SITE] = record.data["reference"]
     return found
 
@@ -93,7 +93,7 @@ def references(device: Device, day: date) -> dict[str, str]:
 def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
     """The day's registrations of this gate, and with the site bus on, of every gate of the site (in time order),
     with one line per gate saying how fresh its records are here (an unheard gate is named)."""
-    start, end = _day_bounds(day)
+    start, end = day_bounds(day)
     own = list(device.log.between(Kind.REGISTRATION, start, end))
     if not device.config.bus.enabled:
         return own, []

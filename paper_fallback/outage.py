@@ -237,7 +237,7 @@ def record_reference(
     """The contact centre's reference number, as a signed record (the paper listing prints it).
 
     employer: when the employers of the site called separately, each reference is for one of them.
-    by: the Unix user who entered it (sitegate.commissioning.actor)."""
+    by: who entered it: the Unix user at the shell (sitegate.commissioning.actor), the foreman on the page."""
     payload = {"reference": reference.strip(), "at_utc": format_utc(now)}
     if by:
         payload["by"] = by

@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from escpos.printer import Dummy
@@ -13,10 +14,11 @@ from escpos.printer import Dummy
 from sitegate import outfile
 from sitegate.device import Device
 from sitegate.errors import SitegateError
+from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback import render
 from sitegate.paper_fallback.listing import Listing, record_printing
 from sitegate.queue import checkpoints, database
-from sitegate.timefmt import format_utc
+from sitegate.timefmt import BRUSSELS, format_utc
 
 
 class PrintError(SitegateError):
@@ -110,6 +112,15 @@ def send(
     return Printed(destination, seq, warnings + checkpoint_printed(device))
 
 
+def print_today(device: Device, now: datetime, by: str | None = None) -> tuple[Listing, Printed]:
+    """The print button's action (the gate's button, a foreman's badge, the page): today's listing (Brussels) to
+    the configured printer."""
+    printer = device.config.printer
+    document = paper.build(device, now.astimezone(BRUSSELS).date(), with_roster=printer.include_roster, now=now)
+    printed = send(device, document, printer.format, cups_printer=printer.cups_name, escpos_spec=printer.escpos, by=by)
+    return document, printed
+
+
 def checkpoint_printed(device: Device) -> list[str]:
     """Every printed listing is also a checkpoint, in the ledger, the head file and the journal (its QR code holds
     the head it was built from; a listing of an empty log has none, this checkpoint is then the log's first). Never
@@ -120,3 +131,10 @@ def checkpoint_printed(device: Device) -> list[str]:
         device.log, device.ledger, device.key, head_file, now, checkpoints.Reason.LISTING
     )
     return [verdict.text for verdict in verdicts if verdict.broken]
+
+
+def for_download(device: Device, listing: Listing, by: str) -> tuple[bytes, Printed]:
+    """The PDF handed to a foreman's phone from the page: recorded, like any printed listing, naming them."""
+    content = render.pdf(listing)
+    seq = record_printing(device, listing, "pdf", "download", content, by)
+    return content, Printed("download", seq, checkpoint_printed(device))

@@ -93,6 +93,11 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Schema version 2: a roster role (a foreman's badge prints the listing; see firmware/gate.py)."""
+    db.execute("ALTER TABLE roster ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'")
+
+
 def _ledger_v1(db: sqlite_utils.Database) -> None:
     """Ledger schema version 1: delivery state by record seq (no foreign key: the records live in the other file)."""
     db.execute(
@@ -120,7 +125,7 @@ def _ledger_v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE superseded AS SELECT *, NULL AS superseded_utc FROM delivery WHERE 0")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2, _ledger_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -199,6 +204,23 @@ def connect_ledger(path: Path) -> sqlite_utils.Database:
 def connect_alone(path: Path, migrations: list[Callable[[sqlite_utils.Database], None]]) -> sqlite_utils.Database:
     """A database of its own (the site bus's mirror), with the same pragmas, mode 0600 and migrations."""
     return _open(Path(path), None, None, migrations)
+
+
+def connect_readonly(path: Path) -> sqlite_utils.Database:
+    """For a reader in another process (the foreman's page): the log, the ledger attached, both opened read-only, so
+    nothing it runs can write. The daemon must have created both files (and their WAL) first."""
+    path = Path(path)
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.execute(f"ATTACH DATABASE 'file:{ledger_path(path)}?mode=ro' AS ledger")
+        connection.execute("SELECT 1 FROM records LIMIT 1")
+    except sqlite3.Error as error:
+        raise StorageError(
+            f"database {path} cannot be read: {error}",
+            "start the gate first (`systemctl start sitegate` creates it); run as the sitegate user",
+        ) from None
+    return sqlite_utils.Database(connection)
 
 
 @contextlib.contextmanager

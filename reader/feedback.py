@@ -47,6 +47,8 @@ class Signal(StrEnum):
     PRINTED = "printed"
     PRINT_FAILED = "print_failed"
     ONE_BADGE_AT_A_TIME = "one_badge_at_a_time"
+    FOREMAN_NOTED = "foreman_noted"
+    PRINT_REQUESTED = "print_requested"
 
 
 # Both LEDs together read as amber on a two-colour LED.
@@ -61,6 +63,10 @@ PATTERNS: dict[Signal, tuple[Blink, ...]] = {
     Signal.PRINT_FAILED: (Blink("buzzer", 0.4, 0.2, 3), Blink("red", 0.4, 0.2, 3)),
     # Two roster badges in the field at once: amber flashing, two beeps; nobody registered.
     Signal.ONE_BADGE_AT_A_TIME: (Blink("green", 0.2, 0.2, 4), Blink("red", 0.2, 0.2, 4), Blink("buzzer", 0.2, 0.2, 2)),
+    # A foreman's first read: two quick green flicks, "seen" (the IN/OUT signal follows unless a second read comes).
+    Signal.FOREMAN_NOTED: (Blink("green", 0.05, 0.1, 2),),
+    # A foreman's badge twice: green and buzzer ticking three times; PRINTED or PRINT_FAILED follows.
+    Signal.PRINT_REQUESTED: (Blink("green", 0.1, 0.1, 3), Blink("buzzer", 0.03, 0.17, 3)),
 }
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fake_mfrc522 import FakeChip, install
+from simulator_process import SimulatorProcess
 
 from sitegate import config as configuration
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES
@@ -75,6 +78,22 @@ def leaves_nothing_behind(tmp_path_factory):
     while (left := _lingering(base)) and time.monotonic() < deadline:
         time.sleep(0.2)  # processes just signalled are still exiting
     assert not left, f"processes the tests started are still running: {left}"
+
+
+@pytest.fixture(scope="module")
+def service():
+    """The service simulator, a process of its own, shared by a module's tests."""
+    server = SimulatorProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """An independent HTTPS host (its own CA): the internet works when it answers."""
+    server = SimulatorProcess("--tls")
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -174,3 +193,26 @@ def _in_process(argv: list[str], env: dict, check: bool, cwd: Path | None = None
     if check:
         result.check_returncode()
     return result
+
+
+@pytest.fixture
+def thread_errors():
+    """Every exception that escapes a thread, and every error the daemon logs (it logs what its threads catch)."""
+    escaped: list[str] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: escaped.append(
+        f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}"
+    )
+
+    class Errors(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            escaped.append(f"{record.name}: {record.getMessage()}")
+
+    handler = Errors(logging.ERROR)
+    logger = logging.getLogger("sitegate")
+    logger.addHandler(handler)
+    try:
+        yield escaped
+    finally:
+        logger.removeHandler(handler)
+        threading.excepthook = previous_hook

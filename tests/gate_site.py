@@ -44,12 +44,16 @@ def wait_until(
 
 
 class DaemonProcess:
-    """`sitegate run` as systemd would run it; its JSON log lines are collected as they come."""
+    """`sitegate run` (or another long-running command: `args`) as systemd would run it; its JSON log lines are
+    collected as they come, and `ready` is set at the first line whose event is `ready_event`."""
 
-    def __init__(self, config: Path, env: dict | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict | None = None, args: tuple[str, ...] = ("run",), ready_event: str = "ready"
+    ) -> None:
         environment = {**os.environ, "SITEGATE_CONFIG": str(config), "GPIOZERO_PIN_FACTORY": "mock", **(env or {})}
+        self.ready_event = ready_event
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sitegate"), "run"],
+            [str(Path(sys.executable).parent / "sitegate"), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -67,7 +71,7 @@ class DaemonProcess:
             except ValueError:
                 continue
             self.lines.append(entry)
-            if entry.get("event") == "ready":
+            if entry.get("event") == self.ready_event:
                 self.ready.set()
 
     def wait_ready(self, timeout: float = 30) -> None:

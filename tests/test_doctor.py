@@ -9,7 +9,6 @@ import pytest
 from conftest import CONFIG_TEXT, run_sitegate
 from escpos.printer import Dummy
 from gpiozero.pins.mock import MockFactory
-from simulator_process import SimulatorProcess
 
 from sitegate import config as configuration
 from sitegate import doctor
@@ -21,13 +20,6 @@ from sitegate.reader.feedback import PATTERNS, Feedback
 from sitegate.timefmt import format_utc
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
-
-
-@pytest.fixture(scope="module")
-def service():
-    simulator = SimulatorProcess()
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

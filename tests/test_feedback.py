@@ -8,7 +8,6 @@ signal for a registration already on disk. These tests run with a busy loop on e
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import subprocess
 import sys
@@ -37,29 +36,6 @@ def cpu_load():
             burner.kill()
         for burner in burners:
             burner.wait(10)
-
-
-@pytest.fixture
-def thread_errors():
-    """Every exception that escapes a thread, and every error the daemon logs (it logs what its threads catch)."""
-    escaped: list[str] = []
-    previous_hook = threading.excepthook
-    threading.excepthook = lambda args: escaped.append(
-        f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}"
-    )
-
-    class Errors(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            escaped.append(f"{record.name}: {record.getMessage()}")
-
-    handler = Errors(logging.ERROR)
-    logger = logging.getLogger("sitegate")
-    logger.addHandler(handler)
-    try:
-        yield escaped
-    finally:
-        logger.removeHandler(handler)
-        threading.excepthook = previous_hook
 
 
 def test_two_threads_showing_at_once_never_race(config, cpu_load, thread_errors):

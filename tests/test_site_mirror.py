@@ -217,3 +217,25 @@ def test_a_relay_offers_a_later_start_as_an_anchor_only_while_the_owner_is_silen
     clock.advance(bus_config.stale_after_s + 1)  # unheard too long
     assert first_offer().get("anchor") is True
     mirror.db.close()
+
+
+def test_the_foremans_headcount_counts_the_workers_of_every_gate(tmp_path, config, device, peer, clock):
+    """The page's "who is on site": this gate's own registrations and, with the bus on, the mirrored peers'."""
+    from sitegate.web.views import who_is_on_site
+
+    append_registration(device.log, registration(0, "IN"))
+    with_bus = dataclasses.replace(
+        config,
+        bus=dataclasses.replace(config.bus, host="127.0.0.1", peers=(("gate-b", peer.key.public_key_hex),)),
+    )
+    site = Mirror(connect_mirror(with_bus.mirror_path), "gate-01", with_bus.bus.peer_keys)
+    try:
+        peer_records(peer, 2, "IN")  # Worker0 and Worker1 at gate B; Worker0's IN at gate B is not newer
+        for record in peer.log.records():
+            assert site.accept("gate-b", record, clock.now()).verdict == Verdict.STORED
+    finally:
+        site.db.close()
+    own_only = who_is_on_site(device.db, config, clock.now())
+    whole_site = who_is_on_site(device.db, with_bus, clock.now())
+    assert [(p.last_name, p.gate) for p in own_only] == [("Worker0", "gate-01")]
+    assert sorted((p.last_name, p.gate) for p in whole_site) == [("Worker0", "gate-01"), ("Worker1", "gate-b")]

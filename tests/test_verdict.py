@@ -13,7 +13,7 @@ import time
 
 import pytest
 from simulator_process import SimulatorProcess
-from verdict_site import Site, closed_port_url
+from verdict_site import Site, closed_port_url, trusting
 
 from sitegate.queue.credentials import make_self_signed
 
@@ -21,32 +21,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def reference():
-    """The independent HTTPS host (another CA than the service's)."""
-    server = SimulatorProcess("--tls")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def service():
-    server = SimulatorProcess()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def secure_service():
     server = SimulatorProcess("--tls")
     yield server
     server.stop()
-
-
-def trusting(directory, ca_file) -> dict:
-    """The daemon's environment: the system trust store is this CA only (as a Pi trusts the public CAs)."""
-    empty = directory / "no-certs"
-    empty.mkdir(parents=True, exist_ok=True)
-    return {"SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": str(empty)}
 
 
 @pytest.fixture

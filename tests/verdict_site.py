@@ -41,6 +41,13 @@ DEFAULTS = {
 }
 
 
+def trusting(directory: Path, ca_file) -> dict:
+    """The daemon's environment: the system trust store is this CA only (as a Pi trusts the public CAs)."""
+    empty = directory / "no-certs"
+    empty.mkdir(parents=True, exist_ok=True)
+    return {"SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": str(empty)}
+
+
 def closed_port_url(path: str = "") -> str:
     """An address on this machine where nothing listens: a connection there is refused at once."""
     return f"https://127.0.0.1:9{path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -73,18 +74,22 @@ def raw_floor(directory: Path):
     return insert
 
 
-def badge_latencies(directory: Path) -> tuple[list[float], list[float]]:
+def badge_latencies(
+    directory: Path, extra: str = "", meanwhile=contextlib.nullcontext
+) -> tuple[list[float], list[float]]:
     """Time from a UID written into the fifo to the feedback call, and the floor, taken in turn.
-    The forwarder delivers to the simulator meanwhile, as on a normal morning."""
+    The forwarder delivers to the simulator meanwhile, as on a normal morning.
+
+    extra: more configuration; meanwhile(config_file): a context that runs beside the rush (the page's load)."""
     simulator = SimulatorProcess()
     try:
         service = service_section(simulator.base_url, simulator.token_url, client_credentials(directory / "cred"))
-        return _badge_latencies(directory, service)
+        return _badge_latencies(directory, service + extra, meanwhile)
     finally:
         simulator.stop()
 
 
-def _badge_latencies(directory: Path, service: str) -> tuple[list[float], list[float]]:
+def _badge_latencies(directory: Path, service: str, meanwhile) -> tuple[list[float], list[float]]:
     config_file = write_site(directory, BADGES, service)
     config = configuration.load(config_file)
     device = Device.open(config)
@@ -97,7 +102,7 @@ def _badge_latencies(directory: Path, service: str) -> tuple[list[float], list[f
     while not daemon.sources[0].online:
         time.sleep(0.01)
     samples, floor, floor_insert = [], [], raw_floor(directory)
-    with open(config.readers[0].fifo_path, "w") as fifo:
+    with meanwhile(config_file), open(config.readers[0].fifo_path, "w") as fifo:
         for index in range(BADGES):
             floor.append(floor_insert())
             samples.append(badge_to_feedback_ms(fifo, feedback, uid(index)))

@@ -22,6 +22,7 @@ from bench_listing import bench_listing  # noqa: E402
 from bench_log import bench_log  # noqa: E402
 from bench_reader import bench_reader  # noqa: E402
 from bench_site import bench_site  # noqa: E402
+from bench_web import bench_web  # noqa: E402
 
 RESULTS = Path(".bench/results.json")
 
@@ -61,6 +62,8 @@ def main() -> int:
         results += bench_drain(Path(scratch), result)
         os.sync()  # the earlier benchmarks' dirty pages must not be written back during this one's fsyncs
         results += bench_gate(Path(scratch).resolve(), result)
+        os.sync()
+        results += bench_web(Path(scratch).resolve(), result)
         results += bench_listing(result)
         results += bench_reader(result)
         os.sync()

@@ -1,0 +1,56 @@
+% rebase('base.tpl')
+<section class="state {{state.level}}" id="state">
+<p id="state-line">{{state.line}}</p>
+% if state.since_utc:
+<p class="since">{{say('since')}} {{show(state.since_utc)}}</p>
+% end
+% if state.evidence:
+<details id="evidence">
+<summary>{{say('evidence')}}</summary>
+<ul>
+% for piece in state.evidence:
+<li>{{show(piece.at_utc)}}: {{piece.what}}
+% if piece.failed:
+<ul>
+% for probe in piece.failed:
+<li>{{probe.get('name', '')}} {{say('failed')}} {{probe.get('symptom', '')}} {{probe.get('detail', '')}}</li>
+% end
+</ul>
+% end
+</li>
+% end
+</ul>
+</details>
+% end
+</section>
+
+<section id="reference-section">
+<h2>{{say('reference')}}</h2>
+% if references:
+<ul id="references">
+% for found in references:
+<li><strong>{{found['reference']}}</strong> {{found.get('employer') or ''}} ({{hhmm(found['at_utc'])}}{{(' ' + say('by') + ' ' + found['by']) if found.get('by') else ''}})</li>
+% end
+</ul>
+% end
+<form method="post" action="/reference" id="reference-form">
+<input type="hidden" name="csrf" value="{{session.csrf}}">
+<input id="reference" name="reference" maxlength="64" autocomplete="off" aria-label="{{say('reference')}}">
+<details><summary>{{say('employer_only')}}</summary>
+<input id="employer" name="employer" inputmode="numeric" maxlength="14" aria-label="{{say('employer')}}">
+</details>
+<button id="record" type="submit">{{say('record')}}</button>
+</form>
+</section>
+
+<section id="listing">
+<h2>{{say('listing')}}</h2>
+<form method="post" action="/listing.pdf">
+<input type="hidden" name="csrf" value="{{session.csrf}}">
+<button id="download" type="submit">{{say('download')}}</button>
+</form>
+<form method="post" action="/print">
+<input type="hidden" name="csrf" value="{{session.csrf}}">
+<button id="print" type="submit">{{say('to_printer')}}</button>
+</form>
+</section>

@@ -1,0 +1,32 @@
+% rebase('base.tpl')
+<section id="remarks">
+<h2>{{say('remarks')}}</h2>
+% if remarks:
+<ul>
+% for item in remarks:
+<li><strong>{{item.code if item.code else say('refused')}}</strong> {{remark_text(item)}} ({{item.worker}}, {{show(item.registered_utc)}})
+% if item.deadline_utc:
+<br><span class="deadline">{{say('report_by')}} {{show(item.deadline_utc)[:10]}}</span>
+% end
+<br><small>{{item.action}}</small></li>
+% end
+</ul>
+% else:
+<p>{{say('no_remarks')}}</p>
+% end
+</section>
+<section id="registrations">
+<h2>{{say('registrations')}} ({{len(registrations)}})</h2>
+% if registrations:
+<table>
+<thead><tr><th>{{say('time')}}</th><th>{{say('name')}}</th><th>{{say('employer')}}</th><th>{{say('direction')}}</th></tr></thead>
+<tbody>
+% for entry in registrations:
+<tr><td>{{hhmm(entry.at_utc)}}</td><td>{{entry.name}} <small>{{entry.number}}</small></td><td>{{entry.employer}}</td><td>{{entry.direction}}</td></tr>
+% end
+</tbody>
+</table>
+% else:
+<p>{{say('no_registrations')}}</p>
+% end
+</section>

@@ -1,0 +1,128 @@
+"""What the page shows, read through a read-only connection: the state line, who is on site, today's
+registrations, the remarks to act on. Each comes from the function the `sitegate` command uses (the outage
+verdict and its guidance, presence, remarks): the page never computes its own version of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import chain
+
+import sqlite_utils
+
+from sitegate.config import Config
+from sitegate.identifiers import mask
+from sitegate.paper_fallback import guidance
+from sitegate.paper_fallback.listing import day_bounds
+from sitegate.paper_fallback.outage import current, outages
+from sitegate.presence import OnSite, on_site, recent_registrations
+from sitegate.queue import delivery
+from sitegate.queue.log import LogView
+from sitegate.queue.records import Kind
+from sitegate.queue.remarks import ActionItem, info, needing_action
+from sitegate.status import never_connected
+from sitegate.timefmt import local
+
+PRESENCE_WINDOW = timedelta(hours=24)  # registrations older than this cannot keep anyone on site (reset <= 24 h)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    at_utc: str
+    what: str
+    failed: list[dict] = field(default_factory=list)  # the probes that failed: name, symptom, detail
+
+
+@dataclass(frozen=True)
+class State:
+    """The gate's state in one line a foreman understands, and the signed evidence behind it."""
+
+    level: str  # ok, waiting, suspected, outage, fault (the colour of the line)
+    line: str
+    evidence: list[Evidence]
+    since_utc: str | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    seq: int
+    at_utc: str
+    name: str
+    number: str  # masked
+    employer: str
+    direction: str
+    reader: str
+
+
+def _failed(piece: dict) -> list[dict]:
+    """What failed, as one signed piece of evidence says: its probes, or its latest probe round."""
+    failed = [probe for probe in piece.get("probes", []) if not probe.get("ok", True)]
+    return failed or (piece.get("rounds") or [{}])[-1].get("failed", [])
+
+
+def state(db: sqlite_utils.Database, now: datetime, language: str) -> State:
+    """Working, waiting, or the episode going on, in the words of the outage verdict (guidance.py)."""
+    view = LogView(db)
+    ongoing = current(view)
+    summary = delivery.summary(db, now)
+    if ongoing is not None:
+        shown = ongoing.as_dict(now, language)
+        evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
+        level = {"suspected": "suspected", "never_connected": "fault"}.get(ongoing.state)
+        level = level or ("outage" if shown["exempt"] else "fault")
+        return State(level, ongoing.what_to_do(language), evidence, ongoing.start_utc)
+    if never_connected(summary, view):
+        return State("fault", guidance.state_line(guidance.NEVER_CONNECTED, language), [])
+    if summary.undelivered:
+        return State("waiting", guidance.state_line(guidance.WAITING, language), [])
+    return State("ok", guidance.state_line(guidance.WORKING, language), [])
+
+
+def who_is_on_site(db: sqlite_utils.Database, config: Config, now: datetime) -> list[OnSite]:
+    """The headcount: this gate's registrations and, with the site bus on, every gate's (the verified mirror)."""
+    reset = timedelta(hours=config.gate.toggle_reset_hours)
+    registrations = recent_registrations(LogView(db), config.device_id, now, PRESENCE_WINDOW)
+    if config.bus.enabled:
+        from sitegate.site.view import site_history
+
+        registrations = chain(registrations, site_history(config, now - PRESENCE_WINDOW))
+    return on_site(registrations, now, reset)
+
+
+def todays_registrations(db: sqlite_utils.Database, config: Config, now: datetime) -> list[Registration]:
+    """Today's registrations (Brussels day), newest first."""
+    found = []
+    for record in LogView(db).between(Kind.REGISTRATION, *day_bounds(local(now).date())):
+        data = record.data
+        worker = data["worker"]
+        found.append(
+            Registration(
+                record.seq,
+                record.wall_utc,
+                f"{worker.get('last_name', '')} {worker.get('first_name', '')}".strip(),
+                mask(worker["number"]),
+                config.site.employer_name(data["employer"]) or data["employer"],
+                data["direction"],
+                data.get("reader", ""),
+            )
+        )
+    return found[::-1]
+
+
+def remarks(db: sqlite_utils.Database) -> list[ActionItem]:
+    """The remarks and refusals someone must act on, soonest deadline first (as `sitegate remarks`)."""
+    return needing_action(db, outages(LogView(db)))
+
+
+def remark_text(item: ActionItem, language: str) -> str:
+    """The remark's official wording: French for a French page, else the English of the official list (it has
+    no Dutch column)."""
+    return info(item.code).text_fr if language == "fr" and item.code else item.text
+
+
+def references_today(db: sqlite_utils.Database, now: datetime) -> list[dict]:
+    """The reference numbers recorded today, oldest first, each with who entered it."""
+    return [
+        {**record.data, "seq": record.seq, "at_utc": record.wall_utc}
+        for record in LogView(db).between(Kind.OUTAGE_REFERENCE, *day_bounds(local(now).date()))
+    ]

@@ -1,0 +1,357 @@
+"""Issue 11: the foreman's page in a real browser, against the real daemon, the simulator and the page's own
+process, every fault made on loopback. Screenshots of the phone-sized page go to .screenshots/web/."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import signal
+import threading
+import time
+
+import pytest
+import requests
+from pypdf import PdfReader
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+from simulator_process import SimulatorProcess
+from verdict_site import closed_port_url, trusting
+from web_site import PINS, WebSite, browser, screenshot
+
+from sitegate.paper_fallback import guidance
+from sitegate.queue import database
+from sitegate.queue.credentials import make_self_signed
+from sitegate.queue.failures import Cause
+from sitegate.queue.log import LogView
+from sitegate.queue.records import Kind
+
+pytestmark = pytest.mark.slow
+ANNA = "Anna Janssens"
+WORKERS = [f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(4)]
+
+
+@pytest.fixture
+def driver(tmp_path):
+    opened = browser(tmp_path / "downloads")
+    yield opened
+    opened.quit()
+
+
+@pytest.fixture
+def sites():
+    started: list[WebSite] = []
+    yield started
+    for site in started:
+        site.stop()
+
+
+def start(sites, directory, service, **options) -> WebSite:
+    site = WebSite(directory, service.base_url, service.token_url, **options)
+    site.roster(WORKERS)
+    sites.append(site.start())
+    site.start_web()
+    return site
+
+
+def sign_in(driver, url: str, pin: str, language: str = "en") -> None:
+    driver.get(f"{url}/login?lang={language}")
+    field = driver.find_element(By.ID, "pin")
+    field.clear()
+    field.send_keys(pin)
+    submit(driver, "sign-in")
+
+
+def submit(driver, button_id: str) -> None:
+    """Press a form's button and wait until the answer's page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 20).until(staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def text(driver, element_id: str) -> str:
+    found = driver.find_elements(By.ID, element_id)
+    assert found, f"no #{element_id} on {driver.current_url}: {driver.page_source[:3000]}"
+    return found[0].text
+
+
+def test_sign_in_right_pin_wrong_pin_and_the_rate_limit(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    sign_in(driver, site.web.url, PINS[ANNA])
+    assert text(driver, "who") == f"Signed in: {ANNA}"
+    screenshot(driver, "signed-in")
+    submit(driver, "sign-out")
+    driver.get(site.web.url)  # signed out: the page sends to sign-in again
+    assert driver.current_url.split("?")[0].endswith("/login")
+
+    sign_in(driver, site.web.url, "000000")
+    assert text(driver, "error") == "Wrong PIN."
+    assert driver.find_elements(By.ID, "who") == []
+    screenshot(driver, "wrong-pin")
+    for _ in range(2):  # max_failures = 3 in this site
+        sign_in(driver, site.web.url, "111111")
+    sign_in(driver, site.web.url, PINS[ANNA])  # even the right PIN waits now
+    assert "Too many wrong PINs" in text(driver, "error"), driver.page_source[-500:]
+    assert driver.find_elements(By.ID, "who") == []
+    screenshot(driver, "rate-limited")
+    form = requests.get(site.web.url + "/login", timeout=10)
+    token = form.text.split('name="token" value="')[1].split('"')[0]
+    forged = requests.post(  # another address claimed in a header does not escape the limit
+        site.web.url + "/login",
+        data={"pin": PINS[ANNA], "token": token},
+        cookies=form.cookies,
+        headers={"Origin": site.web.url, "X-Forwarded-For": "192.0.2.99"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert forged.status_code == 429 and "sitegate_session" not in forged.cookies
+    throttled = [e for e in site.web.lines if e.get("event") == "web_sign_in_throttled"]
+    assert throttled and throttled[-1]["wait_s"] <= 10
+    time.sleep(throttled[-1]["wait_s"] + 1)  # lockout_s = 10 in this site
+    sign_in(driver, site.web.url, PINS["Marc Dubois"])
+    assert text(driver, "who") == "Signed in: Marc Dubois"
+
+
+def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, sites, service, reference, driver):
+    """The gate delivered this morning, then the service became unreachable while the internet works."""
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000", "10000001", "10000002", "10000003")
+    time.sleep(1.1)  # remark 14: the same worker twice within one second would be a duplicate
+    site.badge("10000003", reader="exit")  # Worker3 leaves
+    site.wait(lambda: site.json("queue")["delivered"] == 5, "the morning delivered")
+    site.env.update(trusting(tmp_path, reference.ca_file))
+    site.web.stop()
+    site.restart(base_url=closed_port_url("/b"), token_url=closed_port_url(), reference_url=reference.url)
+    site.start_web()
+    site.badge("10000001", reader="exit")  # Worker1 leaves during the outage
+    site.wait_outage("open")
+
+    sign_in(driver, site.web.url, PINS[ANNA])
+    expected = guidance.what_to_do(Cause.SERVICE, "en")
+    assert text(driver, "state-line") == expected
+    assert "Workers are EXEMPT" in expected
+    evidence = driver.find_element(By.ID, "evidence")
+    assert not evidence.get_attribute("open")
+    evidence.find_element(By.TAG_NAME, "summary").click()  # the evidence, one tap away
+    assert "service_connect FAILED" in evidence.text, evidence.text
+    screenshot(driver, "outage-state")
+
+    driver.find_element(By.ID, "reference").send_keys("CC-2026-112233")
+    submit(driver, "record")
+    assert "Reference CC-2026-112233 recorded" in text(driver, "message")
+    assert "CC-2026-112233" in text(driver, "references") and f"by {ANNA}" in text(driver, "references")
+    screenshot(driver, "reference-recorded")
+    shown = site.outage()["current"]
+    assert shown["references"] == {"": "CC-2026-112233"}
+    assert site.sitegate("verify").returncode == 0
+
+    downloads = tmp_path / "downloads"
+    driver.find_element(By.ID, "download").click()
+    pdf = wait_for_file(downloads, "*.pdf")
+    listing = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    for expected_text in ("CC-2026-112233", "1Y101DRUNWB5Z", "Worker0", "Worker1", "Worker3", "10000000000000003"):
+        assert expected_text in listing, expected_text
+
+    driver.get(f"{site.web.url}/onsite")
+    assert text(driver, "count") == "2 on site"
+    rows = driver.find_element(By.ID, "present").text
+    assert "Worker0 Test" in rows and "Worker2 Test" in rows and "Worker1" not in rows and "Worker3" not in rows
+    assert "Bouw Peeters NV" in rows and "gate-01" in rows
+    screenshot(driver, "on-site")
+    driver.get(f"{site.web.url}/today?lang=nl")
+    assert "Registraties van vandaag (6)" in driver.page_source
+    screenshot(driver, "today-nl")
+
+    signed = signed_records(site)
+    assert [(r["reference"], r["by"]) for r in signed[Kind.OUTAGE_REFERENCE]] == [("CC-2026-112233", ANNA)]
+    assert [(r["destination"], r["by"], r["reference"]) for r in signed[Kind.PAPER_LISTING]] == [
+        ("download", ANNA, "CC-2026-112233")
+    ]
+
+
+def signed_records(site) -> dict[str, list[dict]]:
+    """The payloads of the records a foreman causes, read from the log (read-only)."""
+    db = database.connect_readonly(site.directory / "data" / "sitegate.db")
+    try:
+        view = LogView(db)
+        return {kind: [r.data for r in view.records(kind=kind)] for kind in (Kind.OUTAGE_REFERENCE, Kind.PAPER_LISTING)}
+    finally:
+        db.close()
+
+
+def wait_for_file(directory, pattern: str, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p in directory.glob(pattern) if p.stat().st_size > 0]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(
+        f"nothing like {pattern} in {directory}: {list(directory.iterdir()) if directory.exists() else []}"
+    )
+
+
+def test_no_session_no_page_and_a_cross_site_form_is_refused(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    url = site.web.url
+    for path in ("/", "/onsite", "/today"):
+        answer = requests.get(url + path, allow_redirects=False, timeout=10)
+        assert answer.status_code == 303 and answer.headers["Location"].split("?")[0].endswith("/login"), path
+        assert "Worker0" not in answer.text
+    for path in ("/reference", "/listing.pdf", "/print", "/logout"):
+        answer = requests.post(url + path, data={"reference": "X-1"}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 403, path
+        assert answer.headers.get("Content-Type", "").startswith("text/plain") and b"%PDF" not in answer.content
+
+    sign_in(driver, url, PINS[ANNA])
+    cookie = driver.get_cookie("sitegate_session")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    token = driver.find_element(By.NAME, "csrf").get_attribute("value")
+    session = {"sitegate_session": cookie["value"]}
+    own = {"Origin": url}
+    foreign = {"Origin": "http://127.0.0.1:1"}
+    assert requests.post(f"{url}/reference", data={"reference": "X-2"}, cookies=session, headers=own).status_code == 403
+    refused = requests.post(
+        f"{url}/reference", data={"reference": "X-3", "csrf": token}, cookies=session, headers=foreign
+    )
+    assert refused.status_code == 403
+
+    with attacker_page(url) as attacker:  # another site, on another port, posting into the signed-in gate's page
+        driver.get(attacker + "/reference.html")
+        WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(url))
+        assert "refused: this form did not come from the gate's page" in driver.page_source
+        driver.get(attacker + "/login.html")
+        WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(url))
+        assert "refused" in driver.page_source
+    assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
+    refusals = [e for e in site.web.lines if e.get("event") == "web_cross_site_refused"]
+    assert len(refusals) >= 4
+
+
+def test_the_page_can_crash_without_the_gate_noticing(tmp_path, sites, service):
+    site = start(sites, tmp_path / "site", service)
+    site.web.process.kill()  # SIGKILL, in the middle of nothing: no clean stop
+    site.web.process.wait(10)
+    site.badge("10000000", "10000001")
+    assert [e["outcome"] for e in site.badges()] == ["registered", "registered"]
+    assert site.sitegate("verify").returncode == 0
+    site.start_web()  # and it comes back on the same log
+    assert requests.get(site.web.url + "/login", timeout=10).status_code == 200
+
+
+def test_the_page_signs_nothing_itself_without_the_daemon_it_only_reads(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    site.daemon.kill(signal.SIGTERM)  # the gate's daemon stopped; the page goes on
+    sign_in(driver, site.web.url, PINS[ANNA])
+    assert text(driver, "state-line")  # it still reads the log
+    driver.find_element(By.ID, "reference").send_keys("CC-1")
+    submit(driver, "record")
+    assert "the gate's daemon does not answer" in text(driver, "error")
+    driver.get(f"{site.web.url}/onsite")
+    assert "Worker0 Test" in text(driver, "present")
+    assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
+    assert site.sitegate("verify").returncode == 0
+
+
+def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000", "10000002")
+    sign_in(driver, site.web.url, PINS["Marc Dubois"], language="fr")
+    submit(driver, "print")
+    assert f"Liste envoyée à escpos file:{site.printer_file}" in text(driver, "message")
+    printed = site.printer_file.read_bytes()
+    assert b"Worker0" in printed and b"Worker2" in printed
+    assert [(r["destination"], r["by"]) for r in signed_records(site)[Kind.PAPER_LISTING]] == [
+        (f"escpos file:{site.printer_file}", "Marc Dubois")
+    ]
+    screenshot(driver, "printed-fr")
+
+
+class _Attacker(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        action, fields = (
+            ("/login", '<input name="pin" value="246810">')
+            if "login" in self.path
+            else (
+                "/reference",
+                '<input name="reference" value="EVIL-1">',
+            )
+        )
+        body = (
+            f'<form id="f" method="post" action="{self.target}{action}">{fields}</form>'
+            '<script>document.getElementById("f").submit()</script>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class attacker_page:
+    """A page of another site on this machine whose form posts into the gate's page as soon as it loads."""
+
+    def __init__(self, target: str) -> None:
+        handler = type("Attacker", (_Attacker,), {"target": target})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_https_with_the_devices_own_certificate(tmp_path, sites, service):
+    key, cert = make_self_signed(tmp_path / "tls", "gate-01", hosts=("127.0.0.1",))
+    site = start(sites, tmp_path / "site", service, web={"tls_cert": f'"{cert}"', "tls_key": f'"{key}"'})
+    url = site.web.url
+    assert url.startswith("https://127.0.0.1:")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/login", timeout=10)  # a phone is shown the device's own certificate, not a public one
+    http = requests.Session()
+    http.trust_env = False  # REQUESTS_CA_BUNDLE would win over the session's own trust
+    http.verify = str(cert)
+    form = http.get(url + "/login", timeout=10)
+    token = form.text.split('name="token" value="')[1].split('"')[0]
+    signed = http.post(
+        url + "/login", data={"pin": PINS[ANNA], "token": token}, headers={"Origin": url}, allow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    cookie = next(c for c in signed.raw.headers.getlist("Set-Cookie") if c.startswith("sitegate_session="))
+    assert {"secure", "httponly", "samesite=strict"} <= {part.strip().lower() for part in cookie.split(";")}
+    home = http.get(url + "/", timeout=10)
+    assert home.status_code == 200 and f"Signed in: {ANNA}" in home.text
+    assert home.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
+    """A registration received after the service's reception delay draws remark 32, which needs someone's action."""
+    late = SimulatorProcess("--delay", "1")
+    try:
+        site = start(sites, tmp_path / "site", late)
+        late.fault("503", count=1)  # the first call fails; the retry comes after the 1 s reception delay
+        site.badge("10000000")
+        site.wait(lambda: site.json("remarks"), "remark 32 back from the service")
+        sign_in(driver, site.web.url, PINS[ANNA])
+        driver.get(f"{site.web.url}/today")
+        remarks = text(driver, "remarks")
+        assert "32 Reception delay of registrations exceeded." in remarks, remarks
+        assert "Check the working of your time-registration system." in remarks
+        assert "Worker0 Test" in text(driver, "registrations")
+        screenshot(driver, "today-remark")
+        driver.get(f"{site.web.url}/today?lang=fr")
+        assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
+    finally:
+        late.stop()

@@ -1,0 +1,110 @@
+"""The foreman's page as a foreman meets it: the real daemon, the page's own process (`sitegate web serve`), and a
+headless Chromium (Debian's, driven by Debian's chromedriver: nothing is downloaded) sized like a phone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from conftest import REPO
+from gate_site import DaemonProcess
+from verdict_site import Site
+
+from sitegate.web.pins import hash_pin
+
+PINS = {"Anna Janssens": "246810", "Marc Dubois": "135790"}
+_HASHES = {name: hash_pin(pin) for name, pin in PINS.items()}
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = REPO / ".screenshots" / "web"  # written by the tests, for a reviewer to look at
+PHONE = (412, 915)  # CSS pixels of a common phone
+
+
+class WebSite(Site):
+    """A gate (verdict_site.Site) whose configuration also enables the page, with two foremen and a printer."""
+
+    def __init__(self, directory: Path, base_url: str, token_url: str, env: dict | None = None, **options) -> None:
+        self.web_options = {"max_failures": 3, "lockout_s": 10, **options.pop("web", {})}
+        self.web: WebProcess | None = None
+        super().__init__(directory, base_url, token_url, env, **options)
+
+    @property
+    def printer_file(self) -> Path:
+        return self.directory / "thermal-printer.bin"
+
+    def write(self) -> None:
+        super().write()
+        text = self.config.read_text(encoding="utf-8")  # a worker may leave within a minute of coming in here
+        self.config.write_text(text.replace('source = "fifo"\n', 'source = "fifo"\nsame_badge_window_s = 0\n'))
+        foremen = "".join(f'\n[[web.foreman]]\nname = "{name}"\npin_hash = "{_HASHES[name]}"\n' for name in PINS)
+        options = "".join(f"{key} = {value}\n" for key, value in self.web_options.items())
+        with self.config.open("a", encoding="utf-8") as handle:
+            handle.write(
+                f'\n[printer]\nformat = "escpos"\nescpos = "file:{self.printer_file}"\n'
+                f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n{options}{foremen}'
+            )
+
+    def start_web(self) -> str:
+        self.web = WebProcess(self.config, self.env)
+        return self.web.url
+
+    def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+        super().stop()
+
+
+class WebProcess(DaemonProcess):
+    """`sitegate web serve` as its unit runs it; its URL is read from its "web_ready" line."""
+
+    def __init__(self, config: Path, env: dict | None = None) -> None:
+        super().__init__(config, env, args=("web", "serve"), ready_event="web_ready")
+        self.wait_ready()
+        self.url = next(e["url"] for e in self.lines if e.get("event") == "web_ready").rstrip("/")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.kill(signal.SIGTERM)
+
+
+def browser(downloads: Path):
+    """Headless Chromium at a phone's size, through the system chromedriver (Selenium Manager never runs)."""
+    os.environ["SE_OFFLINE"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        raise AssertionError("Debian's chromium and chromium-driver are needed: `make system-deps`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver
+
+
+def screenshot(driver, name: str) -> Path:
+    """The whole page, phone-wide, as a PNG under .screenshots/web/ (kept after the run for a reviewer)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(PHONE[0], max(PHONE[1], height + 140))
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(*PHONE)
+    return path
