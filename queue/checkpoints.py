@@ -138,10 +138,6 @@ class Witness:
         return asdict(self)
 
 
-# The seam for witnesses elsewhere (the site bus's peers will be one): each source returns what it holds.
-WitnessSource = Callable[[], Witness | None]
-
-
 @dataclass(frozen=True)
 class Verdict:
     witness: Witness
@@ -263,7 +259,7 @@ def _ledger_witnesses(db: sqlite_utils.Database) -> list[Witness]:
     return found
 
 
-def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[WitnessSource] = ()) -> list[Witness]:
+def witnesses(db: sqlite_utils.Database, head_file: Path) -> list[Witness]:
     """Every witness the device can reach, from a connection that sees the log and the ledger."""
     found = []
     in_ledger = latest_in_ledger(db)
@@ -279,7 +275,6 @@ def witnesses(db: sqlite_utils.Database, head_file: Path, extra: Iterable[Witnes
     except ValueError as error:
         found.append(Witness("head file", problem=f"{head_file} cannot be read: {error}"))
     found += _ledger_witnesses(db)
-    found += [witness for source in extra if (witness := source()) is not None]
     return found
 
 
@@ -305,7 +300,7 @@ def unacknowledged(log: LogView) -> list[Record]:
     return found
 
 
-def check(log: LogView, head_file: Path, public_key_hex: str, extra: Iterable[WitnessSource] = ()) -> list[Verdict]:
+def check(log: LogView, head_file: Path, public_key_hex: str) -> list[Verdict]:
     """The live log against every witness the device can reach (status, the daemon, verify)."""
     last = log.last()
 
@@ -313,7 +308,7 @@ def check(log: LogView, head_file: Path, public_key_hex: str, extra: Iterable[Wi
         record = log.get(seq)
         return record.hash if record else None
 
-    verdicts = judge_all(witnesses(log.db, head_file, extra), last.seq if last else 0, hash_at, public_key_hex)
+    verdicts = judge_all(witnesses(log.db, head_file), last.seq if last else 0, hash_at, public_key_hex)
     return acknowledge(verdicts, next(log.newest(Kind.WITNESS_ACK), None))
 
 
