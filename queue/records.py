@@ -32,8 +32,11 @@ class Kind(StrEnum):
     COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)  # one encoder, made once: json.dumps builds one per call with these options
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from floor import warm
+
 from sitegate.identifiers import WorkerId
 from sitegate.queue import database
 from sitegate.queue.clock import SystemClock
@@ -127,6 +129,8 @@ def bench_log(scratch: Path, cache: Path, raw_insert_floor, result, settle=lambd
         "empty": appender(scratch / "empty.db", key),
         "big": appender(big_path, key),
     }
+    warm(operations["empty"])
+    warm(operations["big"])
     medians = interleaved_medians(operations, SAMPLES)
     pages = wal_pages_per_append(scratch / "empty.db", operations["empty"])
     floor_pages = wal_pages_per_append(scratch / "raw.db", operations["raw"])

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,6 +21,7 @@ from bench_log import bench_log  # noqa: E402
 from bench_reader import bench_reader  # noqa: E402
 from bench_site import bench_site  # noqa: E402
 from bench_web import bench_web  # noqa: E402
+from floor import raw_insert_floor  # noqa: E402
 
 RESULTS = Path(".bench/results.json")
 
@@ -36,22 +35,6 @@ def result(name: str, value: float, unit: str, reference: float, target: str) ->
         "ratio": round(value / reference, 3) if reference else None,
         "target": target,
     }
-
-
-def raw_insert_floor(directory: Path) -> Callable[[], None]:
-    """The physical floor: one row inserted and committed with the log's pragmas (one fsync)."""
-    conn = sqlite3.connect(directory / "raw.db", isolation_level=None)
-    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"):
-        conn.execute(pragma)
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
-    payload = "x" * 300
-
-    def insert() -> None:
-        conn.execute("BEGIN")
-        conn.execute("INSERT INTO t (payload) VALUES (?)", [payload])
-        conn.execute("COMMIT")
-
-    return insert
 
 
 def main() -> int:
