@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import typing
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,27 @@ def mqtt_client(config: Config, client_id: str, will: tuple[str, str] | None = N
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(1, 10)
     return client
+
+
+_RECORD_TYPES = typing.get_type_hints(Record)
+_SQLITE_INTEGERS = range(-(2**63), 2**63)
+
+
+def received_record(fields: object) -> Record:
+    """A peer's record from a message, each field of the type the log writes (TypeError naming the field
+    otherwise): until its signature is checked it is anybody's text, and a field of another type must be
+    rejected as such, never break a comparison or a query on the bus thread."""
+    if not isinstance(fields, dict):
+        raise TypeError("the record is not a JSON object")
+    for name, value in fields.items():
+        expected = _RECORD_TYPES.get(name)
+        if expected is None:
+            continue  # an unknown field: Record() names it
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise TypeError(f"field {name!r} is not {expected}")
+        if isinstance(value, int) and value not in _SQLITE_INTEGERS:
+            raise TypeError(f"field {name!r} is out of range")
+    return Record(**fields)
 
 
 def record_message(origin: str, record: Record, anchor: bool = False) -> str:
@@ -237,7 +259,7 @@ class SiteBus:
             now = self.clock.now()
             try:
                 body = json.loads(message.payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep for the parser
                 mirror.reject_message(where.device, "not JSON", now)
                 continue
             if where.what == topics.RECORDS:
@@ -253,7 +275,9 @@ class SiteBus:
 
     def _take_record(self, client: mqtt.Client, mirror: Mirror, sender: str, body: dict, now: datetime) -> None:
         try:
-            origin, record = str(body["origin"]), Record(**body["record"])
+            origin, record = body["origin"], received_record(body["record"])
+            if not isinstance(origin, str):
+                raise TypeError("the origin is not a device id")
         except (KeyError, TypeError) as error:
             mirror.reject_message(sender, f"not a record message: {error}", now)
             self.counters.rejected += 1

@@ -1,0 +1,117 @@
+"""The site bus against someone holding one gate's broker password: real mosquitto (TLS, the shipped ACL), real
+daemons. gate-a and gate-b run; gate-c is configured as their peer, and its password is what the tests misuse.
+
+What must hold: no message, however malformed or large, stops a gate's bus or grows its memory or disk without
+bound, and a relay cannot make a gate skip the records of a peer that is alive.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gate_site import wait_until as wait
+from simulator_process import SimulatorProcess
+from site_bus import client, make_site, simulator_service
+
+from sitegate.queue.records import Kind
+from sitegate.site import topics
+from sitegate.site.broker import SITE, LocalBroker
+
+pytestmark = pytest.mark.slow
+
+BOUW = "0403170701"
+
+
+def worker_uid(index: int) -> str:
+    return f"{0x50000000 + index:08X}"
+
+
+ROSTER = [f"{worker_uid(i)},,{3 * 10**16 + i:017d},Hostile{i},Test,{BOUW},," for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hostile")
+    broker = LocalBroker(directory / "broker").start()
+    simulator = SimulatorProcess()
+    gates = make_site(directory, broker, simulator_service(simulator, directory))
+    running = [gates["gate-a"], gates["gate-b"]]
+    try:
+        for gate in running:
+            gate.roster(ROSTER)
+            gate.start()
+        yield broker, gates
+    finally:
+        for gate in running:
+            gate.stop()
+        broker.stop()
+        simulator.stop()
+
+
+def as_gate_c(broker: LocalBroker, what: str, *payloads: bytes | str) -> None:
+    """Publish under gate-c's own topic with gate-c's password (what its ACL allows)."""
+    connection = client(broker, "gate-c", "test-gate-c")
+    try:
+        wait(connection.is_connected, "gate-c's credentials connected")
+        for payload in payloads:
+            connection.publish(topics.topic(SITE, "gate-c", what), payload, qos=1).wait_for_publish(30)
+    finally:
+        connection.loop_stop()
+        connection.disconnect()
+
+
+def rejected(gate) -> int:
+    return gate.json("site")["rejected_records"]
+
+
+def peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def sound_record(seq: int = 1) -> dict:
+    """A record message's fields with the right names, before one of them is spoilt."""
+    return {
+        "seq": seq,
+        "kind": Kind.REGISTRATION,
+        "payload": "{}",
+        "wall_utc": "2026-11-22T21:00:00.000000Z",
+        "monotonic_ns": 1,
+        "boot_id": "boot",
+        "clock_state": "synced",
+        "clock_offset_us": 0,
+        "prev_hash": "0" * 64,
+        "hash": "0" * 64,
+        "signature": "00" * 64,
+    }
+
+
+def spoilt(**fields: object) -> str:
+    return json.dumps({"origin": "gate-c", "record": {**sound_record(), **fields}})
+
+
+def test_malformed_messages_are_rejected_and_never_stop_the_bus(site):
+    broker, gates = site
+    a, b = gates["gate-a"], gates["gate-b"]
+    before = rejected(b)
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError, not ValueError
+    messages = [
+        deep,
+        spoilt(seq="1"),
+        spoilt(seq=10**30),  # too large for SQLite
+        spoilt(seq=True),
+        spoilt(payload={"worker": 1}),
+        spoilt(payload=deep),
+        spoilt(signature=5),
+        spoilt(monotonic_ns=[1]),
+        json.dumps({"origin": ["gate-c"], "record": sound_record()}),
+    ]
+    as_gate_c(broker, topics.RECORDS, *messages)
+    wait(
+        lambda: b.events("bus_failed") or rejected(b) >= before + len(messages),
+        "gate-b rejects each malformed message",
+    )
+    assert not b.events("bus_failed") and not b.events("thread_died"), b.events("bus_failed")[:1]
+    a.badge(worker_uid(0))
+    wait(lambda: "Hostile0" in {p["last_name"] for p in b.json("site")["present"]}, "gate-b's bus still mirrors")
