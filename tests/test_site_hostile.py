@@ -8,6 +8,7 @@ bound, and a relay cannot make a gate skip the records of a peer that is alive.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from gate_site import wait_until as wait
@@ -115,3 +116,16 @@ def test_malformed_messages_are_rejected_and_never_stop_the_bus(site):
     assert not b.events("bus_failed") and not b.events("thread_died"), b.events("bus_failed")[:1]
     a.badge(worker_uid(0))
     wait(lambda: "Hostile0" in {p["last_name"] for p in b.json("site")["present"]}, "gate-b's bus still mirrors")
+
+
+def test_a_flood_of_garbage_does_not_grow_the_mirror_file_without_bound(site):
+    broker, gates = site
+    b = gates["gate-b"]
+    before = rejected(b)
+    flood = 1500
+    as_gate_c(broker, topics.RECORDS, *(b"garbage" for _ in range(flood)))
+    wait(lambda: rejected(b) >= before + flood, "gate-b counts every garbage message", timeout=60)
+    with sqlite3.connect(b.directory / "data" / "sitegate-site.db") as mirror:
+        kept = mirror.execute("SELECT count(*) FROM rejected").fetchone()[0]
+    assert kept <= 1000, f"{kept} rejected messages kept: the disk the log needs fills with garbage"
+    assert rejected(b) == before + flood  # the count stays whole
