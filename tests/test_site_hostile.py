@@ -129,3 +129,15 @@ def test_a_flood_of_garbage_does_not_grow_the_mirror_file_without_bound(site):
         kept = mirror.execute("SELECT count(*) FROM rejected").fetchone()[0]
     assert kept <= 1000, f"{kept} rejected messages kept: the disk the log needs fills with garbage"
     assert rejected(b) == before + flood  # the count stays whole
+
+
+def test_a_huge_message_never_reaches_a_gates_memory(site):
+    broker, gates = site
+    b = gates["gate-b"]
+    pid = b.daemon.process.pid
+    baseline = peak_rss_kib(pid)
+    before = rejected(b)
+    as_gate_c(broker, topics.RECORDS, b"x" * (64 * 2**20), b"marker")  # in order: the marker comes after
+    wait(lambda: rejected(b) > before, "gate-b handled the marker sent after the huge message")
+    grown_mib = (peak_rss_kib(pid) - baseline) / 1024
+    assert grown_mib < 16, f"gate-b's peak memory grew by {grown_mib:.0f} MiB for one message"

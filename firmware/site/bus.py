@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from sitegate.config import BusConfig, Config
 from sitegate.errors import ConfigError
@@ -44,6 +46,9 @@ MAX_UNACKED = 500  # records published and not yet acknowledged, before the publ
 PUBLISHED_SEQ = "published_seq"
 CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
 CONNECTED_SINCE = "connected_since_utc"
+MAX_PACKET_BYTES = 2**20  # the largest message a gate takes in: a record is a few kB (a listing's names ~20 bytes a
+# worker), a health message less; the broker drops larger ones for us (MQTT 5 Maximum Packet Size) before they
+# reach our memory, whoever sent them
 GAP_REQUEST_FIRST_NS = int(2e9)  # a gap asked for again after 2 s, then 4, 8 … at most every 5 minutes, while
 GAP_REQUEST_MOST_NS = int(300e9)  # nobody holds the records (their gate dead and no relay has them)
 
@@ -88,6 +93,13 @@ def received_record(fields: object) -> Record:
         if isinstance(value, int) and value not in _SQLITE_INTEGERS:
             raise TypeError(f"field {name!r} is out of range")
     return Record(**fields)
+
+
+def connect_properties() -> Properties:
+    """What a gate's MQTT 5 CONNECT says of itself: the largest packet it accepts."""
+    properties = Properties(PacketTypes.CONNECT)
+    properties.MaximumPacketSize = MAX_PACKET_BYTES
+    return properties
 
 
 def record_message(origin: str, record: Record, anchor: bool = False) -> str:
@@ -173,7 +185,9 @@ class SiteBus:
         client = mqtt_client(self.config, f"sitegate-{self.bus.site}-{self.device}", (self._health_topic, offline))
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
         client.on_message, client.on_publish = self._on_message, self._on_publish
-        client.connect_async(self.bus.host, self.bus.port, keepalive=15, clean_start=True)
+        client.connect_async(
+            self.bus.host, self.bus.port, keepalive=15, clean_start=True, properties=connect_properties()
+        )
         client.loop_start()
         next_health_ns, shown_connected = 0, None
         try:

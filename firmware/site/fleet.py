@@ -54,7 +54,7 @@ def judge(site: str, device: str, body: dict, now: datetime, silent_after_s: flo
 
 def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: float = 5.0) -> list[GateHealth]:
     """Connect, take the retained health messages, disconnect. Worst first."""
-    from sitegate.site.bus import mqtt_client
+    from sitegate.site.bus import connect_properties, mqtt_client
 
     found: dict[tuple[str, str], dict] = {}
     subscribed, failed = threading.Event(), []
@@ -79,7 +79,7 @@ def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: f
     client.on_connect, client.on_message = on_connect, on_message
     client.on_subscribe = lambda *args: subscribed.set()
     try:
-        client.connect(config.bus.host, config.bus.port, keepalive=15)
+        client.connect(config.bus.host, config.bus.port, keepalive=15, properties=connect_properties())
     except OSError as error:
         raise SitegateError(
             f"broker {config.bus.host}:{config.bus.port}: {error}", "check [bus] and the broker"
