@@ -8,6 +8,8 @@ bound, and a relay cannot make a gate skip the records of a peer that is alive.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 
 import pytest
@@ -15,6 +17,8 @@ from gate_site import wait_until as wait
 from simulator_process import SimulatorProcess
 from site_bus import client, make_site, simulator_service
 
+from sitegate.queue import database
+from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.site import topics
 from sitegate.site.broker import SITE, LocalBroker
@@ -141,3 +145,35 @@ def test_a_huge_message_never_reaches_a_gates_memory(site):
     wait(lambda: rejected(b) > before, "gate-b handled the marker sent after the huge message")
     grown_mib = (peak_rss_kib(pid) - baseline) / 1024
     assert grown_mib < 16, f"gate-b's peak memory grew by {grown_mib:.0f} MiB for one message"
+
+
+def test_a_relay_cannot_make_a_new_gate_skip_the_records_of_a_live_peer(site):
+    broker, gates = site
+    a, b = gates["gate-a"], gates["gate-b"]
+    a.badge(*(worker_uid(i) for i in range(10, 14)))
+    db = database.connect_readonly(a.directory / "data" / "sitegate.db")
+    try:
+        newest = LogView(db).last()  # what gate-c's password lets anyone read on the bus
+    finally:
+        db.close()
+    b.stop()
+    for file in (b.directory / "data").glob("sitegate-site.db*"):
+        file.unlink()  # gate-b starts over, as a new gate does
+    os.kill(a.daemon.process.pid, signal.SIGSTOP)  # gate-a alive but slow to answer (its health says online)
+    try:
+        b.start()
+        wait(lambda: b.events("bus_connected"), "gate-b on the bus")
+        offer = {"origin": "gate-a", "record": newest.as_dict(), "anchor": True}
+        as_gate_c(broker, topics.RECORDS, json.dumps(offer))
+        wait(lambda: (g := gate_a_at(b))["missing"] or g["records"], "gate-b handled the offer")
+    finally:
+        os.kill(a.daemon.process.pid, signal.SIGCONT)
+    wait(lambda: gate_a_at(b)["records"] >= newest.seq, "gate-b mirrors gate-a up to its newest record")
+    present = {p["last_name"] for p in b.json("site")["present"]}
+    assert {f"Hostile{i}" for i in range(10, 14)} <= present, "gate-b skipped gate-a's earlier records"
+    shown = gate_a_at(b)
+    assert shown["records"] == newest.seq and shown["missing"] == 0
+
+
+def gate_a_at(gate) -> dict:
+    return next(g for g in gate.json("site")["gates"] if g["device"] == "gate-a")

@@ -296,7 +296,10 @@ class SiteBus:
             mirror.reject_message(sender, f"not a record message: {error}", now)
             self.counters.rejected += 1
             return
-        accepted = mirror.accept(origin, record, now, anchor=bool(body.get("anchor")))
+        # A relay's later start counts only while the owner is silent here too (the rule `_answer` follows):
+        # else anyone with a gate's password could make a new gate skip a live owner's earlier records.
+        anchor = bool(body.get("anchor")) and (sender == origin or self._silent(mirror, origin))
+        accepted = mirror.accept(origin, record, now, anchor=anchor)
         if accepted.verdict == Verdict.STORED:
             self.counters.stored += 1
             if record.kind == Kind.REGISTRATION:
