@@ -177,3 +177,21 @@ def test_a_relay_cannot_make_a_new_gate_skip_the_records_of_a_live_peer(site):
 
 def gate_a_at(gate) -> dict:
     return next(g for g in gate.json("site")["gates"] if g["device"] == "gate-a")
+
+
+def test_a_health_message_sitegate_never_writes_leaves_the_fleet_readable(site):
+    broker, gates = site
+    a = gates["gate-a"]
+    odd = {"online": True, "sent_utc": "yesterday", "queue": [], "critical": 3}
+    connection = client(broker, "gate-c", "test-gate-c-health")
+    try:
+        wait(connection.is_connected, "gate-c's credentials connected")
+        topic = topics.topic(SITE, "gate-c", topics.HEALTH)
+        connection.publish(topic, json.dumps(odd), qos=1, retain=True).wait_for_publish(30)
+    finally:
+        connection.loop_stop()
+        connection.disconnect()
+    shown = a.sitegate("fleet", "--json")
+    assert shown.returncode in (0, 1, 2) and shown.stdout, shown.stderr[-2000:]
+    fleet = {g["device"]: g for g in json.loads(shown.stdout)}
+    assert fleet["gate-c"]["state"] == "unreadable" and fleet["gate-a"]["state"] != "unreadable"
