@@ -195,3 +195,23 @@ def test_a_health_message_sitegate_never_writes_leaves_the_fleet_readable(site):
     assert shown.returncode in (0, 1, 2) and shown.stdout, shown.stderr[-2000:]
     fleet = {g["device"]: g for g in json.loads(shown.stdout)}
     assert fleet["gate-c"]["state"] == "unreadable" and fleet["gate-a"]["state"] != "unreadable"
+
+
+def test_a_peer_registration_signed_but_of_another_shape_never_stops_a_gate(site):
+    from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest, signed_message
+    from sitegate.queue.signing import DeviceKey
+
+    broker, gates = site
+    b, c = gates["gate-b"], gates["gate-c"]
+    key = DeviceKey.load_or_create(c.directory / "data" / "device.key")  # gate-c's own key: a bug or a break-in there
+    payload = {"direction": "IN"}  # no worker
+    fields = (1, Kind.REGISTRATION, payload, "2026-11-22T21:00:00.000000Z", 1, "boot", "synced", 0, GENESIS_HASH)
+    message = signed_message(*fields)
+    record = Record(1, Kind.REGISTRATION, canonical_json(payload), *fields[3:], digest(message), key.sign(message))
+    before = rejected(b)
+    as_gate_c(broker, topics.RECORDS, json.dumps({"origin": "gate-c", "record": record.as_dict()}))
+    wait(lambda: b.events("bus_failed") or rejected(b) > before, "gate-b handled gate-c's record")
+    assert not b.events("bus_failed")
+    b.stop()
+    b.start()  # its decisions start from the mirror
+    assert b.json("site")["gates"]

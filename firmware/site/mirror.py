@@ -23,7 +23,8 @@ from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
 from sitegate.queue.verify import check_record
-from sitegate.timefmt import format_utc
+from sitegate.registration import DIRECTIONS
+from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.mirror")
 REJECTED_KEPT = 1000  # the latest rejections kept with their reason; older ones are only counted
@@ -81,6 +82,23 @@ class PeerState:
         return max(0, self.highest_seen - self.next_seq + 1)
 
 
+def unusable(record: Record) -> str | None:
+    """Why a peer's signed registration cannot feed the site's decisions (None: it can). Its signature proves who
+    made it, not that it has the fields they read: a peer's bug (or a break-in there) must not stop this gate."""
+    if record.kind != Kind.REGISTRATION:
+        return None
+    try:
+        parse_utc(record.wall_utc)
+        data = record.data
+        worker = data["worker"]
+        texts = (worker["kind"], worker["number"], data["employer"], worker.get("last_name", ""),
+                 worker.get("first_name", ""), data.get("reader", ""), data.get("badge_uid", ""))  # fmt: skip
+        usable = data["direction"] in DIRECTIONS and all(isinstance(text, str) for text in texts)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        usable = False
+    return None if usable else "a registration without the worker, employer, direction or time the site reads"
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """synchronous=NORMAL, unlike the log: nothing here is the only copy. A power cut may take back the last
     commits (WAL keeps the file consistent): the mirror then asks its peers again, the publisher resends from an
@@ -127,7 +145,7 @@ class Mirror:
                 return self._reject(origin, record, now, reason)
             self._seen(origin, record.seq, now)
             return Accepted(Verdict.GAP, next_seq=expected)
-        reason = check_record(record, expected, prev_hash, public_key)
+        reason = check_record(record, expected, prev_hash, public_key) or unusable(record)
         if reason:
             return self._reject(origin, record, now, reason)
         with database.immediate(self.db):
