@@ -593,7 +593,7 @@ def _bus_required(device_config) -> None:
 
 
 def cmd_fleet(args) -> Report:
-    from sitegate.site.fleet import read_fleet
+    from sitegate.site.fleet import ORDER, read_fleet
 
     config = configuration.load(args.config)
     _bus_required(config)
@@ -605,7 +605,7 @@ def cmd_fleet(args) -> Report:
     )  # fmt: skip
     text = table(rows, ["state", "site", "gate", "reported", "undelivered", "oldest", "clock", "problems"])
     worst = gates[0].state if gates else "ok"
-    code = CRITICAL if worst in ("offline", "silent", "critical") else WARNING if worst == "warning" else OK
+    code = CRITICAL if ORDER.get(worst, 0) <= ORDER["critical"] else WARNING if worst == "warning" else OK
     return Report([g.as_dict() for g in gates], text, code)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sitegate.device import Device
+from sitegate.paper_fallback.outage import check_reference
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
 from sitegate.queue.records import Kind, Record
@@ -173,7 +174,7 @@ def build(
     ordered = sorted(rows.values(), key=lambda r: (not r.badged, sort_key(r.last_name), sort_key(r.first_name)))
     found = references(device, day)
     if reference:
-        found[employer or SITE] = reference.strip()
+        found[employer or SITE] = check_reference(reference)
     last = device.log.last()
     return Listing(
         day=day,

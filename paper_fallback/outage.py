@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sitegate.errors import IdentifierError
 from sitegate.jsonlog import event
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.probes import Probe, verdict
@@ -231,6 +232,21 @@ def current(log: RegistrationLog) -> Outage | None:
     return ongoing[-1] if ongoing else None
 
 
+MAX_REFERENCE = 64  # the page's field holds as many; the contact centre's numbers are far shorter
+
+
+def check_reference(reference: str) -> str:
+    """The reference as it is signed and printed (stripped). IdentifierError when it is empty, too long, or holds a
+    character no paper shows as typed: a control character would be a command to the thermal printer."""
+    text = reference.strip()
+    if not text or len(text) > MAX_REFERENCE or not text.isprintable():
+        raise IdentifierError(
+            f"a reference number is 1 to {MAX_REFERENCE} printable characters (no control or formatting character)",
+            "type it as the contact centre gave it: letters, digits, dashes",
+        )
+    return text
+
+
 def record_reference(
     log: RegistrationLog, reference: str, now: datetime, employer: str | None = None, by: str | None = None
 ) -> int:
@@ -238,7 +254,7 @@ def record_reference(
 
     employer: when the employers of the site called separately, each reference is for one of them.
     by: who entered it: the Unix user at the shell (sitegate.commissioning.actor), the foreman on the page."""
-    payload = {"reference": reference.strip(), "at_utc": format_utc(now)}
+    payload = {"reference": check_reference(reference), "at_utc": format_utc(now)}
     if by:
         payload["by"] = by
     if employer:

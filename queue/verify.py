@@ -36,7 +36,7 @@ def check_record(record: Record, expected_seq: int, prev_hash: str, public_key_h
         return f"sequence out of order: {record.seq} found where {expected_seq} was expected"
     try:
         payload = json.loads(record.payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep for the parser
         return "payload is not valid JSON (altered)"
     if canonical_json(payload) != record.payload:
         return "payload is not in canonical form (altered)"

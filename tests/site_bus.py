@@ -7,6 +7,7 @@ import json
 import signal
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from conftest import CONFIG_TEXT, run_sitegate
 from gate_site import ROSTER_HEADER, DaemonProcess, wait_until
 from simulator_process import client_credentials, service_section
@@ -89,3 +90,13 @@ def make_site(directory: Path, broker: LocalBroker, service: str, devices=GATES)
 
 def simulator_service(simulator, directory: Path) -> str:
     return service_section(simulator.base_url, simulator.token_url, client_credentials(directory / "cred"))
+
+
+def client(broker: LocalBroker, user: str, name: str) -> mqtt.Client:
+    """A bare MQTT connection with one user's credentials (a test's listener, or someone holding a gate's password)."""
+    connection = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+    connection.username_pw_set(user, broker.passwords[user])
+    connection.tls_set(ca_certs=str(broker.ca_file))
+    connection.connect("127.0.0.1", broker.port)
+    connection.loop_start()
+    return connection

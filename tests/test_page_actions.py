@@ -45,3 +45,10 @@ def test_without_the_daemon_the_page_is_told_so(config, device):
     with pytest.raises(GateUnavailable) as away:
         ask(config, {"action": "print", "by": "Jan"})
     assert "does not answer" in away.value.problem and "technician" in away.value.fix
+
+
+@pytest.mark.parametrize("reference", ["CC-1\x1b@", "CC-1\x1dVA\x03", "CC\u202e1-", "x" * 65, "  "])
+def test_a_reference_a_paper_cannot_show_as_typed_is_refused_by_the_daemon_too(config, device, actions, reference):
+    with pytest.raises(SitegateError, match="printable characters"):
+        ask(config, {"action": "reference", "reference": reference, "by": "Jan"})
+    assert device.log.count_kind(Kind.OUTAGE_REFERENCE) == 0

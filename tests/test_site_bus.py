@@ -9,12 +9,11 @@ from __future__ import annotations
 import signal
 import threading
 
-import paho.mqtt.client as mqtt
 import pytest
 from gate_site import wait_until as wait
 from pypdf import PdfReader
 from simulator_process import SimulatorProcess
-from site_bus import make_site, simulator_service
+from site_bus import client, make_site, simulator_service
 
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
 from sitegate.queue.signing import DeviceKey
@@ -86,15 +85,6 @@ def test_a_listing_printed_at_c_holds_every_gates_workers(site):
     for index in (150, 151, 152):
         assert f"Sitewide{index}" in text and f"{2 * 10**16 + index:017d}" in text
     assert all(f"{device}:" in text for device in gates)  # which gates' records it holds, and how fresh
-
-
-def client(broker: LocalBroker, user: str, name: str) -> mqtt.Client:
-    connection = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
-    connection.username_pw_set(user, broker.passwords[user])
-    connection.tls_set(ca_certs=str(broker.ca_file))
-    connection.connect("127.0.0.1", broker.port)
-    connection.loop_start()
-    return connection
 
 
 def test_the_broker_refuses_a_gate_publishing_as_another(site):

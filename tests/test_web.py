@@ -270,6 +270,20 @@ def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, dri
     screenshot(driver, "printed-fr")
 
 
+def test_a_reference_with_printer_commands_is_refused_and_never_printed(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    sign_in(driver, site.web.url, PINS[ANNA])
+    injected = "CC-1\x1dVA\x03"  # GS V A 3: the thermal printer feeds and cuts the listing there
+    driver.execute_script("document.getElementById('reference').value = arguments[0]", injected)
+    submit(driver, "record")
+    assert "printable characters" in text(driver, "error")
+    driver.get(f"{site.web.url}/")
+    submit(driver, "print")
+    assert injected.encode() not in site.printer_file.read_bytes(), "the reference's command reached the printer"
+    assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
+
+
 class _Attacker(http.server.BaseHTTPRequestHandler):
     target = ""
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import typing
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from sitegate.config import BusConfig, Config
 from sitegate.errors import ConfigError
@@ -43,6 +46,9 @@ MAX_UNACKED = 500  # records published and not yet acknowledged, before the publ
 PUBLISHED_SEQ = "published_seq"
 CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
 CONNECTED_SINCE = "connected_since_utc"
+MAX_PACKET_BYTES = 2**20  # the largest message a gate takes in: a record is a few kB (a listing's names ~20 bytes a
+# worker), a health message less; the broker drops larger ones for us (MQTT 5 Maximum Packet Size) before they
+# reach our memory, whoever sent them
 GAP_REQUEST_FIRST_NS = int(2e9)  # a gap asked for again after 2 s, then 4, 8 … at most every 5 minutes, while
 GAP_REQUEST_MOST_NS = int(300e9)  # nobody holds the records (their gate dead and no relay has them)
 
@@ -66,6 +72,34 @@ def mqtt_client(config: Config, client_id: str, will: tuple[str, str] | None = N
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(1, 10)
     return client
+
+
+_RECORD_TYPES = typing.get_type_hints(Record)
+_SQLITE_INTEGERS = range(-(2**63), 2**63)
+
+
+def received_record(fields: object) -> Record:
+    """A peer's record from a message, each field of the type the log writes (TypeError naming the field
+    otherwise): until its signature is checked it is anybody's text, and a field of another type must be
+    rejected as such, never break a comparison or a query on the bus thread."""
+    if not isinstance(fields, dict):
+        raise TypeError("the record is not a JSON object")
+    for name, value in fields.items():
+        expected = _RECORD_TYPES.get(name)
+        if expected is None:
+            continue  # an unknown field: Record() names it
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise TypeError(f"field {name!r} is not {expected}")
+        if isinstance(value, int) and value not in _SQLITE_INTEGERS:
+            raise TypeError(f"field {name!r} is out of range")
+    return Record(**fields)
+
+
+def connect_properties() -> Properties:
+    """What a gate's MQTT 5 CONNECT says of itself: the largest packet it accepts."""
+    properties = Properties(PacketTypes.CONNECT)
+    properties.MaximumPacketSize = MAX_PACKET_BYTES
+    return properties
 
 
 def record_message(origin: str, record: Record, anchor: bool = False) -> str:
@@ -151,7 +185,9 @@ class SiteBus:
         client = mqtt_client(self.config, f"sitegate-{self.bus.site}-{self.device}", (self._health_topic, offline))
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
         client.on_message, client.on_publish = self._on_message, self._on_publish
-        client.connect_async(self.bus.host, self.bus.port, keepalive=15, clean_start=True)
+        client.connect_async(
+            self.bus.host, self.bus.port, keepalive=15, clean_start=True, properties=connect_properties()
+        )
         client.loop_start()
         next_health_ns, shown_connected = 0, None
         try:
@@ -237,7 +273,7 @@ class SiteBus:
             now = self.clock.now()
             try:
                 body = json.loads(message.payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep for the parser
                 mirror.reject_message(where.device, "not JSON", now)
                 continue
             if where.what == topics.RECORDS:
@@ -253,12 +289,17 @@ class SiteBus:
 
     def _take_record(self, client: mqtt.Client, mirror: Mirror, sender: str, body: dict, now: datetime) -> None:
         try:
-            origin, record = str(body["origin"]), Record(**body["record"])
+            origin, record = body["origin"], received_record(body["record"])
+            if not isinstance(origin, str):
+                raise TypeError("the origin is not a device id")
         except (KeyError, TypeError) as error:
             mirror.reject_message(sender, f"not a record message: {error}", now)
             self.counters.rejected += 1
             return
-        accepted = mirror.accept(origin, record, now, anchor=bool(body.get("anchor")))
+        # A relay's later start counts only while the owner is silent here too (the rule `_answer` follows):
+        # else anyone with a gate's password could make a new gate skip a live owner's earlier records.
+        anchor = bool(body.get("anchor")) and (sender == origin or self._silent(mirror, origin))
+        accepted = mirror.accept(origin, record, now, anchor=anchor)
         if accepted.verdict == Verdict.STORED:
             self.counters.stored += 1
             if record.kind == Kind.REGISTRATION:

@@ -18,14 +18,15 @@ from sitegate.queue.clock import Clock
 from sitegate.site import topics
 from sitegate.timefmt import parse_utc
 
-ORDER = {"offline": 0, "silent": 1, "critical": 2, "warning": 3, "ok": 4}
+ORDER = {"offline": 0, "unreadable": 1, "silent": 2, "critical": 3, "warning": 4, "ok": 5}
+UNREADABLE = "its health message is not one sitegate writes (another version, or someone with its password): check it"
 
 
 @dataclass(frozen=True)
 class GateHealth:
     site: str
     device: str
-    state: str  # offline, silent (no health for 3 periods), critical, warning, ok
+    state: str  # offline, unreadable, silent (no health for 3 periods), critical, warning, ok
     sent_utc: str | None
     undelivered: int | None
     oldest_undelivered_s: float | None
@@ -37,24 +38,36 @@ class GateHealth:
 
 
 def judge(site: str, device: str, body: dict, now: datetime, silent_after_s: float) -> GateHealth:
+    """One gate's line; a message of another shape is that gate's problem, never the whole view's."""
+    try:
+        return _judge(site, device, body, now, silent_after_s)
+    except (AttributeError, TypeError, ValueError):
+        return GateHealth(site, device, "unreadable", None, None, None, None, [UNREADABLE])
+
+
+def _judge(site: str, device: str, body: dict, now: datetime, silent_after_s: float) -> GateHealth:
     queue = body.get("queue") or {}
-    problems = [*body.get("critical", []), *body.get("warnings", [])]
+    problems = [str(problem) for problem in (*body.get("critical", []), *body.get("warnings", []))]
     sent = body.get("sent_utc")
+    if sent is not None:
+        parse_utc(sent)
+    oldest = queue.get("oldest_pending_age_s")
+    oldest = float(oldest) if oldest is not None else None
+    clock = body.get("clock_state")
+    clock = str(clock) if clock is not None else None
     if not body.get("online"):
         state = "offline"
     elif sent is None or (now - parse_utc(sent)).total_seconds() > silent_after_s:
         state = "silent"
     else:
         state = "critical" if body.get("critical") else "warning" if body.get("warnings") else "ok"
-    undelivered = queue.get("pending", 0) + queue.get("in_flight", 0) if queue else None
-    return GateHealth(
-        site, device, state, sent, undelivered, queue.get("oldest_pending_age_s"), body.get("clock_state"), problems
-    )
+    undelivered = int(queue.get("pending", 0) + queue.get("in_flight", 0)) if queue else None
+    return GateHealth(site, device, state, sent, undelivered, oldest, clock, problems)
 
 
 def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: float = 5.0) -> list[GateHealth]:
     """Connect, take the retained health messages, disconnect. Worst first."""
-    from sitegate.site.bus import mqtt_client
+    from sitegate.site.bus import connect_properties, mqtt_client
 
     found: dict[tuple[str, str], dict] = {}
     subscribed, failed = threading.Event(), []
@@ -79,7 +92,7 @@ def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: f
     client.on_connect, client.on_message = on_connect, on_message
     client.on_subscribe = lambda *args: subscribed.set()
     try:
-        client.connect(config.bus.host, config.bus.port, keepalive=15)
+        client.connect(config.bus.host, config.bus.port, keepalive=15, properties=connect_properties())
     except OSError as error:
         raise SitegateError(
             f"broker {config.bus.host}:{config.bus.port}: {error}", "check [bus] and the broker"

@@ -23,9 +23,11 @@ from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
 from sitegate.queue.verify import check_record
-from sitegate.timefmt import format_utc
+from sitegate.registration import DIRECTIONS
+from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.mirror")
+REJECTED_KEPT = 1000  # the latest rejections kept with their reason; older ones are only counted
 RECORD_COLUMNS = tuple(f.name for f in dataclasses.fields(Record))
 _SELECT = f"SELECT device, {', '.join(RECORD_COLUMNS)} FROM mirror"
 
@@ -80,6 +82,23 @@ class PeerState:
         return max(0, self.highest_seen - self.next_seq + 1)
 
 
+def unusable(record: Record) -> str | None:
+    """Why a peer's signed registration cannot feed the site's decisions (None: it can). Its signature proves who
+    made it, not that it has the fields they read: a peer's bug (or a break-in there) must not stop this gate."""
+    if record.kind != Kind.REGISTRATION:
+        return None
+    try:
+        parse_utc(record.wall_utc)
+        data = record.data
+        worker = data["worker"]
+        texts = (worker["kind"], worker["number"], data["employer"], worker.get("last_name", ""),
+                 worker.get("first_name", ""), data.get("reader", ""), data.get("badge_uid", ""))  # fmt: skip
+        usable = data["direction"] in DIRECTIONS and all(isinstance(text, str) for text in texts)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        usable = False
+    return None if usable else "a registration without the worker, employer, direction or time the site reads"
+
+
 def connect(path: Path) -> sqlite_utils.Database:
     """synchronous=NORMAL, unlike the log: nothing here is the only copy. A power cut may take back the last
     commits (WAL keeps the file consistent): the mirror then asks its peers again, the publisher resends from an
@@ -126,7 +145,7 @@ class Mirror:
                 return self._reject(origin, record, now, reason)
             self._seen(origin, record.seq, now)
             return Accepted(Verdict.GAP, next_seq=expected)
-        reason = check_record(record, expected, prev_hash, public_key)
+        reason = check_record(record, expected, prev_hash, public_key) or unusable(record)
         if reason:
             return self._reject(origin, record, now, reason)
         with database.immediate(self.db):
@@ -158,22 +177,24 @@ class Mirror:
         if device in self.peers:
             self._seen(device, 0, now)
 
-    def _reject(self, origin: str, record: Record, now: datetime, reason: str) -> Accepted:
+    def _rejected(self, device: str, seq: int | None, reason: str, now: datetime) -> None:
+        """Counted for ever (ids only grow), kept with its reason among the latest REJECTED_KEPT only: a flood of
+        garbage from the bus must not fill the disk the log needs."""
         with database.immediate(self.db):
             self.db.execute(
                 "INSERT INTO rejected (device, seq, reason, received_utc) VALUES (?, ?, ?, ?)",
-                [origin, record.seq, reason, format_utc(now)],
+                [device, seq, reason, format_utc(now)],
             )
+            self.db.execute("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?", [REJECTED_KEPT])
+
+    def _reject(self, origin: str, record: Record, now: datetime, reason: str) -> Accepted:
+        self._rejected(origin, record.seq, reason, now)
         event(logger, "bus_record_rejected", logging.ERROR, device=origin, seq=record.seq, reason=reason)
         return Accepted(Verdict.REJECTED, reason)
 
     def reject_message(self, sender: str, reason: str, now: datetime) -> None:
         """A message that is not a record at all (bad JSON, missing fields): counted like a bad record."""
-        with database.immediate(self.db):
-            self.db.execute(
-                "INSERT INTO rejected (device, seq, reason, received_utc) VALUES (?, NULL, ?, ?)",
-                [sender, reason, format_utc(now)],
-            )
+        self._rejected(sender, None, reason, now)
         event(logger, "bus_message_rejected", logging.ERROR, sender=sender, reason=reason)
 
     def set_state(self, key: str, value: str) -> None:
@@ -214,7 +235,8 @@ class Mirror:
         return [self._state(device) for device in sorted(self.peers)]
 
     def rejected_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM rejected").fetchone()[0]
+        """Every rejection since the mirror was made, also those no longer kept (the newest id: ids only grow)."""
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM rejected").fetchone()[0]
 
     def rejected(self, limit: int = 20) -> list[dict]:
         rows = self.db.execute(

@@ -24,6 +24,7 @@ from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
 from sitegate.page_actions import ask
+from sitegate.paper_fallback.outage import check_reference
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
@@ -211,9 +212,10 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     def reference(session: Session):
         text = (bottle.request.forms.getunicode("reference") or "").strip()
         employer_text = (bottle.request.forms.getunicode("employer") or "").strip()
-        if not text or len(text) > 64:
+        if not text:
             return home(session, 400, error=say("empty_reference", session.language))
         try:
+            text = check_reference(text)
             employer = normalise_enterprise_number(employer_text, "employer") if employer_text else None
         except IdentifierError as error:
             return home(session, 400, error=f"{error.problem} — {error.fix}")
