@@ -414,6 +414,8 @@ class Daemon:
             actions.stop()
         self.probe_now.set()
         with self.gate_lock:  # SIGTERM only set the flag: the append in progress completes first
+            for held in list(self.gate.held.values()):  # a foreman badged once: their IN/OUT, not lost to a stop
+                self.gate.release(held)
             with database.immediate(self.log.db):
                 delivery.set_meta(self.log.db, stopped_utc=format_utc(self.clock.now()))
             self.checkpoint(checkpoints.Reason.STOP)  # inside the gate lock: the head is the last one

@@ -4,12 +4,15 @@ action) and registers nobody; badged once, it is the foreman's own IN/OUT, count
 from __future__ import annotations
 
 import dataclasses
+import signal
 import threading
 import time
 
 import pytest
-from gate_site import ROSTER_HEADER, uid, write_site
+from conftest import run_sitegate
+from gate_site import ROSTER_HEADER, DaemonProcess, uid, write_site
 from gpiozero.pins.mock import MockFactory
+from test_daemon import feed
 from test_gate import Reads, make_gate
 
 from sitegate import config as configuration
@@ -141,3 +144,25 @@ def test_the_foreman_badge_prints_through_the_daemon_and_is_never_registered_by_
     assert [r.data["direction"] for r in foreman_regs] == ["IN"] and kinds.count(Kind.REGISTRATION) == 3
     printed = thermal.read_bytes()
     assert b"Worker1" in printed and b"Worker2" in printed and b"Peeters" not in printed
+
+
+def test_a_foreman_badged_once_still_counts_when_the_daemon_stops_during_the_gesture(tmp_path):
+    """systemctl stop (an update, a reboot) within the gesture time: the held read is the foreman's IN, not lost."""
+    config = write_site(tmp_path, workers=1)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER_HEADER.strip() + ",role\n" + FOREMAN_ROW + "\n")
+    run_sitegate("roster", "import", str(roster), config=config, check=True)
+    daemon = DaemonProcess(config)
+    daemon.wait_ready()
+    feed(tmp_path / "badges.fifo", ["0F0F0F0F"], threading.Event())
+    deadline = time.monotonic() + 10
+    while not [e for e in daemon.lines if e.get("outcome") == Result.FOREMAN_HELD]:
+        assert time.monotonic() < deadline, daemon.lines
+        time.sleep(0.02)
+    daemon.kill(signal.SIGTERM)  # well within the gesture's 3 s
+    assert daemon.process.returncode == 0
+    assert [e["outcome"] for e in daemon.lines if e.get("event") == "badge"] == ["foreman_held", "registered"]
+    check = Device.open(configuration.load(config))
+    foreman = [r.data for r in check.log.records(kind=Kind.REGISTRATION)]
+    check.close()
+    assert [(r["badge_uid"], r["direction"]) for r in foreman] == [("0F0F0F0F", "IN")]
