@@ -28,6 +28,7 @@ from sitegate.timefmt import BRUSSELS
 
 logger = logging.getLogger("sitegate.page_actions")
 MAX_REQUEST = 4096
+REQUEST_TIMEOUT_S = 5.0  # the page writes its one line at once: a connection silent longer is cut, not kept
 MAX_PATH = 100  # a Unix socket path holds at most 107 bytes
 
 
@@ -74,11 +75,13 @@ def perform(config: Config, clock: Clock, request: dict) -> dict:
 class ActionServer:
     """The daemon's end: a threaded Unix stream server, started with the daemon and removed when it stops."""
 
-    def __init__(self, config: Config, clock: Clock) -> None:
+    def __init__(self, config: Config, clock: Clock, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.path = socket_path(config)
         owner = self
 
         class Handler(socketserver.StreamRequestHandler):
+            timeout = request_timeout_s  # a client that connects and says nothing must not hold a thread for ever
+
             def handle(self) -> None:
                 owner._answer(self.rfile, self.wfile)
 
@@ -97,7 +100,12 @@ class ActionServer:
 
     def _answer(self, rfile, wfile) -> None:
         try:
-            request = json.loads(rfile.readline(MAX_REQUEST))
+            line = rfile.readline(MAX_REQUEST)
+        except TimeoutError:
+            event(logger, "page_action_failed", logging.WARNING, problem="a client sent no request in time")
+            return
+        try:
+            request = json.loads(line)
             answer = perform(self.config, self.clock, request)
             event(logger, "page_action", action=request["action"], by=request["by"], seq=answer["seq"])
         except SitegateError as error:

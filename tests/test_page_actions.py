@@ -52,3 +52,17 @@ def test_a_reference_a_paper_cannot_show_as_typed_is_refused_by_the_daemon_too(c
     with pytest.raises(SitegateError, match="printable characters"):
         ask(config, {"action": "reference", "reference": reference, "by": "Jan"})
     assert device.log.count_kind(Kind.OUTAGE_REFERENCE) == 0
+
+
+def test_a_client_that_says_nothing_is_cut_and_the_page_still_served(config, clock, device):
+    server = ActionServer(config, clock, request_timeout_s=0.5)
+    server.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+            silent.connect(str(socket_path(config)))
+            silent.settimeout(10)
+            assert silent.recv(1) == b""  # closed by the daemon, not after our 10 s
+            answer = ask(config, {"action": "reference", "reference": "CC-9", "by": "Jan"})
+    finally:
+        server.stop()
+    assert device.log.get(answer["seq"]).data["reference"] == "CC-9"
