@@ -3,19 +3,31 @@ real `sitegate run` daemons with fifo readers, each in its own folder, all on lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from conftest import CONFIG_TEXT, run_sitegate
 from gate_site import ROSTER_HEADER, DaemonProcess, wait_until
-from simulator_process import client_credentials, service_section
+from simulator_process import SimulatorProcess, client_credentials, service_section
 
 from sitegate.queue.signing import DeviceKey
 from sitegate.site.broker import LocalBroker
 
 GATES = ("gate-a", "gate-b", "gate-c")
+BOUW = "0403170701"
+
+
+def badge(first_uid: int, index: int) -> str:
+    return f"{first_uid + index:08X}"
+
+
+def roster_rows(first_uid: int, first_number: int, name: str, count: int) -> list[str]:
+    """`count` workers of BOUW: badges from `first_uid`, Limosa numbers from `first_number`, named name0, name1…"""
+    return [f"{badge(first_uid, i)},,{first_number + i:017d},{name}{i},Test,{BOUW},," for i in range(count)]
 
 
 class SiteGate:
@@ -100,3 +112,25 @@ def client(broker: LocalBroker, user: str, name: str) -> mqtt.Client:
     connection.connect("127.0.0.1", broker.port)
     connection.loop_start()
     return connection
+
+
+@contextlib.contextmanager
+def running_site(
+    directory: Path, roster: list[str], running=GATES
+) -> Iterator[tuple[LocalBroker, dict, SimulatorProcess]]:
+    """A broker, the service simulator and the site's gates (those named in `running` started with `roster`),
+    all stopped afterwards."""
+    broker = LocalBroker(directory / "broker").start()
+    simulator = SimulatorProcess()
+    gates = make_site(directory, broker, simulator_service(simulator, directory))
+    started = [gates[name] for name in running]
+    try:
+        for gate in started:
+            gate.roster(roster)
+            gate.start()
+        yield broker, gates, simulator
+    finally:
+        for gate in started:
+            gate.stop()
+        broker.stop()
+        simulator.stop()

@@ -6,48 +6,31 @@ one simulator; the broker on loopback with one user per gate.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 
 import pytest
 from gate_site import wait_until as wait
 from pypdf import PdfReader
-from simulator_process import SimulatorProcess
-from site_bus import client, make_site, simulator_service
+from site_bus import BOUW, badge, client, roster_rows, running_site
 
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
 from sitegate.queue.signing import DeviceKey
 from sitegate.site import topics
-from sitegate.site.broker import SITE, LocalBroker
+from sitegate.site.broker import SITE
 
 pytestmark = pytest.mark.slow
 
-BOUW = "0403170701"
-
-
-def worker_uid(index: int) -> str:
-    return f"{0x30000000 + index:08X}"
-
-
-ROSTER = [f"{worker_uid(i)},,{2 * 10**16 + i:017d},Sitewide{i},Test,{BOUW},," for i in range(200)]
+FIRST_UID = 0x30000000
+ROSTER = roster_rows(FIRST_UID, 2 * 10**16, "Sitewide", 200)
+worker_uid = functools.partial(badge, FIRST_UID)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("site")
-    broker = LocalBroker(directory / "broker").start()
-    simulator = SimulatorProcess()
-    gates = make_site(directory, broker, simulator_service(simulator, directory))
-    try:
-        for gate in gates.values():
-            gate.roster(ROSTER)
-            gate.start()
-        yield broker, gates, simulator
-    finally:
-        for gate in gates.values():
-            gate.stop()
-        broker.stop()
-        simulator.stop()
+    with running_site(tmp_path_factory.mktemp("site"), ROSTER) as running:
+        yield running
 
 
 def on_site(gate) -> dict[str, str]:

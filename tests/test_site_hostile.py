@@ -7,6 +7,7 @@ bound, and a relay cannot make a gate skip the records of a peer that is alive.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,8 +15,7 @@ import sqlite3
 
 import pytest
 from gate_site import wait_until as wait
-from simulator_process import SimulatorProcess
-from site_bus import client, make_site, simulator_service
+from site_bus import badge, client, roster_rows, running_site
 
 from sitegate.queue import database
 from sitegate.queue.log import LogView
@@ -25,33 +25,15 @@ from sitegate.site.broker import SITE, LocalBroker
 
 pytestmark = pytest.mark.slow
 
-BOUW = "0403170701"
-
-
-def worker_uid(index: int) -> str:
-    return f"{0x50000000 + index:08X}"
-
-
-ROSTER = [f"{worker_uid(i)},,{3 * 10**16 + i:017d},Hostile{i},Test,{BOUW},," for i in range(20)]
+FIRST_UID = 0x50000000
+ROSTER = roster_rows(FIRST_UID, 3 * 10**16, "Hostile", 20)
+worker_uid = functools.partial(badge, FIRST_UID)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("hostile")
-    broker = LocalBroker(directory / "broker").start()
-    simulator = SimulatorProcess()
-    gates = make_site(directory, broker, simulator_service(simulator, directory))
-    running = [gates["gate-a"], gates["gate-b"]]
-    try:
-        for gate in running:
-            gate.roster(ROSTER)
-            gate.start()
+    with running_site(tmp_path_factory.mktemp("hostile"), ROSTER, running=("gate-a", "gate-b")) as (broker, gates, _):
         yield broker, gates
-    finally:
-        for gate in running:
-            gate.stop()
-        broker.stop()
-        simulator.stop()
 
 
 def as_gate_c(broker: LocalBroker, what: str, *payloads: bytes | str) -> None:
