@@ -239,3 +239,31 @@ def test_the_foremans_headcount_counts_the_workers_of_every_gate(tmp_path, confi
     whole_site = who_is_on_site(device.db, with_bus, clock.now())
     assert [(p.last_name, p.gate) for p in own_only] == [("Worker0", "gate-01")]
     assert sorted((p.last_name, p.gate) for p in whole_site) == [("Worker0", "gate-01"), ("Worker1", "gate-b")]
+
+
+def test_a_flood_waits_in_a_bounded_inbox_and_what_it_drops_is_counted(config, clock, tmp_path):
+    """Anyone with one gate's password may publish 1 MiB messages as fast as the network goes: the messages
+    waiting for the bus thread stay within INBOX_MOST_BYTES and the dropped ones are named and counted."""
+    import paho.mqtt.client as mqtt
+
+    from sitegate.site import topics
+    from sitegate.site.bus import INBOX_MOST_BYTES, MAX_PACKET_BYTES, SiteBus
+
+    bus = SiteBus(dataclasses.replace(config, bus=dataclasses.replace(config.bus, host="127.0.0.1")), clock)
+    mirror = Mirror(connect_mirror(tmp_path / "flood.db"), "gate-01", {})
+    flood = []
+    for _ in range(40):
+        message = mqtt.MQTTMessage(topic=topics.topic(config.bus.site, "gate-c", topics.RECORDS).encode())
+        message.payload = b"[" * (MAX_PACKET_BYTES - 1000)
+        flood.append(message)
+    waiting = []
+    for message in flood:  # paho's thread, faster than the bus thread
+        bus._on_message(None, None, message)
+        waiting.append(bus._inbox.waiting_bytes())
+    assert max(waiting) <= INBOX_MOST_BYTES and waiting[-1] == 16 * (MAX_PACKET_BYTES - 1000)
+    bus._take_messages(None, None, mirror)
+    reasons = [row["reason"] for row in mirror.rejected(limit=100)]
+    assert bus._inbox.waiting_bytes() == 0 and bus.counters.rejected == 24
+    assert reasons.count("not JSON") == 16 and "24 message(s) dropped unread" in " ".join(reasons)
+    assert mirror.rejected_count() == 17
+    mirror.db.close()

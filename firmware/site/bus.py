@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import typing
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.settings import Problem
 from sitegate.site import topics
+from sitegate.site.inbox import Inbox
 from sitegate.site.mirror import Mirror, Verdict
 from sitegate.site.mirror import connect as connect_mirror
 from sitegate.timefmt import format_utc, parse_utc
@@ -49,6 +49,7 @@ CONNECTED_SINCE = "connected_since_utc"
 MAX_PACKET_BYTES = 2**20  # the largest message a gate takes in: a record is a few kB (a listing's names ~20 bytes a
 # worker), a health message less; the broker drops larger ones for us (MQTT 5 Maximum Packet Size) before they
 # reach our memory, whoever sent them
+INBOX_MOST_BYTES = 16 * MAX_PACKET_BYTES  # messages waiting for the bus thread; beyond, dropped (site/inbox.py)
 GAP_REQUEST_FIRST_NS = int(2e9)  # a gap asked for again after 2 s, then 4, 8 … at most every 5 minutes, while
 GAP_REQUEST_MOST_NS = int(300e9)  # nobody holds the records (their gate dead and no relay has them)
 
@@ -138,7 +139,7 @@ class SiteBus:
         self.health = health
         self.wake = threading.Event()
         self.counters = BusCounters()
-        self._inbox: deque[mqtt.MQTTMessage] = deque()  # filled by paho's thread, emptied by ours (thread-safe)
+        self._inbox = Inbox(INBOX_MOST_BYTES)  # filled by paho's thread, emptied by ours
         self._acked_mids: list[int] = []
         self._connected_now = threading.Event()
         self._offline: set[str] = set()  # peers whose last health message said offline
@@ -165,8 +166,8 @@ class SiteBus:
         self.counters.connected = False
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        self._inbox.append(message)
-        self.wake.set()
+        if self._inbox.put(message):
+            self.wake.set()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if not reason_code.is_failure:
@@ -261,8 +262,12 @@ class SiteBus:
             mirror.set_state(PUBLISHED_SEQ, str(self._acked_to))
 
     def _take_messages(self, client: mqtt.Client, log: LogView, mirror: Mirror) -> None:
-        while self._inbox:
-            message = self._inbox.popleft()
+        for sender, count in self._inbox.dropped().items():
+            most = INBOX_MOST_BYTES // 2**20
+            reason = f"{count} message(s) dropped unread: {most} MiB were waiting already (a flood on the bus?)"
+            mirror.reject_message(sender, reason, self.clock.now())
+            self.counters.rejected += count
+        while (message := self._inbox.take()) is not None:
             where = topics.parse(message.topic)
             if (
                 where is None
