@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -205,9 +206,11 @@ def test_a_relay_offers_a_later_start_as_an_anchor_only_while_the_owner_is_silen
         def publish(self, topic, payload, qos):
             sent.append(json.loads(payload))
 
+    askers = (f"gate-{n}" for n in itertools.count(3))  # a new gate each time: the same one would wait its cooldown
+
     def first_offer() -> dict:
         sent.clear()
-        bus._answer(Client(), None, mirror, {"want": {"gate-b": 1}})
+        bus._answer(Client(), None, mirror, {"want": {"gate-b": 1}}, next(askers))
         return sent[0]
 
     assert first_offer()["record"]["seq"] == 3 and not first_offer().get("anchor")  # gate-b heard just now
@@ -266,4 +269,39 @@ def test_a_flood_waits_in_a_bounded_inbox_and_what_it_drops_is_counted(config, c
     assert bus._inbox.waiting_bytes() == 0 and bus.counters.rejected == 24
     assert reasons.count("not JSON") == 16 and "24 message(s) dropped unread" in " ".join(reasons)
     assert mirror.rejected_count() == 17
+    mirror.db.close()
+
+
+def test_asked_again_at_once_for_what_it_was_just_sent_a_gate_waits(config, clock, peer, tmp_path):
+    """One small request a second (a gate's bug, or anyone with its password) must not make every gate resend
+    48 h of records each time: a flood of the same request is one answer per cooldown; asking for more, or
+    another gate asking, is answered at once."""
+    from sitegate.site.bus import CATCHUP_COOLDOWN_NS, SiteBus
+
+    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=(("gate-b", peer.key.public_key_hex),))
+    bus = SiteBus(dataclasses.replace(config, bus=bus_config), clock)
+    mirror = Mirror(connect_mirror(tmp_path / "relay.db"), "gate-01", bus_config.peer_keys)
+    for record in peer_records(peer, 5):
+        mirror.accept("gate-b", record, clock.now())
+    sent = []
+
+    class Client:
+        def publish(self, topic, payload, qos):
+            sent.append(payload)
+
+    def answered(requester: str | None = None, start: int = 0) -> int:
+        sent.clear()
+        if requester is None:  # the bus thread's round, at least once a second
+            bus._answer_waiting(Client(), None, mirror)
+        else:
+            bus._answer(Client(), None, mirror, {"want": {"gate-b": start, "gate-zz": 1}}, requester)
+        return len(sent)
+
+    assert answered("gate-c", 2) == 4
+    assert [answered("gate-c", 2) for _ in range(100)] + [answered()] == [0] * 101  # the flood: nothing resent
+    clock.advance(CATCHUP_COOLDOWN_NS / 1e9)
+    assert answered() == 4 and answered() == 0  # the whole flood: one answer, once the cooldown is over
+    assert answered("gate-c", 1) == 5  # more than it was sent: at once
+    assert answered("gate-d", 2) == 4  # another gate: at once
+    assert not [key for key in (*bus._answered, *bus._wanted) if "gate-zz" in key]  # not on the site: no memory
     mirror.db.close()

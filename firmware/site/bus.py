@@ -42,6 +42,7 @@ from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
+CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 PUBLISHED_SEQ = "published_seq"
 CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
@@ -143,6 +144,8 @@ class SiteBus:
         self._acked_mids: list[int] = []
         self._connected_now = threading.Event()
         self._offline: set[str] = set()  # peers whose last health message said offline
+        self._wanted: dict[tuple[str, str], int] = {}  # (requester, origin) -> from seq: asked, not yet sent
+        self._answered: dict[tuple[str, str], tuple[int, int]] = {}  # (requester, origin) -> (from seq, when, ns)
         self._unacked: dict[int, int] = {}  # mid -> seq
         self._published_to = 0  # highest seq handed to paho
         self._acked_to = 0  # every seq up to this one acknowledged by the broker
@@ -206,6 +209,7 @@ class SiteBus:
                 self._take_acks(mirror)
                 if self.counters.connected:
                     self._publish_own(client, log)
+                    self._answer_waiting(client, log, mirror)
                     if self.health and self.clock.monotonic_ns() >= next_health_ns:
                         client.publish(self._health_topic, canonical_json(self.health()), qos=1, retain=True)
                         next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
@@ -284,7 +288,7 @@ class SiteBus:
             if where.what == topics.RECORDS:
                 self._take_record(client, mirror, where.device, body, now)
             elif where.what == topics.CATCHUP:
-                self._answer(client, log, mirror, body)
+                self._answer(client, log, mirror, body, where.device)
             elif where.what == topics.HEALTH and isinstance(body, dict):
                 if body.get("online"):
                     self._offline.discard(where.device)
@@ -324,23 +328,34 @@ class SiteBus:
                 )
                 self._request(client, {origin: accepted.next_seq})
 
-    def _answer(self, client: mqtt.Client, log: LogView, mirror: Mirror, body: dict) -> None:
+    def _answer(self, client: mqtt.Client, log: LogView, mirror: Mirror, body: dict, requester: str) -> None:
         """A catch-up request: our own records from our log, a peer's from our mirror, from the seq asked for
         (or from the start of the recent window, marked as an anchor)."""
         want = body.get("want") if isinstance(body, dict) else None
         if not isinstance(want, dict):
             return
-        window_start = format_utc(self.clock.now() - CATCHUP_WINDOW)
         for origin, start in want.items():
-            if not isinstance(start, int) or start < 1:
+            if isinstance(start, int) and start >= 1 and (origin == self.device or origin in self.bus.peer_keys):
+                self._wanted[(requester, origin)] = min(start, self._wanted.get((requester, origin), start))
+        self._answer_waiting(client, log, mirror)
+
+    def _answer_waiting(self, client: mqtt.Client, log: LogView, mirror: Mirror) -> None:
+        """Send what gates asked for, except what a gate was sent within CATCHUP_COOLDOWN_NS: that waits for the
+        cooldown's end, however often it is asked meanwhile. An answer can be 48 h of records: one small request a
+        second (a gate's bug, or anyone with its password) must not make every gate resend them all each time."""
+        now_ns = self.clock.monotonic_ns()
+        window_start = format_utc(self.clock.now() - CATCHUP_WINDOW)
+        for (requester, origin), start in list(self._wanted.items()):
+            sent_from, sent_at = self._answered.get((requester, origin), (0, None))
+            if sent_at is not None and sent_from <= start and now_ns - sent_at < CATCHUP_COOLDOWN_NS:
                 continue
+            del self._wanted[(requester, origin)]
+            self._answered[(requester, origin)] = (start, now_ns)
             if origin == self.device:
                 recent = log.first_since(window_start) or log.count() + 1
                 records: Iterable[Record] = log.records(max(start, recent))
-            elif origin in self.bus.peer_keys:
-                records = mirror.records_of(origin, start)  # from our mirror's own start, if that is later
             else:
-                continue
+                records = mirror.records_of(origin, start)  # from our mirror's own start, if that is later
             # Only the owner, or a relay while the owner is silent, may offer a later start as an anchor: a relay's
             # later start must not win over the owner's earlier one (workers in between would be missed).
             may_anchor = origin == self.device or self._silent(mirror, origin)
