@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import registration, run_sitegate
@@ -106,10 +108,29 @@ def shifted_chronyd(tmp_path):
     )
     yield server_port, command_port
     for process in processes:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        stop_wrapped(process)
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert not left, f"processes of this test still running: {left}"
+    shared = [name for p in processes for name in (f"faketime_shm_{p.pid}", f"sem.faketime_sem_{p.pid}")]
+    assert not [name for name in shared if (Path("/dev/shm") / name).exists()], "faketime left its shared memory"
+
+
+def stop_wrapped(process: subprocess.Popen) -> None:
+    """Stop a process started in a group of its own, wrapper and child: the child first, so a wrapper such as
+    faketime (which passes no signal on, and removes its /dev/shm files only when its child has ended) exits by
+    itself; then whatever is left of the group."""
+    try:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 @pytest.mark.slow
