@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from escpos.printer import Dummy
 
 from sitegate import outfile
 from sitegate.device import Device
@@ -21,6 +21,32 @@ from sitegate.queue import checkpoints, database
 from sitegate.timefmt import BRUSSELS, format_utc
 
 
+def _escpos_printers():
+    """python-escpos, imported without its litter. At every import it makes a new temporary directory (even when
+    ESCPOS_CAPABILITIES_PICKLE_DIR names another: its default is evaluated anyway), caches its printer profiles
+    there as a 70 KB pickle unless that variable says where, and never removes it: every command and every start of
+    the daemon left one in /tmp for good (on the device a tmpfs: memory). The pickle is only used during the import,
+    so the import gets a temporary directory of ours for both, removed at once."""
+    if "escpos.capabilities" in sys.modules:
+        from escpos import printer  # noqa: PLC0415 - imported already
+
+        return printer
+    chosen = os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR")  # someone's own cache: kept
+    with tempfile.TemporaryDirectory(prefix="sitegate-escpos-") as scratch:
+        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = chosen or scratch
+        saved, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            from escpos import printer  # noqa: PLC0415
+        finally:
+            tempfile.tempdir = saved
+            if chosen is None:
+                del os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]
+    return printer
+
+
+escpos_printers = _escpos_printers()  # the module escpos.printer
+
+
 class PrintError(SitegateError):
     """The listing could not be printed; it can still be written to a file (`--out`)."""
 
@@ -28,17 +54,15 @@ class PrintError(SitegateError):
 def escpos_device(spec: str):
     """A python-escpos printer from "usb:VID:PID", "serial:/dev/ttyUSB0", "network:HOST" or "file:/dev/usb/lp0"."""
     kind, _, target = spec.partition(":")
-    from escpos import printer
-
     if kind == "usb":
         vendor, _, product = target.partition(":")
-        return printer.Usb(int(vendor, 16), int(product, 16))
+        return escpos_printers.Usb(int(vendor, 16), int(product, 16))
     if kind == "serial":
-        return printer.Serial(target)
+        return escpos_printers.Serial(target)
     if kind == "network":
-        return printer.Network(target)
+        return escpos_printers.Network(target)
     if kind == "file":
-        return printer.File(target)
+        return escpos_printers.File(target)
     raise PrintError(
         f"printer.escpos {spec!r} is not understood",
         "write usb:0x04b8:0x0202, serial:/dev/ttyUSB0, network:192.0.2.10 or file:/dev/usb/lp0",
@@ -53,7 +77,7 @@ class Printed:
 
 
 def escpos_bytes(listing: Listing) -> tuple[bytes, list[str]]:
-    dummy = Dummy(profile="TM-T88V")  # a common 80 mm profile: paper width known to the renderer
+    dummy = escpos_printers.Dummy(profile="TM-T88V")  # a common 80 mm profile: paper width known to the renderer
     report = render.escpos(listing, dummy)
     warnings = [f"transliterated for the thermal printer: {note}" for note in report.transliterated]
     warnings += [

@@ -7,12 +7,12 @@ import json
 import gpiozero
 import pytest
 from conftest import CONFIG_TEXT, run_sitegate
-from escpos.printer import Dummy
 from gpiozero.pins.mock import MockFactory
 
 from sitegate import config as configuration
 from sitegate import doctor
 from sitegate.device import Device
+from sitegate.paper_fallback.printing import escpos_printers
 from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
@@ -42,7 +42,7 @@ class Bench:
     """Fakes for every step, each remembering what it was asked to do."""
 
     def __init__(self) -> None:
-        self.printer = Dummy()
+        self.printer = escpos_printers.Dummy()
         self.feedback: Feedback | None = None
         self.hardware = doctor.Hardware(
             feedback=self.make_feedback,

@@ -11,7 +11,7 @@ import pwd
 from datetime import date
 
 import pytest
-from conftest import REPO, run_sitegate
+from conftest import REPO, installed_sitegate, run_sitegate
 from pypdf import PdfReader
 
 from sitegate import config as configuration
@@ -107,6 +107,22 @@ def test_escpos_bytes_hold_the_fields_and_end_with_a_cut(badged, clock):
     for needle in [b"CC-2026-000123", b"1Y101DRUNWB5Z", b"22/11/2026", *(n.encode() for n in NUMBERS), b"Peeters"]:
         assert needle in data, needle
     assert data.endswith(b"\x1dV\x00")  # GS V 0: full cut
+
+
+def test_a_thermal_listing_leaves_nothing_in_the_temporary_folder(badged, tmp_path, config_file):
+    """python-escpos, left to itself, leaves a 70 KB pickle in a new temporary directory at every import: on the
+    device every command and every start would add one to /tmp (a tmpfs) for good."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    badged.close()
+    env = {**os.environ, "TMPDIR": str(scratch), "SITEGATE_CONFIG": str(config_file)}
+    env.pop("ESCPOS_CAPABILITIES_PICKLE_DIR", None)
+    out = tmp_path / "listing.bin"
+    result = installed_sitegate(
+        "paper", "print", "--date", "2026-11-22", "--format", "escpos", "--out", str(out), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().endswith(b"\x1dV\x00") and list(scratch.iterdir()) == []
 
 
 def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, config_file):
