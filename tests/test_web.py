@@ -6,8 +6,10 @@ from __future__ import annotations
 import http.server
 import io
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -33,9 +35,11 @@ WORKERS = [f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,,
 
 @pytest.fixture
 def driver(tmp_path):
-    opened = browser(tmp_path / "downloads")
-    yield opened
-    opened.quit()
+    before = set(Path(tempfile.gettempdir()).glob("org.chromium.Chromium.*"))
+    with browser(tmp_path / "downloads") as opened:
+        yield opened
+    left = set(Path(tempfile.gettempdir()).glob("org.chromium.Chromium.*")) - before
+    assert not left, f"the browser left {sorted(left)} in the temporary folder"
 
 
 @pytest.fixture

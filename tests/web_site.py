@@ -3,9 +3,12 @@ headless Chromium (Debian's, driven by Debian's chromedriver: nothing is downloa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import REPO
@@ -68,8 +71,11 @@ class WebProcess(DaemonProcess):
             self.kill(signal.SIGTERM)
 
 
-def browser(downloads: Path):
-    """Headless Chromium at a phone's size, through the system chromedriver (Selenium Manager never runs)."""
+@contextlib.contextmanager
+def browser(downloads: Path) -> Iterator:
+    """Headless Chromium at a phone's size, through the system chromedriver (Selenium Manager never runs), quit
+    afterwards. Its temporary files go to a folder of its own, removed after it: in /tmp it left a profile lock
+    folder at every quit (short: a Unix socket's path must fit in 108 bytes)."""
     os.environ["SE_OFFLINE"] = "true"
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -94,9 +100,14 @@ def browser(downloads: Path):
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    return driver
+    with tempfile.TemporaryDirectory(prefix="sg-chromium-") as scratch:
+        service = Service(executable_path=CHROMEDRIVER, env={**os.environ, "TMPDIR": scratch})
+        driver = webdriver.Chrome(options=options, service=service)
+        try:
+            driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+            yield driver
+        finally:
+            driver.quit()
 
 
 def screenshot(driver, name: str) -> Path:
