@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from pypdf import PdfReader
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
@@ -70,8 +71,19 @@ def submit(driver, button_id: str) -> None:
     """Press a form's button and wait until the answer's page has replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 20).until(staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda _: replaced(page))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def replaced(page) -> bool:
+    """The old page's root is gone. Asked in the middle of the navigation, ChromeDriver may answer "Node with given id
+    does not belong to the document" instead of a stale element (it failed the suite once in about ten runs)."""
+    try:
+        return staleness_of(page)(None)
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
 
 
 def text(driver, element_id: str) -> str:
