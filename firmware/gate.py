@@ -97,6 +97,7 @@ class Gate:
         self.recent_uids: dict[str, int] = {}  # uid -> monotonic ns of the last read that counted
         self.last: dict[tuple[str, str], Last] = {}
         self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
+        self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
         self.gesture_ns = int(config.gate.foreman_print_s * 1e9)
         self._load_history()
 
@@ -165,9 +166,17 @@ class Gate:
         return self._counted(read, reader, worker)
 
     def _foreman(self, read: BadgeRead, worker: Worker) -> Outcome:
-        """The first read is held; a second within the gesture asks for the listing and nothing is registered."""
+        """The first read is held; a second within the gesture asks for the listing and nothing is registered.
+        Further reads within the gesture time of the last one are the same request (a foreman tapping three times
+        wants one listing, not a listing and a registration)."""
+        asked = self.printing.get(read.uid)
+        if asked is not None and read.monotonic_ns - asked < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
+            reason = "the listing is asked for already"
+            return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.PRINT_REQUESTED, reason=reason, worker=worker)
         first = self.held.pop(read.uid, None)
         if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
             return Outcome(Result.PRINT_REQUESTED, Signal.PRINT_REQUESTED, reason="foreman badge twice", worker=worker)
         if first is not None:  # its release is late: it counts now, and this read falls in its same-badge window
             return self._counted(first, self._reader(first.reader), worker)

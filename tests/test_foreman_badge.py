@@ -63,6 +63,21 @@ def test_twice_within_the_gesture_asks_for_the_listing_and_registers_nobody(devi
     assert worker.outcome == Result.REGISTERED and registrations(device) == 1
 
 
+def test_tapping_on_after_the_print_request_is_the_same_request(device, clock, crew):
+    """Three quick taps ask for one listing; they do not start a new gesture that would register the foreman."""
+    gate, read = make_gate(device), Reads(clock)
+    gate.badge(read("0F0F0F0F"))
+    assert gate.badge(read("0F0F0F0F", after_s=1)).outcome == Result.PRINT_REQUESTED
+    for _ in range(2):
+        again = gate.badge(read("0F0F0F0F", after_s=2))
+        assert (again.outcome, again.signal) == (Result.DUPLICATE_SUPPRESSED, Signal.PRINT_REQUESTED)
+    assert gate.held == {} and registrations(device) == 0
+    later = read("0F0F0F0F", after_s=3.5)  # the gesture time after the last tap: a new gesture
+    assert gate.badge(later).outcome == Result.FOREMAN_HELD
+    clock.advance(3)
+    assert gate.release(later).outcome == Result.REGISTERED and registrations(device) == 1
+
+
 def test_once_is_the_foremans_own_in_then_out(device, clock, crew):
     gate, read = make_gate(device), Reads(clock)
     held = read("0F0F0F0F")
