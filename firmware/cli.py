@@ -367,9 +367,16 @@ def cmd_clock(args) -> Report:
 
 
 def cmd_status(args) -> Report:
+    from sitegate import health, startfailure
     from sitegate.status import collect, exit_code
 
-    device = _open(args)
+    config = configuration.load(args.config)
+    try:
+        device = Device.open(config)
+    except SitegateError:
+        if failure := startfailure.last(config):  # the daemon met the same wall: say when, and what it was
+            print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)
+        raise
     status, warnings, critical = collect(device, SYSTEM.now())
     queue_state, ongoing = status["queue"], status["outage"]
     text = pairs(
@@ -621,11 +628,16 @@ def cmd_metrics(args) -> Report:
 
 
 def cmd_run(args) -> int:
-    from sitegate import jsonlog
+    from sitegate import jsonlog, startfailure
     from sitegate.daemon import Daemon
 
     jsonlog.setup()
-    return Daemon(configuration.load(args.config)).run()
+    config = configuration.load(args.config)
+    try:
+        return Daemon(config).run()
+    except SitegateError as error:  # left for `sitegate status`, which otherwise says only "not running"
+        startfailure.record(config, error, SYSTEM.now())
+        raise
 
 
 def cmd_demo(args) -> int:
