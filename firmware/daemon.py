@@ -23,8 +23,8 @@ from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event, scrub
-from sitegate.paper_fallback.outage import OutageJournal
-from sitegate.paper_fallback.probes import Prober
+from sitegate.paper_fallback.outage import OK, OutageJournal
+from sitegate.paper_fallback.probes import Prober, service_reachable
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clock import SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
@@ -134,6 +134,7 @@ class Daemon:
             self.config,
             ServiceClient(self.config.service),
             on_failure=lambda failure: self.probe_now.set(),
+            on_recovery=self.probe_now.set,
             stopping=self.stop,
             yield_to_gate=self._gate_lull,
         )
@@ -273,10 +274,10 @@ class Daemon:
             if self.stop.is_set():
                 return
             summary = delivery.summary(db, self.clock.now())
-            previous, state = (
-                state,
-                journal.observe(prober.round(summary, self.own_faults()), summary, self.clock.now()),
-            )
+            probes = prober.round(summary, self.own_faults())
+            previous, state = state, journal.observe(probes, summary, self.clock.now())
+            if state != OK and service_reachable(probes):
+                self.forwarder.retry_soon()  # the way to the service is open: its answer, not the backoff, decides
             if previous is not None and state != previous:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 

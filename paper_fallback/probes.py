@@ -28,6 +28,9 @@ from sitegate.timefmt import format_utc
 
 GATEWAY_PORT = 53  # a site router answers on its DNS port; a refused connection proves it is there as well
 SERVICE_PATH = ("gateway", "dns", "service_connect", "service_tls", "service_answer")
+SERVICE_HOPS = ("dns", "service_connect", "service_tls")  # the way to the service itself, gateway aside
+# What only the service itself can have answered (a captive portal's page only with the service's certificate).
+SERVICE_SPOKE = {Symptom.CREDENTIALS, Symptom.SERVICE_ERROR, Symptom.OFF_CONTRACT, Symptom.PROXY_PAGE}
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,22 @@ class Verdict:
 
 
 def verdict(probes: list[Probe]) -> Verdict:
-    """Our own faults first (no exemption may be claimed by mistake), then the first failed hop to the service."""
+    """Our own faults first (no exemption may be claimed by mistake); then the service's own answer, when it gave
+    one over a path that works; else the first failed hop to the service."""
     by_name = {probe.name: probe for probe in probes}
     reference = by_name.get("reference")
     internet_ok = reference.ok if reference else None
     own = [p for p in probes if p.name == "own" and not p.ok]
     if own:
         return Verdict(True, Cause.OURS, internet_ok, own[0].symptom)
+    tls = by_name.get("service_tls")
+    verified = tls is not None and tls.ok
+    answer = by_name.get("service_answer")
+    if answer is not None and not answer.ok and service_reachable(probes) and answer.symptom in SERVICE_SPOKE:
+        # The service answered (a refused token, an error, a page over its own certificate): the way to it works,
+        # whatever a gateway or reference probe says, and its answer decides.
+        if answer.symptom != Symptom.PROXY_PAGE or verified:
+            return Verdict(True, cause(answer.symptom, internet_ok, verified), internet_ok, answer.symptom)
     # A reference reached proves the local network too: a gateway that ignores our probe (a router dropping
     # its DNS port) must not turn a fault of ours into an "exempt" infrastructure outage.
     names = [name for name in SERVICE_PATH if name != "gateway" or not internet_ok]
@@ -68,7 +80,13 @@ def verdict(probes: list[Probe]) -> Verdict:
         return Verdict(False, None, internet_ok, None)  # the service answers: registration works
     failed = next(p for p in path if not p.ok)
     symptom = failed.symptom or Symptom.NO_CONNECTION
-    return Verdict(True, cause(symptom, internet_ok), internet_ok, symptom)
+    return Verdict(True, cause(symptom, internet_ok, verified), internet_ok, symptom)
+
+
+def service_reachable(probes: list[Probe]) -> bool:
+    """This round reached the service: its name resolved, a connection and (for https) a verified handshake."""
+    hops = [probe for probe in probes if probe.name in SERVICE_HOPS]
+    return bool(hops) and all(probe.ok for probe in hops)
 
 
 def default_gateway(route_file: Path = Path("/proc/net/route")) -> str | None:

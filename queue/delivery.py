@@ -48,7 +48,7 @@ class QueueSummary:
     oldest_pending_age_s: float | None
     last_delivery_utc: str | None = None
     last_error: str | None = None
-    last_error_class: str | None = None  # a failures.Cause: from the symptom and the latest reference probe
+    last_error_class: str | None = None  # a failures.Cause: the open outage's verdict, else as judged at the failure
     last_error_symptom: str | None = None  # a failures.Symptom value
     last_error_utc: str | None = None
     first_failure_utc: str | None = None  # the first failed attempt since the last delivery: an outage's start
@@ -91,8 +91,7 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         oldest_pending_age_s=age,
         last_delivery_utc=get_meta(db, "last_delivery_utc", DELIVERY_META),
         last_error=get_meta(db, "last_error", DELIVERY_META),
-        # Computed when read, with the outage probes' latest reference: the forwarder and the journal always agree.
-        last_error_class=cause(symptom, internet_ok(db)) if symptom else None,
+        last_error_class=error_class(db, symptom),
         last_error_symptom=symptom,
         last_error_utc=get_meta(db, "last_error_utc", DELIVERY_META),
         first_failure_utc=get_meta(db, "first_failure_utc", DELIVERY_META),
@@ -192,6 +191,7 @@ def release(db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str
             db,
             DELIVERY_META,
             last_error=error,
+            last_error_class=judged_class(db, symptom),
             last_error_symptom=symptom,
             last_error_utc=now,
             first_failure_utc=first,
@@ -254,6 +254,21 @@ def get_meta(db: sqlite_utils.Database, key: str, table: str = "meta") -> str | 
 
 
 INTERNET_OK = "internet_ok"  # the outage probes' latest verdict on the independent reference host, in `meta`
+OUTAGE_CLASS = "outage_class"  # the open outage episode's cause, kept by the outage journal in `meta`
+
+
+def judged_class(db: sqlite_utils.Database, symptom: str) -> str:
+    """Who must act on a failed call, now: while an outage episode is open, the journal's verdict (one rule, one
+    answer: the queue and `sitegate outage` never disagree); else the rule on the symptom and the reference."""
+    return get_meta(db, OUTAGE_CLASS) or cause(symptom, internet_ok(db))
+
+
+def error_class(db: sqlite_utils.Database, symptom: str | None) -> str | None:
+    """The last failed call's class: the open episode's verdict, else as it was judged when the call failed (an
+    old error is never re-labelled by later probes)."""
+    if symptom is None:
+        return None
+    return get_meta(db, OUTAGE_CLASS) or get_meta(db, "last_error_class", DELIVERY_META) or cause(symptom, None)
 
 
 def internet_ok(db: sqlite_utils.Database) -> bool | None:

@@ -45,13 +45,16 @@ class Symptom(StrEnum):
     DEVICE = "device_fault"  # our own hardware: a reader offline, the disk full
 
 
-def cause(symptom: Symptom | str, internet_ok: bool | None) -> Cause:
+def cause(symptom: Symptom | str, internet_ok: bool | None, service_verified: bool = False) -> Cause:
     """The procedure's verdict for one symptom, given whether an independent HTTPS host was reachable.
 
     internet_ok: True (the reference host answered with a valid certificate), False (it did not), None (no
-    reference configured or not probed yet).
+    reference configured or not probed yet). service_verified: the service's own name was verified in a TLS
+    handshake, so whatever answered over it is the service (a captive portal cannot show its certificate).
     """
     symptom = Symptom(symptom)
+    if symptom is Symptom.PROXY_PAGE and service_verified:
+        return Cause.SERVICE  # its own error or maintenance page
     if symptom in (Symptom.CREDENTIALS, Symptom.CONFIGURATION, Symptom.DEVICE):
         return Cause.OURS
     if symptom is Symptom.NO_ROUTE:
@@ -64,12 +67,15 @@ def cause(symptom: Symptom | str, internet_ok: bool | None) -> Cause:
             return Cause.UNKNOWN
         return Cause.OURS if internet_ok else Cause.INFRASTRUCTURE
     if symptom is Symptom.NAME_UNKNOWN:
-        # The resolver answers for the reference but not for the service's name: the configured URL is wrong.
-        return Cause.OURS if internet_ok else Cause.INFRASTRUCTURE
-    if symptom in (Symptom.REFUSED, Symptom.PROXY_PAGE):
-        # The network answered. Where the reference is reachable, the service itself refused or showed a page.
-        if symptom is Symptom.REFUSED and internet_ok is not False:
-            return Cause.SERVICE
-        return Cause.SERVICE if internet_ok else Cause.INFRASTRUCTURE
+        # The resolver answered that the service's name does not exist: the configured URL is wrong, unless the
+        # reference's name fails as well (a resolver that answers "no such name" for everything).
+        return Cause.INFRASTRUCTURE if internet_ok is False else Cause.OURS
+    if symptom is Symptom.REFUSED:
+        # The network answered: the service's host refused, unless nothing else can be reached either.
+        return Cause.INFRASTRUCTURE if internet_ok is False else Cause.SERVICE
+    if symptom is Symptom.PROXY_PAGE:
+        # A page over an unverified connection: the service's where other sites load, a captive portal where they
+        # do not; with no reference to tell, no exemption is claimed.
+        return Cause.UNKNOWN if internet_ok is None else Cause.SERVICE if internet_ok else Cause.INFRASTRUCTURE
     # DNS, NO_CONNECTION, TLS_FAILED: the path failed; the reference says whether it was the whole internet.
     return Cause.SERVICE if internet_ok else Cause.INFRASTRUCTURE

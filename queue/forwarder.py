@@ -69,6 +69,7 @@ class Forwarder:
         sleep: Callable[[float], None] | None = None,
         wait: wait_base | None = None,
         on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
+        on_recovery: Callable[[], None] = lambda: None,
         idle: Callable[[float], None] | None = None,
         gather: Callable[[float], None] | None = None,
         stopping: threading.Event | None = None,
@@ -85,9 +86,12 @@ class Forwarder:
         self.now = clock.now
         self.stopping = stopping or threading.Event()
         self.wake = threading.Event()
-        self.sleep = sleep or self._interruptible_sleep
+        self.retry_now = threading.Event()  # the probes see the service's way open again: end the backoff
+        self.asked_to_wait = False  # the service itself named the wait (Retry-After): never cut that one short
+        self.sleep = sleep or self._backoff
         self.wait = wait or default_wait()
         self.on_failure = on_failure
+        self.on_recovery = on_recovery
         self.idle = idle or self._idle_until_woken
         self.gather = gather or self._interruptible_sleep
         self.yield_to_gate = yield_to_gate
@@ -97,6 +101,22 @@ class Forwarder:
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.clock.wait(seconds, self.stopping)
+
+    def _backoff(self, seconds: float) -> None:
+        """The wait between failed attempts (up to MAX_BACKOFF_S), cut short by retry_soon() or stop()."""
+        self.clock.wait(seconds, self.retry_now)
+        self.retry_now.clear()
+
+    def retry_soon(self) -> None:
+        """Try again now rather than at the end of the backoff: a service back for minutes must not leave the
+        foreman reading "unavailable, workers exempt" while every registration waits. A wait the service asked
+        for (Retry-After) is kept."""
+        if not self.asked_to_wait:
+            self.retry_now.set()
+
+    def _before_backoff(self, retry_state: RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        self.asked_to_wait = getattr(error, "retry_after", None) is not None
 
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
@@ -195,12 +215,15 @@ class Forwarder:
             retry=retry_if_exception_type(DeliveryFailure),
             stop=stop_never,
             sleep=self.sleep,
+            before_sleep=self._before_backoff,
             reraise=True,
         )
         while not self.stopping.is_set():
             taken = retrying(self._deliver_unless_stopping, ForwardReport())  # a report per round: nothing grows
             if self.stopping.is_set():
                 break
+            if retrying.statistics.get("attempt_number", 1) > 1:
+                self.on_recovery()  # delivered after failures: the outage journal can look again at once
             if not taken:
                 self.idle(idle_s)
             elif taken < self.config.service.batch_size:
@@ -212,3 +235,4 @@ class Forwarder:
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
+        self.retry_now.set()

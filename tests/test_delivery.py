@@ -120,8 +120,9 @@ def test_after_a_truncated_log_the_new_registrations_are_still_delivered(
         ("503", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (503)"),
         ("503_retry_after", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(503)"),
         ("429", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(429)"),
-        # no independent reference probed yet: an HTML page in the way is the site's internet access
-        ("html", Symptom.PROXY_PAGE, Cause.INFRASTRUCTURE, None, "HTML page"),
+        # no independent reference probed yet, and no verified TLS (plain http here): a portal or the service's own
+        # page cannot be told apart, so no exemption is claimed (the probes decide once they ran: issue 22, case 3)
+        ("html", Symptom.PROXY_PAGE, Cause.UNKNOWN, None, "HTML page"),
         ("malformed", Symptom.OFF_CONTRACT, Cause.SERVICE, None, "not JSON"),
         ("timeout", Symptom.NO_ANSWER, Cause.SERVICE, None, "did not answer in time"),
     ],

@@ -31,14 +31,17 @@ def probe(name: str, ok: bool = True, symptom: Symptom | None = None) -> Probe:
     return Probe(name, ok, "scripted", AT, None if ok else str(symptom))
 
 
-def path(failed: str | None = None, symptom: Symptom | None = None, reference: bool | None = True) -> list[Probe]:
+def path(
+    failed: str | None = None, symptom: Symptom | None = None, reference: bool | None = True, https: bool = True
+) -> list[Probe]:
     """The probes as a round finds them when one hop fails: the chain to the service stops there, and the
-    forwarder's own attempts fail as well; then the independent reference (None: not configured)."""
+    forwarder's own attempts fail as well; then the independent reference (None: not configured). A service
+    reached over plain http has no TLS hop (a test service: the real one is https)."""
     if failed == "gateway":  # nothing gets out: the resolver cannot be reached either
         probes = [probe("gateway", False, symptom), probe("dns", False, Symptom.DNS)]
     else:
         probes = [probe("gateway")]
-        for name in ("dns", "service_connect", "service_tls"):
+        for name in ("dns", "service_connect", "service_tls") if https else ("dns", "service_connect"):
             probes.append(probe(name, name != failed, symptom))
             if name == failed:
                 break
@@ -65,8 +68,20 @@ def path(failed: str | None = None, symptom: Symptom | None = None, reference: b
         (path("service_tls", Symptom.CONFIGURATION, reference=True), Cause.OURS),  # ca_file missing
         (path("service_answer", Symptom.SERVICE_ERROR), Cause.SERVICE),
         (path("service_answer", Symptom.PROXY_PAGE, reference=True), Cause.SERVICE),  # its maintenance page
-        (path("service_answer", Symptom.PROXY_PAGE, reference=False), Cause.INFRASTRUCTURE),  # a captive portal
+        (path("service_answer", Symptom.PROXY_PAGE, reference=False, https=False), Cause.INFRASTRUCTURE),  # a portal
         (path("service_answer", Symptom.CREDENTIALS), Cause.OURS),
+        # Issue 22, case 1: a refused token while the gateway ignores our probe and no reference answers.
+        (
+            [probe("gateway", False, Symptom.NO_ROUTE), *path("service_answer", Symptom.CREDENTIALS, False)[1:]],
+            Cause.OURS,
+        ),
+        # Case 2: the resolver answers "no such name" for the service, and no reference host is configured.
+        (path("dns", Symptom.NAME_UNKNOWN, reference=None), Cause.OURS),
+        # Case 3: the service's own error page over its own certificate, no reference host: the service.
+        (path("service_answer", Symptom.PROXY_PAGE, reference=None), Cause.SERVICE),
+        (path("service_answer", Symptom.PROXY_PAGE, reference=False), Cause.SERVICE),  # a portal has no such cert
+        (path("service_answer", Symptom.PROXY_PAGE, reference=None, https=False), Cause.UNKNOWN),  # cannot tell
+        (path("service_answer", Symptom.SERVICE_ERROR, reference=False), Cause.SERVICE),  # it answered: 503
         ([probe("own", False, Symptom.DEVICE), *path("dns", Symptom.DNS, reference=False)], Cause.OURS),
     ],
 )
@@ -91,8 +106,9 @@ def test_a_failing_reference_or_gateway_alone_is_no_outage():
 def test_forwarder_and_journal_use_the_one_rule():
     for symptom in Symptom:
         for internet_ok in (True, False, None):
-            probes = path("service_answer", symptom, reference=internet_ok)
-            assert verdict(probes).cause == cause(symptom, internet_ok)
+            for https in (True, False):
+                probes = path("service_answer", symptom, reference=internet_ok, https=https)
+                assert verdict(probes).cause == cause(symptom, internet_ok, service_verified=https)
 
 
 def summary(device, clock):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from simulator_process import SimulatorProcess
-from verdict_site import Site, closed_port_url, trusting
+from verdict_site import Site, closed_port_url, silent_gateway, trusting
 
 from sitegate.queue.credentials import make_self_signed
 
@@ -193,3 +193,59 @@ def test_13_guidance_in_the_site_language_and_on_request(tmp_path, sites, refere
     assert "GEEN vrijstelling" in site.outage()["current"]["what_to_do"]
     french = site.sitegate("outage", "--lang", "fr")
     assert "AUCUNE dispense" in french.stdout and "Technician: `sitegate outage --json`" in french.stdout
+
+
+# Issue 22: the verdict's last wrong cases.
+def test_issue22_1_a_refused_token_decides_whatever_the_gateway_says(tmp_path, sites, service):
+    """A 401 from the service while the gateway ignores our probe and no reference host is set: the service
+    answered, so the way to it works; its answer (our credentials) decides. Never "exempt"."""
+    with silent_gateway() as gateway:
+        site = connected(sites, tmp_path, service, gateway=gateway, probe_timeout_s=1)
+        service.fault("revoked_token")
+        try:
+            site.badge("10000000")
+            current = site.wait_outage("open")["current"]
+            assert current["cause"] == "our_side" and current["exempt"] is False, current
+            probes = {p["name"]: p for piece in current["evidence"] for p in piece.get("probes", [])}
+            assert probes["gateway"]["ok"] is False and probes["service_answer"]["symptom"] == "credentials"
+            site.wait(lambda: site.json("status")["queue"]["last_error_class"] == "our_side", "the queue agrees")
+        finally:
+            service.fault(None)
+
+
+def test_issue22_3_the_service_s_own_error_page_is_the_service(tmp_path, sites, service, secure_service):
+    """An HTML error page over the service's own verified certificate, no reference host: the service itself is
+    unavailable (exempt), never "internet, phone network or power"."""
+    site = connected(sites, tmp_path, service)
+    site.restart(base_url=secure_service.base_url, token_url=secure_service.token_url, ca_file=secure_service.ca_file)
+    site.badge("10000000")
+    site.wait(lambda: site.json("queue")["delivered"] == 2, "delivered over TLS")
+    secure_service.fault("html")
+    try:
+        site.badge("10000001")
+        current = site.wait_outage("open")["current"]
+        assert current["cause"] == "service_unavailable" and current["exempt"] is True, current
+    finally:
+        secure_service.fault(None)
+
+
+def test_issue22_4_5_the_outage_closes_when_the_service_is_back_and_the_queue_agrees(tmp_path, sites, service):
+    """A 503 held long enough for the forwarder's backoff to grow past 30 s: once the service answers again the
+    probes end the backoff, the outage closes within a few probe rounds (not at the backoff's end), and the
+    queue's last error keeps the class it was judged with."""
+    site = connected(sites, tmp_path, service)
+    service.fault("503")
+    try:
+        site.badge("10000000")
+        current = site.wait_outage("open")["current"]
+        assert current["cause"] == "service_unavailable"
+        site.wait(lambda: site.json("status")["queue"]["last_error_class"] == "service_unavailable", "one answer")
+        time.sleep(35)  # attempts at about 0, 1.5, 4, 8.5, 17 and 33.5 s: the next one would come after 65 s
+    finally:
+        service.fault(None)
+    back = time.monotonic()
+    site.wait(lambda: site.outage()["state"] == "ok", "the outage closed", timeout=60)
+    assert time.monotonic() - back < 15, "the outage stayed open until the backoff ended"
+    assert site.json("queue")["delivered"] == 2
+    status = site.json("status")
+    assert status["outage"] is None and status["queue"]["last_error_class"] == "service_unavailable"

@@ -6,11 +6,13 @@ and reads what people read: `sitegate outage --json`, `sitegate status --json`, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from conftest import run_sitegate
@@ -38,6 +40,8 @@ DEFAULTS = {
     "trusted_clock": True,
     "works_declaration": "1Y101DRUNWB5Z",
     "language": "en",
+    "gateway": "127.0.0.1",
+    "probe_timeout_s": 5,
 }
 
 
@@ -46,6 +50,24 @@ def trusting(directory: Path, ca_file) -> dict:
     empty = directory / "no-certs"
     empty.mkdir(parents=True, exist_ok=True)
     return {"SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": str(empty)}
+
+
+@contextlib.contextmanager
+def silent_gateway() -> Iterator[str]:
+    """A gateway that ignores our probe (a router dropping its DNS port): a listener on loopback whose accept
+    queue is full, so a new connection is never answered and times out."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    address = listener.getsockname()
+    waiting = [socket.socket() for _ in range(3)]
+    try:
+        for client in waiting:
+            client.setblocking(False)
+            client.connect_ex(address)
+        yield f"{address[0]}:{address[1]}"
+    finally:
+        for client in waiting:
+            client.close()
+        listener.close()
 
 
 def closed_port_url(path: str = "") -> str:
@@ -80,9 +102,9 @@ class Site:
             + '\n[[reader]]\nname = "exit"\nsource = "fifo"\ndirection = "exit"\nfifo_path = "exit.fifo"\n'
             + f'\n[service]\nbase_url = "{o["base_url"]}"\ntoken_url = "{o["token_url"]}"\nclient_id = "test"\n'
             + f'key_file = "{key}"\ncert_file = "{cert}"\n{ca}connect_timeout_s = 2.0\nread_timeout_s = 2.0\n'
-            + f'\n[outage]\ngateway = "127.0.0.1"\nreference_url = "{o["reference_url"]}"\n'
+            + f'\n[outage]\ngateway = "{o["gateway"]}"\nreference_url = "{o["reference_url"]}"\n'
             + f"grace_s = {o['grace_s']}\nprobe_interval_s = {o['probe_interval_s']}\n"
-            + f"summary_every_s = {o['summary_every_s']}\nprobe_timeout_s = 5\n"
+            + f"summary_every_s = {o['summary_every_s']}\nprobe_timeout_s = {o['probe_timeout_s']}\n"
             + f"\n[clock]\n{clock}\n",
             encoding="utf-8",
         )

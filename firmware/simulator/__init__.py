@@ -7,7 +7,8 @@ contract module reaches the simulator too.
 `sitegate simulator` runs it as a real HTTP(S) server for the demo, the tests and site acceptance. It keeps
 what it received (GET /_sim/received), computes from registrations alone the remarks 14, 15, 21, 22, 24, 25,
 32, 36 and 37, and can misbehave on demand (POST /_sim/fault): refuse, 500/503 (with or without Retry-After),
-429, slow, timeout, an HTML page as a proxy sends, malformed JSON, partial bulk success, expired tokens.
+429, slow, timeout, an HTML page as a proxy sends, malformed JSON, partial bulk success, expired tokens,
+revoked tokens (every bulk call answered 401, even after a fresh token).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ FAULTS = (
     "partial",
     "expire_token",
     "reject_batch",
+    "revoked_token",
 )
-BULK_ONLY_FAULTS = ("partial", "expire_token", "reject_batch")
+BULK_ONLY_FAULTS = ("partial", "expire_token", "reject_batch", "revoked_token")
 
 
 class SimulatedService:
@@ -297,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": "invalid_client", "error_description": str(error)})
             return
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not service.token_valid(token):
+        if fault == "revoked_token" or not service.token_valid(token):  # revoked: even a fresh token is refused
             self._json(401, {"error": "invalid_token"})
             return
         if fault == "reject_batch":
