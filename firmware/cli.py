@@ -329,11 +329,13 @@ def cmd_remarks(args) -> Report:
             i.code or "refused",
             i.text,
             f"{show(i.deadline_utc)[:10]} ({days_left(i.deadline_utc, now):.0f} d)" if i.deadline_utc else "",
+            i.cause,
             i.action,
         ]
         for i in items
     )
-    text = table(rows, ["seq", "registered", "worker", "remark", "what", "report by", "action"]) if items else ""
+    columns = ["seq", "registered", "worker", "remark", "what", "report by", "cause", "action"]
+    text = table(rows, columns) if items else ""
     if any(i.deadline_utc for i in items):
         text += f"\nreport by: {DEADLINE_BASIS}"
     return Report([item.as_dict() for item in items], text or "no remark needs action", WARNING if items else OK)

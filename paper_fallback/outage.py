@@ -168,6 +168,13 @@ class Outage:
     def covers(self, wall_utc: str) -> bool:
         return self.start_utc <= wall_utc and (self.end_utc is None or wall_utc <= self.end_utc)
 
+    def delayed(self, wall_utc: str, delivered_utc: str | None) -> bool:
+        """Captured during the episode, or before it and still undelivered when it began: its first send failed
+        in the episode (the very registration whose failed send opened it, captured a moment before its start)."""
+        if self.covers(wall_utc):
+            return True
+        return wall_utc < self.start_utc and (delivered_utc is None or delivered_utc >= self.start_utc)
+
     def what_to_do(self, language: str) -> str:
         if self.state == SUSPECTED:
             return guidance.state_line(guidance.SUSPECTED, language, since=self.start_utc)

@@ -94,15 +94,16 @@ class ActionItem:
 def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> list[ActionItem]:
     """Remarks someone must act on, and refused registrations; soonest deadline first.
 
-    A remark 32 on a registration captured during an outage is explained by that outage (and its reference)."""
+    A remark 32 on a registration an outage delayed (captured during it, or still waiting when it began: the one
+    whose failed send opened it) is explained by that outage (and its reference)."""
     rows = db.execute(
-        "SELECT seq, reference, state, remarks, last_error FROM delivery "
+        "SELECT seq, reference, state, remarks, last_error, delivered_utc FROM delivery "
         "WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]')",
         [State.REJECTED],
     ).fetchall()
     records = LogView(db).get_many([row[0] for row in rows])
     items = []
-    for seq, reference, state, remarks, error in rows:
+    for seq, reference, state, remarks, error, delivered in rows:
         wall = records[seq].wall_utc
         item = partial(ActionItem, seq, reference, wall, mask(records[seq].data["worker"]["number"]))
         if state == State.REJECTED:
@@ -115,7 +116,7 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
                 continue
             deadline = parse_utc(wall) + REPORT_WINDOW if remark.web_form_report else None
             cause = remark.cause
-            during = next((o for o in outages or () if o.covers(wall)), None) if code == 32 else None
+            during = next((o for o in outages or () if o.delayed(wall, delivered)), None) if code == 32 else None
             if during:
                 cause = (
                     f"captured during outage {during.seq} ({during.cause}"

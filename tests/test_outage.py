@@ -161,6 +161,36 @@ def test_outage_suspected_opened_reclassified_summarised_closed(device, clock):
     assert item.code == 32 and "outage" in item.cause and "CC-2026-4711" in item.cause
 
 
+def test_the_registration_whose_failed_send_opened_the_outage_belongs_to_it(device, clock):
+    """Issue 22, case 6: captured half a second before the outage's start (its own failed send is the start), its
+    remark 32 is the outage's, not "the clock is not set correctly"; one delivered before the outage keeps it."""
+    delivered_once(device, clock)
+    on_time = append_registration(device.log, registration(1))
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.settle(device.ledger, [(on_time.seq, ItemResult(True, "A", "INVALID", (32,)))], format_utc(clock.wall))
+    clock.advance(10)
+    opener = append_registration(device.log, registration(0))
+    clock.advance(0.5)
+    taken = delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.release(
+        device.ledger, [p.seq for p in taken], "no connection", Symptom.NO_CONNECTION, format_utc(clock.wall)
+    )
+    journal = OutageJournal(device.log, grace_s=0)
+    down = ("service_connect", Symptom.NO_CONNECTION, True)
+    journal.observe(scripted(clock, *down), summary(device, clock), clock.wall)
+    clock.advance(1)
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "open"
+    [outage] = outages(device.log)
+    assert opener.wall_utc < outage.start_utc  # captured before the episode's start
+    clock.advance(600)
+    journal.observe(scripted(clock), summary(device, clock), clock.wall)
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.settle(device.ledger, [(opener.seq, ItemResult(True, "B", "INVALID", (32,)))], format_utc(clock.wall))
+    items = {item.seq: item for item in needing_action(device.db, outages(device.log))}
+    assert "outage" in items[opener.seq].cause and "not the clock" in items[opener.seq].cause
+    assert "outage" not in items[on_time.seq].cause  # delivered before the outage: the remark's own cause
+
+
 def test_a_blip_within_the_grace_is_cleared_not_an_outage(device, clock):
     delivered_once(device, clock)
     journal = OutageJournal(device.log, grace_s=300)
