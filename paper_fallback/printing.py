@@ -97,7 +97,7 @@ def send(
     by: str | None = None,
 ) -> Printed:
     """Render and deliver the listing; record it as a signed record naming who asked for it (`by`)."""
-    content, warnings = (render.pdf(listing), []) if output_format == "pdf" else escpos_bytes(listing)
+    content, warnings = render.pdf(listing) if output_format == "pdf" else escpos_bytes(listing)
     if out is not None:
         outfile.write_bytes(Path(out), content, device.config.data_dir)
         destination = f"file {out}"
@@ -159,6 +159,6 @@ def checkpoint_printed(device: Device) -> list[str]:
 
 def for_download(device: Device, listing: Listing, by: str) -> tuple[bytes, Printed]:
     """The PDF handed to a foreman's phone from the page: recorded, like any printed listing, naming them."""
-    content = render.pdf(listing)
+    content, warnings = render.pdf(listing)
     seq = record_printing(device, listing, "pdf", "download", content, by)
-    return content, Printed("download", seq, checkpoint_printed(device))
+    return content, Printed("download", seq, warnings + checkpoint_printed(device))

@@ -3,9 +3,9 @@
 Every page (every cut slip) describes itself: reference, works-declaration number, date, device, "page N of M",
 so a page found alone still proves what it is. Names wrap inside their cells. The PDF embeds DejaVu Sans (shipped)
 and, for scripts it lacks (Chinese, Japanese, Korean), a system CJK font when one is installed; a name that no
-font can draw is an error naming the row and the fix, never a blank cell. A thermal printer has only its code
-pages: a letter missing from all of them is transliterated and said so on the slip (Ș→Ş), and a name that cannot
-be printed at all gets a box to write it by hand, with a warning: never a silent "?".
+font can draw gets a box to write it by hand, with a warning naming the worker, never a blank cell. A thermal
+printer has only its code pages: a letter missing from all of them is transliterated and said so on the slip
+(Ș→Ş), and a name that cannot be printed at all gets a box to write it by hand, with a warning: never a silent "?".
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
 import qrcode
 from fpdf import FPDF
 
-from sitegate.errors import SitegateError
 from sitegate.paper_fallback.listing import Listing, Row
 
 # Fonts that cover what DejaVu Sans does not (CJK); the first one installed is embedded as a fallback.
@@ -113,10 +112,6 @@ LABELS = {
 COLUMN_WIDTHS = (8, 38, 46, 36, 54, 17, 17, 61)  # mm, landscape A4 (277 mm inside the margins)
 
 
-class RenderError(SitegateError):
-    """The listing cannot be drawn faithfully; nothing was printed."""
-
-
 def _checkpoint_line(listing: Listing, labels: dict) -> str:
     """The head the paper can be checked against, or that there is none (an empty log has no head)."""
     if listing.checkpoint is None:
@@ -199,23 +194,22 @@ class _ListingPDF(FPDF):
             align="C",
         )
 
-    def check_drawable(self, index: int, row: Row) -> None:
-        for text in _names(row):
-            missing = self.undrawable(text)
-            if missing:
-                raise RenderError(
-                    f"row {index} ({row.number}): no installed font can draw {missing!r} in {text!r}; "
-                    "the PDF was not made (it would show a blank name)",
-                    "install a font that covers it (Debian: `sudo apt-get install fonts-noto-cjk`), "
-                    "or print on the thermal printer, which leaves a box to write the name by hand",
-                )
+    def drawable(self, text: str) -> str:
+        """The text, or the box label when a letter of it is in no installed font (never a blank cell)."""
+        return self.labels["by_hand"] if self.undrawable(text) else text
 
 
-def pdf(listing: Listing) -> bytes:
+def pdf(listing: Listing) -> tuple[bytes, list[str]]:
+    """The A4 listing, and what the foreman must know: the names no installed font can draw, left to write by hand
+    (one unusual name must never leave the site without its listing that day)."""
     document = _ListingPDF(listing)
     labels = document.labels
-    for index, row in enumerate(listing.rows, start=1):
-        document.check_drawable(index, row)
+    notes = [
+        f"worker {row.number}: no installed font can draw the name {document.undrawable(''.join(_names(row)))!r}: "
+        "write it by hand in its box (Debian: `sudo apt-get install fonts-noto` covers more scripts)"
+        for row in listing.rows
+        if any(document.undrawable(text) for text in _names(row))
+    ]
     document.set_title(f"{labels['title']} {listing.day.isoformat()} {listing.works_declaration or ''}".strip())
     document.add_page()
     document.set_font("DejaVu", "", 8.5)
@@ -223,9 +217,9 @@ def pdf(listing: Listing) -> bytes:
         (
             str(index),
             f"{row.number}\n{row.kind}",
-            row.last_name,
-            row.first_name,
-            _employer(row),
+            document.drawable(row.last_name),
+            document.drawable(row.first_name),
+            _employer(replace(row, employer_name=document.drawable(row.employer_name))),
             row.time_in if row.badged else labels["expected"],
             row.time_out,
             "",
@@ -269,7 +263,7 @@ def pdf(listing: Listing) -> bytes:
         "_______________________________________________",
     ):
         document.cell(230, 4.5, line, new_x="LMARGIN", new_y="NEXT")
-    return bytes(document.output())
+    return bytes(document.output()), notes
 
 
 @dataclass

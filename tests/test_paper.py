@@ -157,19 +157,24 @@ def test_every_page_of_a_long_listing_has_the_column_titles(tmp_path):
     document = paper.Listing(
         date(2026, 11, 22), {}, None, "1Y101DRUNWB5Z", "gate-01", "now", "synced", 1, "0" * 64, "FP", "en", rows
     )
-    reader = PdfReader(io.BytesIO(render.pdf(document)))
+    reader = PdfReader(io.BytesIO(render.pdf(document)[0]))
     assert len(reader.pages) >= 2
     assert all("NISS / Limosa L1" in page.extract_text() for page in reader.pages)
     assert sum(page.extract_text().count("Ødegård") for page in reader.pages) == 80
 
 
-def test_a_name_no_font_can_draw_is_an_error_not_a_blank(tmp_path):
+def test_a_name_no_font_can_draw_gets_a_box_to_write_it_by_hand(tmp_path):
+    """Issue 22, case 7: one Ethiopic or hieroglyph name must not leave the site without a listing that day."""
     from sitegate.paper_fallback import render
 
-    rows = [paper.Row("85073003328", "NISS", "\U00013000", "Ankh", "0403170701", "", "07:00")]  # a hieroglyph
+    rows = [
+        paper.Row("85073003328", "NISS", "\U00013000", "Ankh", "0403170701", "", "07:00"),  # a hieroglyph
+        paper.Row("17073003384", "NISS", "Peeters", "Jan", "0403170701", "", "07:05"),
+    ]
     document = paper.Listing(
         date(2026, 11, 22), {}, None, None, "gate-01", "now", "synced", 1, "0" * 64, "FP", "en", rows
     )
-    with pytest.raises(render.RenderError) as caught:
-        render.pdf(document)
-    assert "row 1 (85073003328)" in caught.value.problem and "fonts-noto-cjk" in caught.value.fix
+    content, notes = render.pdf(document)
+    text = PdfReader(io.BytesIO(content)).pages[0].extract_text()
+    assert "write it by hand" in text and "Ankh" in text and "Peeters" in text and "85073003328" in text
+    assert len(notes) == 1 and "85073003328" in notes[0] and "by hand" in notes[0]
