@@ -490,7 +490,7 @@ def cmd_paper_print(args) -> Report:
 def cmd_outage(args) -> Report:
     from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
-    from sitegate.paper_fallback.outage import OPEN, current, episodes, record_reference
+    from sitegate.paper_fallback.outage import OPEN, current, episodes, loose_references, record_reference
     from sitegate.status import never_connected
 
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
@@ -516,6 +516,7 @@ def cmd_outage(args) -> Report:
         "current": ongoing.as_dict(now, language) if ongoing else None,
         "outages": [shown for e, shown in zip(found, every, strict=True) if e.is_outage],
         "episodes": every,
+        "references_without_episode": loose_references(device.log),
     }
     lines = [guidance.state_line(guidance.NEVER_CONNECTED, language)] if never and not ongoing else []
     rows = (
@@ -531,6 +532,12 @@ def cmd_outage(args) -> Report:
         for e in every
     )
     lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
+    loose = [
+        f"{r['reference']} ({show(r['at_utc'])}{', employer ' + r['employer'] if r['employer'] else ''})"
+        for r in data["references_without_episode"]
+    ]
+    if loose:
+        lines.append(f"references recorded with no episode open: {'; '.join(loose)}")
     if ongoing:
         lines.append(f"\nNOW: {ongoing.what_to_do(language)}")
         for piece in data["current"]["evidence"][-1:]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sitegate.device import Device
-from sitegate.paper_fallback.outage import check_reference
+from sitegate.paper_fallback.outage import check_reference, episodes
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
 from sitegate.queue.records import Kind, Record
@@ -55,6 +55,7 @@ class Listing:
     rows: list[Row] = field(default_factory=list)
     blank_rows: int = BLANK_ROWS
     gates: list[str] = field(default_factory=list)  # with the site bus: the gates whose records it holds, how fresh
+    earlier_references: list[str] = field(default_factory=list)  # the day's other references, with time and employer
 
     @property
     def reference(self) -> str | None:
@@ -83,12 +84,30 @@ def day_bounds(day: date) -> tuple[str, str]:
     return format_utc(start), format_utc(end)
 
 
-def references(device: Device, day: date) -> dict[str, str]:
-    """The latest reference of the day for the site and for each employer that called on its own."""
-    found: dict[str, str] = {}
-    for record in device.log.between(Kind.OUTAGE_REFERENCE, *day_bounds(day)):
-        found[record.data.get("employer") or SITE] = record.data["reference"]
-    return found
+def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
+    """This listing's references (the site's, and each employer's that called on its own), and every other one of
+    the day, each with its time and employer: none is left off the paper.
+
+    A listing's own are those recorded since the day's latest episode began (its first failure): a second outage's
+    listing never carries the first one's reference before anyone has called about it."""
+    start, end = day_bounds(day)
+    began = [e.start_utc for e in episodes(device.log) if start <= e.start_utc < end and e.state != "cleared"]
+    since = max(began, default=start)
+    own: dict[str, Record] = {}
+    others: list[Record] = []
+    for record in device.log.between(Kind.OUTAGE_REFERENCE, start, end):
+        key = record.data.get("employer") or SITE
+        if record.wall_utc < since:
+            others.append(record)
+            continue
+        if key in own:
+            others.append(own[key])  # replaced by a later call: still printed, among the others
+        own[key] = record
+    described = [
+        f"{r.data['reference']} ({local(r.wall_utc):%H:%M}{', ' + r.data['employer'] if r.data.get('employer') else ''})"
+        for r in sorted(others, key=lambda r: r.seq)
+    ]
+    return {key: record.data["reference"] for key, record in own.items()}, described
 
 
 def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
@@ -172,7 +191,7 @@ def build(
                 badged=False,
             )
     ordered = sorted(rows.values(), key=lambda r: (not r.badged, sort_key(r.last_name), sort_key(r.first_name)))
-    found = references(device, day)
+    found, earlier = references(device, day)
     if reference:
         found[employer or SITE] = check_reference(reference)
     last = device.log.last()
@@ -190,6 +209,7 @@ def build(
         language=language or site.language,
         rows=ordered,
         gates=gates,
+        earlier_references=earlier,
     )
 
 

@@ -228,6 +228,17 @@ def episodes(log: RegistrationLog) -> list[Outage]:
     return list(found.values())
 
 
+def loose_references(log: RegistrationLog) -> list[dict]:
+    """References recorded while no episode was open (the gate dead, say, so nothing judged an outage): shown by
+    `sitegate outage` all the same, never lost between episodes."""
+    found = [episode for episode in episodes(log) if episode.state != "cleared"]
+    return [
+        {"seq": r.seq, "at_utc": r.wall_utc, "reference": r.data["reference"], "employer": r.data.get("employer")}
+        for r in log.records(kind=Kind.OUTAGE_REFERENCE)
+        if not any(episode.covers(r.wall_utc) for episode in found)
+    ]
+
+
 def outages(log: RegistrationLog) -> list[Outage]:
     """The outages proper: past the grace period, or a power loss."""
     return [episode for episode in episodes(log) if episode.is_outage]

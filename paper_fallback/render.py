@@ -48,6 +48,7 @@ LABELS = {
         "columns": ("#", "NISS / Limosa L1", "Last name", "First name", "Employer", "IN", "OUT", "Signature"),
         "expected": "expected, not badged",
         "others": "References of employers who called separately",
+        "earlier": "Other references of the day",
         "gates": "Gates of the site on this listing",
         "printed": "printed {at} (clock {clock})",
         "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
@@ -73,6 +74,7 @@ LABELS = {
         "columns": ("#", "NISS / Limosa L1", "Nom", "Prénom", "Employeur", "ENTRÉE", "SORTIE", "Signature"),
         "expected": "attendu, pas badgé",
         "others": "Références des employeurs ayant appelé séparément",
+        "earlier": "Autres références du jour",
         "gates": "Portiques du chantier sur cette liste",
         "printed": "imprimé le {at} (horloge {clock})",
         "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
@@ -98,6 +100,7 @@ LABELS = {
         "columns": ("#", "INSZ / Limosa L1", "Naam", "Voornaam", "Werkgever", "IN", "UIT", "Handtekening"),
         "expected": "verwacht, niet gebadged",
         "others": "Referenties van werkgevers die apart belden",
+        "earlier": "Andere referenties van de dag",
         "gates": "Toegangspoorten van de werf op deze lijst",
         "printed": "afgedrukt {at} (klok {clock})",
         "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
@@ -243,6 +246,10 @@ def pdf(listing: Listing) -> tuple[bytes, list[str]]:
         document.set_font("DejaVu", "", 8.5)
         others = "; ".join(f"{kbo}: {ref}" for kbo, ref in listing.other_references.items())
         document.multi_cell(0, 5, f"{labels['others']}: {others}", new_x="LMARGIN", new_y="NEXT")
+    if listing.earlier_references:
+        document.set_font("DejaVu", "", 8.5)
+        earlier = "; ".join(listing.earlier_references)
+        document.multi_cell(0, 5, f"{labels['earlier']}: {earlier}", new_x="LMARGIN", new_y="NEXT")
     if listing.gates:
         document.set_font("DejaVu", "", 8.5)
         document.multi_cell(0, 5, f"{labels['gates']}: {'; '.join(listing.gates)}", new_x="LMARGIN", new_y="NEXT")
@@ -348,6 +355,8 @@ def escpos(listing: Listing, printer) -> SlipReport:
             printer.textln(labels["transliterated"])
         printer.textln("-" * SLIP_WIDTH)
         for line in [labels["gates"] + ":", *listing.gates] if listing.gates else []:
+            printer.textln(line)
+        for line in [labels["earlier"] + ":", *listing.earlier_references] if listing.earlier_references else []:
             printer.textln(line)
         printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
         printer.textln(_checkpoint_line(listing, labels))

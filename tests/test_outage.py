@@ -338,3 +338,40 @@ def test_outage_reference_command(config_file):
     per_employer = run_sitegate("outage", "reference", "CC-2", "--employer", "0403.170.701", config=config_file)
     assert per_employer.returncode == 0 and "0403170701" in per_employer.stdout
     assert run_sitegate("outage", "bogus", config=config_file).returncode == 2
+
+
+def test_each_reference_stays_with_its_episode_and_none_is_left_off_the_paper(device, clock):
+    """Issue 22, case 8: REF-1 then REF-2 in one outage both reach the paper; a second outage's listing does not
+    carry the first one's reference before anyone called about it; a reference with no episode open is shown."""
+    from sitegate.paper_fallback.listing import build
+    from sitegate.paper_fallback.outage import loose_references
+
+    delivered_once(device, clock)
+    day = clock.wall.date()
+    journal = OutageJournal(device.log, grace_s=0)
+    down = ("service_answer", Symptom.SERVICE_ERROR, True)
+    journal.observe(scripted(clock, *down), summary(device, clock), clock.wall)
+    clock.advance(1)
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "open"
+    clock.advance(60)
+    record_reference(device.log, "REF-1", clock.wall)
+    clock.advance(60)
+    record_reference(device.log, "REF-2", clock.wall)
+    assert build(device, day, now=clock.wall).reference == "REF-2"
+    clock.advance(60)
+    journal.observe(scripted(clock), summary(device, clock), clock.wall)  # closed
+    clock.advance(600)
+    journal.observe(scripted(clock, *down), summary(device, clock), clock.wall)  # a second outage
+    clock.advance(1)
+    assert journal.observe(scripted(clock, *down), summary(device, clock), clock.wall) == "open"
+    second = build(device, day, now=clock.wall)
+    assert second.reference is None  # nobody has called about this one yet
+    assert [r.split(" ")[0] for r in second.earlier_references] == ["REF-1", "REF-2"]
+    clock.advance(60)
+    record_reference(device.log, "REF-3", clock.wall)
+    assert build(device, day, now=clock.wall).reference == "REF-3"
+    clock.advance(60)
+    journal.observe(scripted(clock), summary(device, clock), clock.wall)  # closed again
+    clock.advance(60)
+    record_reference(device.log, "REF-4", clock.wall)  # the gate judged no outage, the foreman called anyway
+    assert [r["reference"] for r in loose_references(device.log)] == ["REF-4"]
