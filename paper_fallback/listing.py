@@ -104,7 +104,8 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
             others.append(own[key])  # replaced by a later call: still printed, among the others
         own[key] = record
     described = [
-        f"{r.data['reference']} ({local(r.wall_utc):%H:%M}{', ' + r.data['employer'] if r.data.get('employer') else ''})"
+        f"{r.data['reference']} ({local(r.wall_utc):%H:%M}"
+        + (f", {r.data['employer']})" if r.data.get("employer") else ")")
         for r in sorted(others, key=lambda r: r.seq)
     ]
     return {key: record.data["reference"] for key, record in own.items()}, described
