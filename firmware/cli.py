@@ -531,7 +531,11 @@ def cmd_outage(args) -> Report:
         ]
         for e in every
     )
-    lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
+    if every:
+        lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
+    elif not never:  # no episode ever: say the gate works, in the reader's language, rather than an empty table
+        waiting = delivery.summary(device.db, now).undelivered
+        lines.append(guidance.state_line(guidance.WAITING if waiting else guidance.WORKING, language))
     loose = [
         f"{r['reference']} ({show(r['at_utc'])}{', employer ' + r['employer'] if r['employer'] else ''})"
         for r in data["references_without_episode"]

@@ -332,9 +332,16 @@ def test_guidance_for_a_foreman_in_three_languages():
     assert "sitegate outage reference" in guidance.TECHNICIAN
 
 
+def test_no_episode_is_said_in_the_reader_s_language_not_an_empty_table(config_file):
+    shown = run_sitegate("outage", "--lang", "fr", config=config_file)
+    assert shown.returncode == 0 and "En service" in shown.stdout and "duration" not in shown.stdout
+
+
 def test_outage_reference_command(config_file):
     result = run_sitegate("outage", "reference", "CC-1", config=config_file)
     assert result.returncode == 0 and "CC-1" in result.stdout
+    shown = run_sitegate("outage", config=config_file)  # recorded with no episode open: still shown
+    assert "references recorded with no episode open: CC-1" in shown.stdout
     per_employer = run_sitegate("outage", "reference", "CC-2", "--employer", "0403.170.701", config=config_file)
     assert per_employer.returncode == 0 and "0403170701" in per_employer.stdout
     assert run_sitegate("outage", "bogus", config=config_file).returncode == 2
