@@ -342,7 +342,7 @@ def cmd_remarks(args) -> Report:
 
 
 def cmd_clock(args) -> Report:
-    from sitegate.queue.clockwatch import assess, default_sources, unsynced_records
+    from sitegate.queue.clockwatch import assess, default_sources, service_dispute, unsynced_records
     from sitegate.queue.timesource import best_reading
 
     device = _open(args)
@@ -350,9 +350,11 @@ def cmd_clock(args) -> Report:
     threshold = device.config.clock.warn_fraction * site.reception_delay_s
     reading = best_reading(default_sources(device.config.clock.ntp_server, device.config.clock.trust_system_clock))
     synced, warning = assess(reading, threshold)
+    dispute = service_dispute(device.log, synced, reading.source, threshold)
     service_offset = delivery.get_meta(device.db, "service_offset_s", delivery.DELIVERY_META)
     data = {
-        "synced": synced,
+        "synced": synced and not dispute,
+        "dispute": dispute,
         "offset_s": reading.offset_s,
         "max_error_s": reading.max_error_s,
         "source": reading.source,
@@ -365,7 +367,7 @@ def cmd_clock(args) -> Report:
         "warning": warning,
     }
     text = pairs((k.replace("_", " "), v) for k, v in data.items())
-    return Report(data, text, CRITICAL if not synced else WARNING if warning else OK)
+    return Report(data, text, CRITICAL if not data["synced"] else WARNING if warning else OK)
 
 
 def cmd_status(args) -> Report:

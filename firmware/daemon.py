@@ -26,7 +26,7 @@ from sitegate.jsonlog import event, scrub
 from sitegate.paper_fallback.outage import OK, OutageJournal
 from sitegate.paper_fallback.probes import Prober, service_reachable
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.clock import SystemClock
+from sitegate.queue.clock import ClockState, SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
 from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
@@ -200,9 +200,10 @@ class Daemon:
             self.clock.wait(self.config.metrics.every_s, self.stop)
 
     def _watch_clock(self) -> None:
+        """Every minute; at once when a badge saw a step; every second while re-dating after one."""
         while not self.stop.is_set():
-            self.watch.check()
-            self.clock.wait(60, self.stop)
+            stepped = self.watch.check().state == ClockState.STEPPED
+            self.clock.wait(1 if stepped else 60, self.watch.wake)
 
     def checkpoint(self, reason: checkpoints.Reason) -> None:
         """Compare the log's head with its witnesses and checkpoint it; when the log no longer extends them, raise
@@ -412,6 +413,7 @@ class Daemon:
             self.notifier.notify(f"WATCHDOG=1\nSTATUS=backlog {self.backlog}, clock {self.watch.current().state}")
             self.clock.wait(ping_every, self.stop)
         self.notifier.notify("STOPPING=1")
+        self.watch.wake.set()
         if actions is not None:
             actions.stop()
         self.probe_now.set()

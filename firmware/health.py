@@ -91,9 +91,12 @@ def delivery(summary: QueueSummary) -> list[Finding]:
     return found
 
 
-def clock(state: str) -> list[Finding]:
-    """A clock that is not synced is a warning and a provider task; registrations are still accepted."""
-    return [] if state == ClockState.SYNCED else [Finding(WARNING, f"clock {state}: `sitegate clock`")]
+def clock(state: str, dispute: str | None = None) -> list[Finding]:
+    """A clock that is not synced (or that the service's Date disputes) is a warning and a provider task;
+    registrations are still accepted."""
+    if state == ClockState.SYNCED:
+        return []
+    return [Finding(WARNING, f"clock {state}: {dispute or '`sitegate clock`'}")]
 
 
 def episode(current: dict | None, never_connected: bool) -> list[Finding]:

@@ -10,7 +10,7 @@ from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.clockwatch import last_clock_event, unsynced_records
+from sitegate.queue.clockwatch import last_clock_event, service_dispute, unsynced_records
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.timefmt import parse_utc
@@ -31,6 +31,9 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
+    tolerance = config.clock.warn_fraction * config.site.reception_delay_s
+    recorded = next(device.log.newest(Kind.CLOCK), None)
+    dispute = service_dispute(device.log, clock_event == "synced", recorded and recorded.data["source"], tolerance)
     disk = shutil.disk_usage(config.data_dir)
     verdicts = checkpoints.check(device.log, database.head_path(config.database_path), device.key.public_key_hex)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
@@ -46,7 +49,8 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "readers_configured": [r.name for r in config.readers],
         "last_badge_utc": last_badge.wall_utc if last_badge else None,
         "queue": summary.as_dict(),
-        "clock_state": clock_event,
+        "clock_state": "disputed" if dispute else clock_event,  # never "synced" while the service's Date disagrees
+        "clock_dispute": dispute,
         "clock_event_utc": clock_utc,
         "unsynced_records": unsynced_records(device.log),
         "disk_free_bytes": disk.free,
@@ -66,7 +70,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         *health.disk(disk.free),
         *health.backlog(summary, config.site.reception_delay_s),
         *health.delivery(summary),
-        *health.clock(clock_event),
+        *health.clock(status["clock_state"], dispute),
         *health.episode(status["outage"], status["never_connected"]),
         *health.witnesses(verdicts, checkpoints.unacknowledged(device.log)),
         *commissioning.certificate_health(config.service, now),

@@ -23,10 +23,11 @@ from sitegate.queue.database import immediate
 from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind
 from sitegate.queue.timesource import TimeReading
-from sitegate.timefmt import format_utc
+from sitegate.timefmt import format_utc, parse_utc, show
 
 logger = logging.getLogger("sitegate.clock")
 STEP_THRESHOLD_S = 1.0  # wall time moving this much more or less than monotonic time is a step
+CONFIGURED = "system (trusted by configuration)"  # the source when `clock.trust_system_clock`: no witness of a step
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,20 @@ def default_sources(ntp_server: str, trust_system_clock: bool = False) -> list[C
         return timesource.ntp(ntp_server)
 
     def trusted() -> TimeReading:
-        return TimeReading("system (trusted by configuration)", True, 0.0, None, "clock.trust_system_clock = true")
+        return TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
 
     return [trusted] if trust_system_clock else [timesource.chrony, timesource.timesyncd, ntp]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """True time at one monotonic instant of this boot: the timeline a step cannot move."""
+
+    true_utc: datetime
+    monotonic_ns: int
+
+    def at(self, monotonic_ns: int) -> datetime:
+        return self.true_utc + timedelta(microseconds=(monotonic_ns - self.monotonic_ns) / 1000)
 
 
 class ClockWatch:
@@ -82,50 +94,136 @@ class ClockWatch:
         self.log = log
         self.ledger = ledger  # where corrected times go: the delivery ledger
         self.read = read
-        self.warn_threshold_s = warn_threshold_s
+        self.warn_threshold_s = warn_threshold_s  # also the tolerance against the service's Date
         self.wall = clock.now
         self.monotonic_ns = clock.monotonic_ns
         self.boot_id = boot_id or read_boot_id()
+        self.wake = threading.Event()  # set when a badge saw a step: the clock thread records it at once
         self._lock = threading.Lock()
         self._reading = ClockReading(ClockState.UNKNOWN)
         self._last: tuple[datetime, int] | None = None
+        self._steps: list[tuple[float, int]] = []  # (jump, monotonic ns) seen and not yet recorded
         self._last_state: str | None = None
         self._warned = False
+        self._anchor: Anchor | None = None  # the last trusted time; None: not trusted in this process yet
+        self._date_seen: str | None = None  # the service Date measurement known at the step (a newer one is after)
+        self._resume()
+
+    def _resume(self) -> None:
+        """A daemon restarted in the same boot after an unresolved step carries on from the step's anchor."""
+        record = next(self.log.newest(Kind.CLOCK), None)
+        carried = record.data.get("carried") if record and record.data["event"] == ClockState.STEPPED else None
+        if carried and record.boot_id == self.boot_id:
+            self._anchor = Anchor(parse_utc(carried["true_utc"]), carried["monotonic_ns"])
+            self._reading = ClockReading(ClockState.STEPPED, record.clock_offset_us)
+            self._last_state = ClockState.STEPPED
 
     def current(self) -> ClockReading:
-        """What each new record stores as its clock state (cheap: no I/O on the badge path)."""
+        """What each new record stores as its clock state. A step is seen here, at the badge that follows it (wall
+        time against monotonic time since the last reading): that registration and the ones after it are stored
+        as `stepped`, and the clock thread is woken to record the step and re-date them. No I/O on the badge path."""
         with self._lock:
+            self._observe(self.wall(), self.monotonic_ns())
             return self._reading
 
-    def _stepped(self, wall: datetime, mono: int) -> float | None:
+    def _observe(self, wall: datetime, mono: int) -> None:
+        """Under the lock: compare this reading with the last one; a step untrusts a trusted clock."""
         previous, self._last = self._last, (wall, mono)
         if previous is None:
-            return None
+            return
         jump = (wall - previous[0]).total_seconds() - (mono - previous[1]) / 1e9
-        return jump if abs(jump) > STEP_THRESHOLD_S else None
+        if abs(jump) <= STEP_THRESHOLD_S:
+            return
+        self._steps.append((jump, mono))
+        if self._anchor is not None:
+            self._reading = ClockReading(ClockState.STEPPED, self._reading.offset_us)
+        self.wake.set()
 
     def check(self) -> ClockStatus:
-        """Read the time source once; record changes; re-date after a first sync. Called by the daemon."""
+        """Read the time source once; record changes; re-date what needs it. Called by the daemon."""
         reading = self.read()
-        wall, mono = self.wall(), self.monotonic_ns()
+        with self._lock:
+            wall, mono = self.wall(), self.monotonic_ns()
+            self._observe(wall, mono)
+            steps, self._steps = self._steps, []
+            stepped = self._reading.state == ClockState.STEPPED
+            self.wake.clear()
         offset = reading.offset_s
         synced, warning = assess(reading, self.warn_threshold_s)
-        jump = self._stepped(wall, mono)
-        state = ClockState.STEPPED if jump is not None else ClockState.SYNCED if synced else ClockState.UNSYNCED
-        with self._lock:
-            self._reading = ClockReading(state, None if offset is None else int(offset * 1e6))
-        if jump is not None:
-            self._record(ClockState.STEPPED, reading, jump_s=round(jump, 3))
-        if state != self._last_state and state != ClockState.STEPPED:
+        for jump, at_ns in steps:
+            self._record_step(reading, jump, at_ns)
+        if stepped:
+            return self._after_step(reading, wall, mono, synced, warning)
+        state = ClockState.SYNCED if synced else ClockState.UNSYNCED
+        self._set(state, offset, Anchor(wall + timedelta(seconds=offset or 0.0), mono) if synced else None)
+        if state != self._last_state:
             self._record(state, reading)
             if state == ClockState.SYNCED:
-                self.redate(wall, offset or 0.0)
+                self.redate(self._anchor, mono)
+        self._warn(reading, synced, warning)
+        self._last_state = state
+        return ClockStatus(state, synced, offset, reading.max_error_s, reading.source, reading.detail, warning)
+
+    def _set(self, state: str, offset_s: float | None, anchor: Anchor | None) -> None:
+        with self._lock:
+            self._reading = ClockReading(state, None if offset_s is None else int(offset_s * 1e6))
+            self._anchor = anchor
+
+    def _after_step(
+        self, reading: TimeReading, wall: datetime, mono: int, synced: bool, warning: str | None
+    ) -> ClockStatus:
+        """After a step the clock is trusted again only on evidence: a time source whose time agrees with the time
+        carried over the step by monotonic time (chrony stepped it back; a source that has not measured since the
+        step still agrees with the clock, not with the carried time), or the service's Date, measured after the
+        step, agreeing with the clock within the tolerance and better than with the carried time. Until then what
+        is registered is re-dated by the carried time, before it is sent."""
+        carried = self._anchor.at(mono)
+        source_time = wall + timedelta(seconds=reading.offset_s or 0.0)
+        service = self._service_offset_since_step()
+        self._warn(reading, synced, warning)
+        if synced and abs((source_time - carried).total_seconds()) <= STEP_THRESHOLD_S:
+            trusted = Anchor(source_time, mono)
+        elif (
+            service is not None
+            and abs(service) <= self.warn_threshold_s
+            and abs(service) < abs((wall + timedelta(seconds=service) - carried).total_seconds())
+        ):
+            trusted = Anchor(wall + timedelta(seconds=service), mono)
+            reading = TimeReading(reading.source, True, service, None, "the service's Date agrees with the clock")
+        else:
+            self.redate(self._anchor, mono)
+            detail = f"not trusted since the step: re-dating by the time carried over it ({format_utc(carried)})"
+            return ClockStatus(ClockState.STEPPED, False, reading.offset_s, None, reading.source, detail, warning)
+        self._set(ClockState.SYNCED, reading.offset_s, trusted)
+        self._record(ClockState.SYNCED, reading)
+        self.redate(trusted, mono)
+        self._last_state = ClockState.SYNCED
+        return ClockStatus(
+            ClockState.SYNCED, True, reading.offset_s, reading.max_error_s, reading.source, reading.detail, warning
+        )
+
+    def _service_offset_since_step(self) -> float | None:
+        """The service's Date against this clock, when measured after the step (None: not measured since)."""
+        seen = delivery.get_meta(self.ledger, "service_offset_utc", delivery.DELIVERY_META)
+        offset = delivery.get_meta(self.ledger, "service_offset_s", delivery.DELIVERY_META)
+        return float(offset) if offset is not None and seen != self._date_seen else None
+
+    def _record_step(self, reading: TimeReading, jump: float, at_ns: int) -> None:
+        """The step, with the time carried over it (when the clock was trusted before it)."""
+        extra = {"jump_s": round(jump, 3), "seen_monotonic_ns": at_ns}
+        if self._anchor is not None:
+            extra["carried"] = {
+                "true_utc": format_utc(self._anchor.true_utc),
+                "monotonic_ns": self._anchor.monotonic_ns,
+            }
+            self._date_seen = delivery.get_meta(self.ledger, "service_offset_utc", delivery.DELIVERY_META)
+        self._record(ClockState.STEPPED, reading, **extra)
+
+    def _warn(self, reading: TimeReading, synced: bool, warning: str | None) -> None:
         if bool(warning and synced) != self._warned:
             self._warned = bool(warning and synced)
             if self._warned:
                 self._record("offset_warning", reading, threshold_s=self.warn_threshold_s)
-        self._last_state = state if state != ClockState.STEPPED else self._last_state
-        return ClockStatus(state, synced, offset, reading.max_error_s, reading.source, reading.detail, warning)
 
     def _record(self, what: str, reading: TimeReading, **extra) -> None:
         payload = {
@@ -139,22 +237,28 @@ class ClockWatch:
         level = logging.INFO if what == ClockState.SYNCED else logging.WARNING
         event(logger, f"clock_{what}", level, **{k: v for k, v in payload.items() if k != "event"})
 
-    def redate(self, wall: datetime, offset_s: float) -> int:
-        """Correct the times of this boot's registrations captured before the clock was trusted."""
+    def redate(self, anchor: Anchor | None, mono_now: int) -> int:
+        """Correct the times of this boot's registrations captured while the clock was not trusted (before the
+        first sync, or after a step), from monotonic time against `anchor`: a signed correction record lists them,
+        the ledger gets the corrected time the service receives, the originals stay untouched."""
+        if anchor is None:
+            return 0
         corrected = _corrected(self.log.db)
         rows = [(r.seq, r.monotonic_ns) for r in self.log.not_synced(self.boot_id) if r.seq not in corrected]
         if not rows:
             return 0
-        true_now, mono_now = wall + timedelta(seconds=offset_s), self.monotonic_ns()
-        corrections = [
-            {"seq": seq, "corrected_utc": format_utc(true_now - timedelta(microseconds=(mono_now - mono) / 1000))}
-            for seq, mono in rows
-        ]
+        true_now = anchor.at(mono_now)
+        corrections = [{"seq": seq, "corrected_utc": format_utc(anchor.at(mono))} for seq, mono in rows]
+        wall = self.wall()
         record = self.log.append(
             Kind.CLOCK_CORRECTION,
             {
                 "boot_id": self.boot_id,
-                "reference": {"wall_utc": format_utc(wall), "monotonic_ns": mono_now, "offset_us": int(offset_s * 1e6)},
+                "reference": {
+                    "wall_utc": format_utc(wall),
+                    "monotonic_ns": mono_now,
+                    "offset_us": int((true_now - wall).total_seconds() * 1e6),
+                },
                 "corrections": corrections,
             },
         )
@@ -184,3 +288,30 @@ def last_clock_event(log: RegistrationLog) -> tuple[str, str | None]:
     """The clock state as last recorded (event, when), for status screens and the paper listing."""
     record = next(log.newest(Kind.CLOCK), None)
     return (record.data["event"], record.wall_utc) if record else (ClockState.UNKNOWN, None)
+
+
+def service_offset(db) -> tuple[float | None, str | None]:
+    """The service's `Date` against this clock at the last answer (positive: this clock behind), and when."""
+    offset = delivery.get_meta(db, "service_offset_s", delivery.DELIVERY_META)
+    return (float(offset) if offset else None), delivery.get_meta(db, "service_offset_utc", delivery.DELIVERY_META)
+
+
+def service_dispute(log: LogView, synced: bool, source: str, tolerance_s: float) -> str | None:
+    """Why a clock called synced must not be reported so: the service's `Date` disagrees beyond the tolerance.
+    Says which to believe, and why (None: no disagreement, or the clock is not called synced anyway)."""
+    offset, seen = service_offset(log.db)
+    if not synced or offset is None or abs(offset) <= tolerance_s:
+        return None
+    said = f"the service's Date was {offset:+.0f} s from this clock at {show(seen)} (tolerance {tolerance_s:.0f} s)"
+    _, changed = last_clock_event(log)
+    if changed and seen < changed:
+        return f"{said}, before the clock's last change at {show(changed)}: believe the clock until the next delivery"
+    if source == CONFIGURED:
+        return (
+            f"{said}; only the configuration vouches for the clock (`clock.trust_system_clock`): believe the "
+            "service, set the clock and use a time source (chrony)"
+        )
+    return (
+        f"{said}, though {source} calls it synced: believe the service's Date (remark 32 is judged on its clock) "
+        "until `chronyc sources -v` shows why they differ"
+    )

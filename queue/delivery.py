@@ -15,6 +15,7 @@ from enum import StrEnum
 import sqlite_utils
 
 from sitegate.jsonlog import event
+from sitegate.queue.clock import ClockState, read_boot_id
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import cause
 from sitegate.queue.log import LogView
@@ -161,12 +162,15 @@ def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
 
 
 def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) -> list[Pending]:
-    """The oldest pending registrations, marked in flight (durably) before they are sent."""
+    """The oldest pending registrations, marked in flight (durably) before they are sent. A registration captured
+    after a clock step in this boot waits for its corrected time (the clock watch re-dates it within a second)."""
     with immediate(db):
         catch_up(db, device_id, now)
         rows = db.execute(
-            "SELECT seq, reference, corrected_utc FROM delivery WHERE state = ? ORDER BY seq LIMIT ?",
-            [State.PENDING, limit],
+            "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
+            "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
+            "ORDER BY d.seq LIMIT ?",
+            [State.PENDING, ClockState.STEPPED, read_boot_id(), limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(

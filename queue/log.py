@@ -99,10 +99,11 @@ class LogView:
         return found
 
     def not_synced(self, boot_id: str | None = None) -> Iterator[Record]:
-        """Registrations captured while the clock was not trusted (of one boot, if given)."""
+        """Registrations captured while the clock was not trusted (of one boot, if given): before a sync, or after a
+        step."""
         where, params = (
-            "kind = ? AND clock_state IN (?, ?)",
-            [Kind.REGISTRATION, ClockState.UNSYNCED, ClockState.UNKNOWN],
+            "kind = ? AND clock_state IN (?, ?, ?)",
+            [Kind.REGISTRATION, ClockState.UNSYNCED, ClockState.UNKNOWN, ClockState.STEPPED],
         )
         if boot_id is not None:
             return self._rows(where + " AND boot_id = ?", [*params, boot_id])
