@@ -127,7 +127,8 @@ class Forwarder:
         try:
             answer = self.client.send_bulk(self._items(batch))
         except DeliveryFailure as failure:
-            delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.symptom, format_utc(now))
+            seqs = [p.seq for p in batch]
+            delivery.release(self.db, seqs, failure.problem, failure.symptom, format_utc(now), failure.answer_lost)
             report.failures.append(failure.problem)
             event(
                 logger,
@@ -136,6 +137,7 @@ class Forwarder:
                 symptom=failure.symptom,
                 problem=failure.problem,
                 batch=len(batch),
+                answer_lost=failure.answer_lost,
             )
             self.on_failure(failure)
             raise
