@@ -338,7 +338,8 @@ def cmd_remarks(args) -> Report:
     text = table(rows, columns) if items else ""
     if any(i.deadline_utc for i in items):
         text += f"\nreport by: {DEADLINE_BASIS}"
-    return Report([item.as_dict() for item in items], text or "no remark needs action", WARNING if items else OK)
+    status = WARNING if any(i.needs_action for i in items) else OK  # our own resends' remark 14: nothing to do
+    return Report([item.as_dict() for item in items], text or "no remark needs action", status)
 
 
 def cmd_clock(args) -> Report:

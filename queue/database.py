@@ -128,8 +128,16 @@ def _ledger_v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE superseded AS SELECT *, NULL AS superseded_utc FROM delivery WHERE 0")
 
 
+def _ledger_v4(db: sqlite_utils.Database) -> None:
+    """Ledger schema version 4: how many of a registration's sends lost their answer (no answer in time, a broken
+    connection, an unreadable answer, a crash while in flight): the service may hold it already, so a remark 14 on
+    its resend is our own duplicate (queue/remarks.py)."""
+    for table in ("delivery", "superseded"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN lost_answers INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
-LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2, _ledger_v3]
+LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2, _ledger_v3, _ledger_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

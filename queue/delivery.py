@@ -137,7 +137,11 @@ def _set_aside_lost(ledger: sqlite_utils.Database, now: str) -> int:
     lost = ledger.execute(
         "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [State.DELIVERED, first_lost]
     ).fetchone()
-    ledger.execute("INSERT INTO superseded SELECT *, ? FROM delivery WHERE seq >= ?", [now, first_lost])
+    columns = ", ".join(ledger["delivery"].columns_dict)  # named: later versions add columns to both tables
+    ledger.execute(
+        f"INSERT INTO superseded ({columns}, superseded_utc) SELECT {columns}, ? FROM delivery WHERE seq >= ?",
+        [now, first_lost],
+    )
     ledger.execute("DELETE FROM delivery WHERE seq >= ?", [first_lost])
     event(
         logger,
@@ -180,14 +184,19 @@ def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) 
     return [Pending(seq, ref, records[seq].payload, records[seq].wall_utc, corrected) for seq, ref, corrected in rows]
 
 
-def release(db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str, now: str) -> None:
+def release(
+    db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str, now: str, answer_lost: bool = False
+) -> None:
     """Back to pending after a failure that says nothing about the items themselves.
 
+    answer_lost: the call went out and its answer was lost, so the service may hold the items already; counted on
+    each row (only these rows), so a remark 14 on their resend is known as ours (queue/remarks.py).
     The first failure since the last delivery is kept: an outage starts at its earliest failed attempt."""
     with immediate(db):
         db.conn.executemany(
-            "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
-            [(State.PENDING, error, symptom, now, seq) for seq in seqs],
+            "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ?, "
+            "lost_answers = lost_answers + ? WHERE seq = ?",
+            [(State.PENDING, error, symptom, now, int(answer_lost), seq) for seq in seqs],
         )
         attempts = int(get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
         first = get_meta(db, "first_failure_utc", DELIVERY_META) or now
@@ -235,11 +244,15 @@ def settle(
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:
-    """After a crash, what was in flight may or may not have reached the service: send it again, and count it."""
+    """After a crash, what was in flight may or may not have reached the service: send it again, and count it
+    (its answer, if the call went out, was lost with the process)."""
     with immediate(db):
         count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [State.IN_FLIGHT]).fetchone()[0]
         if count:
-            db.execute("UPDATE delivery SET state = ? WHERE state = ?", [State.PENDING, State.IN_FLIGHT])
+            db.execute(
+                "UPDATE delivery SET state = ?, lost_answers = lost_answers + 1 WHERE state = ?",
+                [State.PENDING, State.IN_FLIGHT],
+            )
             set_meta(db, DELIVERY_META, resends=int(get_meta(db, "resends", DELIVERY_META) or 0) + count)
     return count
 

@@ -77,8 +77,9 @@ class Forwarder:
     ) -> None:
         """Every collaborator is given here: the clock, the sleeps (sleep, idle, gather), the stop flag.
 
-        yield_to_gate: called before each of the forwarder's commits; the daemon makes it wait for a lull between
-        badges, so a worker's append rarely queues behind a delivery commit for the database's write lock."""
+        yield_to_gate: called before a batch is taken; the daemon makes it wait for a lull between badges, so a
+        worker's append rarely queues behind a delivery commit. Never between the service's answer and settling
+        it: a kill in that wait would send the answered batch again (a rush lasts longer than the wait)."""
         self.db = db
         self.config = config
         self.client = client
@@ -133,12 +134,12 @@ class Forwarder:
         delay = self.config.site.reception_delay_s
         late = [p.seq for p in batch if (now - parse_utc(p.send_utc)).total_seconds() >= delay]
         if late:
-            self.yield_to_gate()
             delivery.expect_remark(self.db, late, 32)
             event(logger, "expect_remark_32", logging.WARNING, seqs=late[:20], count=len(late), delay_s=delay)
 
     def send(self, batch: list[delivery.Pending], report: ForwardReport) -> None:
-        """Send one taken batch and store the outcome; on failure the batch is released and the error raised."""
+        """Send one taken batch and store the outcome at once, waiting for nothing between the answer and the
+        ledger; on failure the batch is released and the error raised."""
         now = self.now()
         self._flag_late(batch, now)
         report.calls += 1
@@ -146,8 +147,8 @@ class Forwarder:
         try:
             answer = self.client.send_bulk(self._items(batch))
         except DeliveryFailure as failure:
-            self.yield_to_gate()
-            delivery.release(self.db, [p.seq for p in batch], failure.problem, failure.symptom, format_utc(now))
+            seqs = [p.seq for p in batch]
+            delivery.release(self.db, seqs, failure.problem, failure.symptom, format_utc(now), failure.answer_lost)
             report.failures.append(failure.problem)
             event(
                 logger,
@@ -156,13 +157,13 @@ class Forwarder:
                 symptom=failure.symptom,
                 problem=failure.problem,
                 batch=len(batch),
+                answer_lost=failure.answer_lost,
             )
             self.on_failure(failure)
             raise
         except BatchRejected as refusal:
             if len(batch) == 1:
                 result = contract.ItemResult(False, reason=refusal.problem)
-                self.yield_to_gate()
                 delivery.settle(self.db, [(batch[0].seq, result)], format_utc(self.now()))
                 report.rejected += 1
                 event(logger, "registration_rejected", logging.ERROR, seq=batch[0].seq, reason=refusal.problem)
@@ -172,7 +173,6 @@ class Forwarder:
                 self.send([single], report)
             return
         outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
-        self.yield_to_gate()
         delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s)
         for seq, result in outcomes:
             if result.created:

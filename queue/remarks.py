@@ -75,6 +75,21 @@ def info(code: int) -> RemarkInfo:
     return table().get(code) or RemarkInfo(code, "", f"remark {code} (not in the official list)", "", "Check it.", "")
 
 
+# Remark 14 on a registration we sent again because the answer to an earlier send was lost (queue/delivery.py
+# `lost_answers`): the service holds it twice because of us, and the worker did nothing wrong. In each language
+# the remarks are shown in (the CLI's English, the foreman's page in French, Dutch or English).
+OWN_RESEND = {
+    "en": "duplicate of our own resend after a lost answer: nothing to do",
+    "fr": "doublon de notre propre renvoi après une réponse perdue : rien à faire",
+    "nl": "dubbel door ons eigen herzenden na een verloren antwoord: niets te doen",
+}
+OWN_RESEND_CAUSE = (
+    "the gate sent this registration again because the answer to an earlier send was lost (no answer in time, "
+    "a broken connection, an unreadable answer, or a restart while it was in flight); the service has no "
+    "idempotency key, so it kept both"
+)
+
+
 @dataclass(frozen=True)
 class ActionItem:
     seq: int
@@ -86,6 +101,14 @@ class ActionItem:
     cause: str
     action: str
     deadline_utc: str | None
+    own_resend: bool = False  # remark 14 drawn by our own resend: explained, nothing to do
+
+    @property
+    def needs_action(self) -> bool:
+        return not self.own_resend
+
+    def action_in(self, language: str) -> str:
+        return OWN_RESEND.get(language, OWN_RESEND["en"]) if self.own_resend else self.action
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "deadline_basis": DEADLINE_BASIS if self.deadline_utc else None}
@@ -95,15 +118,17 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
     """Remarks someone must act on, and refused registrations; soonest deadline first.
 
     A remark 32 on a registration an outage delayed (captured during it, or still waiting when it began: the one
-    whose failed send opened it) is explained by that outage (and its reference)."""
+    whose failed send opened it) is explained by that outage (and its reference).
+    A remark 14 on a registration resent after a lost answer is our own duplicate: listed last, explained, with
+    nothing to do (the foreman may see it on the service's side and must not blame the worker)."""
     rows = db.execute(
-        "SELECT seq, reference, state, remarks, last_error, delivered_utc FROM delivery "
+        "SELECT seq, reference, state, remarks, last_error, delivered_utc, lost_answers FROM delivery "
         "WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]')",
         [State.REJECTED],
     ).fetchall()
     records = LogView(db).get_many([row[0] for row in rows])
     items = []
-    for seq, reference, state, remarks, error, delivered in rows:
+    for seq, reference, state, remarks, error, delivered, lost_answers in rows:
         wall = records[seq].wall_utc
         item = partial(ActionItem, seq, reference, wall, mask(records[seq].data["worker"]["number"]))
         if state == State.REJECTED:
@@ -112,6 +137,9 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
             items.append(item(None, refused, "the service did not create this registration", action, None))
         for code in json.loads(remarks or "[]"):
             remark = info(code)
+            if code == 14 and lost_answers:
+                items.append(item(code, remark.text_en, OWN_RESEND_CAUSE, OWN_RESEND["en"], None, own_resend=True))
+                continue
             if not remark.needs_action:
                 continue
             deadline = parse_utc(wall) + REPORT_WINDOW if remark.web_form_report else None
@@ -124,7 +152,7 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
                     "of the outage, not the clock"
                 )
             items.append(item(code, remark.text_en, cause, remark.action, format_utc(deadline) if deadline else None))
-    return sorted(items, key=lambda i: (i.deadline_utc is None, i.deadline_utc or "", i.seq))
+    return sorted(items, key=lambda i: (i.own_resend, i.deadline_utc is None, i.deadline_utc or "", i.seq))
 
 
 def days_left(deadline_utc: str, now: datetime) -> float:

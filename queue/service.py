@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
+from urllib3.exceptions import ProtocolError
 
 from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
@@ -23,11 +24,23 @@ TOKEN_MARGIN = timedelta(seconds=60)  # fetch a new token this long before the o
 
 
 class DeliveryFailure(SitegateError):
-    """A call that said nothing about the items: they stay pending and are retried."""
+    """A call that said nothing about the items: they stay pending and are retried.
 
-    def __init__(self, symptom: Symptom, problem: str, fix: str = "", retry_after: float | None = None) -> None:
+    answer_lost: the bulk call went out and no readable answer came back (no answer in time, the connection broken
+    after it was made, a success answer that cannot be read): the service may have registered the items, so their
+    resend may draw remark 14. Every other failure shows the items did not get there, or the service said so."""
+
+    def __init__(
+        self,
+        symptom: Symptom,
+        problem: str,
+        fix: str = "",
+        retry_after: float | None = None,
+        answer_lost: bool = False,
+    ) -> None:
         self.symptom = symptom
         self.retry_after = retry_after
+        self.answer_lost = answer_lost
         super().__init__(problem, fix)
 
     def cause(self, internet_ok: bool | None) -> Cause:
@@ -90,6 +103,16 @@ def classify_exception(error: requests.RequestException, what: str) -> DeliveryF
             Symptom.REFUSED, f"{what}: the service's host refused the connection", "retried automatically"
         )
     return DeliveryFailure(Symptom.NO_CONNECTION, f"{what}: network error ({text[:200]})", "check the internet link")
+
+
+def answer_lost(error: requests.RequestException) -> bool:
+    """Whether a failed call went out and lost its answer. requests raises a connection error with urllib3's
+    ProtocolError ("Connection aborted.") only once the connection was made; a connection that was never made
+    (refused, DNS, TLS, connect timeout) comes wrapped in MaxRetryError."""
+    if isinstance(error, requests.exceptions.ReadTimeout | requests.exceptions.ChunkedEncodingError):
+        return True
+    reason = error.args[0] if error.args else None
+    return isinstance(error, requests.exceptions.ConnectionError) and isinstance(reason, ProtocolError)
 
 
 class ServiceClient:
@@ -162,7 +185,7 @@ class ServiceClient:
         self._token_expires = now + timedelta(seconds=float(body.get("expires_in", 300)))
         return self._token
 
-    def _json(self, response: requests.Response, what: str) -> object:
+    def _json(self, response: requests.Response, what: str, items_sent: bool = False) -> object:
         if "html" in response.headers.get("Content-Type", "").lower():
             raise DeliveryFailure(
                 Symptom.PROXY_PAGE,
@@ -184,6 +207,7 @@ class ServiceClient:
                 Symptom.OFF_CONTRACT,
                 f"{what}: the answer is not JSON ({response.text[:80]!r})",
                 "retried automatically",
+                answer_lost=items_sent and response.ok,
             ) from None
 
     def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
@@ -210,7 +234,9 @@ class ServiceClient:
                     headers={"Authorization": f"Bearer {token}"},
                 )
             except requests.RequestException as error:
-                raise classify_exception(error, "bulk call") from None
+                failure = classify_exception(error, "bulk call")
+                failure.answer_lost = answer_lost(error)
+                raise failure from None
             self._observe_date(response, sent, self.now())
             if response.status_code != 401:
                 break
@@ -229,7 +255,7 @@ class ServiceClient:
             raise DeliveryFailure(
                 Symptom.CREDENTIALS, "the service forbids this client (403)", "check the access rights with ONSS"
             )
-        body = self._json(response, "bulk call")
+        body = self._json(response, "bulk call", items_sent=True)
         try:
             results = contract.parse_bulk_response(body, len(items))
         except contract.ContractError as error:
@@ -237,5 +263,6 @@ class ServiceClient:
                 Symptom.OFF_CONTRACT,
                 f"bulk call: the answer does not follow the contract ({error})",
                 f"retried automatically; if it persists, check {contract.CONTRACT}",
+                answer_lost=response.ok,
             ) from None
         return BulkAnswer(results, self.server_offset_s)

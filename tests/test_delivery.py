@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import CONFIG_TEXT, cut_log, registration, run_sitegate
@@ -11,8 +12,10 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue import delivery
+from sitegate.queue.clock import ManualClock
 from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.forwarder import Forwarder, ForwardReport
+from sitegate.queue.remarks import OWN_RESEND
 from sitegate.queue.service import DeliveryFailure, ServiceClient
 from sitegate.registration import append_registration
 
@@ -61,6 +64,10 @@ def forwarder(device, clock) -> Forwarder:
 
 def summary(device, clock):
     return delivery.summary(device.db, clock.wall)
+
+
+def lost_answers(device) -> list[int]:
+    return [row[0] for row in device.ledger.execute("SELECT lost_answers FROM delivery ORDER BY seq")]
 
 
 def test_delivers_oldest_first_with_ids_and_remarks(gate, clock, simulator):
@@ -112,32 +119,39 @@ def test_after_a_truncated_log_the_new_registrations_are_still_delivered(
 
 
 @pytest.mark.parametrize(
-    "fault, symptom, error_class, retry_after, fragment",
+    "fault, symptom, error_class, retry_after, fragment, answer_lost",
     [
         # the host answered and reset the connection: the network works, the service refused
-        ("refuse", Symptom.REFUSED, Cause.SERVICE, None, "refused the connection"),
-        ("500", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (500)"),
-        ("503", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (503)"),
-        ("503_retry_after", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(503)"),
-        ("429", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(429)"),
+        ("refuse", Symptom.REFUSED, Cause.SERVICE, None, "refused the connection", False),
+        ("500", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (500)", False),
+        ("503", Symptom.SERVICE_ERROR, Cause.SERVICE, None, "service unavailable (503)", False),
+        ("503_retry_after", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(503)", False),
+        ("429", Symptom.SERVICE_ERROR, Cause.SERVICE, 7.0, "(429)", False),
         # no independent reference probed yet, and no verified TLS (plain http here): a portal or the service's own
         # page cannot be told apart, so no exemption is claimed (the probes decide once they ran: issue 22, case 3)
-        ("html", Symptom.PROXY_PAGE, Cause.UNKNOWN, None, "HTML page"),
-        ("malformed", Symptom.OFF_CONTRACT, Cause.SERVICE, None, "not JSON"),
-        ("timeout", Symptom.NO_ANSWER, Cause.SERVICE, None, "did not answer in time"),
+        ("html", Symptom.PROXY_PAGE, Cause.UNKNOWN, None, "HTML page", False),
+        ("malformed", Symptom.OFF_CONTRACT, Cause.SERVICE, None, "not JSON", False),
+        ("timeout", Symptom.NO_ANSWER, Cause.SERVICE, None, "did not answer in time", False),
+        # the faults above hit the token call: the items never went out. These lose the bulk call's answer.
+        ("answer_reset", Symptom.REFUSED, Cause.SERVICE, None, "bulk call", True),
+        ("answer_malformed", Symptom.OFF_CONTRACT, Cause.SERVICE, None, "bulk call: the answer is not JSON", True),
+        ("answer_timeout", Symptom.NO_ANSWER, Cause.SERVICE, None, "bulk call: connected, but", True),
     ],
 )
 def test_each_fault_keeps_everything_and_is_classified(
-    gate, clock, simulator, fault, symptom, error_class, retry_after, fragment
+    gate, clock, simulator, fault, symptom, error_class, retry_after, fragment, answer_lost
 ):
     fill(gate, clock, 3)
-    simulator.fault(fault, seconds=1.5 if fault == "timeout" else None)
+    simulator.fault(fault, seconds=1.5 if "timeout" in fault else None)
     sender = forwarder(gate, clock)
     with pytest.raises(DeliveryFailure) as caught:
         sender.deliver_batch(report := ForwardReport())
     failure = caught.value
     assert failure.symptom == symptom and failure.cause(None) == error_class and fragment in failure.problem
     assert failure.retry_after == retry_after
+    # the bulk call went out and no answer came back that we could read: the service may hold the items already
+    assert failure.answer_lost is answer_lost
+    assert lost_answers(gate) == [int(answer_lost)] * 3
     state = summary(gate, clock)
     assert (state.pending, state.in_flight, state.delivered) == (3, 0, 0)
     assert state.last_error_class == error_class and fragment in state.last_error
@@ -191,7 +205,7 @@ def test_refused_connection_is_the_service_unless_the_internet_is_down(tmp_path,
     fill(device, clock, 1)
     with pytest.raises(DeliveryFailure) as caught:
         forwarder(device, clock).deliver_batch(ForwardReport())
-    assert caught.value.symptom == Symptom.REFUSED
+    assert caught.value.symptom == Symptom.REFUSED and not caught.value.answer_lost  # never connected, never sent
     assert caught.value.cause(None) == caught.value.cause(True) == Cause.SERVICE
     assert caught.value.cause(False) == Cause.INFRASTRUCTURE  # the independent reference failed as well
     assert summary(device, clock).pending == 1 and summary(device, clock).last_error_class == Cause.SERVICE
@@ -233,3 +247,31 @@ def test_forward_once_command_reports(gate, clock, simulator):
     simulator.fault(None)
     done = run_sitegate("forward", "--once", "--json", config=gate.config_file)
     assert done.returncode == 0 and json.loads(done.stdout)["delivered"] == 2
+
+
+@pytest.mark.parametrize("fault", ["answer_timeout", "answer_reset", "answer_malformed"])
+def test_remark_14_on_our_resend_after_a_lost_answer_is_ours_not_the_worker_s(tmp_path, credentials, simulator, fault):
+    """The service registers a batch and its answer is lost: the resend draws remark 14 (the service has no
+    idempotency key). Only the items whose answer was lost are marked, and `sitegate remarks` says it is our own
+    duplicate with nothing to do, instead of telling the foreman to explain registering to the worker."""
+    clock = ManualClock(datetime.now(UTC) - timedelta(minutes=1))  # the commands send now: no remark 32
+    device, path = site(
+        tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=0.5, batch_size=3
+    )
+    fill(device, clock, 6)
+    simulator.fault(fault, count=1, seconds=1.5)
+    lost = run_sitegate("forward", "--once", "--json", config=path)
+    assert lost.returncode == 2 and json.loads(lost.stdout)["pending"] == 6, lost.stdout
+    assert simulator.summary()["created"] == 3  # the service did register the first batch
+    done = run_sitegate("forward", "--once", "--json", config=path)
+    assert done.returncode == 0 and json.loads(done.stdout)["delivered"] == 6, done.stdout
+    assert simulator.summary()["resent"] == 3
+    assert lost_answers(device) == [1, 1, 1, 0, 0, 0]  # the second batch's answer came back: not in the set
+    remarks = run_sitegate("remarks", "--json", config=path)
+    assert remarks.returncode == 0, remarks.stdout  # nothing needs anyone's action
+    listed = [(i["seq"], i["code"], i["own_resend"], i["action"]) for i in json.loads(remarks.stdout)]
+    assert listed == [(seq, 14, True, OWN_RESEND["en"]) for seq in (1, 2, 3)]
+    shown = run_sitegate("remarks", config=path).stdout
+    assert "duplicate of our own resend after a lost answer: nothing to do" in shown
+    assert "explain to the worker" not in shown
+    device.close()

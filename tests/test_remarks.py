@@ -16,7 +16,7 @@ from simulator_process import client_credentials
 from sitegate.output import PIPE_CLOSED
 from sitegate.queue import delivery
 from sitegate.queue.presence_rest_v1 import ItemResult
-from sitegate.queue.remarks import info, needing_action, table
+from sitegate.queue.remarks import OWN_RESEND, info, needing_action, table
 from sitegate.registration import append_registration
 
 
@@ -77,3 +77,22 @@ def test_a_reader_gone_away_is_no_traceback(device, config_file, argv):
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr.decode()) == (PIPE_CLOSED, "")
+
+
+def test_remark_14_is_ours_only_where_an_answer_was_lost(device, clock):
+    """Two registrations draw remark 14; only the one whose earlier send lost its answer is our own resend."""
+    for index in range(2):
+        append_registration(device.log, registration(index))
+        clock.advance(1)
+    now = "2026-11-22T10:00:00.000000Z"
+    [first] = delivery.take_batch(device.ledger, 1, now, "gate-01")
+    delivery.release(device.ledger, [first.seq], "bulk call: no answer in time", "no_answer", now, answer_lost=True)
+    delivery.take_batch(device.ledger, 10, now, "gate-01")
+    delivery.settle(
+        device.ledger, [(1, ItemResult(True, "A", "INVALID", (14,))), (2, ItemResult(True, "B", "INVALID", (14,)))], now
+    )
+    blamed, ours = needing_action(device.db)
+    assert (blamed.seq, blamed.needs_action, ours.seq, ours.needs_action) == (2, True, 1, False)
+    assert "explain to the worker" in blamed.action and blamed.action_in("fr") == blamed.action
+    assert [ours.action_in(language) for language in ("en", "fr", "nl")] == [OWN_RESEND[k] for k in ("en", "fr", "nl")]
+    assert "lost" in ours.cause and ours.as_dict()["own_resend"]

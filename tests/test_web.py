@@ -28,6 +28,7 @@ from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
+from sitegate.queue.remarks import OWN_RESEND
 
 pytestmark = pytest.mark.slow
 ANNA = "Anna Janssens"
@@ -385,3 +386,22 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
     finally:
         late.stop()
+
+
+def test_remark_14_on_our_own_resend_says_nothing_to_do_in_each_language(tmp_path, sites, driver):
+    """The service registers the badge and the answer is lost (the connection reset): the daemon sends it again and
+    the service flags remark 14. The page says it is our own duplicate, in the page's language."""
+    lossy = SimulatorProcess()
+    try:
+        site = start(sites, tmp_path / "site", lossy)
+        lossy.fault("answer_reset", count=1)
+        site.badge("10000000")
+        site.wait(lambda: site.json("remarks"), "remark 14 back from the service")
+        sign_in(driver, site.web.url, PINS[ANNA])
+        for language in ("en", "fr", "nl"):
+            driver.get(f"{site.web.url}/today?lang={language}")
+            remarks = text(driver, "remarks")
+            assert OWN_RESEND[language] in remarks and "explain to the worker" not in remarks, remarks
+        screenshot(driver, "today-own-resend")
+    finally:
+        lossy.stop()

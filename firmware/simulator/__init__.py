@@ -8,7 +8,8 @@ contract module reaches the simulator too.
 what it received (GET /_sim/received), computes from registrations alone the remarks 14, 15, 21, 22, 24, 25,
 32, 36 and 37, and can misbehave on demand (POST /_sim/fault): refuse, 500/503 (with or without Retry-After),
 429, slow, timeout, an HTML page as a proxy sends, malformed JSON, partial bulk success, expired tokens,
-revoked tokens (every bulk call answered 401, even after a fresh token).
+revoked tokens (every bulk call answered 401, even after a fresh token); and, for the bulk call,
+registering the items and then losing the answer (answer_timeout, answer_reset, answer_malformed).
 """
 
 from __future__ import annotations
@@ -47,8 +48,20 @@ FAULTS = (
     "expire_token",
     "reject_batch",
     "revoked_token",
+    "answer_timeout",
+    "answer_reset",
+    "answer_malformed",
 )
-BULK_ONLY_FAULTS = ("partial", "expire_token", "reject_batch", "revoked_token")
+BULK_ONLY_FAULTS = (
+    "partial",
+    "expire_token",
+    "reject_batch",
+    "revoked_token",
+    "answer_timeout",
+    "answer_reset",
+    "answer_malformed",
+)
+GARBLED = b'{"items": [ {"createdPres'
 
 
 class SimulatedService:
@@ -289,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(502, b"<html><body><h1>502 Bad Gateway</h1>proxy</body></html>", "text/html")
             return
         if fault == "malformed":
-            self._send(200, b'{"items": [ {"createdPres', "application/json")
+            self._send(200, GARBLED, "application/json")
             return
         if path == contract.TOKEN_PATH:
             form = parse_qs(body.decode())
@@ -314,7 +327,16 @@ class _Handler(BaseHTTPRequestHandler):
         if len(items) > contract.MAX_BULK:
             self._json(413, {"error": "at most 200 items per call"})
             return
-        self._json(200, service.register(items, partial=fault == "partial"))
+        answer = service.register(items, partial=fault == "partial")
+        # The lost-answer faults: the items are registered, the answer never reaches the device.
+        if fault == "answer_reset":
+            self._reset()
+        if fault == "answer_timeout":
+            time.sleep(service.timeout_s)  # the device has given up by now: the late answer goes nowhere
+        if fault == "answer_malformed":
+            self._send(200, GARBLED, "application/json")
+            return
+        self._json(200, answer)
 
 
 class SimulatorServer(ThreadingHTTPServer):
