@@ -20,6 +20,7 @@ import sdnotify
 
 from sitegate import __version__, health
 from sitegate.config import Config
+from sitegate.device import signing_key
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event, scrub
@@ -30,10 +31,10 @@ from sitegate.queue.clock import SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
 from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
+from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind
 from sitegate.queue.service import ServiceClient
-from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
 from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
@@ -65,9 +66,9 @@ class Daemon:
         self.feedback = feedback or Feedback(config.gpio)
         self.sources = sources or [make_source(reader) for reader in config.readers]
         self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
-        self.key = DeviceKey.load_or_create(config.key_path)
         self.clock = clock or SystemClock()
         database.open_or_move_aside(config.database_path, self.clock.now())
+        self.key = signing_key(config)  # a lost key stops the start here, with the fix (never a new key)
         self.watch_log = self._log(self.clock)
         self.watch = ClockWatch(
             self.watch_log,
@@ -95,6 +96,7 @@ class Daemon:
                 self.gate.observe(record, device, report=False)  # reported when they came in
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
         self.witness_log = self._log(self.clock)
+        self.keys = KeyChain.of_log(self.witness_log)  # a key changes only while the daemon is stopped
         self.witness_ledger = database.connect_ledger(config.database_path)
         self.witness_lock = threading.Lock()
         self.head_file = database.head_path(config.database_path)
@@ -218,6 +220,7 @@ class Daemon:
                     now,
                     reason,
                     reason == checkpoints.Reason.PERIODIC,
+                    self.keys,
                 )
                 self._witness_findings(self.witness_log, verdicts)
             except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it

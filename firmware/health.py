@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sitegate.errors import SitegateError
 from sitegate.queue.checkpoints import MISSING, Verdict
 from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
@@ -34,6 +35,11 @@ def daemon(running: bool) -> list[Finding]:
             CRITICAL, "the daemon is not running (no heartbeat): `systemctl status sitegate`, `journalctl -u sitegate`"
         )
     ]
+
+
+def device_key(problem: SitegateError | None) -> list[Finding]:
+    """A key the daemon cannot sign with stops its next start (a running daemon still holds its key)."""
+    return [Finding(CRITICAL, f"{problem.problem}: the daemon cannot start — fix: {problem.fix}")] if problem else []
 
 
 def readers(offline: list[str]) -> list[Finding]:
