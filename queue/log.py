@@ -227,7 +227,8 @@ class RegistrationLog(LogView):
             record = self._seal(new_key, tail, Kind.KEY_REPLACED, payload, payload_text, self.clock.capture())
             conn.execute(_INSERT_RECORD, [getattr(record, c) for c in RECORD_COLUMNS])
             conn.execute(  # where a verifier starts: the log's own first key, never one a record names
-                "INSERT OR IGNORE INTO meta (key, value) SELECT 'first_public_key', value FROM meta WHERE key = 'public_key'"
+                "INSERT OR IGNORE INTO meta (key, value) "
+                "SELECT 'first_public_key', value FROM meta WHERE key = 'public_key'"
             )
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('public_key', ?) "
