@@ -428,7 +428,7 @@ def cmd_status(args) -> Report:
             ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
             ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
             ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
-            ("device key", status["key_fingerprint"] or "none yet (made at the daemon's first start)"),
+            ("device key", _key_line(status)),
             (
                 "site bus",
                 "off"
@@ -450,6 +450,14 @@ def cmd_status(args) -> Report:
     )
     text += "".join(f"\nCRITICAL {line}" for line in critical) + "".join(f"\nWARNING  {line}" for line in warnings)
     return Report({**status, "warnings": warnings, "critical": critical}, text, exit_code(warnings, critical))
+
+
+def _key_line(status: dict) -> str:
+    if not status["key_fingerprint"]:
+        return "none yet (made at the daemon's first start)"
+    changes = status["key_changes"]
+    since = f" (since record {changes[-1]['seq']}, started by {changes[-1]['by']})" if changes else ""
+    return status["key_fingerprint"] + since
 
 
 def cmd_doctor(args) -> Report:

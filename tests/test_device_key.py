@@ -138,6 +138,7 @@ def test_a_lost_key_is_replaced_and_the_gate_delivers_what_waited(tmp_path):
         [shown] = result["key_changes"]
         assert shown["by"] == TECHNICIAN and shown["seq"] == change["seq"]
         assert result["witnesses"] and all(w["state"] == "extends" for w in result["witnesses"])
+        assert f"since record {change['seq']}, started by {TECHNICIAN}" in run_sitegate("status", config=config).stdout
         text = run_sitegate("verify", config=config).stdout
         assert f"KEY REPLACED at record {change['seq']}" in text and TECHNICIAN in text
         for fingerprint_given in (fingerprint(old_key), change["new_fingerprint"]):  # paper printed before or after
