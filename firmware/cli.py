@@ -30,8 +30,8 @@ from sitegate.timefmt import BRUSSELS, show
 
 
 def _open(args, signing: bool = False, key_note: bool = True) -> Device:
-    """The device; signing=False for a command that only reads: it needs the log's public key, never device.key
-    (and never makes one). A key the daemon cannot use is said on stderr (key_note) while the command goes on."""
+    """The device; signing=False for a command that only reads: it needs the log's public key, not device.key (and
+    never makes one). A key the daemon cannot use is said on stderr (key_note) while the command goes on."""
     device = Device.open(configuration.load(args.config), signing=signing)
     problem = None if signing or not key_note else device.key_problem()
     if problem:

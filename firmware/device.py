@@ -38,8 +38,8 @@ class Device:
     def open(cls, config: Config, clock: Clock | None = None, signing: bool = True) -> Device:
         """Open the database (creating it on first start) and, to sign, the key (made only for a new log).
 
-        signing=False: a reader (status, verify, export, ...) needs only the public key, which the log holds; it
-        never reads, and never makes, a device.key."""
+        signing=False: a reader (status, verify, export, ...) needs only the public key, which the log holds: no
+        device.key is loaded, and none is ever made (`key_problem` only looks at the file)."""
         db = database.connect(config.database_path)
         key = DeviceKey.for_log(config.key_path, LogView(db).signing_key()) if signing else None
         log = RegistrationLog(db, key, clock or SystemClock(), config.device_id)
