@@ -302,9 +302,10 @@ def unacknowledged(log: LogView) -> list[Record]:
     return found
 
 
-def check(log: LogView, head_file: Path, keys: KeyChain | None = None) -> list[Verdict]:
+def check(log: LogView, head_file: Path, keys: KeyChain | None = None, also: Iterable[Witness] = ()) -> list[Verdict]:
     """The live log against every witness the device can reach (status, the daemon, verify). keys: the log's, when
-    the caller holds them already (the daemon: they change only while it is stopped); else read from the log."""
+    the caller holds them already (the daemon: they change only while it is stopped); else read from the log.
+    also: witnesses kept off the device that the caller holds (the daemon: the broker's retained checkpoint)."""
     last = log.last()
     keys = keys or KeyChain.of_log(log)
     if keys is None:  # no key has signed anything yet: nothing to witness
@@ -314,7 +315,7 @@ def check(log: LogView, head_file: Path, keys: KeyChain | None = None) -> list[V
         record = log.get(seq)
         return record.hash if record else None
 
-    verdicts = judge_all(witnesses(log.db, head_file), last.seq if last else 0, hash_at, keys)
+    verdicts = judge_all([*witnesses(log.db, head_file), *also], last.seq if last else 0, hash_at, keys)
     return acknowledge(verdicts, next(log.newest(Kind.WITNESS_ACK), None))
 
 
@@ -369,12 +370,13 @@ def checkpoint(
     reason: str,
     only_if_moved: bool = False,
     keys: KeyChain | None = None,
+    also: Iterable[Witness] = (),
 ) -> tuple[Checkpoint | None, list[Verdict]]:
     """Compare the head with its witnesses, then checkpoint it, unless a witness says the log was cut or replaced:
     those witnesses are then the evidence, and are left as they are. Returns the checkpoint (or None) and the
     verdicts. only_if_moved: skip when the ledger already holds this head and every witness is there (periodic).
-    keys: the log's keys, when the caller holds them (see `check`)."""
-    verdicts = check(log, head_file, keys)
+    keys, also: see `check`."""
+    verdicts = check(log, head_file, keys, also)
     if any(verdict.broken for verdict in verdicts):
         return None, verdicts
     last, held = log.last(), latest_in_ledger(ledger)
