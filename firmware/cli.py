@@ -30,8 +30,14 @@ from sitegate.roster import read_csv
 from sitegate.timefmt import BRUSSELS, show
 
 
-def _open(args) -> Device:
-    return Device.open(configuration.load(args.config))
+def _open(args, signing: bool = False, key_note: bool = True) -> Device:
+    """The device; signing=False for a command that only reads: it needs the log's public key, not device.key (and
+    never makes one). A key the daemon cannot use is said on stderr (key_note) while the command goes on."""
+    device = Device.open(configuration.load(args.config), signing=signing)
+    problem = None if signing or not key_note else device.key_problem()
+    if problem:
+        print(f"warning: {problem.problem}; the daemon cannot start\nfix: {problem.fix}", file=sys.stderr)
+    return device
 
 
 def cmd_config_check(args) -> Report:
@@ -75,13 +81,38 @@ def cmd_config_example(args) -> int:
 
 
 def cmd_key_show(args) -> Report:
-    device = _open(args)
+    device = _open(args, key_note=False)
+    keys, problem = device.keys, device.key_problem()
     info = {
-        "public_key": device.key.public_key_hex,
-        "fingerprint": device.key.fingerprint,
+        "public_key": keys.current if keys else None,
+        "fingerprint": verifier.fingerprint(keys.current) if keys else None,
         "key_file": str(device.config.key_path),
+        "key_file_problem": problem.problem if problem else None,
     }
-    return Report(info, pairs(info.items()))
+    text = pairs(info.items()) if keys else "no key yet: the daemon makes it at its first start"
+    notes = [f"fix: {problem.fix}"] if problem else []
+    text += "".join(f"\n{change.text}" for change in keys.changes) if keys else ""
+    return Report({**info, "key_changes": [c.as_dict() for c in keys.changes] if keys else []}, text,
+                  CRITICAL if problem else OK, notes)  # fmt: skip
+
+
+def cmd_key_replace(args) -> Report:
+    from sitegate.key_replace import replace_key
+
+    config = configuration.load(args.config)
+    with progress(None, "verifying") as bar:
+        replaced = replace_key(config, actor(), args.reason, SYSTEM.now(), bar.update)
+    change = replaced.change
+    lines = [
+        f"new device key {verifier.fingerprint(change.new_public_key)} started: signed record {change.seq} continues "
+        f"the log after record {change.last_verified_seq}, verified under the old key "
+        f"{verifier.fingerprint(change.old_public_key)} (device.key was {replaced.found})",
+        "next: start the daemon (`sudo systemctl start sitegate`); `sitegate verify` shows the new key as a warning "
+        "naming you",
+    ]
+    if config.bus.enabled:
+        lines.append(f"site bus: on every other gate, set this gate's key in [bus] peers to {change.new_public_key}")
+    return Report({**change.as_dict(), "key_file_found": replaced.found}, "\n".join(lines), WARNING)
 
 
 def _export_witnesses(header: dict) -> list[checkpoints.Witness]:
@@ -102,24 +133,28 @@ def cmd_verify(args) -> Report:
         public_key, total, source, device_id = header["public_key"], None, args.export, header.get("device_id")
         witnesses = _export_witnesses(header)
     else:
-        device = _open(args)
-        public_key, records, total = device.key.public_key_hex, device.log.records(), device.log.count()
+        device = _open(args, signing=args.acknowledge)
+        keys = device.keys
+        public_key, records, total = keys.first if keys else None, device.log.records(), device.log.count()
         source, device_id = str(device.config.database_path), device.config.device_id
         witnesses = checkpoints.witnesses(device.db, database.head_path(device.config.database_path))
+        if public_key is None:
+            return Report({"ok": True, "source": source, "records": 0}, f"OK: no record yet in {source}")
     if given:
         witnesses.append(given[0])
     try:
         if given and given[1] and given[1] != device_id:
             raise VerificationError(None, f"the listing's QR code is gate {given[1]}'s; this log is gate {device_id}'s")
-        for expected in {args.fingerprint, given and given[2]} - {None}:
-            if verifier.fingerprint(public_key) != expected.upper():
-                raise VerificationError(None, f"signed by key {verifier.fingerprint(public_key)}, not {expected}")
         with progress(total, "verifying") as bar:
             report = verifier.verify(records, public_key, bar.update, [w.seq for w in witnesses])
+        for expected in {args.fingerprint, given and given[2]} - {None}:
+            if expected.upper() not in report.keys.fingerprints:
+                signers = ", ".join(report.keys.fingerprints)
+                raise VerificationError(None, f"signed by key {signers}, not {expected}")
     except VerificationError as error:
         failed = {"ok": False, "source": source, "bad_seq": error.seq, "problem": error.problem}
         return Report(failed, code=CRITICAL, notes=[f"FAILED {source}: {error.problem}", f"fix: {error.fix}"])
-    verdicts = checkpoints.judge_all(witnesses, report.last_seq, report.hashes.get, public_key)
+    verdicts = checkpoints.judge_all(witnesses, report.last_seq, report.hashes.get, report.keys)
     notes = []
     if device is not None:
         verdicts, notes = _acknowledged(device, verdicts, args.acknowledge)
@@ -131,13 +166,15 @@ def cmd_verify(args) -> Report:
         "last_seq": report.last_seq,
         "last_hash": report.last_hash,
         "fingerprint": report.public_key_fingerprint,
+        "key_changes": [change.as_dict() for change in report.key_changes],
         "witnesses": [v.as_dict() for v in verdicts],
     }
     heading = "FAILED: the log does not extend its witnesses" if broken else "OK"
     text = (
         f"{heading}: {report.records} records verified in {source}\n"
         f"last record {report.last_seq}, hash {report.last_hash[:16]}…, key {report.public_key_fingerprint}"
-    ) + "".join(f"\n{v.text}" for v in verdicts)
+    ) + "".join(f"\nWARNING  {change.text}" for change in report.key_changes)
+    text += "".join(f"\n{v.text}" for v in verdicts)
     if not witnesses:
         text += "\nno checkpoint to compare the log's end with (the daemon takes the first one at start)"
     missing = any(v.state == checkpoints.MISSING for v in verdicts)
@@ -146,7 +183,8 @@ def cmd_verify(args) -> Report:
             "fix: keep the database, the ledger and the head file as evidence; report it to the site manager; "
             "once looked into, `sitegate verify --acknowledge` (a signed record naming you)"
         )
-    return Report(result, text, CRITICAL if broken else WARNING if missing or notes else OK, notes)
+    warned = missing or notes or report.key_changes
+    return Report(result, text, CRITICAL if broken else WARNING if warned else OK, notes)
 
 
 def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[list, list[str]]:
@@ -173,13 +211,16 @@ def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[li
 
 def cmd_export(args) -> Report:
     device = _open(args)
+    keys = device.keys
+    if keys is None:
+        raise SitegateError("no record to export yet", "start the daemon first (`sudo systemctl start sitegate`)")
     held = checkpoints.witnesses(device.db, database.head_path(device.config.database_path))
     destination = replacing(Path(args.out), device.config.data_dir, text=True)
     with progress(device.log.count(), "exporting") as bar, destination as out:
         count = verifier.write_export(
             out,
             device.log.records(),
-            device.key.public_key_hex,
+            keys.first,  # the chain's first key: the verifier follows every key change from there
             device.config.device_id,
             bar.update,
             [w.as_dict() for w in held if not w.problem],
@@ -377,7 +418,7 @@ def cmd_status(args) -> Report:
 
     config = configuration.load(args.config)
     try:
-        device = Device.open(config)
+        device = _open(args, key_note=False)  # a key problem is one of its critical lines
     except SitegateError:
         if failure := startfailure.last(config):  # the daemon met the same wall: say when, and what it was
             print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)
@@ -400,7 +441,7 @@ def cmd_status(args) -> Report:
             ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
             ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
             ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),
-            ("device key", status["key_fingerprint"]),
+            ("device key", _key_line(status)),
             (
                 "site bus",
                 "off"
@@ -424,10 +465,18 @@ def cmd_status(args) -> Report:
     return Report({**status, "warnings": warnings, "critical": critical}, text, exit_code(warnings, critical))
 
 
+def _key_line(status: dict) -> str:
+    if not status["key_fingerprint"]:
+        return "none yet (made at the daemon's first start)"
+    changes = status["key_changes"]
+    since = f" (since record {changes[-1]['seq']}, started by {changes[-1]['by']})" if changes else ""
+    return status["key_fingerprint"] + since
+
+
 def cmd_doctor(args) -> Report:
     from sitegate import doctor
 
-    steps, seq = doctor.run(_open(args))
+    steps, seq = doctor.run(_open(args, signing=True))
     rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
     results = [step.result for step in steps]
     counts = {result: results.count(result) for result in (doctor.PASS, doctor.WARN, doctor.FAIL, doctor.SKIP)}
@@ -447,7 +496,7 @@ def cmd_paper_print(args) -> Report:
     from sitegate.paper_fallback import listing as paper
     from sitegate.paper_fallback.printing import send
 
-    device = _open(args)
+    device = _open(args, signing=True)
     if args.out:  # refused before the listing is built, not after
         check_out(Path(args.out), device.config.data_dir)
     printer = device.config.printer
@@ -499,7 +548,7 @@ def cmd_outage(args) -> Report:
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
         usage = "usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]"
         return Report({"ok": False, "problem": usage}, code=CRITICAL, notes=[usage])
-    device = _open(args)
+    device = _open(args, signing=bool(args.words))
     now = SYSTEM.now()
     if args.words:
         employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
@@ -737,12 +786,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     key_cmd = commands.add_parser("key", help="the device's signing key")
-    command(
-        "show",
-        cmd_key_show,
-        "print the public key and its fingerprint",
-        key_cmd.add_subparsers(dest="action", required=True, metavar="ACTION"),
+    key_sub = key_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command("show", cmd_key_show, "print the public key and its fingerprint", key_sub)
+    replace_cmd = command(
+        "replace",
+        cmd_key_replace,
+        "the key is lost: start a new one that continues the log (signed, naming you)",
+        key_sub,
     )
+    replace_cmd.add_argument("--reason", required=True, help="why (kept in the signed record)")
 
     verify_cmd = command("verify", cmd_verify, "check every signature, the hash chain and the sequence")
     verify_cmd.add_argument("--export", metavar="FILE", help="verify an export file instead of the live database")

@@ -20,6 +20,7 @@ import sdnotify
 
 from sitegate import __version__, health, startfailure
 from sitegate.config import Config
+from sitegate.device import signing_key
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event, scrub
@@ -30,10 +31,10 @@ from sitegate.queue.clock import ClockState, SystemClock
 from sitegate.queue.clockwatch import ClockWatch, default_sources
 from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
+from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind
 from sitegate.queue.service import ServiceClient
-from sitegate.queue.signing import DeviceKey
 from sitegate.queue.timesource import best_reading
 from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
@@ -65,9 +66,9 @@ class Daemon:
         self.feedback = feedback or Feedback(config.gpio)
         self.sources = sources or [make_source(reader) for reader in config.readers]
         self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
-        self.key = DeviceKey.load_or_create(config.key_path)
         self.clock = clock or SystemClock()
         database.open_or_move_aside(config.database_path, self.clock.now())
+        self.key = signing_key(config)  # a lost key stops the start here, with the fix (never a new key)
         self.watch_log = self._log(self.clock)
         self.watch = ClockWatch(
             self.watch_log,
@@ -90,14 +91,16 @@ class Daemon:
             from sitegate.site.bus import SiteBus
             from sitegate.site.view import site_history
 
-            self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health)
+            self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health, self._broker_witness)
             for device, record in site_history(config, self.clock.now() - HISTORY):
                 self.gate.observe(record, device, report=False)  # reported when they came in
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
         self.witness_log = self._log(self.clock)
+        self.keys = KeyChain.of_log(self.witness_log)  # a key changes only while the daemon is stopped
         self.witness_ledger = database.connect_ledger(config.database_path)
         self.witness_lock = threading.Lock()
         self.head_file = database.head_path(config.database_path)
+        self.broker_witness: checkpoints.Witness | None = None  # the broker's retained checkpoint of this gate
 
     def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
         db = database.connect(self.config.database_path, with_ledger)
@@ -158,7 +161,7 @@ class Daemon:
         from sitegate.status import collect
 
         if self._status_device is None:
-            self._status_device = Device.open(self.config, self.clock)
+            self._status_device = Device.open(self.config, self.clock, signing=False)
         status, warnings, critical = collect(self._status_device, self.clock.now())
         bus = self.site_bus.counters if self.site_bus else None
         return scrub(
@@ -187,7 +190,7 @@ class Daemon:
         from sitegate.device import Device
         from sitegate.site.metrics import Metrics
 
-        device, metrics = Device.open(self.config, self.clock), Metrics()
+        device, metrics = Device.open(self.config, self.clock, signing=False), Metrics()
         while not self.stop.is_set():
             connected = self.site_bus.counters.connected if self.site_bus else None
             try:
@@ -220,6 +223,8 @@ class Daemon:
                     now,
                     reason,
                     reason == checkpoints.Reason.PERIODIC,
+                    self.keys,
+                    [self.broker_witness] if self.broker_witness else [],
                 )
                 self._witness_findings(self.witness_log, verdicts)
             except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it
@@ -227,6 +232,13 @@ class Daemon:
                 fix = getattr(error, "fix", None) or "check free disk (`sitegate status`) and `sitegate verify`"
                 event(logger, "checkpoint_failed", logging.ERROR, reason=reason, problem=problem, fix=fix)
                 self.feedback.show(Signal.FAULT)
+
+    def _broker_witness(self, held: checkpoints.Checkpoint) -> None:
+        """The broker's retained checkpoint of this gate (site bus): a witness a rollback of the data directory
+        cannot reach. The highest seen counts; the log is judged against it at once."""
+        if self.broker_witness is None or held.seq > self.broker_witness.seq:
+            self.broker_witness = checkpoints.Witness.of("broker", held)
+            self.checkpoint(checkpoints.Reason.PERIODIC)
 
     def _witness_findings(self, log: RegistrationLog, verdicts: list[checkpoints.Verdict]) -> None:
         """A broken witness is critical (journal, fault signal); a missing one a warning. Either is written to the

@@ -39,6 +39,10 @@ class StorageError(SitegateError):
     """The registration log cannot be read or written."""
 
 
+class DeviceKeyError(StorageError):
+    """The device key is missing, unreadable or not the key the log continues under: nothing can be signed."""
+
+
 class DiskFullError(StorageError):
     """No room left for new records: new badges are refused, nothing stored is lost."""
 

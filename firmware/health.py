@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sitegate.errors import SitegateError
 from sitegate.queue.checkpoints import MISSING, Verdict
 from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
@@ -44,6 +45,11 @@ def start_failure(failure: dict | None) -> list[Finding]:
         return []
     text = f"the daemon failed to start at {show(failure['utc'])}: {failure['problem']}"
     return [Finding(CRITICAL, f"{text} — fix: {failure['fix']}" if failure.get("fix") else text)]
+
+
+def device_key(problem: SitegateError | None) -> list[Finding]:
+    """A key the daemon cannot sign with stops its next start (a running daemon still holds its key)."""
+    return [Finding(CRITICAL, f"{problem.problem}: the daemon cannot start — fix: {problem.fix}")] if problem else []
 
 
 def readers(offline: list[str]) -> list[Finding]:

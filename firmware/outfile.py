@@ -5,6 +5,10 @@ destroy the database, the key or the head file. A path inside the data directory
 that is not a regular file (a folder, a device, a FIFO) are refused; the file is written beside its target and
 renamed into place, so the target holds its old content or the new one, never half. An OSError becomes an
 OutputFileError saying what to do, not a traceback.
+
+An export or a listing holds every worker's full NISS: the file is readable by its owner (the daemon's user) and its
+group only, whatever the umask. The technicians' command runs with the admin group as its group
+(systemd/sitegate-command.sh), so the technician who asked reads it and other local users do not.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import IO
 
 from sitegate.errors import OutputFileError
 
-NEW_FILE_MODE = 0o666  # less the umask, like any file a command writes: the technician who asked must read it
+NEW_FILE_MODE = 0o640  # the owner and the admin group: full personal numbers, never for any local user
 
 
 def _cannot_write(path: Path, error: OSError) -> OutputFileError:
@@ -79,6 +83,7 @@ def replacing(path: Path, data_dir: Path, text: bool = False) -> Iterator[IO]:
             raise _cannot_write(path, error) from None
         try:
             with os.fdopen(descriptor, "w" if text else "wb", encoding="utf-8" if text else None) as handle:
+                os.fchmod(descriptor, NEW_FILE_MODE)  # the umask only takes away: a 077 one would lock the group out
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())

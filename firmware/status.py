@@ -13,6 +13,7 @@ from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clockwatch import last_clock_event, service_dispute, unsynced_records
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
+from sitegate.queue.signing import fingerprint
 from sitegate.timefmt import parse_utc
 
 
@@ -21,13 +22,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     config, db = device.config, device.db
     summary = delivery.summary(db, now)
     heartbeat = delivery.get_meta(db, "heartbeat_utc")
-    heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    stopped = delivery.get_meta(db, "stopped_utc")
-    running = (
-        heartbeat_age is not None
-        and heartbeat_age < 3 * config.gate.heartbeat_s
-        and (stopped is None or stopped < heartbeat)
-    )
+    running = daemon_running(device, now)
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
@@ -35,7 +30,8 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     recorded = next(device.log.newest(Kind.CLOCK), None)
     dispute = service_dispute(device.log, clock_event == "synced", recorded and recorded.data["source"], tolerance)
     disk = shutil.disk_usage(config.data_dir)
-    verdicts = checkpoints.check(device.log, database.head_path(config.database_path), device.key.public_key_hex)
+    keys, key_problem = device.keys, device.key_problem()
+    verdicts = checkpoints.check(device.log, database.head_path(config.database_path), keys)
     size = sum(p.stat().st_size for p in config.data_dir.glob("sitegate.db*") if p.is_file())
     status = {
         "version": __version__,
@@ -56,7 +52,9 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "disk_free_bytes": disk.free,
         "database_bytes": size,
         "records": device.log.count(),
-        "key_fingerprint": device.key.fingerprint,
+        "key_fingerprint": fingerprint(keys.current) if keys else None,
+        "key_problem": str(key_problem) if key_problem else None,
+        "key_changes": [change.as_dict() for change in keys.changes] if keys else [],
         "outage": current_outage(device, now),
         "never_connected": never_connected(summary, device.log),
         "witnesses": [verdict.as_dict() for verdict in verdicts],
@@ -66,6 +64,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     findings = [
         *health.daemon(running),
         *health.start_failure(failure),
+        *health.device_key(key_problem),
         *health.readers(offline),
         *health.disk(disk.free),
         *health.backlog(summary, config.site.reception_delay_s),
@@ -79,6 +78,16 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     warnings = [f.text for f in findings if f.severity == health.WARNING]
     critical = [f.text for f in findings if f.severity == health.CRITICAL]
     return status, warnings, critical
+
+
+def daemon_running(device: Device, now: datetime) -> bool:
+    """A heartbeat within three beats, and no clean stop since it."""
+    heartbeat = delivery.get_meta(device.db, "heartbeat_utc")
+    if heartbeat is None:
+        return False
+    stopped = delivery.get_meta(device.db, "stopped_utc")
+    fresh = (now - parse_utc(heartbeat)).total_seconds() < 3 * device.config.gate.heartbeat_s
+    return fresh and (stopped is None or stopped < heartbeat)
 
 
 def site_bus(device: Device, now: datetime) -> dict:

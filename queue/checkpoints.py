@@ -27,6 +27,7 @@ from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.delivery import State
+from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.queue.signing import DeviceKey, fingerprint, signature_valid
@@ -172,15 +173,16 @@ def _held(witness: Witness) -> str:
     return f"checkpoint {witness.seq}" + (f" of {witness.wall_utc[:10]}" if witness.wall_utc else "")
 
 
-def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], public_key_hex: str) -> Verdict:
-    """Does the log (ending at `log_end`, with `hash_at(seq)` the hash of its record seq) extend this witness?"""
+def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], keys: KeyChain) -> Verdict:
+    """Does the log (ending at `log_end`, with `hash_at(seq)` the hash of its record seq) extend this witness?
+    A checkpoint must be signed by the key that signed the record it names (`keys`)."""
     if witness.problem:
         return Verdict(witness, MISSING, f"{witness.name}: {witness.problem}")
     if witness.holds == LOST:  # the ledger's own proof that registrations disappeared from the log
         return Verdict(witness, TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}")
     if witness.signature is not None and not Checkpoint(
         witness.seq, witness.hash or "", witness.wall_utc or "", witness.reason, witness.signature
-    ).signed_by(public_key_hex):
+    ).signed_by(keys.at(witness.seq)):
         text = f"REWRITTEN: the {witness.name} holds a checkpoint {witness.seq} not signed by the device key (forged)"
         return Verdict(witness, REWRITTEN, text)
     if witness.seq > log_end:
@@ -198,9 +200,9 @@ def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], 
 
 
 def judge_all(
-    witnesses: Iterable[Witness], log_end: int, hash_at: Callable[[int], str | None], public_key_hex: str
+    witnesses: Iterable[Witness], log_end: int, hash_at: Callable[[int], str | None], keys: KeyChain
 ) -> list[Verdict]:
-    return [judge(witness, log_end, hash_at, public_key_hex) for witness in witnesses]
+    return [judge(witness, log_end, hash_at, keys) for witness in witnesses]
 
 
 def parse(text: str) -> tuple[Witness, str | None, str | None]:
@@ -300,15 +302,20 @@ def unacknowledged(log: LogView) -> list[Record]:
     return found
 
 
-def check(log: LogView, head_file: Path, public_key_hex: str) -> list[Verdict]:
-    """The live log against every witness the device can reach (status, the daemon, verify)."""
+def check(log: LogView, head_file: Path, keys: KeyChain | None = None, also: Iterable[Witness] = ()) -> list[Verdict]:
+    """The live log against every witness the device can reach (status, the daemon, verify). keys: the log's, when
+    the caller holds them already (the daemon: they change only while it is stopped); else read from the log.
+    also: witnesses kept off the device that the caller holds (the daemon: the broker's retained checkpoint)."""
     last = log.last()
+    keys = keys or KeyChain.of_log(log)
+    if keys is None:  # no key has signed anything yet: nothing to witness
+        return []
 
     def hash_at(seq: int) -> str | None:
         record = log.get(seq)
         return record.hash if record else None
 
-    verdicts = judge_all(witnesses(log.db, head_file), last.seq if last else 0, hash_at, public_key_hex)
+    verdicts = judge_all([*witnesses(log.db, head_file), *also], last.seq if last else 0, hash_at, keys)
     return acknowledge(verdicts, next(log.newest(Kind.WITNESS_ACK), None))
 
 
@@ -362,11 +369,14 @@ def checkpoint(
     now_utc: str,
     reason: str,
     only_if_moved: bool = False,
+    keys: KeyChain | None = None,
+    also: Iterable[Witness] = (),
 ) -> tuple[Checkpoint | None, list[Verdict]]:
     """Compare the head with its witnesses, then checkpoint it, unless a witness says the log was cut or replaced:
     those witnesses are then the evidence, and are left as they are. Returns the checkpoint (or None) and the
-    verdicts. only_if_moved: skip when the ledger already holds this head and every witness is there (periodic)."""
-    verdicts = check(log, head_file, key.public_key_hex)
+    verdicts. only_if_moved: skip when the ledger already holds this head and every witness is there (periodic).
+    keys, also: see `check`."""
+    verdicts = check(log, head_file, keys, also)
     if any(verdict.broken for verdict in verdicts):
         return None, verdicts
     last, held = log.last(), latest_in_ledger(ledger)

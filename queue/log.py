@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
+from sitegate.errors import DeviceKeyError, DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database
 from sitegate.queue.clock import Capture, Clock, ClockState
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest, signed_message
-from sitegate.queue.signing import DeviceKey
+from sitegate.queue.signing import KEY_FIX, DeviceKey, fingerprint
 from sitegate.timefmt import format_utc
 
 RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(Record))  # the table's columns, in order
@@ -30,6 +30,16 @@ _SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
 class Tail:
     seq: int
     hash: str
+
+
+def check_signer(key: DeviceKey, signs_for: str) -> None:
+    """DeviceKeyError unless `key` is the key the log continues under (`signs_for`, its public key)."""
+    if key.public_key_hex != signs_for:
+        raise DeviceKeyError(
+            f"the device key ({key.fingerprint}) does not match the key this log continues under "
+            f"({fingerprint(signs_for)}); a log is never extended with another key",
+            KEY_FIX,
+        )
 
 
 def _full_disk(error: sqlite3.Error) -> bool:
@@ -87,6 +97,19 @@ class LogView:
         """The seq of the first record made at or after `wall_utc` (where a catch-up of recent records starts)."""
         return self.db.execute("SELECT min(seq) FROM records WHERE wall_utc >= ?", [wall_utc]).fetchone()[0]
 
+    def first_key(self) -> str | None:
+        """The public key that signed record 1 (a `key replace` keeps it apart); None for a log no key signed."""
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key IN ('first_public_key', 'public_key') ORDER BY key = 'public_key'"
+        ).fetchone()
+        return row[0] if row else None
+
+    def signing_key(self) -> str | None:
+        """The public key the log continues under (the first key, or the newest a `key replace` started); None for
+        a log no key has signed yet. Readers check the log with it: they never need the private key."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'public_key'").fetchone()
+        return row[0] if row else None
+
     def get(self, seq: int) -> Record | None:
         return next(self._rows("seq = ?", [seq]), None)
 
@@ -114,27 +137,36 @@ class RegistrationLog(LogView):
     """The log on one database file, used by one thread: open one per thread (or process).
 
     Writers on other connections are serialised by SQLite itself (BEGIN IMMEDIATE and a busy timeout).
+    key: None for a reader (`sitegate status`, `verify`, ...): it never needs the private key, and appends nothing.
     """
 
-    def __init__(self, db: sqlite_utils.Database, key: DeviceKey, clock: Clock, device_id: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, key: DeviceKey | None, clock: Clock, device_id: str) -> None:
         super().__init__(db)
         self.key = key
         self.clock = clock
         self.device_id = device_id
-        self._check_key()
+        if key is not None:
+            self._check_key(key)
 
-    def _check_key(self) -> None:
-        """A log is signed by one key for life: refuse to extend it with another."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'public_key'").fetchone()
-        if row is None:
+    def _check_key(self, key: DeviceKey) -> None:
+        """A log continues under one key at a time: refuse to extend it with another."""
+        signs_for = self.signing_key()
+        if signs_for is None:
             self.db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('public_key', ?), ('device_id', ?)",
-                [self.key.public_key_hex, self.device_id],
+                [key.public_key_hex, self.device_id],
             )
-        elif row[0] != self.key.public_key_hex:
-            raise StorageError(
-                "the device key does not match the key this log was signed with",
-                "restore the original device.key; a log must never be extended with another key",
+        else:
+            check_signer(key, signs_for)
+
+    def _key_still_current(self, conn: sqlite3.Connection, key: DeviceKey) -> None:
+        """Under the write lock: a process that loaded the key before a `key replace` must not sign after it."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'public_key'").fetchone()
+        if row is not None and row[0] != key.public_key_hex:
+            raise DeviceKeyError(
+                f"the log continues under key {fingerprint(row[0])} since `sitegate key replace`; this process "
+                f"still holds the old key {key.fingerprint}",
+                "restart it (`sudo systemctl restart sitegate`): it then loads the new device.key",
             )
 
     def append(
@@ -149,13 +181,16 @@ class RegistrationLog(LogView):
         dedup_key: computes, from the capture, the key that must be unique (remark 14's five fields).
         Registrations are picked up by the forwarder's ledger (queue/delivery.py): nothing else is written here.
         """
+        if self.key is None:
+            raise DeviceKeyError("this command reads the log and cannot sign a record", KEY_FIX)
         payload_text = canonical_json(payload)
         conn = self.db.conn
         try:
             with database.immediate(self.db):
+                self._key_still_current(conn, self.key)
                 capture = self.clock.capture()
                 tail = self._tail(conn)
-                record = self._seal(tail, kind, payload, payload_text, capture)
+                record = self._seal(self.key, tail, kind, payload, payload_text, capture)
                 conn.execute(_INSERT_RECORD, [getattr(record, c) for c in RECORD_COLUMNS])
                 if dedup_key is not None:
                     conn.execute(
@@ -180,7 +215,36 @@ class RegistrationLog(LogView):
             ) from None
         return record
 
-    def _seal(self, tail: Tail | None, kind: str, payload: dict, payload_text: str, capture: Capture) -> Record:
+    def start_key(self, new_key: DeviceKey, payload: dict, verified: Tail | None) -> Record:
+        """The record that starts a new key (`sitegate key replace`), signed by it, after the `verified` tail, and
+        the log's key switched to it, in one transaction: no process holding the old key signs after it."""
+        conn = self.db.conn
+        with database.immediate(self.db):
+            tail = self._tail(conn)
+            if tail != verified:
+                raise StorageError(
+                    f"the log changed while it was verified (it ends at {tail.seq if tail else 0} now)",
+                    "stop the daemon (`sudo systemctl stop sitegate`) and run the command again",
+                )
+            payload_text = canonical_json(payload)
+            record = self._seal(new_key, tail, Kind.KEY_REPLACED, payload, payload_text, self.clock.capture())
+            conn.execute(_INSERT_RECORD, [getattr(record, c) for c in RECORD_COLUMNS])
+            conn.execute(  # where a verifier starts: the log's own first key, never one a record names
+                "INSERT OR IGNORE INTO meta (key, value) "
+                "SELECT 'first_public_key', value FROM meta WHERE key = 'public_key'"
+            )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('public_key', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [new_key.public_key_hex],
+            )
+        self.key = new_key
+        return record
+
+    @staticmethod
+    def _seal(
+        key: DeviceKey, tail: Tail | None, kind: str, payload: dict, payload_text: str, capture: Capture
+    ) -> Record:
         signed = (
             tail.seq + 1 if tail else 1,
             kind,
@@ -193,7 +257,7 @@ class RegistrationLog(LogView):
             tail.hash if tail else GENESIS_HASH,
         )
         message = signed_message(*signed, payload_text=payload_text)
-        return Record(*signed[:2], payload_text, *signed[3:], digest(message), self.key.sign(message))
+        return Record(*signed[:2], payload_text, *signed[3:], digest(message), key.sign(message))
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> Tail | None:

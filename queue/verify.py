@@ -1,7 +1,8 @@
 """The standalone verifier: signatures, hash chain and sequence continuity, on a live log or an export.
 
-It needs only the records and the public key, so an inspector can run it on any machine. It reports the first
-bad sequence number and why; the caller decides how to show it.
+It needs only the records and the log's first public key, so an inspector can run it on any machine: a
+`key_replaced` record (queue/keychain.py) hands the chain to the key it names, and is reported. It reports the
+first bad sequence number and why; the caller decides how to show it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from sitegate.errors import VerificationError
-from sitegate.queue.records import GENESIS_HASH, Record, canonical_json, digest
+from sitegate.queue.keychain import KeyChain, KeyChange
+from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest
 from sitegate.queue.signing import fingerprint, signature_valid
 
 EXPORT_FORMAT = "sitegate-export/1"
@@ -24,8 +26,13 @@ class VerifyReport:
     records: int
     last_seq: int
     last_hash: str
-    public_key_fingerprint: str
+    public_key_fingerprint: str  # the key the log ends under
     hashes: dict[int, str] = field(default_factory=dict)  # the hash of each record asked for in `watch`
+    keys: KeyChain | None = None  # the first key and every key change the chain went through
+
+    @property
+    def key_changes(self) -> tuple[KeyChange, ...]:
+        return self.keys.changes if self.keys else ()
 
 
 def check_record(record: Record, expected_seq: int, prev_hash: str, public_key_hex: str) -> str | None:
@@ -56,20 +63,39 @@ def verify(
     progress: Callable[[int], None] = lambda n: None,
     watch: Iterable[int] = (),
 ) -> VerifyReport:
-    """Check every record in order; raise VerificationError at the first bad one.
+    """Check every record in order, from the log's first key on; raise VerificationError at the first bad one.
 
     watch: seqs whose verified hashes the caller wants back (the witnesses' checkpoints), read in the same pass."""
     expected, prev_hash, count, wanted, hashes = 1, GENESIS_HASH, 0, set(watch), {}
+    key, changes = public_key_hex, []
     for record in records:
-        reason = check_record(record, expected, prev_hash, public_key_hex)
+        change = _key_change(record, key) if record.kind == Kind.KEY_REPLACED and record.seq == expected else None
+        reason = check_record(record, expected, prev_hash, change.new_public_key if change else key)
         if reason:
             bad_seq = expected if record.seq > expected else record.seq
             raise VerificationError(bad_seq, reason)
+        if change:
+            key = change.new_public_key
+            changes.append(change)
         if record.seq in wanted:
             hashes[record.seq] = record.hash
         expected, prev_hash, count = expected + 1, record.hash, count + 1
         progress(1)
-    return VerifyReport(count, expected - 1, prev_hash, fingerprint(public_key_hex), hashes)
+    keys = KeyChain(public_key_hex, tuple(changes))
+    return VerifyReport(count, expected - 1, prev_hash, fingerprint(key), hashes, keys)
+
+
+def _key_change(record: Record, current_key: str) -> KeyChange:
+    """A key_replaced record read and checked against the chain so far (its signature is checked as any record's,
+    with the new key it names)."""
+    try:
+        change = KeyChange.of(record)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise VerificationError(record.seq, f"{error} (altered)") from None
+    problem = change.problem(record, current_key)
+    if problem:
+        raise VerificationError(record.seq, problem)
+    return change
 
 
 def write_export(

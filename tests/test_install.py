@@ -6,6 +6,7 @@ machine where systemd is not PID 1 (on one where it is, the install would enable
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -159,6 +160,20 @@ def test_install_then_a_technician_runs_sitegate_without_sudo(installed):
     checked = as_user(technician, "config", "check", "--json", bindir=bindir)
     problems = {p["path"]: p["message"] for p in json.loads(checked.stdout)["problems"]}
     assert checked.returncode == 2 and "cannot be read" in problems["service.key_file"], problems
+
+    shared = names["INSTALL_DIR"].parent / "tmp"  # a folder like /tmp: anyone may write there, and read what it may
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)
+    export = shared / "export.jsonl"  # every full NISS: the technician reads it, no other user
+    exported = as_user(technician, "export", "--out", str(export), bindir=bindir)
+    assert exported.returncode == 0, exported.stderr
+    assert (
+        oct(export.stat().st_mode & 0o777) == "0o640"
+        and export.stat().st_gid == grp.getgrnam(names["ADMIN_GROUP"]).gr_gid
+    )
+    for user, readable in ((technician, True), (outsider, False)):
+        read = subprocess.run(["runuser", "-u", user, "--", "head", "-c1", str(export)], capture_output=True)
+        assert (read.returncode == 0) is readable, (user, read.stderr)
 
     refused = as_user(outsider, "status", "--json", bindir=bindir)
     assert refused.returncode == 2 and names["ADMIN_GROUP"] in refused.stderr and "usermod" in refused.stderr

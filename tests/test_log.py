@@ -123,7 +123,7 @@ def test_schema_newer_than_code_is_refused(config):
 def test_corrupt_key_file_is_reported(config):
     config.key_path.parent.mkdir(parents=True)
     config.key_path.write_text("not hex")
-    with pytest.raises(StorageError, match="restore the key file"):
+    with pytest.raises(StorageError, match="restore device.key from the backup"):
         DeviceKey.load_or_create(config.key_path)
 
 

@@ -90,7 +90,6 @@ def test_an_existing_file_is_replaced_whole_and_nothing_is_left_beside_it(data, 
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text().splitlines()[0])["format"] == "sitegate-export/1"
     assert run_sitegate("verify", "--export", str(out), config=config_file).returncode == 0
-    assert out.stat().st_mode & 0o777 == outfile.NEW_FILE_MODE & ~_umask()  # readable as any file the user writes
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["data", "export.jsonl", "first.pdf", "sitegate.toml"])
 
 
@@ -105,7 +104,17 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "listing.pdf"]
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_files_with_every_niss_are_for_the_owner_and_the_group_only(data, config_file, tmp_path, umask):
+    """An export and a listing hold every full NISS: never readable by any local user (the umask's 0644), and still
+    by the admin group the technicians' command runs as (tests/test_install.py checks that part as a technician)."""
+    export, listing = tmp_path / "export.jsonl", tmp_path / "listing.pdf"
+    listing.write_bytes(b"yesterday's listing")
+    listing.chmod(0o644)  # replaced: the new file's mode, not the old one's
+    previous = os.umask(umask)
+    try:
+        assert run_sitegate("export", "--out", str(export), config=config_file).returncode == 0
+        assert run_sitegate("paper", "print", "--out", str(listing), config=config_file).returncode == 0
+    finally:
+        os.umask(previous)
+    assert [oct(p.stat().st_mode & 0o777) for p in (export, listing)] == ["0o640", "0o640"]

@@ -9,13 +9,20 @@ Catch-up by request, not retained state: on every (re)connect, and on every gap 
 own `catchup` topic which seqs it wants of which device; the owner answers from its log and every peer from its
 mirror (the records are signed by their origin, so a relay cannot alter them), each on its own `records` topic.
 So a late gate learns the site at once even while a peer is dead, topics carry no worker identifier, and the
-broker keeps nothing but the health messages.
+broker keeps nothing but the health messages and each gate's latest checkpoint.
+
+The retained checkpoint is a witness off the device: rolling back the whole data directory (log, ledger, head file)
+fools every witness on it, not the broker. At each connect the gate reads its own retained checkpoint back (a probe
+of its own, echoed after it, says it has been read, or that there is none) and hands it to the daemon, which judges
+the log against it like any witness; only then does the gate publish its newer checkpoints, and never one older
+than what the broker holds: the evidence of a rollback stays there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import typing
 from collections.abc import Callable, Iterable
@@ -29,7 +36,7 @@ from paho.mqtt.properties import Properties
 from sitegate.config import BusConfig, Config
 from sitegate.errors import ConfigError
 from sitegate.jsonlog import event
-from sitegate.queue import database
+from sitegate.queue import checkpoints, database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record, canonical_json
@@ -131,7 +138,9 @@ class SiteBus:
         clock: Clock,
         on_peer_registration: Callable[[str, Record], None] = lambda device, record: None,
         health: Callable[[], dict] | None = None,
+        on_own_checkpoint: Callable[[checkpoints.Checkpoint], None] = lambda checkpoint: None,
     ) -> None:
+        """on_own_checkpoint: this gate's checkpoint as the broker holds it (retained), from the bus thread."""
         self.config = config
         self.bus: BusConfig = config.bus
         self.device = config.device_id
@@ -151,6 +160,11 @@ class SiteBus:
         self._acked_to = 0  # every seq up to this one acknowledged by the broker
         self._records_topic = topics.topic(self.bus.site, self.device, topics.RECORDS)
         self._health_topic = topics.topic(self.bus.site, self.device, topics.HEALTH)
+        self._checkpoint_topic = topics.topic(self.bus.site, self.device, topics.CHECKPOINT)
+        self.on_own_checkpoint = on_own_checkpoint
+        self._probe = ""  # echoed on our checkpoint topic after the retained checkpoint: "read back" once it is seen
+        self._checkpoint_read_back = False
+        self._broker_checkpoint_seq = 0  # the highest checkpoint of ours seen on the broker
 
     # paho's thread: only hand over to ours.
 
@@ -158,8 +172,13 @@ class SiteBus:
         if reason_code.is_failure:
             event(logger, "bus_refused", logging.ERROR, host=self.bus.host, reason=str(reason_code))
             return
-        # no_local: the broker does not echo our own records back to us
-        client.subscribe(topics.site_filter(self.bus.site), options=mqtt.SubscribeOptions(qos=1, noLocal=True))
+        # no_local: the broker does not echo our own records back to us; our checkpoint topic it does (read back)
+        client.subscribe(
+            [
+                (topics.site_filter(self.bus.site), mqtt.SubscribeOptions(qos=1, noLocal=True)),
+                (self._checkpoint_topic, mqtt.SubscribeOptions(qos=1, noLocal=False)),
+            ]
+        )
         self._connected_now.set()
         self.wake.set()
 
@@ -182,7 +201,7 @@ class SiteBus:
     # The bus thread.
 
     def run(self, stop: threading.Event) -> None:
-        log = LogView(database.connect(self.config.database_path, with_ledger=False))
+        log = LogView(database.connect(self.config.database_path))  # the ledger attached: its checkpoints
         mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, self.bus.peer_keys)
         self._acked_to = self._published_to = int(mirror.state(PUBLISHED_SEQ) or 0)
         offline = canonical_json({"device_id": self.device, "site": self.bus.site, "online": False})
@@ -208,6 +227,7 @@ class SiteBus:
                 self._take_messages(client, log, mirror)
                 self._take_acks(mirror)
                 if self.counters.connected:
+                    self._publish_checkpoint(client, log)
                     self._publish_own(client, log)
                     self._answer_waiting(client, log, mirror)
                     if self.health and self.clock.monotonic_ns() >= next_health_ns:
@@ -232,6 +252,8 @@ class SiteBus:
         self._unacked.clear()
         self._published_to = self._acked_to
         event(logger, "bus_connected", host=self.bus.host, resume_after=self._acked_to)
+        self._checkpoint_read_back, self._probe = False, secrets.token_hex(8)
+        client.publish(self._checkpoint_topic, canonical_json({"probe": self._probe}), qos=1)  # after the subscribe
         self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys})
 
     def _request(self, client: mqtt.Client, want: dict[str, int]) -> None:
@@ -253,6 +275,25 @@ class SiteBus:
                 self.wake.set()  # more to send once acknowledgements come
                 return
 
+    def _publish_checkpoint(self, client: mqtt.Client, log: LogView) -> None:
+        """The ledger's newest checkpoint, retained, once the broker's was read back and only when newer."""
+        latest = checkpoints.latest_in_ledger(log.db)
+        if self._checkpoint_read_back and latest is not None and latest.seq > self._broker_checkpoint_seq:
+            client.publish(self._checkpoint_topic, canonical_json(latest.as_dict()), qos=1, retain=True)
+            self._broker_checkpoint_seq = latest.seq
+
+    def _take_own_checkpoint(self, body: object) -> None:
+        if isinstance(body, dict) and set(body) == {"probe"}:
+            self._checkpoint_read_back = self._checkpoint_read_back or body["probe"] == self._probe
+            return
+        try:
+            held = checkpoints.Checkpoint.from_dict(body)
+        except ValueError as error:  # only this gate's password writes here: a bug, or a break-in, said loudly
+            event(logger, "bus_checkpoint_unreadable", logging.ERROR, problem=str(error))
+            return
+        self._broker_checkpoint_seq = max(self._broker_checkpoint_seq, held.seq)
+        self.on_own_checkpoint(held)
+
     def _take_acks(self, mirror: Mirror) -> None:
         acked = False
         while self._acked_mids:
@@ -273,6 +314,12 @@ class SiteBus:
             self.counters.rejected += count
         while (message := self._inbox.take()) is not None:
             where = topics.parse(message.topic)
+            if where is not None and where.device == self.device and where.what == topics.CHECKPOINT:
+                try:
+                    self._take_own_checkpoint(json.loads(message.payload))
+                except (ValueError, RecursionError):
+                    event(logger, "bus_checkpoint_unreadable", logging.ERROR, problem="not JSON")
+                continue
             if (
                 where is None
                 or where.device == self.device

@@ -12,6 +12,7 @@ ROOT = "sitegate"
 RECORDS = "records"  # signed records: the gate's own, or a peer's relayed in answer to a catch-up request
 CATCHUP = "catchup"  # "send me these devices' records from these seqs"
 HEALTH = "health"  # retained: what `sitegate status --json` says; the last will says offline
+CHECKPOINT = "checkpoint"  # retained: the gate's latest signed checkpoint, a witness of its log kept off the device
 FLEET_HEALTH = f"{ROOT}/+/+/{HEALTH}"
 
 

@@ -1,0 +1,79 @@
+"""The broker keeps each gate's latest signed checkpoint (retained): a rollback of the gate's whole data directory,
+which every witness on the device agrees with, is caught against it (Debian's mosquitto, the real daemon)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import pytest
+from gate_site import wait_until
+from site_bus import BOUW, badge, client, running_site
+
+from sitegate.queue.checkpoints import Checkpoint
+from sitegate.site import topics
+from sitegate.site.broker import SITE
+
+FIRST_UID = 0x30000000
+
+
+def _roster(count: int) -> list[str]:
+    return [f"{badge(FIRST_UID, i)},,{10**16 + 500 + i:017d},Worker{i},Test,{BOUW},," for i in range(count)]
+
+
+class RetainedCheckpoint:
+    """What the broker holds on a gate's checkpoint topic, as another gate's user reads it."""
+
+    def __init__(self, broker, device: str) -> None:
+        self.held: dict | None = None
+        self.seen = threading.Event()
+        self.connection = client(broker, "gate-b", f"listener-{device}")
+        self.connection.on_message = self._message
+        self.connection.subscribe(topics.topic(SITE, device, topics.CHECKPOINT), qos=1)
+
+    def _message(self, connection, userdata, message) -> None:
+        body = json.loads(message.payload)
+        if "signature" in body:
+            self.held = body
+            self.seen.set()
+
+    def close(self) -> None:
+        self.connection.loop_stop()
+        self.connection.disconnect()
+
+
+@pytest.mark.slow
+def test_a_rolled_back_data_directory_is_caught_by_the_brokers_checkpoint(tmp_path):
+    with running_site(tmp_path, _roster(6), running=("gate-a",)) as (broker, gates, _):
+        gate = gates["gate-a"]
+        gate.badge(*(badge(FIRST_UID, i) for i in range(2)))
+        gate.stop()
+        kept = tmp_path / "copy-of-data"
+        shutil.copytree(gate.directory / "data", kept)  # the copy an attacker (or a careless restore) puts back
+        gate.start()
+        gate.badge(*(badge(FIRST_UID, i) for i in range(2, 6)))
+        listing = gate.sitegate("paper", "print", "--out", str(tmp_path / "listing.pdf"))  # checkpoints the head
+        assert listing.returncode in (0, 1), listing.stderr
+        end = gate.json("verify")["last_seq"]
+        listener = RetainedCheckpoint(broker, "gate-a")
+        try:
+            wait_until(lambda: listener.held and listener.held["seq"] == end, f"the broker holds checkpoint {end}")
+            gate.stop()
+            shutil.rmtree(gate.directory / "data")
+            shutil.copytree(kept, gate.directory / "data")
+            rolled_back = gate.sitegate("verify")
+            assert rolled_back.returncode == 0, rolled_back.stdout  # every witness on the device agrees with it
+
+            gate.start()
+            found = wait_until(lambda: gate.events("log_witness_mismatch"), "the rollback caught", timeout=30)
+            assert found[0]["witness"] == "broker" and f"holds checkpoint {end}" in found[0]["problem"], found
+            assert found[0]["level"] == "critical"
+            gate.stop()
+            assert Checkpoint.from_dict(listener.held).seq == end  # the evidence stays on the broker
+            after = gate.sitegate("verify")
+            assert after.returncode == 1 and f"TRUNCATED: the broker holds checkpoint {end}" in after.stderr, (
+                after.stdout + after.stderr
+            )
+        finally:
+            listener.close()
