@@ -4,6 +4,9 @@
 # (systemd/sitegate.sudoers): the data keeps its modes (database 0600, state directory 0700), and sudo tells the
 # command who asked (SUDO_USER), which every change it signs names.
 command=@VENV@/bin/sitegate
+# lgpio creates its notify pipe in $LG_WD, else in the current folder (a technician's home the daemon's user cannot
+# write, or /tmp where it stays): the state directory. The sudoers rule keeps LG_WD.
+export LG_WD=@STATEDIR@
 if [ "$(id -un)" = @USER@ ]; then
     exec "$command" --config @CONFDIR@/sitegate.toml "$@"
 fi
