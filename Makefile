@@ -86,7 +86,8 @@ EXTRAS ?= device
 PREFIX_VENV = $(INSTALL_DIR)/venv
 # Substituted into the command wrapper and the sudoers rule.
 SUBSTITUTE = sed -e 's|@VENV@|$(PREFIX_VENV)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' -e 's|@USER@|$(SITEGATE_USER)|g' \
-	-e 's|@GROUP@|$(ADMIN_GROUP)|g'
+	-e 's|@GROUP@|$(ADMIN_GROUP)|g' \
+	-e 's|@STATEDIR@|$(STATEDIR)|g'
 SYSTEMD_RUNNING = test -d /run/systemd/system
 # The unit with this install's paths and names. StateDirectory= and ConfigurationDirectory= take a name under
 # /var/lib and /etc: a state folder elsewhere is made writable with ReadWritePaths= instead (ProtectSystem=strict
@@ -95,6 +96,7 @@ STATE_NAME = $(patsubst /var/lib/%,%,$(filter /var/lib/%,$(patsubst %/,%,$(STATE
 CONF_NAME = $(patsubst /etc/%,%,$(filter /etc/%,$(patsubst %/,%,$(CONFDIR))))
 UNIT_SUBSTITUTE = sed -e 's|/opt/sitegate/venv|$(PREFIX_VENV)|' -e 's|/etc/sitegate/sitegate.toml|$(CONFDIR)/sitegate.toml|' \
 	-e 's|^User=sitegate$$|User=$(SITEGATE_USER)|' -e 's|^Group=sitegate$$|Group=$(SITEGATE_USER)|' \
+	-e 's|^WorkingDirectory=/var/lib/sitegate$$|WorkingDirectory=$(patsubst %/,%,$(STATEDIR))|' \
 	-e 's|^SupplementaryGroups=gpio spi$$|SupplementaryGroups=$(strip $(HW_GROUPS))|' \
 	$(if $(STATE_NAME),-e 's|^StateDirectory=sitegate$$|StateDirectory=$(STATE_NAME)|', \
 	  -e 's|^StateDirectory=sitegate$$|ReadWritePaths=$(STATEDIR)|' -e '/^StateDirectoryMode=/d') \

@@ -412,6 +412,9 @@ def cmd_clock(args) -> Report:
     return Report(data, text, CRITICAL if not data["synced"] else WARNING if warning else OK)
 
 
+DAEMON_STATES = {"running": "running", "stalled": "STALLED (no heartbeat for {age} s)", "stopped": "NOT RUNNING"}
+
+
 def cmd_status(args) -> Report:
     from sitegate import health, startfailure
     from sitegate.status import collect, exit_code
@@ -428,7 +431,7 @@ def cmd_status(args) -> Report:
     text = pairs(
         [
             ("device", f"{status['device_id']} (sitegate {status['version']})"),
-            ("daemon", "running" if status["daemon_running"] else "NOT RUNNING"),
+            ("daemon", DAEMON_STATES[status["daemon_state"]].format(age=status["heartbeat_age_s"])),
             ("readers online", ", ".join(status["readers_online"]) or "none"),
             ("last badge", show(status["last_badge_utc"]) if status["last_badge_utc"] else "never"),
             (

@@ -29,14 +29,19 @@ class Finding:
     registration_impossible: bool = False
 
 
-def daemon(running: bool) -> list[Finding]:
-    if running:
+def daemon(state: str, heartbeat_age: float | None) -> list[Finding]:
+    if state == "running":
         return []
-    return [
-        Finding(
-            CRITICAL, "the daemon is not running (no heartbeat): `systemctl status sitegate`, `journalctl -u sitegate`"
-        )
-    ]
+    look = "`systemctl status sitegate`, `journalctl -u sitegate`"
+    if state == "stalled":
+        return [
+            Finding(
+                CRITICAL,
+                f"the daemon is stalled: no heartbeat for {heartbeat_age:.0f} s and it never said it stopped (hung, "
+                f"killed, or the power went); the gate may not answer badges: {look}",
+            )
+        ]
+    return [Finding(CRITICAL, f"the daemon is not running: {look}")]
 
 
 def start_failure(failure: dict | None) -> list[Finding]:

@@ -16,13 +16,28 @@ from sitegate.queue.records import Kind
 from sitegate.queue.signing import fingerprint
 from sitegate.timefmt import parse_utc
 
+RUNNING, STALLED, STOPPED = "running", "stalled", "stopped"
+# A late heartbeat is not yet a stall: the heartbeat thread's own work (a summary, a checkpoint) and a busy SD card.
+STALL_MARGIN_S = 10.0
+
+
+def daemon_state(heartbeat_age: float | None, stopped: str | None, heartbeat: str | None, every_s: float) -> str:
+    """From the heartbeat alone (a technician's `sitegate status` cannot see the daemon's process): a daemon that
+    said it stopped is stopped; one whose heartbeat is late is stalled (hung, SIGSTOPped, killed, or the power went):
+    outside systemd nothing restarts it, and workers badge at a gate that does not answer."""
+    if heartbeat_age is None or (stopped is not None and stopped >= heartbeat):
+        return STOPPED
+    return RUNNING if heartbeat_age <= every_s + STALL_MARGIN_S else STALLED
+
 
 def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     """The status, the warnings and the critical problems, each problem phrased with what to do."""
     config, db = device.config, device.db
     summary = delivery.summary(db, now)
     heartbeat = delivery.get_meta(db, "heartbeat_utc")
-    running = daemon_running(device, now)
+    heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
+    state = daemon_state(heartbeat_age, delivery.get_meta(db, "stopped_utc"), heartbeat, config.gate.heartbeat_s)
+    running = state == RUNNING
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
@@ -38,7 +53,9 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "device_id": config.device_id,
         "daemon_running": running,
         "last_start_failure": failure,
+        "daemon_state": state,
         "heartbeat_utc": heartbeat,
+        "heartbeat_age_s": round(heartbeat_age) if heartbeat_age is not None else None,
         "readers_online": [r for r in (delivery.get_meta(db, "reader_online") or "").split(",") if r]
         if running
         else [],
@@ -62,7 +79,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     }
     offline = sorted(set(status["readers_configured"]) - set(status["readers_online"])) if running else []
     findings = [
-        *health.daemon(running),
+        *health.daemon(state, heartbeat_age),
         *health.start_failure(failure),
         *health.device_key(key_problem),
         *health.readers(offline),

@@ -5,6 +5,9 @@
 # command who asked (SUDO_USER), which every change it signs names. Its group is @GROUP@: a file it writes where the
 # technician asked (`export --out`, `paper print --out`: mode 0640) is theirs to read, and no other local user's.
 command=@VENV@/bin/sitegate
+# lgpio creates its notify pipe in $LG_WD, else in the current folder (a technician's home the daemon's user cannot
+# write, or /tmp where it stays): the state directory. The sudoers rule keeps LG_WD.
+export LG_WD=@STATEDIR@
 if [ "$(id -un)" = @USER@ ]; then
     exec "$command" --config @CONFDIR@/sitegate.toml "$@"
 fi

@@ -177,5 +177,17 @@ def test_install_then_a_technician_runs_sitegate_without_sudo(installed):
 
     refused = as_user(outsider, "status", "--json", bindir=bindir)
     assert refused.returncode == 2 and names["ADMIN_GROUP"] in refused.stderr and "usermod" in refused.stderr
+    # lgpio creates its notify pipe in $LG_WD or the current folder: the wrapper names the state directory, and sudo
+    # keeps it (a technician's home, unwritable for the daemon's user, made `import lgpio` fail and blame the cable).
+    assert f"export LG_WD={names['STATEDIR']}" in (bindir / "sitegate").read_text().splitlines()
+    venv_command = str(names["INSTALL_DIR"] / "venv" / "bin" / "sitegate")
+    kept = subprocess.run(
+        ["runuser", "-u", technician, "--", "sudo", "-n", "-u", names["SITEGATE_USER"], f"LG_WD={names['STATEDIR']}"]
+        + [venv_command, "--config", str(config), "queue", "--json"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert kept.returncode == 0 and json.loads(kept.stdout)["pending"] == 0, kept.stderr
     direct = subprocess.run(["runuser", "-u", technician, "--", "cat", str(database)], capture_output=True)
     assert direct.returncode != 0 and b"Permission denied" in direct.stderr  # only through the command

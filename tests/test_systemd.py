@@ -52,6 +52,7 @@ def test_the_unit_says_what_the_daemon_needs():
         "StateDirectory=sitegate",
         "ConfigurationDirectory=sitegate",
         "ProtectSystem=strict",
+        "WorkingDirectory=/var/lib/sitegate",  # lgpio's notify pipe: never in `/`, which the user cannot write
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.MULTILINE), line
 
@@ -106,7 +107,7 @@ def test_installed_under_other_names_the_unit_runs_as_that_user_in_that_folder(t
     }
     text = rendered(**names)
     keys = ("User", "Group", "SupplementaryGroups", "StateDirectory", "StateDirectoryMode", "ReadWritePaths")
-    assert lines(text, *keys, "ConfigurationDirectory", "ExecStart", "Environment") == {
+    assert lines(text, *keys, "ConfigurationDirectory", "ExecStart", "Environment", "WorkingDirectory") == {
         "User": ["gatekeeper"],
         "Group": ["gatekeeper"],
         "SupplementaryGroups": ["gpio"],
@@ -116,14 +117,17 @@ def test_installed_under_other_names_the_unit_runs_as_that_user_in_that_folder(t
         "ConfigurationDirectory": [],  # read only, and not under /etc: systemd has nothing to create
         "ExecStart": [f"{venv_bin}/sitegate run"],
         "Environment": ["SITEGATE_CONFIG=/srv/gate/etc/sitegate.toml PYTHONUNBUFFERED=1"],
+        "WorkingDirectory": ["/srv/gate/state"],  # where lgpio can create its notify pipe
     }
     unit = tmp_path / "sitegate.service"
     unit.write_text(text)
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     assert result.returncode == 0 and "sitegate.service" not in result.stderr, result.stderr
     under_var_lib = rendered(STATEDIR="/var/lib/gate-2/", CONFDIR="/etc/gate-2", HW_GROUPS="")
-    assert lines(under_var_lib, "StateDirectory", "ConfigurationDirectory", "SupplementaryGroups") == {
+    keys = ("StateDirectory", "ConfigurationDirectory", "SupplementaryGroups", "WorkingDirectory")
+    assert lines(under_var_lib, *keys) == {
         "StateDirectory": ["gate-2"],
+        "WorkingDirectory": ["/var/lib/gate-2"],
         "ConfigurationDirectory": ["gate-2"],
         "SupplementaryGroups": [""],
     }
