@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
+import sqlite_utils
+
 from sitegate import __version__, commissioning, health
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
@@ -21,13 +23,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     config, db = device.config, device.db
     summary = delivery.summary(db, now)
     heartbeat = delivery.get_meta(db, "heartbeat_utc")
-    heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    stopped = delivery.get_meta(db, "stopped_utc")
-    running = (
-        heartbeat_age is not None
-        and heartbeat_age < 3 * config.gate.heartbeat_s
-        and (stopped is None or stopped < heartbeat)
-    )
+    running = daemon_running(db, config.gate.heartbeat_s, now)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
@@ -72,6 +68,15 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     warnings = [f.text for f in findings if f.severity == health.WARNING]
     critical = [f.text for f in findings if f.severity == health.CRITICAL]
     return status, warnings, critical
+
+
+def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime) -> bool:
+    """A heartbeat younger than three beats and no clean stop since: the one rule for `status` and the page."""
+    heartbeat = delivery.get_meta(db, "heartbeat_utc")
+    stopped = delivery.get_meta(db, "stopped_utc")
+    if heartbeat is None or (stopped is not None and stopped >= heartbeat):
+        return False
+    return (now - parse_utc(heartbeat)).total_seconds() < 3 * heartbeat_s
 
 
 def site_bus(device: Device, now: datetime) -> dict:

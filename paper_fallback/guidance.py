@@ -16,6 +16,8 @@ SUSPECTED = "suspected"
 NEVER_CONNECTED = "never_connected"
 WORKING = "working"
 WAITING = "waiting"
+GATE_DOWN = "gate_down"  # the daemon is not running: nothing is recorded at the gate
+CONTACT_NUMBER, CONTACT_TEL = "02 511 51 51", "tel:+3225115151"  # the contact centre, as written and as dialled
 
 _CONTACT = {
     "en": (
@@ -88,22 +90,24 @@ _HEADLINE = {
     },
 }
 
-_EXEMPT_STEPS = {
-    "en": (
-        "Nothing else to do: keep badging at the gate, it records everyone and keeps signed evidence of the "
-        "unavailability (the inspection may check it). When it is solved, registration resumes at the next start "
-        "or end of work."
-    ),
-    "fr": (
-        "Rien d'autre \u00e0 faire : continuez \u00e0 badger, le portique enregistre chacun et garde la preuve "
-        "sign\u00e9e de l'indisponibilit\u00e9 (l'inspection peut la v\u00e9rifier). Une fois le probl\u00e8me "
-        "r\u00e9solu, l'enregistrement reprend au moment suivant (d\u00e9but ou fin du travail)."
-    ),
-    "nl": (
-        "Verder niets te doen: blijf badgen, de toegangspoort registreert iedereen en bewaart een ondertekend "
-        "bewijs van de onbeschikbaarheid (de inspectie kan het nagaan). Zodra het opgelost is, wordt opnieuw "
-        "geregistreerd bij het volgende moment (begin of einde van het werk)."
-    ),
+_EXEMPT_STEPS = {  # the action first: a foreman reads the first words of each step
+    "en": [
+        "Keep badging at the gate: it records everyone and keeps signed evidence of the unavailability (the "
+        "inspection may check it).",
+        "Nothing else to do: when it is solved, registration resumes at the next start or end of work.",
+    ],
+    "fr": [
+        "Continuez \u00e0 badger : le portique enregistre chacun et garde la preuve sign\u00e9e de "
+        "l'indisponibilit\u00e9 (l'inspection peut la v\u00e9rifier).",
+        "Rien d'autre \u00e0 faire : une fois le probl\u00e8me r\u00e9solu, l'enregistrement reprend au moment "
+        "suivant (d\u00e9but ou fin du travail).",
+    ],
+    "nl": [
+        "Blijf badgen: de toegangspoort registreert iedereen en bewaart een ondertekend bewijs van de "
+        "onbeschikbaarheid (de inspectie kan het nagaan).",
+        "Verder niets te doen: zodra het opgelost is, wordt opnieuw geregistreerd bij het volgende moment (begin of "
+        "einde van het werk).",
+    ],
 }
 
 _PROVIDER = {
@@ -112,10 +116,10 @@ _PROVIDER = {
     "nl": "bel nu de leverancier van de toegangspoort (technicus): het is aan hem om het te herstellen",
 }
 
-_IF_NOTHING_WORKS = {
-    "en": "if no channel works",
-    "fr": "si aucun canal ne fonctionne",
-    "nl": "als geen enkel kanaal werkt",
+_IF_NOTHING_WORKS = {  # with its colon: French sets a space before it
+    "en": "if no channel works:",
+    "fr": "si aucun canal ne fonctionne :",
+    "nl": "als geen enkel kanaal werkt:",
 }
 
 _STATE = {
@@ -136,6 +140,11 @@ _STATE = {
         "nl": "Registreren mislukt sinds {since}; de toegangspoort zoekt uit waarom. Blijf badgen; nog geen "
         "beslissing.",
     },
+    GATE_DOWN: {
+        "en": "THE GATE IS NOT WORKING: badges are not recorded. NO exemption.",
+        "fr": "LE PORTIQUE NE FONCTIONNE PAS : les badges ne sont pas enregistr\u00e9s. AUCUNE dispense.",
+        "nl": "DE TOEGANGSPOORT WERKT NIET: de badges worden niet geregistreerd. GEEN vrijstelling.",
+    },
     NEVER_CONNECTED: {
         "en": "NEVER CONNECTED: this gate has never delivered a registration. The procedure gives NO exemption where "
         "the connection is permanently missing: {steps}",
@@ -148,29 +157,44 @@ _STATE = {
 
 
 def _numbered(steps: list[str]) -> str:
-    return " ".join(
-        f"{index}. {step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}"
-        for index, step in enumerate(steps, start=1)
-    )
+    return " ".join(f"{index}. {step}" for index, step in enumerate(steps, start=1))
+
+
+def _sentence(step: str) -> str:
+    return f"{step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}"
+
+
+def steps(cause: Cause | str, language: str) -> tuple[str, list[str]]:
+    """The headline and the procedure's steps for one cause, each a sentence, the action first."""
+    cause = Cause(cause)
+    if cause.exempt:
+        return _HEADLINE[cause][language], list(_EXEMPT_STEPS[language])
+    found = [_OTHER_CHANNEL[language], f"{_IF_NOTHING_WORKS[language]} {_CONTACT[language]}", _LISTING[language]]
+    if cause is Cause.OURS:
+        found.insert(0, _PROVIDER[language])
+    return _HEADLINE[cause][language], [_sentence(step) for step in found]
+
+
+def state_steps(state: str, language: str) -> tuple[str, list[str]]:
+    """The headline and steps of a state that stops registration without an episode: the gate stopped (the
+    technician first, then another way: nothing is recorded here), or never connected."""
+    found = [_PROVIDER[language], _OTHER_CHANNEL[language]]
+    if state == GATE_DOWN:
+        found.append(f"{_IF_NOTHING_WORKS[language]} {_CONTACT[language]}")
+    return _STATE[state][language].removesuffix(": {steps}"), [_sentence(step) for step in found]
 
 
 def what_to_do(cause: Cause | str, language: str) -> str:
     """The headline and the numbered steps of the procedure for one cause."""
-    cause = Cause(cause)
-    headline = _HEADLINE[cause][language]
-    if cause.exempt:
-        return f"{headline} {_EXEMPT_STEPS[language]}"
-    steps = [_OTHER_CHANNEL[language], f"{_IF_NOTHING_WORKS[language]}: {_CONTACT[language]}", _LISTING[language]]
-    if cause is Cause.OURS:
-        steps.insert(0, _PROVIDER[language])
-    return f"{headline} {_numbered(steps)}"
+    headline, found = steps(cause, language)
+    return f"{headline} {' '.join(found) if Cause(cause).exempt else _numbered(found)}"
 
 
 def state_line(state: str, language: str, **values: str) -> str:
     """One line for the gate's state: working, waiting, suspected or never connected."""
     text = _STATE[state][language]
     if state == NEVER_CONNECTED:
-        values = {"steps": _numbered([_PROVIDER[language], _OTHER_CHANNEL[language]]), **values}
+        values = {"steps": _numbered([_sentence(_PROVIDER[language]), _sentence(_OTHER_CHANNEL[language])]), **values}
     return text.format(**values)
 
 
