@@ -156,7 +156,7 @@ def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, site
     expected, steps = guidance.steps(Cause.SERVICE, "en")
     assert text(driver, "state-line") == expected
     assert "Workers are EXEMPT" in expected
-    assert [step.text for step in driver.find_elements(By.CSS_SELECTOR, "#steps li")] == steps
+    assert [step.text for step in driver.find_elements(By.CSS_SELECTOR, "#steps li")] == list(map(str, steps))
     evidence = driver.find_element(By.ID, "evidence")
     assert not evidence.get_attribute("open")
     evidence.find_element(By.TAG_NAME, "summary").click()  # the evidence, one tap away
@@ -464,8 +464,8 @@ def test_the_page_says_the_gate_is_not_working_when_its_daemon_is_stopped(tmp_pa
         assert steps[0].text.startswith(action) and len(steps) >= 3, [s.text for s in steps]
         assert keep_badging not in state.text.lower(), state.text
         assert driver.find_element(By.CSS_SELECTOR, '#steps a[href="tel:+3225115151"]').text == "02 511 51 51"
-        read_like_a_foreman(driver, language)
         save_narrow(driver, f"gate-down-{language}")
+        read_like_a_foreman(driver, language)
     driver.get(f"{site.web.url}/?lang=fr")
     open_paper(driver)
     driver.find_element(By.ID, "reference").send_keys("CC-1")
@@ -487,8 +487,8 @@ def test_an_outage_day_fits_a_360_px_phone_in_french_and_dutch(tmp_path, sites, 
     assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
     assert not driver.find_element(By.ID, "reference").is_displayed()  # green: the paper is not put forward
     assert not driver.find_element(By.ID, "download").is_displayed()
-    read_like_a_foreman(driver, "nl")
     save_narrow(driver, "working-nl")
+    read_like_a_foreman(driver, "nl")
 
     site.env.update(trusting(tmp_path, reference.ca_file))
     site.web.stop()
@@ -506,8 +506,8 @@ def test_an_outage_day_fits_a_360_px_phone_in_french_and_dutch(tmp_path, sites, 
             assert link.size["width"] >= 44 and link.size["height"] >= 44, (link.text, link.size)
         assert len(driver.find_elements(By.TAG_NAME, "h1")) == 1
         assert all(nav.get_attribute("aria-label") for nav in driver.find_elements(By.TAG_NAME, "nav"))
-        read_like_a_foreman(driver, language)
         save_narrow(driver, f"outage-{language}")
+        read_like_a_foreman(driver, language)
         submit(driver, "print")  # the configured thermal printer's folder does not exist
         assert text(driver, "error")
         read_like_a_foreman(driver, language)

@@ -40,7 +40,7 @@ class State:
 
     level: str  # ok, waiting, suspected, outage, fault, down (the colour of the band and its word)
     line: str
-    steps: list[str] = field(default_factory=list)
+    steps: list[guidance.Step] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     since_utc: str | None = None
 
@@ -90,7 +90,7 @@ def state(db: sqlite_utils.Database, config: Config, now: datetime, language: st
 
 
 def phone_linked(step: str) -> str:
-    """A step as HTML, the contact centre's number a tap away (tel:), every other character escaped."""
+    """A step's text as HTML, the contact centre's number a tap away (tel:), every other character escaped."""
     before, found, after = step.partition(guidance.CONTACT_NUMBER)
     if not found:
         return html.escape(step)

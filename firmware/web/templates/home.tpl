@@ -6,7 +6,7 @@
 % if state.steps:
 <ol id="steps" aria-label="{{say('steps')}}">
 % for step in state.steps:
-<li>{{!phone_linked(step)}}</li>
+<li><strong>{{!phone_linked(step.action)}}</strong> {{step.detail}}</li>
 % end
 </ol>
 % end
@@ -18,11 +18,11 @@
 <summary>{{say('evidence')}}</summary>
 <ul>
 % for piece in state.evidence:
-<li>{{show(piece.at_utc)}}: {{name('event', piece.what)}}
+<li>{{show(piece.at_utc)}}{{say('colon')}}{{name('event', piece.what)}}
 % if piece.failed:
 <ul>
 % for probe in piece.failed:
-<li>{{name('probe', probe.get('name'))}}: {{name('symptom', probe.get('symptom'))}}</li>
+<li>{{name('probe', probe.get('name'))}}{{say('colon')}}{{name('symptom', probe.get('symptom'))}}</li>
 % end
 </ul>
 % end
