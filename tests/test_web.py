@@ -24,11 +24,14 @@ from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.paper_fallback import guidance
-from sitegate.queue import database
+from sitegate.queue import database, delivery
 from sitegate.queue.credentials import make_self_signed
+from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
+from sitegate.status import daemon_running
+from sitegate.timefmt import format_utc, show
 from sitegate.web.words import WORDS
 
 pytestmark = pytest.mark.slow
@@ -523,3 +526,34 @@ def test_without_a_printer_the_page_offers_the_pdf_only(tmp_path, sites, service
     sign_in(driver, site.web.url, PINS[ANNA])
     assert driver.find_elements(By.ID, "print") == []
     assert driver.find_elements(By.ID, "download")
+
+
+def test_the_gate_counts_as_stopped_three_heartbeats_after_the_last_or_at_once_after_a_clean_stop(device, clock):
+    """A daemon killed (SIGKILL, a power cut of its own) leaves a heartbeat that only ages: the page and `status`
+    read it with one rule, `status.daemon_running`."""
+    beat = device.config.gate.heartbeat_s
+    assert not daemon_running(device.db, beat, clock.wall)  # never started
+    with immediate(device.db):
+        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall))
+    clock.advance(3 * beat - 1)
+    assert daemon_running(device.db, beat, clock.wall)
+    clock.advance(1)
+    assert not daemon_running(device.db, beat, clock.wall)
+    with immediate(device.db):
+        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall), stopped_utc=format_utc(clock.wall))
+    assert not daemon_running(device.db, beat, clock.wall)
+
+
+def test_a_suspected_failure_is_read_in_brussels_time(tmp_path, sites, driver):
+    """Suspected ("failing since …"): the start in Brussels time with its zone, never the stored UTC string."""
+    site = WebSite(tmp_path / "site", closed_port_url("/b"), closed_port_url(), grace_s=3600)
+    site.roster(WORKERS)
+    sites.append(site.start())
+    site.start_web()
+    since = site.wait_outage("suspected")["current"]["start_utc"]
+    narrow(driver)
+    sign_in(driver, site.web.url, PINS[ANNA], language="fr")
+    assert "state suspected" in driver.find_element(By.ID, "state").get_attribute("class")
+    assert show(since) in text(driver, "state-line"), text(driver, "state-line")
+    save_narrow(driver, "suspected-fr")
+    read_like_a_foreman(driver, "fr")

@@ -76,7 +76,7 @@ def state(db: sqlite_utils.Database, config: Config, now: datetime, language: st
         evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
         if ongoing.state == SUSPECTED:
             line = guidance.state_line(guidance.SUSPECTED, language, since=show(ongoing.start_utc))
-            return State("suspected", line, [], evidence, ongoing.start_utc)
+            return State("suspected", line, [], evidence)  # its line says since when
         if ongoing.state == NEVER_CONNECTED:
             headline, steps = guidance.state_steps(guidance.NEVER_CONNECTED, language)
             return State("fault", headline, steps, evidence, ongoing.start_utc)
