@@ -51,6 +51,8 @@ LABELS = {
         "others": "References of employers who called separately",
         "gates": "Gates of the site on this listing",
         "printed": "printed {at} (clock {clock})",
+        "clock_unknown": "state unknown",
+        "clock": {"synced": "synced", "unsynced": "not synced", "stepped": "stepped", "offset_warning": "drifting"},
         "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
         "log_empty": "Log checkpoint: none, the log is empty",
         "key": "Device key {fp}: check with `sitegate verify --fingerprint`",
@@ -76,6 +78,13 @@ LABELS = {
         "others": "Références des employeurs ayant appelé séparément",
         "gates": "Portiques du chantier sur cette liste",
         "printed": "imprimé le {at} (horloge {clock})",
+        "clock_unknown": "état inconnu",
+        "clock": {
+            "synced": "synchronisée",
+            "unsynced": "non synchronisée",
+            "stepped": "corrigée d'un saut",
+            "offset_warning": "en dérive",
+        },
         "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
         "log_empty": "Point de contrôle du journal : aucun, le journal est vide",
         "key": "Clé de l'appareil {fp} : vérifier avec `sitegate verify --fingerprint`",
@@ -101,6 +110,13 @@ LABELS = {
         "others": "Referenties van werkgevers die apart belden",
         "gates": "Toegangspoorten van de werf op deze lijst",
         "printed": "afgedrukt {at} (klok {clock})",
+        "clock_unknown": "toestand onbekend",
+        "clock": {
+            "synced": "gesynchroniseerd",
+            "unsynced": "niet gesynchroniseerd",
+            "stepped": "verzet",
+            "offset_warning": "loopt uit",
+        },
         "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
         "log_empty": "Controlepunt van het logboek: geen, het logboek is leeg",
         "key": "Sleutel van het toestel {fp}: na te gaan met `sitegate verify --fingerprint`",
@@ -122,6 +138,12 @@ def _checkpoint_line(listing: Listing, labels: dict) -> str:
     if listing.checkpoint is None:
         return labels["log_empty"]
     return labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16])
+
+
+def _printed_line(listing: Listing, labels: dict) -> str:
+    """When it was printed and the clock's state then, in the listing's language (a state not named: unknown)."""
+    clock = labels["clock"].get(listing.clock_state, labels["clock_unknown"])
+    return labels["printed"].format(at=listing.printed_at, clock=clock)
 
 
 def _font_path(name: str) -> str:
@@ -259,8 +281,7 @@ def pdf(listing: Listing) -> bytes:
         document.image(_qr_png(listing.checkpoint), x=250, y=y, w=28)
     document.set_font("DejaVu", "", 8)
     for line in (
-        f"{labels['device']} {listing.device_id} — "
-        + labels["printed"].format(at=listing.printed_at, clock=listing.clock_state),
+        f"{labels['device']} {listing.device_id} — " + _printed_line(listing, labels),
         _checkpoint_line(listing, labels),
         labels["key"].format(fp=listing.key_fingerprint),
         "",
@@ -355,7 +376,7 @@ def escpos(listing: Listing, printer) -> SlipReport:
         printer.textln("-" * SLIP_WIDTH)
         for line in [labels["gates"] + ":", *listing.gates] if listing.gates else []:
             printer.textln(line)
-        printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
+        printer.textln(_printed_line(listing, labels))
         printer.textln(_checkpoint_line(listing, labels))
         if number == len(parts) and listing.checkpoint:
             printer.qr(listing.checkpoint, size=4)

@@ -173,3 +173,20 @@ def test_a_name_no_font_can_draw_is_an_error_not_a_blank(tmp_path):
     with pytest.raises(render.RenderError) as caught:
         render.pdf(document)
     assert "row 1 (85073003328)" in caught.value.problem and "fonts-noto-cjk" in caught.value.fix
+
+
+def test_the_clock_state_is_printed_in_the_listings_language(device, clock, tmp_path):
+    """Issue 22: the French listing said "horloge synced" (the thermal slip prints the same line)."""
+    for state, expected in (
+        (None, {"fr": "horloge état inconnu", "nl": "klok toestand onbekend", "en": "clock state unknown"}),
+        ("synced", {"fr": "horloge synchronisée", "nl": "klok gesynchroniseerd", "en": "clock synced"}),
+        ("unsynced", {"fr": "horloge non synchronisée", "nl": "klok niet gesynchroniseerd", "en": "clock not synced"}),
+    ):
+        if state:
+            device.log.append(Kind.CLOCK, {"event": state, "source": "chrony", "detail": "", "offset_us": 0})
+        for language, words in expected.items():
+            document = paper.build(device, date(2026, 11, 22), now=clock.wall, language=language)
+            out = tmp_path / f"{language}.pdf"
+            send(device, document, "pdf", out=out)
+            text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(out).pages)
+            assert words in text, (language, state)
