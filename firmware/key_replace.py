@@ -54,7 +54,7 @@ def replace_key(config: Config, by: str, reason: str, now: datetime, progress: C
     reason = _check_reason(reason)
     device = Device.open(config, signing=False)
     try:
-        if daemon_running(device, now):
+        if daemon_running(device.db, device.config.gate.heartbeat_s, now):
             raise DeviceKeyError(
                 "the daemon is running: it still holds the old key",
                 "stop it (`sudo systemctl stop sitegate`), run this again, then start it",

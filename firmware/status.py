@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
+import sqlite_utils
+
 from sitegate import __version__, commissioning, health, startfailure
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
@@ -97,14 +99,11 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     return status, warnings, critical
 
 
-def daemon_running(device: Device, now: datetime) -> bool:
-    """A heartbeat within three beats, and no clean stop since it."""
-    heartbeat = delivery.get_meta(device.db, "heartbeat_utc")
-    if heartbeat is None:
-        return False
-    stopped = delivery.get_meta(device.db, "stopped_utc")
-    fresh = (now - parse_utc(heartbeat)).total_seconds() < 3 * device.config.gate.heartbeat_s
-    return fresh and (stopped is None or stopped < heartbeat)
+def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime) -> bool:
+    """The one rule for `status`, the page and a key replacement: a fresh heartbeat and no clean stop since it."""
+    heartbeat = delivery.get_meta(db, "heartbeat_utc")
+    age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
+    return daemon_state(age, delivery.get_meta(db, "stopped_utc"), heartbeat, heartbeat_s) == RUNNING
 
 
 def site_bus(device: Device, now: datetime) -> dict:

@@ -10,57 +10,64 @@ for a reference number, then the paper listing. The contact centre's menu is quo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sitegate.queue.failures import Cause
 
 SUSPECTED = "suspected"
 NEVER_CONNECTED = "never_connected"
 WORKING = "working"
 WAITING = "waiting"
+GATE_DOWN = "gate_down"  # the daemon is not running: nothing is recorded at the gate
+CONTACT_NUMBER, CONTACT_TEL = "02 511 51 51", "tel:+3225115151"  # the contact centre, as written and as dialled
 
+# Each step: the action first (what a foreman reads on the run), then the detail.
 _CONTACT = {
     "en": (
-        "call the contact centre on 02 511 51 51 (in opening hours: press 2 for French, 5 for \u201cOthers\u201d, "
-        "6 for an agent), or outside opening hours use the contact centre's contact form on socialsecurity.be; "
-        "you receive a reference number"
+        "call the contact centre on 02 511 51 51 if no channel works: you receive a reference number",
+        "in opening hours: press 2 for French, 5 for \u201cOthers\u201d, 6 for an agent; outside them, use the "
+        "contact centre's contact form on socialsecurity.be",
     ),
     "fr": (
-        "appelez le centre de contact au 02 511 51 51 (pendant les heures d'ouverture : tapez 2 pour le "
-        "fran\u00e7ais, 5 pour \u00ab Autres \u00bb, 6 pour un agent), ou en dehors des heures d'ouverture "
-        "utilisez le formulaire de contact du centre de contact sur socialsecurity.be ; vous recevez un "
-        "num\u00e9ro de r\u00e9f\u00e9rence"
+        "appelez le centre de contact au 02 511 51 51 si aucun canal ne fonctionne : vous recevez un num\u00e9ro "
+        "de r\u00e9f\u00e9rence",
+        "pendant les heures d'ouverture : tapez 2 pour le fran\u00e7ais, 5 pour \u00ab Autres \u00bb, 6 pour un "
+        "agent ; en dehors, utilisez le formulaire de contact du centre de contact sur socialsecurity.be",
     ),
     "nl": (
-        "bel het contactcenter op 02 511 51 51 (tijdens de openingsuren, volgens het menu van de offici\u00eble "
-        "procedure: 2 voor Frans, 5 voor \u201cAndere\u201d, 6 voor een medewerker), of gebruik buiten de "
-        "openingsuren het contactformulier van het contactcenter op socialsecurity.be; u krijgt een "
-        "referentienummer"
+        "bel het contactcenter op 02 511 51 51 als geen enkel kanaal werkt: u krijgt een referentienummer",
+        "tijdens de openingsuren, volgens het menu van de offici\u00eble procedure: 2 voor Frans, 5 voor "
+        "\u201cAndere\u201d, 6 voor een medewerker; daarbuiten, gebruik het contactformulier van het "
+        "contactcenter op socialsecurity.be",
     ),
 }
 
 _LISTING = {
     "en": (
         "enter the reference number on the gate's page (or give it to the technician) and print the paper "
-        "attendance listing: it carries the reference, the works-declaration number, the date and every "
-        "worker's number and name; add by hand anyone not on it. Keep it: it is your proof."
+        "attendance listing",
+        "it carries the reference, the works-declaration number, the date and every worker's number and name; add "
+        "by hand anyone not on it. Keep it: it is your proof.",
     ),
     "fr": (
         "saisissez le num\u00e9ro de r\u00e9f\u00e9rence sur la page du portique (ou donnez-le au technicien) et "
-        "imprimez la liste de pr\u00e9sence papier : elle porte la r\u00e9f\u00e9rence, le num\u00e9ro de "
-        "d\u00e9claration de travaux, la date et le num\u00e9ro et le nom de chaque travailleur ; ajoutez \u00e0 "
-        "la main toute personne absente de la liste. Conservez-la : c'est votre preuve."
+        "imprimez la liste de pr\u00e9sence papier",
+        "elle porte la r\u00e9f\u00e9rence, le num\u00e9ro de d\u00e9claration de travaux, la date et le "
+        "num\u00e9ro et le nom de chaque travailleur ; ajoutez \u00e0 la main toute personne absente de la liste. "
+        "Conservez-la : c'est votre preuve.",
     ),
     "nl": (
-        "vul het referentienummer in op de pagina van de toegangspoort (of geef het aan de technicus) en druk "
-        "de papieren aanwezigheidslijst af: ze vermeldt de referentie, het nummer van de werkaangifte, de datum "
-        "en het nummer en de naam van elke werknemer; vul met de hand aan wie er niet op staat. Bewaar ze: ze "
-        "is uw bewijs."
+        "vul het referentienummer in op de pagina van de toegangspoort (of geef het aan de technicus) en druk de "
+        "papieren aanwezigheidslijst af",
+        "ze vermeldt de referentie, het nummer van de werkaangifte, de datum en het nummer en de naam van elke "
+        "werknemer; vul met de hand aan wie er niet op staat. Bewaar ze: ze is uw bewijs.",
     ),
 }
 
 _OTHER_CHANNEL = {
-    "en": "register the workers through another channel: online registration or the smartphone app",
-    "fr": "faites l'enregistrement par un autre canal : l'enregistrement en ligne ou l'application smartphone",
-    "nl": "registreer de werknemers via een ander kanaal: de online registratie of de smartphone-app",
+    "en": ("register the workers through another channel", "online registration or the smartphone app"),
+    "fr": ("faites l'enregistrement par un autre canal", "l'enregistrement en ligne ou l'application smartphone"),
+    "nl": ("registreer de werknemers via een ander kanaal", "de online registratie of de smartphone-app"),
 }
 
 _HEADLINE = {
@@ -89,33 +96,42 @@ _HEADLINE = {
 }
 
 _EXEMPT_STEPS = {
-    "en": (
-        "Nothing else to do: keep badging at the gate, it records everyone and keeps signed evidence of the "
-        "unavailability (the inspection may check it). When it is solved, registration resumes at the next start "
-        "or end of work."
-    ),
-    "fr": (
-        "Rien d'autre \u00e0 faire : continuez \u00e0 badger, le portique enregistre chacun et garde la preuve "
-        "sign\u00e9e de l'indisponibilit\u00e9 (l'inspection peut la v\u00e9rifier). Une fois le probl\u00e8me "
-        "r\u00e9solu, l'enregistrement reprend au moment suivant (d\u00e9but ou fin du travail)."
-    ),
-    "nl": (
-        "Verder niets te doen: blijf badgen, de toegangspoort registreert iedereen en bewaart een ondertekend "
-        "bewijs van de onbeschikbaarheid (de inspectie kan het nagaan). Zodra het opgelost is, wordt opnieuw "
-        "geregistreerd bij het volgende moment (begin of einde van het werk)."
-    ),
+    "en": [
+        (
+            "keep badging at the gate",
+            "it records everyone and keeps signed evidence of the unavailability (the inspection may check it)",
+        ),
+        ("nothing else to do", "when it is solved, registration resumes at the next start or end of work"),
+    ],
+    "fr": [
+        (
+            "continuez \u00e0 badger",
+            "le portique enregistre chacun et garde la preuve sign\u00e9e de l'indisponibilit\u00e9 (l'inspection "
+            "peut la v\u00e9rifier)",
+        ),
+        (
+            "rien d'autre \u00e0 faire",
+            "une fois le probl\u00e8me r\u00e9solu, l'enregistrement reprend au moment suivant (d\u00e9but ou fin "
+            "du travail)",
+        ),
+    ],
+    "nl": [
+        (
+            "blijf badgen",
+            "de toegangspoort registreert iedereen en bewaart een ondertekend bewijs van de onbeschikbaarheid (de "
+            "inspectie kan het nagaan)",
+        ),
+        (
+            "verder niets te doen",
+            "zodra het opgelost is, wordt opnieuw geregistreerd bij het volgende moment (begin of einde van het werk)",
+        ),
+    ],
 }
 
 _PROVIDER = {
-    "en": "call the gate's provider (technician) now: the fault is theirs to fix",
-    "fr": "appelez maintenant le fournisseur du portique (technicien) : c'est \u00e0 lui de r\u00e9parer",
-    "nl": "bel nu de leverancier van de toegangspoort (technicus): het is aan hem om het te herstellen",
-}
-
-_IF_NOTHING_WORKS = {
-    "en": "if no channel works",
-    "fr": "si aucun canal ne fonctionne",
-    "nl": "als geen enkel kanaal werkt",
+    "en": ("call the gate's provider (technician) now", "the fault is theirs to fix"),
+    "fr": ("appelez maintenant le fournisseur du portique (technicien)", "c'est \u00e0 lui de r\u00e9parer"),
+    "nl": ("bel nu de leverancier van de toegangspoort (technicus)", "het is aan hem om het te herstellen"),
 }
 
 _STATE = {
@@ -136,6 +152,11 @@ _STATE = {
         "nl": "Registreren mislukt sinds {since}; de toegangspoort zoekt uit waarom. Blijf badgen; nog geen "
         "beslissing.",
     },
+    GATE_DOWN: {
+        "en": "THE GATE IS NOT WORKING: badges are not recorded. NO exemption.",
+        "fr": "LE PORTIQUE NE FONCTIONNE PAS : les badges ne sont pas enregistr\u00e9s. AUCUNE dispense.",
+        "nl": "DE TOEGANGSPOORT WERKT NIET: de badges worden niet geregistreerd. GEEN vrijstelling.",
+    },
     NEVER_CONNECTED: {
         "en": "NEVER CONNECTED: this gate has never delivered a registration. The procedure gives NO exemption where "
         "the connection is permanently missing: {steps}",
@@ -147,30 +168,61 @@ _STATE = {
 }
 
 
-def _numbered(steps: list[str]) -> str:
-    return " ".join(
-        f"{index}. {step[0].upper()}{step[1:]}{'' if step.endswith('.') else '.'}"
-        for index, step in enumerate(steps, start=1)
-    )
+@dataclass(frozen=True)
+class Step:
+    """One step of the procedure: the action (a foreman reads it first, on the page in bold) and its detail."""
+
+    action: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.detail}"
+
+
+def _step(pair: tuple[str, str]) -> Step:
+    action, detail = pair
+    return Step(_sentence(action), _sentence(detail))
+
+
+def _sentence(text: str) -> str:
+    return f"{text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}"
+
+
+def _numbered(steps: list[Step]) -> str:
+    return " ".join(f"{index}. {step}" for index, step in enumerate(steps, start=1))
+
+
+def steps(cause: Cause | str, language: str) -> tuple[str, list[Step]]:
+    """The headline and the procedure's steps for one cause."""
+    cause = Cause(cause)
+    if cause.exempt:
+        return _HEADLINE[cause][language], [_step(pair) for pair in _EXEMPT_STEPS[language]]
+    found = [_OTHER_CHANNEL[language], _CONTACT[language], _LISTING[language]]
+    if cause is Cause.OURS:
+        found.insert(0, _PROVIDER[language])
+    return _HEADLINE[cause][language], [_step(pair) for pair in found]
+
+
+def state_steps(state: str, language: str) -> tuple[str, list[Step]]:
+    """The headline and steps of a state that stops registration without an episode: the gate stopped (the
+    technician first, then another way: nothing is recorded here), or never connected."""
+    found = [_PROVIDER[language], _OTHER_CHANNEL[language]]
+    if state == GATE_DOWN:
+        found.append(_CONTACT[language])
+    return _STATE[state][language].removesuffix(": {steps}"), [_step(pair) for pair in found]
 
 
 def what_to_do(cause: Cause | str, language: str) -> str:
     """The headline and the numbered steps of the procedure for one cause."""
-    cause = Cause(cause)
-    headline = _HEADLINE[cause][language]
-    if cause.exempt:
-        return f"{headline} {_EXEMPT_STEPS[language]}"
-    steps = [_OTHER_CHANNEL[language], f"{_IF_NOTHING_WORKS[language]}: {_CONTACT[language]}", _LISTING[language]]
-    if cause is Cause.OURS:
-        steps.insert(0, _PROVIDER[language])
-    return f"{headline} {_numbered(steps)}"
+    headline, found = steps(cause, language)
+    return f"{headline} {' '.join(map(str, found)) if Cause(cause).exempt else _numbered(found)}"
 
 
 def state_line(state: str, language: str, **values: str) -> str:
     """One line for the gate's state: working, waiting, suspected or never connected."""
     text = _STATE[state][language]
     if state == NEVER_CONNECTED:
-        values = {"steps": _numbered([_PROVIDER[language], _OTHER_CHANNEL[language]]), **values}
+        values = {"steps": _numbered([_step(_PROVIDER[language]), _step(_OTHER_CHANNEL[language])]), **values}
     return text.format(**values)
 
 

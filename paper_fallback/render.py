@@ -51,6 +51,8 @@ LABELS = {
         "earlier": "Other references of the day",
         "gates": "Gates of the site on this listing",
         "printed": "printed {at} (clock {clock})",
+        "clock_unknown": "state unknown",
+        "clock": {"synced": "synced", "unsynced": "not synced", "stepped": "stepped", "offset_warning": "drifting"},
         "checkpoint": "Log checkpoint: record {seq}, hash {hash}",
         "log_empty": "Log checkpoint: none, the log is empty",
         "key": "Device key {fp}: check with `sitegate verify --fingerprint`",
@@ -77,6 +79,13 @@ LABELS = {
         "earlier": "Autres références du jour",
         "gates": "Portiques du chantier sur cette liste",
         "printed": "imprimé le {at} (horloge {clock})",
+        "clock_unknown": "état inconnu",
+        "clock": {
+            "synced": "synchronisée",
+            "unsynced": "non synchronisée",
+            "stepped": "corrigée d'un saut",
+            "offset_warning": "en dérive",
+        },
         "checkpoint": "Point de contrôle du journal : enregistrement {seq}, empreinte {hash}",
         "log_empty": "Point de contrôle du journal : aucun, le journal est vide",
         "key": "Clé de l'appareil {fp} : vérifier avec `sitegate verify --fingerprint`",
@@ -103,6 +112,13 @@ LABELS = {
         "earlier": "Andere referenties van de dag",
         "gates": "Toegangspoorten van de werf op deze lijst",
         "printed": "afgedrukt {at} (klok {clock})",
+        "clock_unknown": "toestand onbekend",
+        "clock": {
+            "synced": "gesynchroniseerd",
+            "unsynced": "niet gesynchroniseerd",
+            "stepped": "verzet",
+            "offset_warning": "loopt uit",
+        },
         "checkpoint": "Controlepunt van het logboek: record {seq}, hash {hash}",
         "log_empty": "Controlepunt van het logboek: geen, het logboek is leeg",
         "key": "Sleutel van het toestel {fp}: na te gaan met `sitegate verify --fingerprint`",
@@ -120,6 +136,12 @@ def _checkpoint_line(listing: Listing, labels: dict) -> str:
     if listing.checkpoint is None:
         return labels["log_empty"]
     return labels["checkpoint"].format(seq=listing.checkpoint_seq, hash=listing.checkpoint_hash[:16])
+
+
+def _printed_line(listing: Listing, labels: dict) -> str:
+    """When it was printed and the clock's state then, in the listing's language (a state not named: unknown)."""
+    clock = labels["clock"].get(listing.clock_state, labels["clock_unknown"])
+    return labels["printed"].format(at=listing.printed_at, clock=clock)
 
 
 def _font_path(name: str) -> str:
@@ -260,8 +282,7 @@ def pdf(listing: Listing) -> tuple[bytes, list[str]]:
         document.image(_qr_png(listing.checkpoint), x=250, y=y, w=28)
     document.set_font("DejaVu", "", 8)
     for line in (
-        f"{labels['device']} {listing.device_id} — "
-        + labels["printed"].format(at=listing.printed_at, clock=listing.clock_state),
+        f"{labels['device']} {listing.device_id} — " + _printed_line(listing, labels),
         _checkpoint_line(listing, labels),
         labels["key"].format(fp=listing.key_fingerprint),
         "",
@@ -358,7 +379,7 @@ def escpos(listing: Listing, printer) -> SlipReport:
             printer.textln(line)
         for line in [labels["earlier"] + ":", *listing.earlier_references] if listing.earlier_references else []:
             printer.textln(line)
-        printer.textln(labels["printed"].format(at=listing.printed_at, clock=listing.clock_state))
+        printer.textln(_printed_line(listing, labels))
         printer.textln(_checkpoint_line(listing, labels))
         if number == len(parts) and listing.checkpoint:
             printer.qr(listing.checkpoint, size=4)

@@ -178,3 +178,20 @@ def test_a_name_no_font_can_draw_gets_a_box_to_write_it_by_hand(tmp_path):
     text = PdfReader(io.BytesIO(content)).pages[0].extract_text()
     assert "write it by hand" in text and "Ankh" in text and "Peeters" in text and "85073003328" in text
     assert len(notes) == 1 and "85073003328" in notes[0] and "by hand" in notes[0]
+
+
+def test_the_clock_state_is_printed_in_the_listings_language(device, clock, tmp_path):
+    """Issue 22: the French listing said "horloge synced" (the thermal slip prints the same line)."""
+    for state, expected in (
+        (None, {"fr": "horloge état inconnu", "nl": "klok toestand onbekend", "en": "clock state unknown"}),
+        ("synced", {"fr": "horloge synchronisée", "nl": "klok gesynchroniseerd", "en": "clock synced"}),
+        ("unsynced", {"fr": "horloge non synchronisée", "nl": "klok niet gesynchroniseerd", "en": "clock not synced"}),
+    ):
+        if state:
+            device.log.append(Kind.CLOCK, {"event": state, "source": "chrony", "detail": "", "offset_us": 0})
+        for language, words in expected.items():
+            document = paper.build(device, date(2026, 11, 22), now=clock.wall, language=language)
+            out = tmp_path / f"{language}.pdf"
+            send(device, document, "pdf", out=out)
+            text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(out).pages)
+            assert words in text, (language, state)

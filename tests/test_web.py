@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import re
 import signal
 import tempfile
 import threading
@@ -20,15 +21,19 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
-from web_site import PINS, WebSite, browser, screenshot
+from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.paper_fallback import guidance
-from sitegate.queue import database
+from sitegate.queue import database, delivery
 from sitegate.queue.credentials import make_self_signed
+from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.queue.remarks import OWN_RESEND
+from sitegate.status import daemon_running
+from sitegate.timefmt import format_utc, show
+from sitegate.web.words import WORDS
 
 pytestmark = pytest.mark.slow
 ANNA = "Anna Janssens"
@@ -85,6 +90,13 @@ def replaced(page) -> bool:
         if "does not belong to the document" in str(error):
             return True
         raise
+
+
+def open_paper(driver) -> None:
+    """The reference box and the listing, folded away while the gate works: one tap opens them."""
+    paper = driver.find_element(By.ID, "paper")
+    if not paper.get_attribute("open"):
+        paper.find_element(By.TAG_NAME, "summary").click()
 
 
 def text(driver, element_id: str) -> str:
@@ -145,13 +157,14 @@ def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, site
     site.wait_outage("open")
 
     sign_in(driver, site.web.url, PINS[ANNA])
-    expected = guidance.what_to_do(Cause.SERVICE, "en")
+    expected, steps = guidance.steps(Cause.SERVICE, "en")
     assert text(driver, "state-line") == expected
     assert "Workers are EXEMPT" in expected
+    assert [step.text for step in driver.find_elements(By.CSS_SELECTOR, "#steps li")] == list(map(str, steps))
     evidence = driver.find_element(By.ID, "evidence")
     assert not evidence.get_attribute("open")
     evidence.find_element(By.TAG_NAME, "summary").click()  # the evidence, one tap away
-    assert "service_connect FAILED" in evidence.text, evidence.text
+    assert "connection to the service: connection refused" in evidence.text, evidence.text
     screenshot(driver, "outage-state")
 
     driver.find_element(By.ID, "reference").send_keys("CC-2026-112233")
@@ -264,9 +277,10 @@ def test_the_page_signs_nothing_itself_without_the_daemon_it_only_reads(tmp_path
     site.daemon.kill(signal.SIGTERM)  # the gate's daemon stopped; the page goes on
     sign_in(driver, site.web.url, PINS[ANNA])
     assert text(driver, "state-line")  # it still reads the log
+    open_paper(driver)
     driver.find_element(By.ID, "reference").send_keys("CC-1")
     submit(driver, "record")
-    assert "the gate's daemon does not answer" in text(driver, "error")
+    assert "The gate's daemon does not answer" in text(driver, "error")
     driver.get(f"{site.web.url}/onsite")
     assert "Worker0 Test" in text(driver, "present")
     assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
@@ -277,8 +291,9 @@ def test_the_page_sends_the_listing_to_the_printer(tmp_path, sites, service, dri
     site = start(sites, tmp_path / "site", service)
     site.badge("10000000", "10000002")
     sign_in(driver, site.web.url, PINS["Marc Dubois"], language="fr")
+    open_paper(driver)
     submit(driver, "print")
-    assert f"Liste envoyée à escpos file:{site.printer_file}" in text(driver, "message")
+    assert "Liste envoyée à l'imprimante" in text(driver, "message")
     printed = site.printer_file.read_bytes()
     assert b"Worker0" in printed and b"Worker2" in printed
     assert [(r["destination"], r["by"]) for r in signed_records(site)[Kind.PAPER_LISTING]] == [
@@ -292,10 +307,12 @@ def test_a_reference_with_printer_commands_is_refused_and_never_printed(tmp_path
     site.badge("10000000")
     sign_in(driver, site.web.url, PINS[ANNA])
     injected = "CC-1\x1dVA\x03"  # GS V A 3: the thermal printer feeds and cuts the listing there
+    open_paper(driver)
     driver.execute_script("document.getElementById('reference').value = arguments[0]", injected)
     submit(driver, "record")
     assert "printable characters" in text(driver, "error")
     driver.get(f"{site.web.url}/")
+    open_paper(driver)
     submit(driver, "print")
     assert injected.encode() not in site.printer_file.read_bytes(), "the reference's command reached the printer"
     assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
@@ -405,3 +422,158 @@ def test_remark_14_on_our_own_resend_says_nothing_to_do_in_each_language(tmp_pat
         screenshot(driver, "today-own-resend")
     finally:
         lossy.stop()
+
+
+# Issue 22: the page as a foreman reads it on a 360 px phone, in the page's language, in Brussels time.
+NAMES = {  # names and codes that are no word of any language: the roster's, the site's, the foremen's, the gate's
+    *"Worker0 Worker1 Worker2 Worker3 Test Bouw Peeters NV Clean Star BV Anna Janssens Marc Dubois gate exit".split(),
+    *"CET CEST PDF CC FR NL EN".split(),
+}
+RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def vocabulary(language: str) -> set[str]:
+    """Every word of the page's tables in one language: its own words and the procedure's (guidance.py)."""
+    texts = [word[language] for word in WORDS.values()]
+    for table in vars(guidance).values():
+        if isinstance(table, dict):
+            texts += [str(v[language]) for v in table.values() if isinstance(v, dict) and language in v]
+            texts += [str(table[language])] if language in table else []
+    return {token.lower() for text in texts for token in re.findall(r"[^\W\d_]+", text)}
+
+
+def foreign_words(driver, language: str) -> list[str]:
+    """The words of the page (text, labels, button values) found in no table of its language, names aside."""
+    shown = driver.execute_script(
+        """
+        document.querySelectorAll('details').forEach(d => d.open = true);
+        const labels = [...document.querySelectorAll('[aria-label],[title],[placeholder]')]
+          .map(e => [e.getAttribute('aria-label'), e.getAttribute('title'), e.getAttribute('placeholder')].join(' '));
+        return [document.title, document.body.innerText, ...labels].join(' ');
+        """
+    )
+    allowed = vocabulary(language) | {t.lower() for name in NAMES for t in re.findall(r"[^\W\d_]+", name)}
+    return sorted({t for t in re.findall(r"[^\W\d_]+", shown) if t.lower() not in allowed})
+
+
+def read_like_a_foreman(driver, language: str) -> None:
+    """At 360 px: nothing wider than the screen, every word in the page's language, no raw UTC time."""
+    assert too_wide(driver) == [], driver.current_url
+    assert foreign_words(driver, language) == [], driver.current_url
+    shown = driver.find_element(By.TAG_NAME, "body").text
+    assert not RAW_UTC.search(shown), RAW_UTC.search(shown)
+
+
+def test_the_page_says_the_gate_is_not_working_when_its_daemon_is_stopped(tmp_path, sites, service, driver):
+    """`sitegate run` stopped (status CRITICAL): a red state in the page's language with what to do, never
+    "keep badging"; a button that needs the daemon says so in words, not `[Errno 2]`."""
+    site = start(sites, tmp_path / "site", service)
+    site.badge("10000000")
+    narrow(driver)
+    sign_in(driver, site.web.url, PINS[ANNA], language="fr")
+    assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
+    site.daemon.kill(signal.SIGTERM)
+    assert site.sitegate("status").returncode == 2  # CRITICAL: the daemon is not running
+    for language, headline, action, keep_badging in (
+        ("fr", "LE PORTIQUE NE FONCTIONNE PAS", "Appelez maintenant le fournisseur du portique", "continuez à badger"),
+        ("nl", "DE TOEGANGSPOORT WERKT NIET", "Bel nu de leverancier van de toegangspoort", "blijf badgen"),
+        ("en", "THE GATE IS NOT WORKING", "Call the gate's provider (technician) now", "keep badging"),
+    ):
+        driver.get(f"{site.web.url}/?lang={language}")
+        state = driver.find_element(By.ID, "state")
+        assert "state down" in state.get_attribute("class")
+        assert text(driver, "state-line").startswith(headline)
+        steps = driver.find_elements(By.CSS_SELECTOR, "#steps li")
+        assert steps[0].text.startswith(action) and len(steps) >= 3, [s.text for s in steps]
+        assert keep_badging not in state.text.lower(), state.text
+        assert driver.find_element(By.CSS_SELECTOR, '#steps a[href="tel:+3225115151"]').text == "02 511 51 51"
+        save_narrow(driver, f"gate-down-{language}")
+        read_like_a_foreman(driver, language)
+    driver.get(f"{site.web.url}/?lang=fr")
+    open_paper(driver)
+    driver.find_element(By.ID, "reference").send_keys("CC-1")
+    submit(driver, "record")
+    assert "Errno" not in text(driver, "error") and "ne répond pas" in text(driver, "error")
+    read_like_a_foreman(driver, "fr")
+
+
+def test_an_outage_day_fits_a_360_px_phone_in_french_and_dutch(tmp_path, sites, service, reference, driver):
+    """Every page of an outage day at 360 px, FR and NL: nothing wider than the screen, no English word, no UTC
+    time; the language links are thumb-sized; the steps come first, then the reference box and the listing."""
+    site = start(sites, tmp_path / "site", service, printer="missing")
+    site.badge("10000000", "10000001", "10000002")
+    time.sleep(1.1)  # remark 14: the same worker twice within one second would be a duplicate
+    site.badge("10000002", reader="exit")
+    site.wait(lambda: site.json("queue")["delivered"] == 4, "the morning delivered")
+    narrow(driver)
+    sign_in(driver, site.web.url, PINS[ANNA], language="nl")
+    assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
+    assert not driver.find_element(By.ID, "reference").is_displayed()  # green: the paper is not put forward
+    assert not driver.find_element(By.ID, "download").is_displayed()
+    save_narrow(driver, "working-nl")
+    read_like_a_foreman(driver, "nl")
+
+    site.env.update(trusting(tmp_path, reference.ca_file))
+    site.web.stop()
+    site.restart(base_url=closed_port_url("/b"), token_url=closed_port_url(), reference_url=reference.url)
+    site.start_web()
+    site.badge("10000001", reader="exit")
+    site.wait_outage("open")
+    for language in ("fr", "nl"):
+        sign_in(driver, site.web.url, PINS[ANNA], language=language)
+        assert "state outage" in driver.find_element(By.ID, "state").get_attribute("class")
+        assert driver.find_element(By.ID, "state-word").text  # a word on the colour band, not only a tint
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#steps li")) >= 2
+        assert driver.find_element(By.ID, "reference").is_displayed()
+        for link in driver.find_elements(By.CSS_SELECTOR, "nav.lang a"):
+            assert link.size["width"] >= 44 and link.size["height"] >= 44, (link.text, link.size)
+        assert len(driver.find_elements(By.TAG_NAME, "h1")) == 1
+        assert all(nav.get_attribute("aria-label") for nav in driver.find_elements(By.TAG_NAME, "nav"))
+        save_narrow(driver, f"outage-{language}")
+        read_like_a_foreman(driver, language)
+        submit(driver, "print")  # the configured thermal printer's folder does not exist
+        assert text(driver, "error")
+        read_like_a_foreman(driver, language)
+        for page in ("onsite", "today"):
+            driver.get(f"{site.web.url}/{page}")
+            read_like_a_foreman(driver, language)
+        assert ("ENTRÉE" if language == "fr" else "IN") in text(driver, "registrations")
+    assert requests.get(site.web.url + "/favicon.ico", timeout=10).status_code == 200
+
+
+def test_without_a_printer_the_page_offers_the_pdf_only(tmp_path, sites, service, driver):
+    site = start(sites, tmp_path / "site", service, printer=False)
+    sign_in(driver, site.web.url, PINS[ANNA])
+    assert driver.find_elements(By.ID, "print") == []
+    assert driver.find_elements(By.ID, "download")
+
+
+def test_the_gate_counts_as_stopped_three_heartbeats_after_the_last_or_at_once_after_a_clean_stop(device, clock):
+    """A daemon killed (SIGKILL, a power cut of its own) leaves a heartbeat that only ages: the page and `status`
+    read it with one rule, `status.daemon_running`."""
+    beat = device.config.gate.heartbeat_s
+    assert not daemon_running(device.db, beat, clock.wall)  # never started
+    with immediate(device.db):
+        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall))
+    clock.advance(3 * beat - 1)
+    assert daemon_running(device.db, beat, clock.wall)
+    clock.advance(1)
+    assert not daemon_running(device.db, beat, clock.wall)
+    with immediate(device.db):
+        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall), stopped_utc=format_utc(clock.wall))
+    assert not daemon_running(device.db, beat, clock.wall)
+
+
+def test_a_suspected_failure_is_read_in_brussels_time(tmp_path, sites, driver):
+    """Suspected ("failing since …"): the start in Brussels time with its zone, never the stored UTC string."""
+    site = WebSite(tmp_path / "site", closed_port_url("/b"), closed_port_url(), grace_s=3600)
+    site.roster(WORKERS)
+    sites.append(site.start())
+    site.start_web()
+    since = site.wait_outage("suspected")["current"]["start_utc"]
+    narrow(driver)
+    sign_in(driver, site.web.url, PINS[ANNA], language="fr")
+    assert "state suspected" in driver.find_element(By.ID, "state").get_attribute("class")
+    assert show(since) in text(driver, "state-line"), text(driver, "state-line")
+    save_narrow(driver, "suspected-fr")
+    read_like_a_foreman(driver, "fr")

@@ -29,12 +29,13 @@ class WebSite(Site):
 
     def __init__(self, directory: Path, base_url: str, token_url: str, env: dict | None = None, **options) -> None:
         self.web_options = {"max_failures": 3, "lockout_s": 10, **options.pop("web", {})}
+        self.printer = options.pop("printer", True)  # escpos to a file when True; "missing": a folder not there
         self.web: WebProcess | None = None
         super().__init__(directory, base_url, token_url, env, **options)
 
     @property
     def printer_file(self) -> Path:
-        return self.directory / "thermal-printer.bin"
+        return self.directory / ("no-such-folder" if self.printer == "missing" else "") / "thermal-printer.bin"
 
     def write(self) -> None:
         super().write()
@@ -43,10 +44,9 @@ class WebSite(Site):
         foremen = "".join(f'\n[[web.foreman]]\nname = "{name}"\npin_hash = "{_HASHES[name]}"\n' for name in PINS)
         options = "".join(f"{key} = {value}\n" for key, value in self.web_options.items())
         with self.config.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f'\n[printer]\nformat = "escpos"\nescpos = "file:{self.printer_file}"\n'
-                f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n{options}{foremen}'
-            )
+            if self.printer:
+                handle.write(f'\n[printer]\nformat = "escpos"\nescpos = "file:{self.printer_file}"\n')
+            handle.write(f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n{options}{foremen}')
 
     def start_web(self) -> str:
         self.web = WebProcess(self.config, self.env)
@@ -118,4 +118,43 @@ def screenshot(driver, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
     driver.set_window_size(*PHONE)
+    return path
+
+
+NARROW = 360  # CSS pixels: the narrowest phone in common use
+DOCS = REPO / "docs" / "page"  # the screenshots the README shows
+
+
+def narrow(driver, width: int = NARROW, height: int = 780) -> None:
+    """The page as a phone of `width` CSS pixels shows it (a mobile viewport, its meta viewport honoured)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def too_wide(driver) -> list[str]:
+    """Every element that reaches past the viewport's edges, with its width (details opened first)."""
+    return driver.execute_script(
+        """
+        document.querySelectorAll('details').forEach(d => d.open = true);
+        const width = document.documentElement.clientWidth, found = [];
+        for (const e of document.querySelectorAll('body *')) {
+          const box = e.getBoundingClientRect();
+          if (box.width && (box.right > width + 0.5 || box.left < -0.5))
+            found.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(box.width)}px `
+                       + `(${Math.round(box.left)}..${Math.round(box.right)} of ${width})`);
+        }
+        if (document.documentElement.scrollWidth > width) found.push(`page ${document.documentElement.scrollWidth}px`);
+        return found;
+        """
+    )
+
+
+def save_narrow(driver, name: str) -> Path:
+    """The whole page at the narrow width, as a PNG under docs/page/ (the README links them)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    narrow(driver, NARROW, max(height, 640))
+    path = DOCS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    narrow(driver)
     return path

@@ -23,7 +23,7 @@ from sitegate.config import Config
 from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
-from sitegate.page_actions import ask
+from sitegate.page_actions import GateUnavailable, ask
 from sitegate.paper_fallback.outage import check_reference
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
@@ -32,7 +32,7 @@ from sitegate.queue.records import Kind
 from sitegate.timefmt import local, show
 from sitegate.web import views
 from sitegate.web.auth import Gatekeeper, Session, same, same_origin
-from sitegate.web.words import LANGUAGES, say
+from sitegate.web.words import LANGUAGES, named, say
 
 logger = logging.getLogger("sitegate.web")
 COOKIE = "sitegate_session"
@@ -80,6 +80,9 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             name,
             template_lookup=TEMPLATES,
             say=lambda word, **v: say(word, lang, **v),
+            name=lambda kind, value: named(kind, value, lang),
+            phone_linked=views.phone_linked,
+            printer=views.printer_configured(config),
             lang=lang,
             languages=LANGUAGES,
             session=session,
@@ -167,7 +170,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     def home(session: Session, status: int = 200, **values) -> str:
         now, lang = clock.now(), language(session)
         with reading() as db:
-            state = views.state(db, now, lang)
+            state = views.state(db, config, now, lang)
             references = views.references_today(db, now)
             done = bottle.request.query.get("done")
             record = LogView(db).get(int(done)) if done and done.isdigit() else None
@@ -176,7 +179,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             if record.kind == Kind.OUTAGE_REFERENCE:
                 values["message"] = say("recorded", lang, reference=data["reference"], seq=record.seq)
             elif record.kind == Kind.PAPER_LISTING:
-                values["message"] = say("printed", lang, destination=data["destination"], seq=record.seq)
+                values["message"] = say("printed", lang, seq=record.seq)
         return page("home.tpl", session, status, state=state, references=references, **values)
 
     @app.get("/")
@@ -216,15 +219,18 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             return home(session, 400, error=say("empty_reference", session.language))
         try:
             text = check_reference(text)
+        except IdentifierError:
+            return home(session, 400, error=say("bad_reference", session.language))
+        try:
             employer = normalise_enterprise_number(employer_text, "employer") if employer_text else None
-        except IdentifierError as error:
-            return home(session, 400, error=f"{error.problem} — {error.fix}")
+        except IdentifierError:
+            return home(session, 400, error=say("bad_employer", session.language))
         try:
             seq = ask(config, {"action": "reference", "reference": text, "employer": employer, "by": session.foreman})[
                 "seq"
             ]
         except SitegateError as error:
-            return home(session, 503, error=f"{error.problem} — {error.fix}")
+            return failed_action(session, "reference", error)
         event(logger, "web_reference_recorded", seq=seq, foreman=session.foreman, employer=employer)
         bottle.redirect(f"/?done={seq}", 303)
 
@@ -234,7 +240,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         try:
             found = ask(config, {"action": "download", "language": session.language, "by": session.foreman})
         except SitegateError as error:
-            return home(session, 503, error=f"{error.problem} — {error.fix}")
+            return failed_action(session, "download", error)
         event(logger, "web_listing_downloaded", seq=found["seq"], foreman=session.foreman, workers=found["workers"])
         bottle.response.content_type = "application/pdf"
         bottle.response.set_header("Content-Disposition", f'attachment; filename="listing-{found["day"]}.pdf"')
@@ -246,14 +252,30 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         try:
             printed = ask(config, {"action": "print", "by": session.foreman})
         except SitegateError as error:
-            event(logger, "web_print_failed", logging.ERROR, problem=error.problem, foreman=session.foreman)
-            return home(session, 503, error=say("print_failed", session.language, problem=error.problem))
+            return failed_action(session, "print", error)
         event(logger, "web_listing_printed", seq=printed["seq"], foreman=session.foreman)
         bottle.redirect(f"/?done={printed['seq']}", 303)
 
-    @app.get("/static/<name>")
-    def static(name: str):
-        return bottle.static_file(name, root=STATIC)
+    def failed_action(session: Session, action: str, error: SitegateError) -> str:
+        """A button the daemon could not serve: the foreman reads what to do in the page's language, the
+        technician the problem in the journal."""
+        event(logger, f"web_{action}_failed", logging.ERROR, problem=error.problem, foreman=session.foreman)
+        word = (
+            "gate_unavailable"
+            if isinstance(error, GateUnavailable)
+            else "print_failed"
+            if action == "print"
+            else "action_failed"
+        )
+        return home(session, 503, error=say(word, session.language))
+
+    @app.get("/static/<filename>")
+    def static(filename: str):
+        return bottle.static_file(filename, root=STATIC)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return bottle.static_file("favicon.ico", root=STATIC, mimetype="image/x-icon")
 
     @app.error(403)
     def refused(error: bottle.HTTPError) -> str:

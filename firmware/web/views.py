@@ -4,6 +4,7 @@ verdict and its guidance, presence, remarks): the page never computes its own ve
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
@@ -14,14 +15,14 @@ from sitegate.config import Config
 from sitegate.identifiers import mask
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.listing import day_bounds
-from sitegate.paper_fallback.outage import current, outages
+from sitegate.paper_fallback.outage import NEVER_CONNECTED, SUSPECTED, current, outages
 from sitegate.presence import OnSite, on_site, recent_registrations
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.queue.remarks import ActionItem, info, needing_action
-from sitegate.status import never_connected
-from sitegate.timefmt import local
+from sitegate.status import daemon_running, never_connected
+from sitegate.timefmt import local, show
 
 PRESENCE_WINDOW = timedelta(hours=24)  # registrations older than this cannot keep anyone on site (reset <= 24 h)
 
@@ -29,17 +30,18 @@ PRESENCE_WINDOW = timedelta(hours=24)  # registrations older than this cannot ke
 @dataclass(frozen=True)
 class Evidence:
     at_utc: str
-    what: str
+    what: str  # the signed record's event: suspected, opened, evidence, ...
     failed: list[dict] = field(default_factory=list)  # the probes that failed: name, symptom, detail
 
 
 @dataclass(frozen=True)
 class State:
-    """The gate's state in one line a foreman understands, and the signed evidence behind it."""
+    """The gate's state as a foreman reads it: a headline, the steps to take (the action first), the evidence."""
 
-    level: str  # ok, waiting, suspected, outage, fault (the colour of the line)
+    level: str  # ok, waiting, suspected, outage, fault, down (the colour of the band and its word)
     line: str
-    evidence: list[Evidence]
+    steps: list[guidance.Step] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     since_utc: str | None = None
 
 
@@ -60,22 +62,48 @@ def _failed(piece: dict) -> list[dict]:
     return failed or (piece.get("rounds") or [{}])[-1].get("failed", [])
 
 
-def state(db: sqlite_utils.Database, now: datetime, language: str) -> State:
-    """Working, waiting, or the episode going on, in the words of the outage verdict (guidance.py)."""
+def state(db: sqlite_utils.Database, config: Config, now: datetime, language: str) -> State:
+    """Stopped, working, waiting, or the episode going on, in the words of the outage verdict (guidance.py).
+
+    A stopped daemon comes first: whatever the service does, the gate records nobody then."""
+    if not daemon_running(db, config.gate.heartbeat_s, now):
+        return State("down", *guidance.state_steps(guidance.GATE_DOWN, language))
     view = LogView(db)
     ongoing = current(view)
     summary = delivery.summary(db, now)
     if ongoing is not None:
         shown = ongoing.as_dict(now, language)
         evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
-        level = {"suspected": "suspected", "never_connected": "fault"}.get(ongoing.state)
-        level = level or ("outage" if shown["exempt"] else "fault")
-        return State(level, ongoing.what_to_do(language), evidence, ongoing.start_utc)
+        if ongoing.state == SUSPECTED:
+            line = guidance.state_line(guidance.SUSPECTED, language, since=show(ongoing.start_utc))
+            return State("suspected", line, [], evidence)  # its line says since when
+        if ongoing.state == NEVER_CONNECTED:
+            headline, steps = guidance.state_steps(guidance.NEVER_CONNECTED, language)
+            return State("fault", headline, steps, evidence, ongoing.start_utc)
+        headline, steps = guidance.steps(ongoing.cause, language)
+        return State("outage" if shown["exempt"] else "fault", headline, steps, evidence, ongoing.start_utc)
     if never_connected(summary, view):
-        return State("fault", guidance.state_line(guidance.NEVER_CONNECTED, language), [])
+        return State("fault", *guidance.state_steps(guidance.NEVER_CONNECTED, language))
     if summary.undelivered:
-        return State("waiting", guidance.state_line(guidance.WAITING, language), [])
-    return State("ok", guidance.state_line(guidance.WORKING, language), [])
+        return State("waiting", guidance.state_line(guidance.WAITING, language))
+    return State("ok", guidance.state_line(guidance.WORKING, language))
+
+
+def phone_linked(step: str) -> str:
+    """A step's text as HTML, the contact centre's number a tap away (tel:), every other character escaped."""
+    before, found, after = step.partition(guidance.CONTACT_NUMBER)
+    if not found:
+        return html.escape(step)
+    link = f'<a href="{guidance.CONTACT_TEL}">{guidance.CONTACT_NUMBER}</a>'
+    return f"{html.escape(before)}{link}{html.escape(after)}"
+
+
+def printer_configured(config: Config) -> bool:
+    """A printer the print button can reach: a CUPS queue for PDF, or a thermal printer's address."""
+    printer = config.printer
+    if printer is None:
+        return False
+    return bool(printer.cups_name if printer.format == "pdf" else printer.escpos)
 
 
 def who_is_on_site(db: sqlite_utils.Database, config: Config, now: datetime) -> list[OnSite]:

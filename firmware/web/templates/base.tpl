@@ -4,19 +4,20 @@
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{say('gate')}} {{device_id}}</title>
+<link rel="icon" href="/favicon.ico">
 <link rel="stylesheet" href="/static/page.css">
 </head>
 <body>
 <header>
-<strong>{{say('gate')}} {{device_id}}</strong>
-<nav class="lang">
+<h1>{{say('gate')}} {{device_id}}</h1>
+<nav class="lang" aria-label="{{say('language')}}">
 % for code in languages:
-<a href="{{path}}?lang={{code}}" class="{{'current' if code == lang else ''}}">{{code.upper()}}</a>
+<a href="{{path}}?lang={{code}}" hreflang="{{code}}" class="{{'current' if code == lang else ''}}"{{!' aria-current="true"' if code == lang else ''}}>{{code.upper()}}</a>
 % end
 </nav>
 </header>
 % if session:
-<nav class="tabs">
+<nav class="tabs" aria-label="{{say('pages')}}">
 <a href="/" class="{{'current' if path == '/' else ''}}">{{say('state')}}</a>
 <a href="/onsite" class="{{'current' if path == '/onsite' else ''}}">{{say('on_site')}}</a>
 <a href="/today" class="{{'current' if path == '/today' else ''}}">{{say('today')}}</a>

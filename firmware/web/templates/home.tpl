@@ -1,6 +1,15 @@
 % rebase('base.tpl')
-<section class="state {{state.level}}" id="state">
-<p id="state-line">{{state.line}}</p>
+<section class="state {{state.level}}" id="state" aria-labelledby="state-word">
+<p class="band" id="state-word">{{name('level', state.level)}}</p>
+<div class="said">
+<h2 id="state-line">{{state.line}}</h2>
+% if state.steps:
+<ol id="steps" aria-label="{{say('steps')}}">
+% for step in state.steps:
+<li><strong>{{!phone_linked(step.action)}}</strong> {{step.detail}}</li>
+% end
+</ol>
+% end
 % if state.since_utc:
 <p class="since">{{say('since')}} {{show(state.since_utc)}}</p>
 % end
@@ -9,21 +18,25 @@
 <summary>{{say('evidence')}}</summary>
 <ul>
 % for piece in state.evidence:
-<li>{{show(piece.at_utc)}}: {{piece.what}}
+<li>{{show(piece.at_utc)}}{{say('colon')}}{{name('event', piece.what)}}
 % if piece.failed:
 <ul>
 % for probe in piece.failed:
-<li>{{probe.get('name', '')}} {{say('failed')}} {{probe.get('symptom', '')}} {{probe.get('detail', '')}}</li>
+<li>{{name('probe', probe.get('name'))}}{{say('colon')}}{{name('symptom', probe.get('symptom'))}}</li>
 % end
 </ul>
 % end
 </li>
 % end
 </ul>
+<p>{{say('kept_for_technician')}}</p>
 </details>
 % end
+</div>
 </section>
 
+<details id="paper"{{!' open' if state.level in ('outage', 'fault') or error or message else ''}}>
+<summary>{{say('paper')}}</summary>
 <section id="reference-section">
 <h2>{{say('reference')}}</h2>
 % if references:
@@ -49,8 +62,11 @@
 <input type="hidden" name="csrf" value="{{session.csrf}}">
 <button id="download" type="submit">{{say('download')}}</button>
 </form>
+% if printer:
 <form method="post" action="/print">
 <input type="hidden" name="csrf" value="{{session.csrf}}">
 <button id="print" type="submit">{{say('to_printer')}}</button>
 </form>
+% end
 </section>
+</details>

@@ -18,11 +18,11 @@
 <section id="registrations">
 <h2>{{say('registrations')}} ({{len(registrations)}})</h2>
 % if registrations:
-<table>
+<table id="today-table">
 <thead><tr><th>{{say('time')}}</th><th>{{say('name')}}</th><th>{{say('employer')}}</th><th>{{say('direction')}}</th></tr></thead>
 <tbody>
 % for entry in registrations:
-<tr><td>{{hhmm(entry.at_utc)}}</td><td>{{entry.name}} <small>{{entry.number}}</small></td><td>{{entry.employer}}</td><td>{{entry.direction}}</td></tr>
+<tr><td>{{hhmm(entry.at_utc)}}</td><td>{{entry.name}} <small>{{entry.number}}</small></td><td>{{entry.employer}}</td><td>{{name('direction', entry.direction)}}</td></tr>
 % end
 </tbody>
 </table>
