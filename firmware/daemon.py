@@ -282,15 +282,17 @@ class Daemon:
         prober = Prober(self.config, self.clock.now)
         state = None
         while not self.stop.is_set():
-            self.probe_now.wait(self.config.outage.probe_interval_s)
+            asked = self.probe_now.wait(self.config.outage.probe_interval_s)  # a failed delivery asks at once
             self.probe_now.clear()
             if self.stop.is_set():
                 return
             summary = delivery.summary(db, self.clock.now())
             probes = prober.round(summary, self.own_faults())
             previous, state = state, journal.observe(probes, summary, self.clock.now())
-            if state != OK and service_reachable(probes):
-                self.forwarder.retry_soon()  # the way to the service is open: its answer, not the backoff, decides
+            if not asked and state != OK and service_reachable(probes):
+                # The way to the service is open: try it now rather than at the backoff's end. Only from the
+                # periodic rounds: one extra call per probe interval at most, never a loop of failure, probe, retry.
+                self.forwarder.retry_soon()
             if previous is not None and state != previous:
                 self.checkpoint(checkpoints.Reason.OUTAGE)
 

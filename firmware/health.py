@@ -93,6 +93,23 @@ def backlog(summary: QueueSummary, reception_delay_s: int) -> list[Finding]:
     return []
 
 
+FLAKY_SHARE, FLAKY_MIN_CALLS = 0.25, 6  # one send in four failing, over enough calls to mean something
+
+
+def flaky(calls: int, failed: int, worst_wait_s: float | None, outage_open: bool) -> list[Finding]:
+    """A service that fails most calls but answers one every few minutes opens no outage: registration works, late.
+    Say it, with the share of failed sends and the delay, rather than nothing (an outage has its own lines)."""
+    if outage_open or calls < FLAKY_MIN_CALLS or failed / calls < FLAKY_SHARE:
+        return []
+    waited = f"; registrations waited up to {worst_wait_s / 60:.0f} min" if worst_wait_s else ""
+    text = (
+        f"delivery is unreliable: {failed} of {calls} sends failed in the last hour ({failed / calls:.0%}){waited}. "
+        "Not an outage (the service still answers): no exemption, workers badge as usual; if it lasts, tell the "
+        "provider (`sitegate queue`, `sitegate outage --json`)"
+    )
+    return [Finding(WARNING, text)]
+
+
 def delivery(summary: QueueSummary) -> list[Finding]:
     found = []
     if summary.last_error_class == Cause.OURS and summary.undelivered:

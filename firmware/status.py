@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -15,8 +15,9 @@ from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clockwatch import last_clock_event, service_dispute, unsynced_records
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
+from sitegate.queue.sendwindow import WINDOW_S
 from sitegate.queue.signing import fingerprint
-from sitegate.timefmt import parse_utc
+from sitegate.timefmt import format_utc, parse_utc
 
 RUNNING, STALLED, STOPPED = "running", "stalled", "stopped"
 # A late heartbeat is not yet a stall: the heartbeat thread's own work (a summary, a checkpoint) and a busy SD card.
@@ -88,6 +89,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         *health.disk(disk.free),
         *health.backlog(summary, config.site.reception_delay_s),
         *health.delivery(summary),
+        *health.flaky(*sends_last_hour(db, now), outage_open=status["outage"] is not None),
         *health.clock(status["clock_state"], dispute),
         *health.episode(status["outage"], status["never_connected"]),
         *health.witnesses(verdicts, checkpoints.unacknowledged(device.log)),
@@ -133,6 +135,20 @@ def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
 def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
     """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
     return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
+
+
+def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
+    """The forwarder's calls and failures of the last hour (as it last wrote them), and the longest a registration
+    delivered in that hour waited."""
+    counted = delivery.get_meta(db, "sends_last_hour", delivery.DELIVERY_META)
+    calls, failed = (int(n) for n in counted.split(",")) if counted else (0, 0)
+    since = format_utc(now - timedelta(seconds=WINDOW_S))
+    worst = db.execute(
+        "SELECT max((julianday(d.delivered_utc) - julianday(r.wall_utc)) * 86400) FROM delivery d "
+        "JOIN records r ON r.seq = d.seq WHERE d.delivered_utc >= ?",
+        [since],
+    ).fetchone()[0]
+    return calls, failed, worst
 
 
 def current_outage(device: Device, now: datetime) -> dict | None:

@@ -23,6 +23,8 @@ from sitegate.jsonlog import event
 from sitegate.queue import delivery
 from sitegate.queue import presence_rest_v1 as contract
 from sitegate.queue.clock import SYSTEM, Clock
+from sitegate.queue.database import immediate
+from sitegate.queue.sendwindow import SendWindow
 from sitegate.queue.service import BatchRejected, DeliveryFailure, ServiceClient
 from sitegate.timefmt import format_utc, parse_utc
 
@@ -89,6 +91,7 @@ class Forwarder:
         self.wake = threading.Event()
         self.retry_now = threading.Event()  # the probes see the service's way open again: end the backoff
         self.asked_to_wait = False  # the service itself named the wait (Retry-After): never cut that one short
+        self.sends = SendWindow()
         self.sleep = sleep or self._backoff
         self.wait = wait or default_wait()
         self.on_failure = on_failure
@@ -222,12 +225,28 @@ class Forwarder:
             taken = retrying(self._deliver_unless_stopping, ForwardReport())  # a report per round: nothing grows
             if self.stopping.is_set():
                 break
-            if retrying.statistics.get("attempt_number", 1) > 1:
+            failures = retrying.statistics.get("attempt_number", 1) - 1
+            self._count(failures, succeeded=taken > 0)
+            if failures:
                 self.on_recovery()  # delivered after failures: the outage journal can look again at once
             if not taken:
                 self.idle(idle_s)
             elif taken < self.config.service.batch_size:
                 self.gather(GATHER_S)  # a partial batch: let the next one gather instead of committing per badge
+
+    def _count(self, failures: int, succeeded: bool) -> None:
+        """Counts the round's calls; writes the last hour's counts (one small write) only while some failed, and
+        once more when the failures have aged out."""
+        if not failures and not succeeded:
+            return
+        now_s = self.clock.monotonic_ns() / 1e9
+        had_failures = self.sends.counts(now_s)[1] > 0
+        self.sends.record(now_s, failures, succeeded)
+        calls, failed = self.sends.counts(now_s)
+        if failed or had_failures:
+            self.yield_to_gate()
+            with immediate(self.db):
+                delivery.set_meta(self.db, delivery.DELIVERY_META, sends_last_hour=f"{calls},{failed}")
 
     def _deliver_unless_stopping(self, report: ForwardReport) -> int:
         return 0 if self.stopping.is_set() else self.deliver_batch(report)

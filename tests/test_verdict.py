@@ -249,3 +249,20 @@ def test_issue22_4_5_the_outage_closes_when_the_service_is_back_and_the_queue_ag
     assert site.json("queue")["delivered"] == 2
     status = site.json("status")
     assert status["outage"] is None and status["queue"]["last_error_class"] == "service_unavailable"
+
+
+def test_issue22_9_a_flapping_service_is_said_with_the_share_of_failed_sends(tmp_path, sites, service):
+    """A service that fails every other call answers often enough that no outage opens (registration works,
+    late): `sitegate status` says so, with the share of failed sends, instead of nothing."""
+    site = connected(sites, tmp_path, service, grace_s=300)
+    site.roster([f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(8)])
+    for delivered, uid in enumerate(["10000003", "10000004", "10000005", "10000006", "10000007"], start=2):
+        service.fault("503", count=1)  # this registration's first call fails, the retry goes through
+        site.badge(uid)
+        site.wait(lambda n=delivered: site.json("queue")["delivered"] == n, f"{delivered} delivered")
+    site.wait(lambda: site.outage()["state"] == "ok", "no outage: every failure was followed by a success")
+    status = site.sitegate("status", "--json")
+    warnings = json.loads(status.stdout)["warnings"]
+    [said] = [line for line in warnings if "delivery is unreliable" in line]
+    assert "5 of 10 sends failed in the last hour (50%)" in said and "no exemption" in said
+    assert status.returncode == 1
