@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from conftest import registration, run_sitegate
 
+from sitegate import config as configuration
+from sitegate.device import Device
 from sitegate.queue import delivery
 from sitegate.queue.clock import Capture, ClockReading
 from sitegate.queue.clockwatch import CONFIGURED, Anchor, ClockWatch
+from sitegate.queue.database import immediate
 from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
@@ -278,3 +281,35 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     clock.wall += timedelta(hours=1)  # stepped back onto the carried time: trusted again
     watch.current()
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
+
+
+def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(config_file, clock):
+    config_file.write_text(config_file.read_text() + "\n[clock]\ntrust_system_clock = true\n")
+    device = Device.open(configuration.load(config_file), clock)
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    assert watch_for(device, clock, readings).check().state == "synced"  # the clock an hour slow since boot
+
+    def service_said(offset_s: float, minutes_later: float) -> None:
+        with immediate(device.ledger):
+            seen = format_utc(clock.wall + timedelta(minutes=minutes_later))
+            delivery.set_meta(device.ledger, delivery.DELIVERY_META, service_offset_s=offset_s, service_offset_utc=seen)
+
+    service_said(3600.3, 5)
+    status = run_sitegate("status", "--json", config=config_file)
+    data = json.loads(status.stdout)
+    assert data["clock_state"] == "disputed" and status.returncode >= 1
+    assert "only the configuration vouches for the clock" in data["clock_dispute"]
+    assert any("believe the service" in w for w in data["warnings"])
+    clock_said = run_sitegate("clock", "--json", config=config_file)
+    assert json.loads(clock_said.stdout)["synced"] is False and clock_said.returncode == 2
+    assert "disputed" in run_sitegate("status", config=config_file).stdout  # the table never says synced
+    service_said(3600.3, -5)  # measured before the clock was last found synced: the next delivery will tell
+    assert (
+        "believe the clock until the next delivery"
+        in json.loads(run_sitegate("status", "--json", config=config_file).stdout)["clock_dispute"]
+    )
+    service_said(0.4, 5)  # within the tolerance
+    data = json.loads(run_sitegate("status", "--json", config=config_file).stdout)
+    assert data["clock_state"] == "synced" and data["clock_dispute"] is None
+    device.close()
