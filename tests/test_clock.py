@@ -278,6 +278,13 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
     assert [corrected[s] for s in seqs] == [format_utc(t) for t in true_times]
     assert clock_events(device) == ["synced", "stepped"]
+    watch = watch_for(device, clock, readings)  # the daemon restarted in the same boot: the step is not forgotten
+    assert watch.current().state == "stepped"
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    late = append_registration(device.log, registration(9)).seq
+    assert watch.check().state == "stepped"
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    assert corrected[late] == format_utc(clock.wall + timedelta(hours=1))
     clock.wall += timedelta(hours=1)  # stepped back onto the carried time: trusted again
     watch.current()
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
