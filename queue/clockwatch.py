@@ -111,7 +111,7 @@ class ClockWatch:
 
     def _resume(self) -> None:
         """A daemon restarted in the same boot after an unresolved step carries on from the step's anchor."""
-        record = next(self.log.newest(Kind.CLOCK), None)
+        record = next((r for r in self.log.newest(Kind.CLOCK) if r.data["event"] != "offset_warning"), None)
         carried = record.data.get("carried") if record and record.data["event"] == ClockState.STEPPED else None
         if carried and record.boot_id == self.boot_id:
             self._anchor = Anchor(parse_utc(carried["true_utc"]), carried["monotonic_ns"])

@@ -165,7 +165,9 @@ def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
     ).rowcount
 
 
-def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) -> list[Pending]:
+def take_batch(
+    db: sqlite_utils.Database, limit: int, now: str, device_id: str, boot_id: str | None = None
+) -> list[Pending]:
     """The oldest pending registrations, marked in flight (durably) before they are sent. A registration captured
     after a clock step in this boot waits for its corrected time (the clock watch re-dates it within a second)."""
     with immediate(db):
@@ -174,7 +176,7 @@ def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str) 
             "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
             "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
             "ORDER BY d.seq LIMIT ?",
-            [State.PENDING, ClockState.STEPPED, read_boot_id(), limit],
+            [State.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(

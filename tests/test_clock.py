@@ -16,12 +16,16 @@ from pathlib import Path
 import pytest
 from conftest import registration, run_sitegate
 
+from sitegate import config as configuration
+from sitegate.device import Device
 from sitegate.queue import delivery
-from sitegate.queue.clock import ClockReading
-from sitegate.queue.clockwatch import Anchor, ClockWatch
+from sitegate.queue.clock import Capture, ClockReading
+from sitegate.queue.clockwatch import CONFIGURED, Anchor, ClockWatch
+from sitegate.queue.database import immediate
 from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
+from sitegate.timefmt import format_utc
 
 # Captured from chronyc 4.3 (Debian 12).
 SYNCED = (
@@ -246,3 +250,73 @@ def test_clock_command_reads_chronyc(tmp_path, config_file):
         ).returncode
         == 2
     )
+
+
+def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by_the_carried_time(device, clock):
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    watch = watch_for(device, clock, readings)
+    clock.reading = None
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    before = append_registration(device.log, registration(0))
+    clock.advance(5)
+    clock.wall -= timedelta(hours=1)  # the wall clock steps back; monotonic time does not
+    true_times = []
+    seqs = []
+    for index in range(1, 4):
+        seqs.append(append_registration(device.log, registration(index)).seq)
+        true_times.append(clock.wall + timedelta(hours=1))
+        clock.advance(2)
+    assert watch.wake.is_set() and watch.current().state == "stepped"  # seen at the first capture after it
+    assert [r.clock_state for r in device.log.records(kind="registration")] == ["synced"] + ["stepped"] * 3
+    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", clock.boot_id)
+    assert [p.seq for p in batch] == [before.seq]  # what is not re-dated yet waits
+    status = watch.check()
+    assert status.state == "stepped" and not status.synced  # the configuration alone cannot vouch after a step
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    assert [corrected[s] for s in seqs] == [format_utc(t) for t in true_times]
+    assert clock_events(device) == ["synced", "stepped"]
+    watch = watch_for(device, clock, readings)  # the daemon restarted in the same boot: the step is not forgotten
+    assert watch.current().state == "stepped"
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    late = append_registration(device.log, registration(9)).seq
+    assert watch.check().state == "stepped"
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    assert corrected[late] == format_utc(clock.wall + timedelta(hours=1))
+    clock.wall += timedelta(hours=1)  # stepped back onto the carried time: trusted again
+    watch.current()
+    assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
+
+
+def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(config_file, clock):
+    config_file.write_text(config_file.read_text() + "\n[clock]\ntrust_system_clock = true\n")
+    device = Device.open(configuration.load(config_file), clock)
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    assert watch_for(device, clock, readings).check().state == "synced"  # the clock an hour slow since boot
+
+    def service_said(offset_s: float, minutes_later: float) -> None:
+        with immediate(device.ledger):
+            seen = format_utc(clock.wall + timedelta(minutes=minutes_later))
+            delivery.set_meta(device.ledger, delivery.DELIVERY_META, service_offset_s=offset_s, service_offset_utc=seen)
+
+    service_said(3600.3, 5)
+    status = run_sitegate("status", "--json", config=config_file)
+    data = json.loads(status.stdout)
+    assert data["clock_state"] == "disputed" and status.returncode >= 1
+    assert "only the configuration vouches for the clock" in data["clock_dispute"]
+    assert any("believe the service" in w for w in data["warnings"])
+    clock_said = run_sitegate("clock", "--json", config=config_file)
+    assert json.loads(clock_said.stdout)["synced"] is False and clock_said.returncode == 2
+    assert "disputed" in run_sitegate("status", config=config_file).stdout  # the table never says synced
+    service_said(3600.3, -5)  # measured before the clock was last found synced: the next delivery will tell
+    assert (
+        "believe the clock until the next delivery"
+        in json.loads(run_sitegate("status", "--json", config=config_file).stdout)["clock_dispute"]
+    )
+    service_said(0.4, 5)  # within the tolerance
+    data = json.loads(run_sitegate("status", "--json", config=config_file).stdout)
+    assert data["clock_state"] == "synced" and data["clock_dispute"] is None
+    device.close()
