@@ -233,7 +233,11 @@ class Daemon:
 
     def _bus_witness(self, held: checkpoints.Checkpoint, held_by: str) -> None:
         """This gate's checkpoint as the broker (retained) or a peer holds it: a witness a rollback of the data
-        directory cannot reach. The highest seen counts; the log is judged against it at once."""
+        directory cannot reach. The highest seen counts; the log is judged against it at once. One this gate did not
+        sign is no evidence of anything but of who sent it (anyone with a peer's password): said, never judged."""
+        if not held.signed_by(self.keys.at(held.seq)):
+            event(logger, "bus_checkpoint_forged", logging.ERROR, held_by=held_by, seq=held.seq)
+            return
         if self.bus_witness is None or held.seq > self.bus_witness.seq:
             self.bus_witness = checkpoints.Witness.of(held_by, held)
             self.checkpoint(checkpoints.Reason.PERIODIC)

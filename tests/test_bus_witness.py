@@ -123,3 +123,23 @@ def test_a_peer_keeps_the_checkpoint_a_broker_lost_and_catches_the_rollback(tmp_
         found = wait_until(lambda: gate.events("log_witness_mismatch"), "the rollback caught by the peer", timeout=30)
         assert found[0]["witness"] == "peer gate-b" and f"holds checkpoint {end}" in found[0]["problem"], found
         assert _kept_by(peer, "gate-a") == end  # the rolled-back gate's older checkpoint did not replace it
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_gate_never_signed_is_no_witness(tmp_path):
+    """Anyone with a peer's password can send any checkpoint back: one not signed by the gate raises no alarm and
+    stops no checkpoint; it is logged with who sent it."""
+    with running_site(tmp_path, _roster(2), running=("gate-a",)) as (broker, gates, _):
+        gate = gates["gate-a"]
+        gate.badge(badge(FIRST_UID, 0))
+        forged = {"seq": 999, "hash": "ab" * 32, "wall_utc": "2026-12-01T07:00:00.000000Z", "reason": "periodic"}
+        peer = client(broker, "gate-b", "forger")
+        body = json.dumps({"of": "gate-a", "checkpoint": {**forged, "signature": "cd" * 64}})
+        peer.publish(topics.topic(SITE, "gate-b", topics.WITNESS), body, qos=1).wait_for_publish(5)
+        peer.loop_stop()
+        peer.disconnect()
+        [logged] = wait_until(lambda: gate.events("bus_checkpoint_forged"), "the forged checkpoint logged")
+        assert logged["held_by"] == "peer gate-b" and logged["seq"] == 999
+        gate.stop()
+        assert not gate.events("log_witness_mismatch")
+        assert gate.sitegate("verify").returncode == 0
