@@ -91,7 +91,7 @@ class Daemon:
             from sitegate.site.bus import SiteBus
             from sitegate.site.view import site_history
 
-            self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health, self._broker_witness)
+            self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health, self._bus_witness)
             for device, record in site_history(config, self.clock.now() - HISTORY):
                 self.gate.observe(record, device, report=False)  # reported when they came in
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.
@@ -100,7 +100,7 @@ class Daemon:
         self.witness_ledger = database.connect_ledger(config.database_path)
         self.witness_lock = threading.Lock()
         self.head_file = database.head_path(config.database_path)
-        self.broker_witness: checkpoints.Witness | None = None  # the broker's retained checkpoint of this gate
+        self.bus_witness: checkpoints.Witness | None = None  # this gate's checkpoint as the broker or a peer holds it
 
     def _log(self, clock, with_ledger: bool = True) -> RegistrationLog:
         db = database.connect(self.config.database_path, with_ledger)
@@ -224,7 +224,7 @@ class Daemon:
                     reason,
                     reason == checkpoints.Reason.PERIODIC,
                     self.keys,
-                    [self.broker_witness] if self.broker_witness else [],
+                    [self.bus_witness] if self.bus_witness else [],
                 )
                 self._witness_findings(self.witness_log, verdicts)
             except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it
@@ -233,11 +233,15 @@ class Daemon:
                 event(logger, "checkpoint_failed", logging.ERROR, reason=reason, problem=problem, fix=fix)
                 self.feedback.show(Signal.FAULT)
 
-    def _broker_witness(self, held: checkpoints.Checkpoint) -> None:
-        """The broker's retained checkpoint of this gate (site bus): a witness a rollback of the data directory
-        cannot reach. The highest seen counts; the log is judged against it at once."""
-        if self.broker_witness is None or held.seq > self.broker_witness.seq:
-            self.broker_witness = checkpoints.Witness.of("broker", held)
+    def _bus_witness(self, held: checkpoints.Checkpoint, held_by: str) -> None:
+        """This gate's checkpoint as the broker (retained) or a peer holds it: a witness a rollback of the data
+        directory cannot reach. The highest seen counts; the log is judged against it at once. One this gate did not
+        sign is no evidence of anything but of who sent it (anyone with a peer's password): said, never judged."""
+        if not held.signed_by(self.keys.at(held.seq)):
+            event(logger, "bus_checkpoint_forged", logging.ERROR, held_by=held_by, seq=held.seq)
+            return
+        if self.bus_witness is None or held.seq > self.bus_witness.seq:
+            self.bus_witness = checkpoints.Witness.of(held_by, held)
             self.checkpoint(checkpoints.Reason.PERIODIC)
 
     def _witness_findings(self, log: RegistrationLog, verdicts: list[checkpoints.Verdict]) -> None:

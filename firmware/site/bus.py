@@ -15,7 +15,9 @@ The retained checkpoint is a witness off the device: rolling back the whole data
 fools every witness on it, not the broker. At each connect the gate reads its own retained checkpoint back (a probe
 of its own, echoed after it, says it has been read, or that there is none) and hands it to the daemon, which judges
 the log against it like any witness; only then does the gate publish its newer checkpoints, and never one older
-than what the broker holds: the evidence of a rollback stays there.
+than what the broker holds: the evidence of a rollback stays there. The peers are witnesses too: each keeps the
+newest checkpoint of every peer it verified (the peer's pinned key), and sends it back on its `witness` topic when
+that peer asks to catch up, so a broker that lost its retained messages does not lose the evidence.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: t
 CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 PUBLISHED_SEQ = "published_seq"
+PEER_CHECKPOINT = "checkpoint:"  # + a peer's device id: its newest checkpoint we verified (canonical JSON)
 CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
 CONNECTED_SINCE = "connected_since_utc"
 MAX_PACKET_BYTES = 2**20  # the largest message a gate takes in: a record is a few kB (a listing's names ~20 bytes a
@@ -138,9 +141,10 @@ class SiteBus:
         clock: Clock,
         on_peer_registration: Callable[[str, Record], None] = lambda device, record: None,
         health: Callable[[], dict] | None = None,
-        on_own_checkpoint: Callable[[checkpoints.Checkpoint], None] = lambda checkpoint: None,
+        on_own_checkpoint: Callable[[checkpoints.Checkpoint, str], None] = lambda checkpoint, held_by: None,
     ) -> None:
-        """on_own_checkpoint: this gate's checkpoint as the broker holds it (retained), from the bus thread."""
+        """on_own_checkpoint: this gate's checkpoint as the broker ("broker") or a peer ("peer gate-b") holds it,
+        from the bus thread; judged by the caller (a peer cannot forge one: it is signed by this gate's key)."""
         self.config = config
         self.bus: BusConfig = config.bus
         self.device = config.device_id
@@ -165,6 +169,8 @@ class SiteBus:
         self._probe = ""  # echoed on our checkpoint topic after the retained checkpoint: "read back" once it is seen
         self._checkpoint_read_back = False
         self._broker_checkpoint_seq = 0  # the highest checkpoint of ours seen on the broker
+        self._witness_sent: dict[str, tuple[str, int]] = {}  # peer -> its checkpoint last sent back, and when (ns)
+        self._witness_wanted: set[str] = set()  # peers that asked to catch up: their checkpoint goes back to them
 
     # paho's thread: only hand over to ours.
 
@@ -230,6 +236,7 @@ class SiteBus:
                     self._publish_checkpoint(client, log)
                     self._publish_own(client, log)
                     self._answer_waiting(client, log, mirror)
+                    self._send_witnesses(client, mirror)
                     if self.health and self.clock.monotonic_ns() >= next_health_ns:
                         client.publish(self._health_topic, canonical_json(self.health()), qos=1, retain=True)
                         next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
@@ -292,7 +299,50 @@ class SiteBus:
             event(logger, "bus_checkpoint_unreadable", logging.ERROR, problem=str(error))
             return
         self._broker_checkpoint_seq = max(self._broker_checkpoint_seq, held.seq)
-        self.on_own_checkpoint(held)
+        self.on_own_checkpoint(held, "broker")
+
+    def _take_peer_checkpoint(self, mirror: Mirror, origin: str, body: object) -> None:
+        """A peer's checkpoint: kept, when its key signed it, if newer than the one kept (never an older one)."""
+        if isinstance(body, dict) and set(body) == {"probe"}:
+            return  # the peer reading its own retained checkpoint back
+        try:
+            held = checkpoints.Checkpoint.from_dict(body)
+        except ValueError as error:
+            mirror.reject_message(origin, f"not a checkpoint: {error}", self.clock.now())
+            return
+        if not held.signed_by(self.bus.peer_keys[origin]):
+            mirror.reject_message(origin, "a checkpoint not signed by the gate's pinned key", self.clock.now())
+            return
+        kept = mirror.state(f"{PEER_CHECKPOINT}{origin}")
+        if kept is None or json.loads(kept)["seq"] < held.seq:
+            mirror.set_state(f"{PEER_CHECKPOINT}{origin}", canonical_json(held.as_dict()))
+
+    def _send_witnesses(self, client: mqtt.Client, mirror: Mirror) -> None:
+        """Each asking peer's newest checkpoint we hold, back to it; the same one again only at the end of the
+        catch-up cooldown (asking again and again earns one small message per cooldown, never none)."""
+        now_ns = self.clock.monotonic_ns()
+        for requester in list(self._witness_wanted):
+            kept = mirror.state(f"{PEER_CHECKPOINT}{requester}")
+            sent, at_ns = self._witness_sent.get(requester, (None, None))
+            if kept is not None and kept == sent and at_ns is not None and now_ns - at_ns < CATCHUP_COOLDOWN_NS:
+                continue  # sent just now: again at the cooldown's end
+            self._witness_wanted.discard(requester)
+            if kept is None:
+                continue
+            self._witness_sent[requester] = (kept, now_ns)
+            topic = topics.topic(self.bus.site, self.device, topics.WITNESS)
+            client.publish(topic, canonical_json({"of": requester, "checkpoint": json.loads(kept)}), qos=1)
+
+    def _take_witness(self, sender: str, body: object) -> None:
+        """A peer sending back our own checkpoint as it holds it."""
+        if not isinstance(body, dict) or body.get("of") != self.device:
+            return
+        try:
+            held = checkpoints.Checkpoint.from_dict(body.get("checkpoint"))
+        except ValueError as error:
+            event(logger, "bus_checkpoint_unreadable", logging.ERROR, sender=sender, problem=str(error))
+            return
+        self.on_own_checkpoint(held, f"peer {sender}")
 
     def _take_acks(self, mirror: Mirror) -> None:
         acked = False
@@ -323,7 +373,7 @@ class SiteBus:
             if (
                 where is None
                 or where.device == self.device
-                or where.what not in (topics.RECORDS, topics.CATCHUP, topics.HEALTH)
+                or where.what not in (topics.RECORDS, topics.CATCHUP, topics.HEALTH, topics.CHECKPOINT, topics.WITNESS)
             ):
                 continue
             now = self.clock.now()
@@ -336,6 +386,12 @@ class SiteBus:
                 self._take_record(client, mirror, where.device, body, now)
             elif where.what == topics.CATCHUP:
                 self._answer(client, log, mirror, body, where.device)
+                if where.device in self.bus.peer_keys:
+                    self._witness_wanted.add(where.device)
+            elif where.what == topics.CHECKPOINT and where.device in self.bus.peer_keys:
+                self._take_peer_checkpoint(mirror, where.device, body)
+            elif where.what == topics.WITNESS and where.device in self.bus.peer_keys:
+                self._take_witness(where.device, body)
             elif where.what == topics.HEALTH and isinstance(body, dict):
                 if body.get("online"):
                     self._offline.discard(where.device)

@@ -13,6 +13,7 @@ RECORDS = "records"  # signed records: the gate's own, or a peer's relayed in an
 CATCHUP = "catchup"  # "send me these devices' records from these seqs"
 HEALTH = "health"  # retained: what `sitegate status --json` says; the last will says offline
 CHECKPOINT = "checkpoint"  # retained: the gate's latest signed checkpoint, a witness of its log kept off the device
+WITNESS = "witness"  # a peer's latest checkpoint as this gate holds it, sent back to that peer when it asks to catch up
 FLEET_HEALTH = f"{ROOT}/+/+/{HEALTH}"
 
 
