@@ -188,7 +188,8 @@ class Checks:
     def install(self) -> None:
         started = time.monotonic()
         self.guest.run(
-            "echo '127.0.1.1 sitegate-vm' >> /etc/hosts && mkdir -p /mnt/project && mount -o ro /dev/vdb /mnt/project && cp -a /mnt/project/sitegate /root/ "
+            "echo '127.0.1.1 sitegate-vm' >> /etc/hosts && "  # sudo looks the host name up
+            "mkdir -p /mnt/project && mount -o ro /dev/vdb /mnt/project && cp -a /mnt/project/sitegate /root/ "
             "&& cp -a /mnt/project/wheelhouse /root/ && umount /mnt/project"
         )
         # Offline: the guest has no network; /etc/pip.conf (in the image) says no-index, find-links /root/wheelhouse.
