@@ -50,9 +50,11 @@ def _systemd_watchdog() -> str | None:
 
 
 def _real_reader(reader: ReaderConfig):
-    from sitegate.reader.mfrc522_source import Mfrc522Source  # noqa: PLC0415 - the real driver only on the device
+    """The daemon's own way to open it: a driver that cannot start (not a Pi, no rpi-lgpio, lgpio's pipe) says why,
+    instead of the step's fix blaming the SPI cable."""
+    from sitegate.reader.factory import make_source  # noqa: PLC0415 - the real driver only on the device
 
-    return Mfrc522Source(reader)
+    return make_source(reader)
 
 
 def _real_feedback(config: Config):

@@ -22,7 +22,8 @@ def make_source(reader: ReaderConfig) -> BadgeSource:
 
         return Mfrc522Source(reader)
     except (ImportError, RuntimeError, OSError) as error:
-        raise SitegateError(
-            f"reader {reader.name}: the MFRC522 driver cannot start ({error})",
-            'on a Raspberry Pi: enable SPI and run `sudo make install`; on another machine use source = "fifo"',
-        ) from None
+        if ".lgd-nfy" in f"{getattr(error, 'filename', '')} {error}":  # lgpio's notify pipe, in $LG_WD or the cwd
+            fix = "run the installed `sitegate` command or the unit (both set LG_WD to the state directory)"
+        else:
+            fix = 'on a Raspberry Pi: enable SPI and run `sudo make install`; on another machine use source = "fifo"'
+        raise SitegateError(f"reader {reader.name}: the MFRC522 driver cannot start ({error})", fix) from None

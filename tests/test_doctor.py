@@ -150,3 +150,12 @@ def test_no_gpio_gets_the_errors_own_fix_not_the_wiring(config, monkeypatch):
     step = doctor.signals_step(config, doctor.Hardware())  # the real feedback, on this machine's (absent) GPIO
     assert step.result == "fail" and "no GPIO on this machine" in step.detail, step
     assert "GPIOZERO_PIN_FACTORY=mock" in step.fix and "wiring" not in step.fix, step
+
+
+def test_a_reader_driver_that_cannot_start_is_not_blamed_on_the_cable(config_file):
+    """Off a Pi the MFRC522 driver does not load (here: no RPi.GPIO; in a VM: "can only be run on a Raspberry Pi"):
+    the step says so with the daemon's own fix, never "check the SPI cable"."""
+    config_file.write_text(config_file.read_text().replace('source = "fifo"', 'source = "mfrc522"'))
+    [step] = doctor.reader_steps(configuration.load(config_file), doctor.Hardware())
+    assert step.result == "fail" and "the MFRC522 driver cannot start" in step.detail, step
+    assert "cable" not in step.fix and 'source = "fifo"' in step.fix, step
