@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
@@ -525,7 +525,9 @@ def test_without_a_printer_the_page_offers_the_pdf_only(tmp_path, sites, service
     site = start(sites, tmp_path / "site", service, printer=False)
     sign_in(driver, site.web.url, PINS[ANNA])
     assert driver.find_elements(By.ID, "print") == []
-    assert driver.find_elements(By.ID, "download")
+    open_paper(driver)
+    driver.find_element(By.ID, "download").click()  # the PDF is then the action
+    assert wait_for_file(tmp_path / "downloads", "*.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_the_gate_counts_as_stopped_three_heartbeats_after_the_last_or_at_once_after_a_clean_stop(device, clock):
@@ -557,3 +559,24 @@ def test_a_suspected_failure_is_read_in_brussels_time(tmp_path, sites, driver):
     assert show(since) in text(driver, "state-line"), text(driver, "state-line")
     save_narrow(driver, "suspected-fr")
     read_like_a_foreman(driver, "fr")
+
+
+def test_one_employers_listing_from_the_page(tmp_path, sites, service, driver):
+    """Employers who called separately each get their own listing, as `sitegate paper print --employer`."""
+    site = start(sites, tmp_path / "site", service)
+    site.roster([*WORKERS, "20000000,,10000000000000099,Cleaner,Anne,0202239951,,"])
+    site.badge("10000000", "20000000")
+    sign_in(driver, site.web.url, PINS[ANNA])
+    open_paper(driver)
+    Select(driver.find_element(By.ID, "listing-employer")).select_by_visible_text("Clean Star BV")
+    driver.find_element(By.ID, "download").click()
+    pdf = wait_for_file(tmp_path / "downloads", "*.pdf")
+    listing = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    assert "Cleaner" in listing and "Worker0" not in listing, listing
+    driver.get(site.web.url)
+    open_paper(driver)
+    Select(driver.find_element(By.ID, "listing-employer")).select_by_visible_text("Bouw Peeters NV")
+    submit(driver, "print")
+    printed = site.printer_file.read_bytes()
+    assert b"Worker0" in printed and b"Cleaner" not in printed
+    assert [r["employer"] for r in signed_records(site)[Kind.PAPER_LISTING]] == ["0202239951", "0403170701"]

@@ -101,8 +101,6 @@ def phone_linked(step: str) -> str:
 def printer_configured(config: Config) -> bool:
     """A printer the print button can reach: a CUPS queue for PDF, or a thermal printer's address."""
     printer = config.printer
-    if printer is None:
-        return False
     return bool(printer.cups_name if printer.format == "pdf" else printer.escpos)
 
 

@@ -201,6 +201,7 @@ WORDS: dict[str, dict[str, str]] = {
     "symptom:device_fault": {"en": "the gate's hardware", "fr": "matériel du portique", "nl": "hardware van de poort"},
     "symptom:other": {"en": "failed", "fr": "échec", "nl": "mislukt"},
     "by": {"en": "by", "fr": "par", "nl": "door"},
+    "whole_site": {"en": "Whole site", "fr": "Tout le chantier", "nl": "Hele werf"},
     "colon": {"en": ": ", "fr": " : ", "nl": ": "},  # French sets a space before the colon
 }
 
