@@ -486,6 +486,9 @@ def test_an_outage_day_fits_a_360_px_phone_in_french_and_dutch(tmp_path, sites, 
     site.badge("10000002", reader="exit")
     site.wait(lambda: site.json("queue")["delivered"] == 4, "the morning delivered")
     narrow(driver)
+    for language in ("fr", "nl"):
+        driver.get(f"{site.web.url}/login?lang={language}")
+        read_like_a_foreman(driver, language)
     sign_in(driver, site.web.url, PINS[ANNA], language="nl")
     assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
     assert not driver.find_element(By.ID, "reference").is_displayed()  # green: the paper is not put forward
