@@ -24,7 +24,7 @@ from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.paper_fallback import guidance
-from sitegate.queue import database, delivery
+from sitegate.queue import database, delivery, remarks
 from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause
@@ -32,6 +32,7 @@ from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.status import daemon_running
 from sitegate.timefmt import format_utc, show
+from sitegate.web import words
 from sitegate.web.words import WORDS
 
 pytestmark = pytest.mark.slow
@@ -400,6 +401,14 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         screenshot(driver, "today-remark")
         driver.get(f"{site.web.url}/today?lang=fr")
         assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
+        narrow(driver)
+        for language, action in (
+            ("fr", "Vérifiez le fonctionnement de votre système d'enregistrement."),
+            ("nl", "Ga de werking van uw registratiesysteem na."),
+        ):
+            driver.get(f"{site.web.url}/today?lang={language}")
+            assert action in text(driver, "remarks")
+            read_like_a_foreman(driver, language)
     finally:
         late.stop()
 
@@ -415,6 +424,9 @@ RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d(\.\d+)?Z")
 def vocabulary(language: str) -> set[str]:
     """Every word of the page's tables in one language: its own words and the procedure's (guidance.py)."""
     texts = [word[language] for word in WORDS.values()]
+    texts += [action[language] for action in words._ACTIONS.values() if language in action]
+    official = remarks.table().values()
+    texts += {"fr": [r.text_fr for r in official], "nl": list(words.REMARKS_NL.values())}.get(language, [])
     for table in vars(guidance).values():
         if isinstance(table, dict):
             texts += [str(v[language]) for v in table.values() if isinstance(v, dict) and language in v]

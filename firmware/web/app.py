@@ -209,6 +209,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             registrations=registrations,
             remarks=remarks,
             remark_text=lambda item: views.remark_text(item, lang),
+            remark_action=lambda item: views.remark_action(item, lang),
         )
 
     @app.post("/reference")
