@@ -268,13 +268,10 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         """A button the daemon could not serve: the foreman reads what to do in the page's language, the
         technician the problem in the journal."""
         event(logger, f"web_{action}_failed", logging.ERROR, problem=error.problem, foreman=session.foreman)
-        word = (
-            "gate_unavailable"
-            if isinstance(error, GateUnavailable)
-            else "print_failed"
-            if action == "print"
-            else "action_failed"
-        )
+        if isinstance(error, GateUnavailable):
+            word = "gate_unavailable"
+        else:
+            word = "print_failed" if action == "print" else "action_failed"
         return home(session, 503, error=say(word, session.language))
 
     @app.get("/static/<filename>")
