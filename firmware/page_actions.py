@@ -52,17 +52,22 @@ def perform(config: Config, clock: Clock, request: dict) -> dict:
     by, now = str(request["by"]), clock.now()
     device = Device.open(config, clock)
     try:
+        employer = request.get("employer")
+        employer = normalise_enterprise_number(employer, "employer") if employer else None
         if request["action"] == "reference":
-            employer = request.get("employer")
-            employer = normalise_enterprise_number(employer, "employer") if employer else None
             return {"seq": record_reference(device.log, str(request["reference"]), now, employer, by=by)}
         if request["action"] == "print":
-            _, printed = print_today(device, now, by)
+            _, printed = print_today(device, now, by, employer)
             return {"seq": printed.seq, "destination": printed.destination, "warnings": printed.warnings}
         if request["action"] == "download":
             day = now.astimezone(BRUSSELS).date()
             document = paper.build(
-                device, day, with_roster=config.printer.include_roster, now=now, language=request.get("language")
+                device,
+                day,
+                with_roster=config.printer.include_roster,
+                now=now,
+                employer=employer,
+                language=request.get("language"),
             )
             content, printed = for_download(device, document, by)
             pdf = base64.b64encode(content).decode("ascii")

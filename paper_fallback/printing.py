@@ -136,11 +136,14 @@ def send(
     return Printed(destination, seq, warnings + checkpoint_printed(device))
 
 
-def print_today(device: Device, now: datetime, by: str | None = None) -> tuple[Listing, Printed]:
+def print_today(
+    device: Device, now: datetime, by: str | None = None, employer: str | None = None
+) -> tuple[Listing, Printed]:
     """The print button's action (the gate's button, a foreman's badge, the page): today's listing (Brussels) to
-    the configured printer."""
+    the configured printer; the page may ask for one employer's workers."""
     printer = device.config.printer
-    document = paper.build(device, now.astimezone(BRUSSELS).date(), with_roster=printer.include_roster, now=now)
+    day = now.astimezone(BRUSSELS).date()
+    document = paper.build(device, day, with_roster=printer.include_roster, now=now, employer=employer)
     printed = send(device, document, printer.format, cups_printer=printer.cups_name, escpos_spec=printer.escpos, by=by)
     return document, printed
 

@@ -18,13 +18,13 @@ from pypdf import PdfReader
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.paper_fallback import guidance
-from sitegate.queue import database, delivery
+from sitegate.queue import database, delivery, remarks
 from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause
@@ -33,6 +33,7 @@ from sitegate.queue.records import Kind
 from sitegate.queue.remarks import OWN_RESEND
 from sitegate.status import daemon_running
 from sitegate.timefmt import format_utc, show
+from sitegate.web import words
 from sitegate.web.words import WORDS
 
 pytestmark = pytest.mark.slow
@@ -401,6 +402,14 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         screenshot(driver, "today-remark")
         driver.get(f"{site.web.url}/today?lang=fr")
         assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
+        narrow(driver)
+        for language, action in (
+            ("fr", "Vérifiez le fonctionnement de votre système d'enregistrement."),
+            ("nl", "Ga de werking van uw registratiesysteem na."),
+        ):
+            driver.get(f"{site.web.url}/today?lang={language}")
+            assert action in text(driver, "remarks")
+            read_like_a_foreman(driver, language)
     finally:
         late.stop()
 
@@ -435,6 +444,9 @@ RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d(\.\d+)?Z")
 def vocabulary(language: str) -> set[str]:
     """Every word of the page's tables in one language: its own words and the procedure's (guidance.py)."""
     texts = [word[language] for word in WORDS.values()]
+    texts += [action[language] for action in words._ACTIONS.values() if language in action]
+    official = remarks.table().values()
+    texts += {"fr": [r.text_fr for r in official], "nl": list(words.REMARKS_NL.values())}.get(language, [])
     for table in vars(guidance).values():
         if isinstance(table, dict):
             texts += [str(v[language]) for v in table.values() if isinstance(v, dict) and language in v]
@@ -506,6 +518,9 @@ def test_an_outage_day_fits_a_360_px_phone_in_french_and_dutch(tmp_path, sites, 
     site.badge("10000002", reader="exit")
     site.wait(lambda: site.json("queue")["delivered"] == 4, "the morning delivered")
     narrow(driver)
+    for language in ("fr", "nl"):
+        driver.get(f"{site.web.url}/login?lang={language}")
+        read_like_a_foreman(driver, language)
     sign_in(driver, site.web.url, PINS[ANNA], language="nl")
     assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
     assert not driver.find_element(By.ID, "reference").is_displayed()  # green: the paper is not put forward
@@ -545,7 +560,9 @@ def test_without_a_printer_the_page_offers_the_pdf_only(tmp_path, sites, service
     site = start(sites, tmp_path / "site", service, printer=False)
     sign_in(driver, site.web.url, PINS[ANNA])
     assert driver.find_elements(By.ID, "print") == []
-    assert driver.find_elements(By.ID, "download")
+    open_paper(driver)
+    driver.find_element(By.ID, "download").click()  # the PDF is then the action
+    assert wait_for_file(tmp_path / "downloads", "*.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_the_gate_counts_as_stopped_three_heartbeats_after_the_last_or_at_once_after_a_clean_stop(device, clock):
@@ -577,3 +594,24 @@ def test_a_suspected_failure_is_read_in_brussels_time(tmp_path, sites, driver):
     assert show(since) in text(driver, "state-line"), text(driver, "state-line")
     save_narrow(driver, "suspected-fr")
     read_like_a_foreman(driver, "fr")
+
+
+def test_one_employers_listing_from_the_page(tmp_path, sites, service, driver):
+    """Employers who called separately each get their own listing, as `sitegate paper print --employer`."""
+    site = start(sites, tmp_path / "site", service)
+    site.roster([*WORKERS, "20000000,,10000000000000099,Cleaner,Anne,0202239951,,"])
+    site.badge("10000000", "20000000")
+    sign_in(driver, site.web.url, PINS[ANNA])
+    open_paper(driver)
+    Select(driver.find_element(By.ID, "listing-employer")).select_by_visible_text("Clean Star BV")
+    driver.find_element(By.ID, "download").click()
+    pdf = wait_for_file(tmp_path / "downloads", "*.pdf")
+    listing = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    assert "Cleaner" in listing and "Worker0" not in listing, listing
+    driver.get(site.web.url)
+    open_paper(driver)
+    Select(driver.find_element(By.ID, "listing-employer")).select_by_visible_text("Bouw Peeters NV")
+    submit(driver, "print")
+    printed = site.printer_file.read_bytes()
+    assert b"Worker0" in printed and b"Cleaner" not in printed
+    assert [r["employer"] for r in signed_records(site)[Kind.PAPER_LISTING]] == ["0202239951", "0403170701"]

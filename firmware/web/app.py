@@ -83,6 +83,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             name=lambda kind, value: named(kind, value, lang),
             phone_linked=views.phone_linked,
             printer=views.printer_configured(config),
+            employers=config.site.employers,
             lang=lang,
             languages=LANGUAGES,
             session=session,
@@ -208,6 +209,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             registrations=registrations,
             remarks=remarks,
             remark_text=lambda item: views.remark_text(item, lang),
+            remark_action=lambda item: views.remark_action(item, lang),
         )
 
     @app.post("/reference")
@@ -238,7 +240,8 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     @with_session
     def listing_pdf(session: Session):
         try:
-            found = ask(config, {"action": "download", "language": session.language, "by": session.foreman})
+            request = {"action": "download", "language": session.language, "by": session.foreman}
+            found = ask(config, {**request, "employer": listing_employer()})
         except SitegateError as error:
             return failed_action(session, "download", error)
         event(logger, "web_listing_downloaded", seq=found["seq"], foreman=session.foreman, workers=found["workers"])
@@ -250,23 +253,25 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
     @with_session
     def print_listing(session: Session):
         try:
-            printed = ask(config, {"action": "print", "by": session.foreman})
+            printed = ask(config, {"action": "print", "by": session.foreman, "employer": listing_employer()})
         except SitegateError as error:
             return failed_action(session, "print", error)
         event(logger, "web_listing_printed", seq=printed["seq"], foreman=session.foreman)
         bottle.redirect(f"/?done={printed['seq']}", 303)
 
+    def listing_employer() -> str | None:
+        """The employer chosen for the listing: one of the site's, or none (the whole site)."""
+        chosen = bottle.request.forms.get("employer") or None
+        return chosen if chosen in config.site.employer_numbers else None
+
     def failed_action(session: Session, action: str, error: SitegateError) -> str:
         """A button the daemon could not serve: the foreman reads what to do in the page's language, the
         technician the problem in the journal."""
         event(logger, f"web_{action}_failed", logging.ERROR, problem=error.problem, foreman=session.foreman)
-        word = (
-            "gate_unavailable"
-            if isinstance(error, GateUnavailable)
-            else "print_failed"
-            if action == "print"
-            else "action_failed"
-        )
+        if isinstance(error, GateUnavailable):
+            word = "gate_unavailable"
+        else:
+            word = "print_failed" if action == "print" else "action_failed"
         return home(session, 503, error=say(word, session.language))
 
     @app.get("/static/<filename>")

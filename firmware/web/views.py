@@ -23,6 +23,8 @@ from sitegate.queue.records import Kind
 from sitegate.queue.remarks import ActionItem, info, needing_action
 from sitegate.status import daemon_running, never_connected
 from sitegate.timefmt import local, show
+from sitegate.web import words
+from sitegate.web.words import REMARKS_NL, say
 
 PRESENCE_WINDOW = timedelta(hours=24)  # registrations older than this cannot keep anyone on site (reset <= 24 h)
 
@@ -101,8 +103,6 @@ def phone_linked(step: str) -> str:
 def printer_configured(config: Config) -> bool:
     """A printer the print button can reach: a CUPS queue for PDF, or a thermal printer's address."""
     printer = config.printer
-    if printer is None:
-        return False
     return bool(printer.cups_name if printer.format == "pdf" else printer.escpos)
 
 
@@ -143,9 +143,19 @@ def remarks(db: sqlite_utils.Database) -> list[ActionItem]:
 
 
 def remark_text(item: ActionItem, language: str) -> str:
-    """The remark's official wording: French for a French page, else the English of the official list (it has
-    no Dutch column)."""
-    return info(item.code).text_fr if language == "fr" and item.code else item.text
+    """The remark's official wording in French or English, ours in Dutch (the official list has no Dutch
+    column); a refused registration is said in the page's words (the service's own error is in the journal)."""
+    if item.code is None:
+        return say("refused_registration", language)
+    if language == "fr":
+        return info(item.code).text_fr
+    return REMARKS_NL.get(item.code, say("remark_unknown", language)) if language == "nl" else item.text
+
+
+def remark_action(item: ActionItem, language: str) -> str:
+    if item.own_resend:  # our own duplicate after a lost answer: nothing to do, in the page's language
+        return item.action_in(language)
+    return words.remark_action(item.code, language) or item.action
 
 
 def references_today(db: sqlite_utils.Database, now: datetime) -> list[dict]:

@@ -60,13 +60,19 @@
 <h2>{{say('listing')}}</h2>
 <form method="post" action="/listing.pdf">
 <input type="hidden" name="csrf" value="{{session.csrf}}">
-<button id="download" type="submit">{{say('download')}}</button>
-</form>
-% if printer:
-<form method="post" action="/print">
-<input type="hidden" name="csrf" value="{{session.csrf}}">
-<button id="print" type="submit">{{say('to_printer')}}</button>
-</form>
+% if len(employers) > 1:
+<label for="listing-employer">{{say('employer')}}</label>
+<select id="listing-employer" name="employer">
+<option value="">{{say('whole_site')}}</option>
+% for number, employer_name in employers:
+<option value="{{number}}">{{employer_name or number}}</option>
 % end
+</select>
+% end
+<button id="download" type="submit">{{say('download')}}</button>
+% if printer:
+<button id="print" type="submit" formaction="/print">{{say('to_printer')}}</button>
+% end
+</form>
 </section>
 </details>

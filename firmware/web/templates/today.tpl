@@ -8,7 +8,7 @@
 % if item.deadline_utc:
 <br><span class="deadline">{{say('report_by')}} {{show(item.deadline_utc)[:10]}}</span>
 % end
-<br><small>{{item.action_in(lang)}}</small></li>
+<br><small>{{remark_action(item)}}</small></li>
 % end
 </ul>
 % else:
