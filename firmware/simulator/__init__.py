@@ -34,24 +34,7 @@ from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
-FAULTS = (
-    "refuse",
-    "500",
-    "503",
-    "503_retry_after",
-    "429",
-    "slow",
-    "timeout",
-    "html",
-    "malformed",
-    "partial",
-    "expire_token",
-    "reject_batch",
-    "revoked_token",
-    "answer_timeout",
-    "answer_reset",
-    "answer_malformed",
-)
+# Faults of the bulk call only (the token call is left alone), then every fault.
 BULK_ONLY_FAULTS = (
     "partial",
     "expire_token",
@@ -61,6 +44,7 @@ BULK_ONLY_FAULTS = (
     "answer_reset",
     "answer_malformed",
 )
+FAULTS = ("refuse", "500", "503", "503_retry_after", "429", "slow", "timeout", "html", "malformed", *BULK_ONLY_FAULTS)
 GARBLED = b'{"items": [ {"createdPres'
 
 
