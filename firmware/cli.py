@@ -805,7 +805,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.add_argument("--persons", help="file of known NISS numbers; others get remark 15")
 
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
-    demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
+    demo_cmd.add_argument(
+        "--dir", help="where to keep the demo's files (default: ./demo-data, ./demo-site-data; replaced at each run)"
+    )
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
     demo_cmd.add_argument("--site", action="store_true", help="two gates of one site on a local mosquitto (site bus)")
 
