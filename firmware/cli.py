@@ -676,7 +676,12 @@ def cmd_web_pin_hash(args) -> Report:
 
     from sitegate.web.pins import hash_pin
 
-    pin = getpass.getpass("PIN (6 digits or more): ") if sys.stdin.isatty() else sys.stdin.readline()
+    if sys.stdin.isatty():  # typed unseen: asked twice, so a slip of the finger never locks a foreman out
+        pin = getpass.getpass("PIN (6 digits or more): ")
+        if getpass.getpass("the same PIN again: ") != pin:
+            raise SitegateError("the two PINs typed differ: nothing was made", "run `sitegate web pin-hash` again")
+    else:
+        pin = sys.stdin.readline()
     line = f'pin_hash = "{hash_pin(pin)}"'
     note = "paste it into a [[web.foreman]] table beside the foreman's name, then `sitegate config check`"
     return Report({"pin_hash": line.split('"')[1]}, line, notes=[note])
