@@ -136,7 +136,9 @@ install:
 	id $(SITEGATE_USER) >/dev/null 2>&1 || useradd --system --user-group --home-dir $(STATEDIR) \
 	  --shell /usr/sbin/nologin $(if $(strip $(HW_GROUPS)),--groups $(shell echo $(HW_GROUPS) | tr ' ' ,)) $(SITEGATE_USER)
 	getent group $(ADMIN_GROUP) >/dev/null || groupadd --system $(ADMIN_GROUP)
-	$(PYTHON) -m venv $(PREFIX_VENV)
+	# --clear: a rerun (after a failure, or with another PYTHON) starts the virtualenv afresh, never over a half-made one.
+	$(PYTHON) -m venv --clear $(PREFIX_VENV) || { echo "$(PYTHON) cannot make a virtualenv: \
+	  sudo apt-get install python3-venv (or give another interpreter: make install PYTHON=/usr/bin/python3)"; exit 1; }
 	runuser -u $(SITEGATE_USER) -- $(PREFIX_VENV)/bin/python -c '' || { echo "the daemon's user cannot run \
 	  $$(readlink -f $(PREFIX_VENV)/bin/python) (in a private home?): make install PYTHON=/usr/bin/python3"; exit 1; }
 	$(PREFIX_VENV)/bin/pip install --quiet --upgrade pip

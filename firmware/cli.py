@@ -731,7 +731,12 @@ def cmd_web_pin_hash(args) -> Report:
 
     from sitegate.web.pins import hash_pin
 
-    pin = getpass.getpass("PIN (6 digits or more): ") if sys.stdin.isatty() else sys.stdin.readline()
+    if sys.stdin.isatty():  # typed unseen: asked twice, so a slip of the finger never locks a foreman out
+        pin = getpass.getpass("PIN (6 digits or more): ")
+        if getpass.getpass("the same PIN again: ") != pin:
+            raise SitegateError("the two PINs typed differ: nothing was made", "run `sitegate web pin-hash` again")
+    else:
+        pin = sys.stdin.readline()
     line = f'pin_hash = "{hash_pin(pin)}"'
     note = "paste it into a [[web.foreman]] table beside the foreman's name, then `sitegate config check`"
     return Report({"pin_hash": line.split('"')[1]}, line, notes=[note])
@@ -863,7 +868,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.add_argument("--persons", help="file of known NISS numbers; others get remark 15")
 
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
-    demo_cmd.add_argument("--dir", help="where to keep the demo's files (default: a new temporary folder)")
+    demo_cmd.add_argument(
+        "--dir", help="where to keep the demo's files (default: ./demo-data, ./demo-site-data; replaced at each run)"
+    )
     demo_cmd.add_argument("--interactive", action="store_true", help="keep the gate running for badging by hand")
     demo_cmd.add_argument("--site", action="store_true", help="two gates of one site on a local mosquitto (site bus)")
 

@@ -3,30 +3,34 @@
 It starts the service simulator and the real daemon (`sitegate run`, fifo badge sources, mock GPIO) as
 processes, badges a few dozen workers in, plus an unknown badge, a double tap and an OUT without IN, waits
 for the queue to drain to "delivered", and shows what came back. --interactive keeps the gate running for
-badging by hand (type a UID and Enter, as a USB keyboard-wedge reader does).
+badging by hand (type a UID and Enter, as a USB keyboard-wedge reader does; Ctrl-D stops it). The demo's folder is
+./demo-data (or --dir), replaced at each run, so the commands it suggests next find its data.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from importlib import resources
 from pathlib import Path
 
 from sitegate import config as configuration
 from sitegate.device import Device
+from sitegate.errors import SitegateError
 from sitegate.output import pairs, table
 from sitegate.queue import delivery
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.remarks import info
 from sitegate.roster import parse_csv
-from sitegate.timefmt import show
+from sitegate.timefmt import local, show
 
 EXTRA_WORKERS = 30
 # A demonstration site (the tests use it too): works declaration, company and a place of work in Brussels.
@@ -135,20 +139,25 @@ def _badge(pipe: Path, uid: str, pause: float = 0.05) -> None:
     time.sleep(pause)
 
 
+def _clock() -> str:
+    """The real Brussels time beside each step: the remarks table that follows shows real times too."""
+    return local(SYSTEM.now()).strftime("%H:%M:%S")
+
+
 def _morning(directory: Path) -> None:
     roster_uids = [
         line.split(",")[0]
         for line in resources.files("sitegate").joinpath("data/demo_roster.csv").read_text().splitlines()[1:]
     ]
     uids = roster_uids[:-1] + [f"04C0{i:04X}" for i in range(EXTRA_WORKERS)]
-    print(f"07:00  {len(uids)} workers badge IN at the entry reader …")
+    print(f"{_clock()}  {len(uids)} workers badge IN at the entry reader …")
     for uid in uids:
         _badge(directory / "entry.fifo", uid, 0.02)
-    print("07:02  a double tap (the same badge twice within the window) …")
+    print(f"{_clock()}  a double tap (the same badge twice within the window) …")
     _badge(directory / "entry.fifo", uids[0])
-    print("07:03  an unknown badge …")
+    print(f"{_clock()}  an unknown badge …")
     _badge(directory / "entry.fifo", "DEADBEEF")
-    print(f"07:05  an OUT without IN at the exit reader ({roster_uids[-1]}: remark 24 expected) …")
+    print(f"{_clock()}  an OUT without IN at the exit reader ({roster_uids[-1]}: remark 24 expected) …")
     _badge(directory / "exit.fifo", roster_uids[-1])
 
 
@@ -157,7 +166,7 @@ def _drain(config_file: Path, timeout: float = 60) -> Device:
     deadline = SYSTEM.monotonic_ns() + timeout * 1e9
     while SYSTEM.monotonic_ns() < deadline:
         summary = delivery.summary(device.db, SYSTEM.now())
-        print(f"\r       queue: {summary.pending} pending, {summary.delivered} delivered   ", end="", flush=True)
+        print(f"\r          queue: {summary.pending} pending, {summary.delivered} delivered   ", end="", flush=True)
         if summary.undelivered == 0 and summary.delivered:
             break
         time.sleep(0.3)
@@ -203,14 +212,85 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
     if remark_rows:
         print("\nremarks that came back from the service:")
         print(table(remark_rows, ["seq", "time (Brussels)", "dir", "service id", "remarks", "expected", "meaning"]))
-    print(f"\nwhere to look next (SITEGATE_CONFIG={config_file}):")
+    print("\nwhere to look next (the demo's gate has stopped: `status` says so, as it should):")
+    print(f"  export SITEGATE_CONFIG={shlex.quote(str(config_file))}")
     for command in ("status", "queue", "remarks", "roster list", "verify", "clock"):
-        print(f"  sitegate {command}")
+        print(f"  {shlex.quote(_sitegate())} {command}")
+
+
+DEFAULT_DIR = Path("demo-data")  # in the current folder, replaced at each run: nothing piles up in /tmp
+MARKER = ".sitegate-demo"  # left in a demo's folder: only such a folder is ever emptied
+
+
+def fresh(directory: Path) -> Path:
+    """The demo's folder, emptied when it holds an earlier demo; another folder of that name is never touched."""
+    directory = directory.resolve()
+    if (directory / MARKER).is_file():
+        shutil.rmtree(directory)
+    elif directory.exists() and any(directory.iterdir()):
+        raise SitegateError(f"{directory} exists and holds no earlier demo", "give another folder with --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text("made by `sitegate demo`: emptied at its next run\n", encoding="utf-8")
+    return directory
+
+
+class Echo(threading.Thread):
+    """The daemon's JSON lines, as a person reads them: one line per badge, and what went wrong."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.ready = threading.Event()
+        self.badges = 0
+
+    def run(self) -> None:
+        for line in self.stream:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "ready":
+                self.ready.set()
+            elif entry.get("event") == "badge":
+                said = f"{entry.get('uid')}: {entry['outcome']}"
+                said += f" {entry['direction']}" if entry.get("direction") else ""
+                said += f" ({entry['reason']})" if entry.get("reason") else ""
+                print(f"  {_clock()}  {said}", flush=True)
+                self.badges += 1
+            elif entry.get("level") in ("warning", "error", "critical"):
+                print(f"  {_clock()}  {entry.get('msg')}: {entry.get('problem') or entry.get('detail') or ''}")
+
+
+def _by_hand(config_file: Path) -> int:
+    """The gate for badging by hand: each line typed goes to the keyboard reader; Ctrl-D (end of input) stops it,
+    once every line typed has been handled."""
+    daemon = subprocess.Popen(
+        [_sitegate(), "run"], env=_environment(config_file), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    echo = Echo(daemon.stdout)
+    echo.start()
+    echo.ready.wait(60)
+    typed = 0
+    try:
+        for line in sys.stdin:
+            daemon.stdin.write(line)
+            daemon.stdin.flush()
+            typed += bool(line.strip())
+        daemon.stdin.close()
+        deadline = time.monotonic() + 10
+        while echo.badges < typed and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    daemon.send_signal(signal.SIGTERM)
+    code = daemon.wait(30)
+    echo.join(5)
+    print("gate stopped")
+    return 0 if code in (0, -signal.SIGTERM) else code
 
 
 def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
-    directory = Path(directory or tempfile.mkdtemp(prefix="sitegate-demo-")).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = fresh(Path(directory or DEFAULT_DIR))
     simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
     daemon = None
     try:
@@ -219,7 +299,7 @@ def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
         print(f"demo site in {directory}; service simulator at {endpoints['url']}")
         if interactive:
             print("type a badge UID and Enter (e.g. 04A1B2C3); Ctrl-D or Ctrl-C to stop")
-            return subprocess.call([_sitegate(), "run"], env=_environment(config_file))
+            return _by_hand(config_file)
         daemon = subprocess.Popen(
             [_sitegate(), "run"],
             env=_environment(config_file),

@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlite_utils
 
 from sitegate.errors import IdentifierError, RosterError
-from sitegate.identifiers import WorkerId, normalise_badge_uid, normalise_enterprise_number
+from sitegate.identifiers import WorkerId, mask, normalise_badge_uid, normalise_enterprise_number
+from sitegate.ownership import current_user, ownership
 from sitegate.queue.database import immediate
 
 REQUIRED_COLUMNS = ("badge_uid", "last_name", "first_name", "employer")
@@ -139,7 +140,7 @@ def parse_csv(text: str, site_employers: tuple[str, ...] = ()) -> ParsedRoster:
             f"the first line must name the columns: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}",
         )
     reader.fieldnames = header
-    workers, bad, warnings, seen = [], [], [], {}
+    workers, bad, warnings, seen, persons = [], [], [], {}, {}
     for row in reader:
         line = reader.line_num
         if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
@@ -153,6 +154,14 @@ def parse_csv(text: str, site_employers: tuple[str, ...] = ()) -> ParsedRoster:
             bad.append(BadRow(line, f"badge {worker.badge_uid} is already given to line {seen[worker.badge_uid]}"))
             continue
         seen[worker.badge_uid] = line
+        person = (worker.worker.kind, worker.worker.number)
+        if person in persons:
+            warnings.append(
+                f"line {line}: worker {mask(worker.worker.number)} already has badge {persons[person][1]} (line "
+                f"{persons[person][0]}): two badges for one worker register them twice; remove the old one if it was "
+                "replaced"
+            )
+        persons.setdefault(person, (line, worker.badge_uid))
         if site_employers and worker.employer not in site_employers:
             warnings.append(
                 f"line {line}: employer {worker.employer} is not among the site's companies "
@@ -167,8 +176,13 @@ def read_csv(path: Path, site_employers: tuple[str, ...] = ()) -> ParsedRoster:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise RosterError(f"{path} is not UTF-8 text ({error})", "save the file as CSV UTF-8") from None
+    except PermissionError:
+        raise RosterError(
+            f"{path} cannot be read by {current_user()}, the user sitegate runs as ({ownership(Path(path))})",
+            f"copy it where that user can read it (`install -m 0644 {path} /tmp/roster.csv`) and import that copy",
+        ) from None
     except OSError as error:
-        raise RosterError(f"{path} cannot be read: {error}", "check the path and permissions") from None
+        raise RosterError(f"{path} cannot be read: {error.strerror}", "check the path (`ls -l` it)") from None
     return parse_csv(text, site_employers)
 
 

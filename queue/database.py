@@ -10,13 +10,10 @@ opens one file for writing and attaches the other read-only, so queries can join
 from __future__ import annotations
 
 import contextlib
-import grp
 import logging
 import os
-import pwd
 import shutil
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +22,7 @@ import sqlite_utils
 
 from sitegate.errors import StorageError
 from sitegate.jsonlog import event
+from sitegate.ownership import current_user, ownership
 
 logger = logging.getLogger("sitegate.database")
 
@@ -200,15 +198,13 @@ def write_problem(path: Path) -> StorageError | None:
             f"{path.parent} is on a file system mounted read-only (the kernel does so after storage errors)",
             "look at `dmesg` for SD card or disk errors and replace the card; `mount` shows the mount options",
         )
-    me = _user_name(os.geteuid())
+    me = current_user()
     for file in [path.parent, *(file for file in files if file.exists())]:
         if os.access(file, os.W_OK):
             continue
-        info = file.stat()
         what = "directory" if file.is_dir() else "file"
         return StorageError(
-            f"{what} {file} is owned by {_user_name(info.st_uid)}:{_group_name(info.st_gid)}, mode "
-            f"{stat.S_IMODE(info.st_mode):04o}: sitegate runs as {me} and cannot write it",
+            f"{what} {file} is {ownership(file)}: sitegate runs as {me} and cannot write it",
             f"sudo chown -R {me}: {path.parent} (the data directory belongs to the daemon's user), then "
             "`sudo systemctl restart sitegate`",
         )
@@ -218,20 +214,6 @@ def write_problem(path: Path) -> StorageError | None:
 def file_of(db: sqlite_utils.Database) -> Path:
     """The file a connection's main database lives in."""
     return Path(db.execute("PRAGMA database_list").fetchone()[2])
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def _ensure_migrated(path: Path, migrations) -> None:

@@ -86,6 +86,25 @@ def ntp(server: str, client: ntplib.NTPClient | None = None, port: int = 123) ->
     )
 
 
+NO_SOURCE_FIX = "fix: `systemctl status chrony` (start it, or install chrony), or set clock.ntp_server"
+
+
+def describe(error: Exception) -> str:
+    """A time source's failure as a technician reads it, never a raw exception."""
+    if isinstance(error, FileNotFoundError):
+        return f"{error.filename or 'the program'} is not installed"
+    if isinstance(error, subprocess.CalledProcessError):
+        said = (error.stderr or error.stdout or "").strip().splitlines()
+        return f"{error.cmd[0]} failed (exit {error.returncode}){': ' + said[0] if said else ''}"
+    if isinstance(error, subprocess.TimeoutExpired):
+        return f"{error.cmd[0]} did not answer within {error.timeout:.0f} s"
+    if isinstance(error, ntplib.NTPException):
+        return "the NTP server did not answer"
+    if isinstance(error, OSError):  # ntplib does not wrap DNS errors: they arrive as OSError (DESIGN.md)
+        return f"unreachable ({error.strerror or error})"
+    return f"an answer that cannot be read ({error})"
+
+
 def best_reading(sources: Sequence[Callable[[], TimeReading]]) -> TimeReading:
     """The first source that answers, in order; a source that is absent or fails is skipped."""
     problems = []
@@ -93,6 +112,5 @@ def best_reading(sources: Sequence[Callable[[], TimeReading]]) -> TimeReading:
         try:
             return source()
         except (OSError, subprocess.SubprocessError, ValueError, ntplib.NTPException) as error:
-            # ntplib does not wrap DNS errors: they arrive as OSError (DESIGN.md).
-            problems.append(f"{getattr(source, '__name__', source)}: {error}")
-    return TimeReading("none", False, None, None, "no time source answered: " + "; ".join(problems))
+            problems.append(f"{getattr(source, '__name__', source)}: {describe(error)}")
+    return TimeReading("none", False, None, None, f"no time source answered ({'; '.join(problems)}) — {NO_SOURCE_FIX}")

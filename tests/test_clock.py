@@ -22,7 +22,7 @@ from sitegate.queue import delivery
 from sitegate.queue.clock import Capture, ClockReading
 from sitegate.queue.clockwatch import CONFIGURED, Anchor, ClockWatch
 from sitegate.queue.database import immediate
-from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking
+from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
 from sitegate.timefmt import format_utc
@@ -320,3 +320,14 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     data = json.loads(run_sitegate("status", "--json", config=config_file).stdout)
     assert data["clock_state"] == "synced" and data["clock_dispute"] is None
     device.close()
+
+
+def test_a_time_source_that_fails_is_said_readably_with_the_fix():
+    """`sitegate clock` showed "Command '['chronyc', '-c', 'tracking']' returned non-zero exit status 1." and no fix:
+    a real chronyc asked on a port where no chronyd listens, and a program that is not installed."""
+    port = free_port()
+    silent = best_reading([lambda: chrony(host="127.0.0.1", port=port)])
+    assert "chronyc failed (exit 1)" in silent.detail and "Command '[" not in silent.detail
+    assert "fix: `systemctl status chrony`" in silent.detail
+    missing = best_reading([lambda: chrony(runner=lambda command: run_command(["no-such-chronyc", *command[1:]]))])
+    assert "no-such-chronyc is not installed" in missing.detail

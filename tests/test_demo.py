@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import run_sitegate
 
 
@@ -16,6 +17,32 @@ def test_scripted_morning_runs_to_delivered(tmp_path):
     assert "OUT without IN in the previous 24 hours." in out
     verified = run_sitegate("verify", config=tmp_path / "demo" / "sitegate.toml")
     assert verified.returncode == 0
+    # the commands it suggests next are runnable as printed: the config exported, the command by its full path
+    assert f"export SITEGATE_CONFIG={tmp_path / 'demo' / 'sitegate.toml'}" in out
+    assert f"  {Path(sys.executable).parent / 'sitegate'} status" in out
+
+
+def test_badging_by_hand_is_said_as_a_person_reads_it_and_ctrl_d_stops_it(tmp_path):
+    result = run_sitegate("demo", "--interactive", "--dir", str(tmp_path / "demo"), input="04A1B2C3\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "04A1B2C3: registered IN" in result.stdout and "gate stopped" in result.stdout
+    assert '{"ts"' not in result.stdout  # no JSON line for a person to decode
+
+
+def test_the_demo_folder_is_replaced_at_each_run_and_no_other_folder_is_touched(tmp_path):
+    from sitegate.demo import fresh
+    from sitegate.errors import SitegateError
+
+    first = fresh(tmp_path / "demo-data")
+    (first / "left-over").write_text("from the last run")
+    again = fresh(tmp_path / "demo-data")
+    assert again == first and not (again / "left-over").exists()
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_text("not a demo")
+    with pytest.raises(SitegateError, match="holds no earlier demo"):
+        fresh(mine)
+    assert (mine / "holiday.jpg").exists()
 
 
 def test_the_site_demo_runs_two_gates_on_a_local_broker(tmp_path):

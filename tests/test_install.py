@@ -91,6 +91,10 @@ def installed():
     try:
         result = make("install", names)
         assert result.returncode == 0, result.stdout + result.stderr
+        # A first attempt that broke off half-way (its virtualenv without pip, say): running it again must work.
+        shutil.rmtree(names["INSTALL_DIR"] / "venv" / "bin")
+        again = make("install", names)
+        assert again.returncode == 0, again.stdout + again.stderr
         for user in (technician, outsider):
             subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", user], check=True)
         subprocess.run(["usermod", "-aG", names["ADMIN_GROUP"], technician], check=True)

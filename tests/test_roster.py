@@ -1,4 +1,10 @@
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import REPO, run_sitegate
@@ -73,3 +79,36 @@ def test_list_masks_personal_numbers_and_keeps_names(tmp_path, config_file):
     assert "85073003328" not in table and "*********28" in table
     assert "Nowak-Łukasiewicz" in table and "Ødegård" in table
     assert table.index("Çelik") < table.index("Dvořák") < table.index("Ødegård") < table.index("Peeters")
+
+
+def test_two_badges_for_one_worker_are_a_warning_with_the_number_masked():
+    text = (
+        HEADER
+        + "04A1B2C3,85073003328,,Dvořák,Antonín,0403170701,,\n04A1B2C4,85073003328,,Dvořák,Antonín,0403170701,,\n"
+    )
+    parsed = parse_csv(text, ("0403170701",))
+    [warning] = parsed.warnings
+    assert "line 3" in warning and "04A1B2C3 (line 2)" in warning and "85073003328" not in warning
+    assert len(parsed.workers) == 2  # both kept: a technician decides which one is the old badge
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to read as another user")
+def test_a_roster_the_command_s_user_cannot_read_names_who_and_how(tmp_path):
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        roster = folder / "roster.csv"
+        roster.write_text(HEADER, encoding="utf-8")
+        roster.chmod(0o600)  # a technician's own file, as it came out of their mail
+        code = (
+            f"from sitegate.roster import read_csv\ntry:\n read_csv({str(roster)!r})\nexcept Exception as e:\n print(e)"
+        )
+        command = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        shown = subprocess.run([*command, sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert f"{roster} cannot be read by nobody" in shown.stdout and "owned by root:root, mode 0600" in shown.stdout
+        assert "install -m 0644" in shown.stdout
+    finally:
+        shutil.rmtree(folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tomllib
 from pathlib import Path
 
@@ -87,3 +88,37 @@ def test_make_cert_writes_the_devices_own_certificate_for_the_page(tmp_path, con
     assert oct(Path(made["tls_key"]).stat().st_mode & 0o777) == "0o600"
     lines = f'\n[web]\ntls_cert = "{made["tls_cert"]}"\ntls_key = "{made["tls_key"]}"\n'
     assert configuration.parse(tomllib.loads(CONFIG_TEXT + lines)).web.tls_cert == Path(made["tls_cert"])
+
+
+def answer_at_a_terminal(command: list[str], answers: list[tuple[str, str]]) -> str:
+    """Run a command on a real terminal (util-linux `script` gives it one) and type each answer once its prompt
+    is shown, as a person would; what the terminal showed."""
+    import shlex
+    import subprocess
+
+    shown = b""
+    process = subprocess.Popen(
+        ["script", "-qec", shlex.join(command), "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        for prompt, answer in answers:
+            while prompt.encode() not in shown:
+                chunk = os.read(process.stdout.fileno(), 1024)
+                assert chunk, f"no prompt {prompt!r}; the terminal showed {shown!r}"
+                shown += chunk
+            shown = shown.split(prompt.encode(), 1)[1]
+            process.stdin.write(answer.encode() + b"\n")
+            process.stdin.flush()
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return (shown + rest).decode(errors="replace")
+
+
+def test_pin_hash_at_a_terminal_asks_twice_and_refuses_two_different_pins(config_file):
+    command = [str(Path(sys.executable).parent / "sitegate"), "--config", str(config_file), "web", "pin-hash"]
+    differ = answer_at_a_terminal(command, [("PIN (6 digits or more): ", "123456"), ("again: ", "654321")])
+    assert "the two PINs typed differ" in differ and "pin_hash" not in differ
+    same = answer_at_a_terminal(command, [("PIN (6 digits or more): ", "97531864"), ("again: ", "97531864")])
+    assert 'pin_hash = "' in same

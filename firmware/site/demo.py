@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from sitegate.demo import _environment, _sitegate, _wait_ready, prepare
+from sitegate.demo import _environment, _sitegate, _wait_ready, fresh, prepare
 from sitegate.errors import SitegateError
 from sitegate.queue.clock import SYSTEM
 from sitegate.queue.signing import DeviceKey
 from sitegate.site.broker import INSTALL_HINT, LocalBroker
+
+DEFAULT_SITE_DIR = Path("demo-site-data")  # in the current folder, replaced at each run
 
 GATES = ("gate-a", "gate-b")
 WORKERS = ("04A1B2C3", "04A1B2C4", "04A1B2C5", "04A1B2C6")  # the first demo roster workers
@@ -53,8 +54,7 @@ def run_site_demo(directory: Path | None = None) -> int:
         print(f"the site demo runs a local MQTT broker, and mosquitto is not installed: {INSTALL_HINT}")
         print("(`sitegate demo` without --site needs no broker)")
         return 1
-    directory = Path(directory or tempfile.mkdtemp(prefix="sitegate-site-demo-")).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = fresh(Path(directory or DEFAULT_SITE_DIR))
     broker = LocalBroker(directory / "broker").start()
     simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
     daemons: dict[str, subprocess.Popen] = {}
