@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from conftest import registration
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
+from sitegate.output import PIPE_CLOSED
 from sitegate.queue import delivery
 from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.queue.remarks import OWN_RESEND, info, needing_action, table
@@ -76,3 +82,17 @@ def test_remark_14_is_ours_only_where_an_answer_was_lost(device, clock):
     assert "explain to the worker" in blamed.action and blamed.action_in("fr") == blamed.action
     assert [ours.action_in(language) for language in ("en", "fr", "nl")] == [OWN_RESEND[k] for k in ("en", "fr", "nl")]
     assert "lost" in ours.cause and ours.as_dict()["own_resend"]
+
+
+@pytest.mark.parametrize("argv", [["remarks"], ["remarks", "--json"]])
+def test_a_reader_gone_away_is_no_traceback(device, config_file, argv):
+    """`sitegate remarks | head`: the pipe closes before we write; the command stops quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already taken what it wanted
+    env = {**os.environ, "SITEGATE_CONFIG": str(config_file)}
+    command = [str(Path(sys.executable).parent / "sitegate"), *argv]
+    try:
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr.decode()) == (PIPE_CLOSED, "")
