@@ -28,7 +28,7 @@ from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.timefmt import parse_utc
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketimeMT.so.1"))
 WORKERS = 10
 
 
