@@ -25,6 +25,7 @@ from sitegate.queue.database import immediate
 from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
+from sitegate.site.metrics import Metrics
 from sitegate.timefmt import format_utc
 
 # Captured from chronyc 4.3 (Debian 12).
@@ -311,6 +312,9 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     clock_said = run_sitegate("clock", "--json", config=config_file)
     assert json.loads(clock_said.stdout)["synced"] is False and clock_said.returncode == 2
     assert "disputed" in run_sitegate("status", config=config_file).stdout  # the table never says synced
+    metrics = Metrics()
+    metrics.refresh(device, clock.wall, ClockReading("synced", 0), None)  # the watch itself calls it synced
+    assert metrics.registry.get_sample_value("sitegate_clock_synced") == 0
     service_said(3600.3, -5)  # measured before the clock was last found synced: the next delivery will tell
     assert (
         "believe the clock until the next delivery"
