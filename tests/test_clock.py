@@ -296,7 +296,8 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     device = Device.open(configuration.load(config_file), clock)
     readings = Readings()
     readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
-    assert watch_for(device, clock, readings).check().state == "synced"  # the clock an hour slow since boot
+    watch = watch_for(device, clock, readings)
+    assert watch.check().state == "synced"  # the clock an hour slow since boot
 
     def service_said(offset_s: float, minutes_later: float) -> None:
         with immediate(device.ledger):
@@ -323,4 +324,10 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     service_said(0.4, 5)  # within the tolerance
     data = json.loads(run_sitegate("status", "--json", config=config_file).stdout)
     assert data["clock_state"] == "synced" and data["clock_dispute"] is None
+    assert json.loads(run_sitegate("clock", "--json", config=config_file).stdout)["synced"] is True
+    watch.current()
+    clock.wall += timedelta(seconds=30)  # a step the daemon has seen and not yet resolved
+    assert watch.check().state == "stepped"
+    said = json.loads(run_sitegate("clock", "--json", config=config_file).stdout)
+    assert said["synced"] is False and said["daemon_clock_state"] == "stepped"
     device.close()
