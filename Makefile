@@ -22,7 +22,8 @@ $(DEPS): pyproject.toml | $(BIN)/python
 package: $(DEPS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
-# Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server),
+# Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server, a stepped
+# clock), gcc and libc6-dev (build tests/helpers/system_clock.c, the clock a real chronyd steps),
 # a CJK font (the listing prints Chinese names; the device installs the same package), sudo (the technicians' rule
 # that tests/test_install.py installs and uses), chromium and its chromedriver (the foreman's page in a real
 # browser; Selenium is pointed at them and never downloads one).
@@ -30,14 +31,15 @@ CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 # mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules).
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
+	    || ! command -v cc >/dev/null || [ ! -f /usr/include/stdlib.h ] \
 	    || ! command -v visudo >/dev/null || [ ! -f $(CJK_FONT) ] || ! command -v mosquitto >/dev/null \
 	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      chrony faketime fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver >/dev/null; \
+	      chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium and chromium-driver:"; \
-	    echo "  sudo apt-get install chrony faketime fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, gcc, libc6-dev, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium and chromium-driver:"; \
+	    echo "  sudo apt-get install chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver"; exit 1; \
 	  fi; \
 	fi
 

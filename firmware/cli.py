@@ -384,7 +384,7 @@ def cmd_remarks(args) -> Report:
 
 
 def cmd_clock(args) -> Report:
-    from sitegate.queue.clockwatch import assess, default_sources, service_dispute, unsynced_records
+    from sitegate.queue.clockwatch import assess, default_sources, last_clock_event, service_dispute, unsynced_records
     from sitegate.queue.timesource import best_reading
 
     device = _open(args)
@@ -393,10 +393,12 @@ def cmd_clock(args) -> Report:
     reading = best_reading(default_sources(device.config.clock.ntp_server, device.config.clock.trust_system_clock))
     synced, warning = assess(reading, threshold)
     dispute = service_dispute(device.log, synced, reading.source, threshold)
+    watched = last_clock_event(device.log)[0]  # a step the daemon has not seen resolved yet: not synced either
     service_offset = delivery.get_meta(device.db, "service_offset_s", delivery.DELIVERY_META)
     data = {
-        "synced": synced and not dispute,
+        "synced": synced and not dispute and watched != "stepped",
         "dispute": dispute,
+        "daemon_clock_state": watched,
         "offset_s": reading.offset_s,
         "max_error_s": reading.max_error_s,
         "source": reading.source,

@@ -25,6 +25,7 @@ from sitegate.queue.database import immediate
 from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
+from sitegate.site.metrics import Metrics
 from sitegate.timefmt import format_utc
 
 # Captured from chronyc 4.3 (Debian 12).
@@ -295,7 +296,8 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     device = Device.open(configuration.load(config_file), clock)
     readings = Readings()
     readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
-    assert watch_for(device, clock, readings).check().state == "synced"  # the clock an hour slow since boot
+    watch = watch_for(device, clock, readings)
+    assert watch.check().state == "synced"  # the clock an hour slow since boot
 
     def service_said(offset_s: float, minutes_later: float) -> None:
         with immediate(device.ledger):
@@ -311,6 +313,9 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     clock_said = run_sitegate("clock", "--json", config=config_file)
     assert json.loads(clock_said.stdout)["synced"] is False and clock_said.returncode == 2
     assert "disputed" in run_sitegate("status", config=config_file).stdout  # the table never says synced
+    metrics = Metrics()
+    metrics.refresh(device, clock.wall, ClockReading("synced", 0), None)  # the watch itself calls it synced
+    assert metrics.registry.get_sample_value("sitegate_clock_synced") == 0
     service_said(3600.3, -5)  # measured before the clock was last found synced: the next delivery will tell
     assert (
         "believe the clock until the next delivery"
@@ -319,6 +324,12 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     service_said(0.4, 5)  # within the tolerance
     data = json.loads(run_sitegate("status", "--json", config=config_file).stdout)
     assert data["clock_state"] == "synced" and data["clock_dispute"] is None
+    assert json.loads(run_sitegate("clock", "--json", config=config_file).stdout)["synced"] is True
+    watch.current()
+    clock.wall += timedelta(seconds=30)  # a step the daemon has seen and not yet resolved
+    assert watch.check().state == "stepped"
+    said = json.loads(run_sitegate("clock", "--json", config=config_file).stdout)
+    assert said["synced"] is False and said["daemon_clock_state"] == "stepped"
     device.close()
 
 

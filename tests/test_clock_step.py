@@ -28,7 +28,7 @@ from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.timefmt import parse_utc
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketimeMT.so.1"))
 WORKERS = 10
 
 
@@ -59,8 +59,18 @@ def sitegate_shifted(config: Path, env: dict, *args: str) -> tuple[int, dict]:
     """A technician's command on the gate, seeing the gate's (stepped) clock."""
     command = [str(Path(sys.executable).parent / "sitegate"), *args, "--json"]
     environment = {**os.environ, "SITEGATE_CONFIG": str(config), **env}
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
-    return result.returncode, json.loads(result.stdout)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    stdout, _ = process.communicate(timeout=60)
+    if "LD_PRELOAD" in env and LIBFAKETIME.name in env["LD_PRELOAD"]:
+        remove_faketime_files(process.pid)
+    return process.returncode, json.loads(stdout)
+
+
+def remove_faketime_files(pid: int) -> None:
+    """libfaketime preloaded without its wrapper leaves two files in /dev/shm per process: remove them once the
+    process has ended (the wrapper would, but does not pass on the timestamp file the test steps)."""
+    for name in (f"faketime_shm_{pid}", f"sem.faketime_sem_{pid}"):
+        (Path("/dev/shm") / name).unlink(missing_ok=True)
 
 
 @pytest.mark.slow
@@ -131,9 +141,12 @@ def test_a_step_back_is_seen_at_the_next_badge_and_redated_before_sending(tmp_pa
         assert clock["synced"] is False and code == 2, clock
         assert clock["service_offset_s"] == pytest.approx(3600, abs=2) and "believe the service" in clock["dispute"]
     finally:
-        if daemon is not None and daemon.process.poll() is None:
-            daemon.kill(signal.SIGTERM)
+        if daemon is not None:
+            if daemon.process.poll() is None:
+                daemon.kill(signal.SIGTERM)
+            remove_faketime_files(daemon.process.pid)
         simulator.stop()
+    assert not list(Path("/dev/shm").glob(f"*faketime*_{daemon.process.pid}")), "libfaketime files left"
 
 
 def free_port() -> int:

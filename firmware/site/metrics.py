@@ -62,7 +62,8 @@ class Metrics:
         self.pending.set(queue["pending"] + queue["in_flight"])
         self.oldest.set(queue["oldest_pending_age_s"] or 0)
         self.delay.set(config.site.reception_delay_s)
-        state = clock.state if clock else status["clock_state"]
+        disputed = status["clock_dispute"] is not None  # the service's Date disagrees: never report synced
+        state = status["clock_state"] if disputed or clock is None else clock.state
         self.synced.set(int(state == ClockState.SYNCED))
         self.offset.set(clock.offset_us / 1e6 if clock and clock.offset_us is not None else math.nan)
         self.outage.set(int(bool(status["outage"]) and status["outage"].get("state") == "open"))
