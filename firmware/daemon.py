@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import sdnotify
 
-from sitegate import __version__, health
+from sitegate import __version__, health, startfailure
 from sitegate.config import Config
 from sitegate.device import signing_key
 from sitegate.errors import SitegateError
@@ -414,6 +414,7 @@ class Daemon:
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")
+        startfailure.clear(self.config)
         event(
             logger,
             "ready",
