@@ -132,6 +132,9 @@ def test_a_checkpoint_the_gate_never_signed_is_no_witness(tmp_path):
     with running_site(tmp_path, _roster(2), running=("gate-a",)) as (broker, gates, _):
         gate = gates["gate-a"]
         gate.badge(badge(FIRST_UID, 0))
+        listener = RetainedCheckpoint(broker, "gate-a")  # published once gate-a read its own back: subscribed
+        wait_until(lambda: listener.held, "gate-a's checkpoint on the broker")  # (a message before would be lost)
+        listener.close()
         forged = {"seq": 999, "hash": "ab" * 32, "wall_utc": "2026-12-01T07:00:00.000000Z", "reason": "periodic"}
         peer = client(broker, "gate-b", "forger")
         body = json.dumps({"of": "gate-a", "checkpoint": {**forged, "signature": "cd" * 64}})
