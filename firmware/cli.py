@@ -81,19 +81,19 @@ def cmd_config_example(args) -> int:
 
 
 def cmd_key_show(args) -> Report:
-    device = _open(args, key_note=False)
+    device = _open(args, key_note=False)  # the key file's problem is part of the answer
     keys, problem = device.keys, device.key_problem()
+    if keys is None:
+        return Report({"public_key": None}, "no key yet: the daemon makes it at its first start")
     info = {
-        "public_key": keys.current if keys else None,
-        "fingerprint": verifier.fingerprint(keys.current) if keys else None,
+        "public_key": keys.current,
+        "fingerprint": verifier.fingerprint(keys.current),
         "key_file": str(device.config.key_path),
         "key_file_problem": problem.problem if problem else None,
     }
-    text = pairs(info.items()) if keys else "no key yet: the daemon makes it at its first start"
-    notes = [f"fix: {problem.fix}"] if problem else []
-    text += "".join(f"\n{change.text}" for change in keys.changes) if keys else ""
-    return Report({**info, "key_changes": [c.as_dict() for c in keys.changes] if keys else []}, text,
-                  CRITICAL if problem else OK, notes)  # fmt: skip
+    data = {**info, "key_changes": [change.as_dict() for change in keys.changes]}
+    text = "\n".join([pairs(info.items()), *(change.text for change in keys.changes)])
+    return Report(data, text, CRITICAL if problem else OK, [f"fix: {problem.fix}"] if problem else [])
 
 
 def cmd_key_replace(args) -> Report:
@@ -423,7 +423,7 @@ def cmd_status(args) -> Report:
 
     config = configuration.load(args.config)
     try:
-        device = _open(args, key_note=False)  # a key problem is one of its critical lines
+        device = Device.open(config, signing=False)  # a key problem is one of its critical lines
     except SitegateError:
         if failure := startfailure.last(config):  # the daemon met the same wall: say when, and what it was
             print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)

@@ -89,7 +89,11 @@ def replace_key(config: Config, by: str, reason: str, now: datetime, progress: C
             "key_file_found": found,
         }
         verified = Tail(report.last_seq, report.last_hash) if report.records else None
-        record = device.log.start_key(new_key, payload, verified)
+        try:
+            record = device.log.start_key(new_key, payload, verified)
+        except BaseException:
+            config.key_path.unlink()  # it signed nothing: the next attempt starts clean
+            raise
         return Replaced(KeyChange.of(record), found)
     finally:
         device.close()

@@ -4,6 +4,7 @@ mosquitto, the real daemons)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import sqlite3
@@ -53,7 +54,7 @@ def test_a_rolled_back_data_directory_is_caught_by_the_brokers_checkpoint(tmp_pa
         gate.badge(*(badge(FIRST_UID, i) for i in range(2)))
         gate.stop()
         kept = tmp_path / "copy-of-data"
-        shutil.copytree(gate.directory / "data", kept)  # the copy an attacker (or a careless restore) puts back
+        _copy_data(gate.directory / "data", kept)  # the copy an attacker (or a careless restore) puts back
         gate.start()
         gate.badge(*(badge(FIRST_UID, i) for i in range(2, 6)))
         listing = gate.sitegate("paper", "print", "--out", str(tmp_path / "listing.pdf"))  # checkpoints the head
@@ -69,7 +70,7 @@ def test_a_rolled_back_data_directory_is_caught_by_the_brokers_checkpoint(tmp_pa
             gate.stop()
             end = listener.held["seq"]  # an outage or clock record may have moved the end meanwhile
             shutil.rmtree(gate.directory / "data")
-            shutil.copytree(kept, gate.directory / "data")
+            _copy_data(kept, gate.directory / "data")
             rolled_back = gate.sitegate("verify")
             assert rolled_back.returncode == 0, rolled_back.stdout  # every witness on the device agrees with it
 
@@ -85,6 +86,13 @@ def test_a_rolled_back_data_directory_is_caught_by_the_brokers_checkpoint(tmp_pa
             )
         finally:
             listener.close()
+
+
+def _copy_data(source, target) -> None:
+    """A copy of a stopped gate's data directory. The in-process commands leave their connections to the garbage
+    collector, whose last close folds the WAL into the database and deletes it: done first, not mid-copy."""
+    gc.collect()
+    shutil.copytree(source, target)
 
 
 def _kept_by(gate, device: str) -> int:
@@ -104,7 +112,7 @@ def test_a_peer_keeps_the_checkpoint_a_broker_lost_and_catches_the_rollback(tmp_
         gate.badge(badge(FIRST_UID, 0))
         gate.stop()
         kept = tmp_path / "copy-of-data"
-        shutil.copytree(gate.directory / "data", kept)
+        _copy_data(gate.directory / "data", kept)
         gate.start()
         gate.badge(*(badge(FIRST_UID, i) for i in range(1, 4)))
         assert gate.sitegate("paper", "print", "--out", str(tmp_path / "listing.pdf")).returncode in (0, 1)
@@ -117,7 +125,7 @@ def test_a_peer_keeps_the_checkpoint_a_broker_lost_and_catches_the_rollback(tmp_
         owner.loop_stop()  # persistence, say)
         owner.disconnect()
         shutil.rmtree(gate.directory / "data")
-        shutil.copytree(kept, gate.directory / "data")
+        _copy_data(kept, gate.directory / "data")
 
         gate.start()
         found = wait_until(lambda: gate.events("log_witness_mismatch"), "the rollback caught by the peer", timeout=30)
@@ -132,6 +140,9 @@ def test_a_checkpoint_the_gate_never_signed_is_no_witness(tmp_path):
     with running_site(tmp_path, _roster(2), running=("gate-a",)) as (broker, gates, _):
         gate = gates["gate-a"]
         gate.badge(badge(FIRST_UID, 0))
+        listener = RetainedCheckpoint(broker, "gate-a")  # published once gate-a read its own back: subscribed
+        wait_until(lambda: listener.held, "gate-a's checkpoint on the broker")  # (a message before would be lost)
+        listener.close()
         forged = {"seq": 999, "hash": "ab" * 32, "wall_utc": "2026-12-01T07:00:00.000000Z", "reason": "periodic"}
         peer = client(broker, "gate-b", "forger")
         body = json.dumps({"of": "gate-a", "checkpoint": {**forged, "signature": "cd" * 64}})

@@ -14,7 +14,7 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 
 from sitegate import config as configuration
 from sitegate.device import Device
-from sitegate.errors import DeviceKeyError
+from sitegate.errors import DeviceKeyError, StorageError
 from sitegate.key_replace import replace_key
 from sitegate.queue.records import Kind
 from sitegate.queue.signing import fingerprint
@@ -65,6 +65,25 @@ def test_a_process_holding_the_old_key_cannot_sign_after_a_replacement(tmp_path,
     assert [r.kind for r in reopened.log.records()][-2:] == [Kind.KEY_REPLACED, Kind.REGISTRATION]
     running.close()
     reopened.close()
+
+
+def test_a_log_that_grows_during_a_replacement_is_refused_and_no_key_is_left(config_file):
+    """A writer still holding the old key (a daemon its heartbeat did not show) appends while the log is verified:
+    the replacement is refused, and the new key it made is removed (it signed nothing)."""
+    config = configuration.load(config_file)
+    running = Device.open(config)
+    append_registration(running.log, registration(0))
+    config.key_path.unlink()
+    grown = []
+
+    def meanwhile(count: int) -> None:
+        if not grown:
+            grown.append(append_registration(running.log, registration(1)))
+
+    with pytest.raises(StorageError, match="changed while it was verified"):
+        replace_key(config, TECHNICIAN, "card died", running.log.clock.now(), meanwhile)
+    assert grown and not config.key_path.exists()
+    running.close()
 
 
 def test_replace_is_refused_when_the_key_is_there(config_file, clock):
