@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from sitegate.device import Device
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.outfile import check as check_out
 from sitegate.outfile import replacing
-from sitegate.output import CRITICAL, OK, WARNING, Report, emit, pairs, progress, table
+from sitegate.output import CRITICAL, OK, PIPE_CLOSED, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue import verify as verifier
 from sitegate.queue.clock import SYSTEM
@@ -366,9 +367,16 @@ def cmd_clock(args) -> Report:
 
 
 def cmd_status(args) -> Report:
+    from sitegate import health, startfailure
     from sitegate.status import collect, exit_code
 
-    device = _open(args)
+    config = configuration.load(args.config)
+    try:
+        device = Device.open(config)
+    except SitegateError:
+        if failure := startfailure.last(config):  # the daemon met the same wall: say when, and what it was
+            print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)
+        raise
     status, warnings, critical = collect(device, SYSTEM.now())
     queue_state, ongoing = status["queue"], status["outage"]
     text = pairs(
@@ -620,11 +628,16 @@ def cmd_metrics(args) -> Report:
 
 
 def cmd_run(args) -> int:
-    from sitegate import jsonlog
+    from sitegate import jsonlog, startfailure
     from sitegate.daemon import Daemon
 
     jsonlog.setup()
-    return Daemon(configuration.load(args.config)).run()
+    config = configuration.load(args.config)
+    try:
+        return Daemon(config).run()
+    except SitegateError as error:  # left for `sitegate status`, which otherwise says only "not running"
+        startfailure.record(config, error, SYSTEM.now())
+        raise
 
 
 def cmd_demo(args) -> int:
@@ -807,10 +820,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         result = args.handler(args)
-        return emit(result, getattr(args, "json", False)) if isinstance(result, Report) else result
+        code = emit(result, getattr(args, "json", False)) if isinstance(result, Report) else result
+        sys.stdout.flush()  # a reader gone away shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # `sitegate remarks | head`: the reader took what it wanted; nothing more to say, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except SitegateError as error:
         print(f"error: {error.problem}", file=sys.stderr)
         if error.fix:

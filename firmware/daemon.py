@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import sdnotify
 
-from sitegate import __version__, health
+from sitegate import __version__, health, startfailure
 from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Outcome, Result
@@ -398,6 +398,7 @@ class Daemon:
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         ping_every = watchdog_usec / 2e6 if watchdog_usec else 10.0
         self.notifier.notify("READY=1")
+        startfailure.clear(self.config)
         event(
             logger,
             "ready",

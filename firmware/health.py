@@ -14,9 +14,11 @@ from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 from sitegate.queue.records import Record
+from sitegate.timefmt import show
 
 WARNING, CRITICAL = "warning", "critical"
-LOW_DISK_BYTES = 200 * 2**20  # below this, new badges are refused before the disk is full (nothing is lost)
+LOW_DISK_BYTES = 200 * 2**20  # below this, say so before the disk is full and badges are refused
+FULL_DISK_BYTES = 2**20  # below this a badge's record (a few KiB with its WAL frames) no longer fits: refused
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ def daemon(running: bool) -> list[Finding]:
     ]
 
 
+def start_failure(failure: dict | None) -> list[Finding]:
+    """Why the daemon last failed to start, as it left it: the fix, not a pointer back to `sitegate status`."""
+    if failure is None:
+        return []
+    text = f"the daemon failed to start at {show(failure['utc'])}: {failure['problem']}"
+    return [Finding(CRITICAL, f"{text} — fix: {failure['fix']}" if failure.get("fix") else text)]
+
+
 def readers(offline: list[str]) -> list[Finding]:
     return [
         Finding(CRITICAL, f"reader {name} is offline: check its cable and `journalctl -u sitegate`", True)
@@ -44,13 +54,18 @@ def readers(offline: list[str]) -> list[Finding]:
 
 
 def disk(free_bytes: int) -> list[Finding]:
+    """Badges register until SQLite finds the disk full; only then are new badges refused (nothing stored is lost)."""
     if free_bytes >= LOW_DISK_BYTES:
         return []
+    free_space = "free space now (old exports, journal: `journalctl --vacuum-size=50M`)"
+    if free_bytes < FULL_DISK_BYTES:
+        text = f"the data partition is full ({free_bytes // 1024} KiB free): new badges are refused; {free_space}"
+        return [Finding(CRITICAL, text, True)]
     text = (
-        f"only {free_bytes // 2**20} MiB free on the data partition: new badges are refused; free space (old "
-        "exports, journal: `journalctl --vacuum-size=50M`)"
+        f"only {free_bytes // 2**20} MiB free on the data partition: badges still register, but once it is full "
+        f"new badges are refused (nothing stored is lost); {free_space}"
     )
-    return [Finding(CRITICAL, text, True)]
+    return [Finding(CRITICAL, text)]
 
 
 def backlog(summary: QueueSummary, reception_delay_s: int) -> list[Finding]:

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 # Exit codes monitoring can use.
 OK, WARNING, CRITICAL = 0, 1, 2
+PIPE_CLOSED = 141  # the output's reader went away (`| head`): as a process stopped by SIGPIPE, 128 + 13
 
 
 @dataclass

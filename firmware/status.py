@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from sitegate import __version__, commissioning, health
+from sitegate import __version__, commissioning, health, startfailure
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
@@ -24,6 +24,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     summary = delivery.summary(db, now)
     heartbeat = delivery.get_meta(db, "heartbeat_utc")
     running = daemon_running(db, config.gate.heartbeat_s, now)
+    failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
     disk = shutil.disk_usage(config.data_dir)
@@ -33,6 +34,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "version": __version__,
         "device_id": config.device_id,
         "daemon_running": running,
+        "last_start_failure": failure,
         "heartbeat_utc": heartbeat,
         "readers_online": [r for r in (delivery.get_meta(db, "reader_online") or "").split(",") if r]
         if running
@@ -55,6 +57,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     offline = sorted(set(status["readers_configured"]) - set(status["readers_online"])) if running else []
     findings = [
         *health.daemon(running),
+        *health.start_failure(failure),
         *health.readers(offline),
         *health.disk(disk.free),
         *health.backlog(summary, config.site.reception_delay_s),

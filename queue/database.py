@@ -10,10 +10,13 @@ opens one file for writing and attaches the other read-only, so queries can join
 from __future__ import annotations
 
 import contextlib
+import grp
 import logging
 import os
+import pwd
 import shutil
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -165,16 +168,62 @@ def _open(path: Path, attach: Path | None, alias: str | None, migrations) -> sql
         if alias:
             connection.execute(f"ATTACH DATABASE 'file:{attach}?mode=ro' AS {alias}")
     except sqlite3.DatabaseError as error:
+        if problem := write_problem(path):
+            raise problem from None
         raise StorageError(
             f"database {path} cannot be opened: {error}",
             "check the disk and the file's permissions; if the file is corrupt, `sitegate run` moves it aside "
             "and starts a new one (the old one is kept as evidence)",
         ) from None
     except PermissionError as error:
-        raise StorageError(
+        raise write_problem(path) or StorageError(
             f"database {path}: {error}", "run as the sitegate user, or fix the directory's owner"
         ) from None
     return db
+
+
+def write_problem(path: Path) -> StorageError | None:
+    """Why this process cannot write the database at `path` (read-only file system, owner or mode), named so that a
+    technician can fix it; None when nothing stands in the way."""
+    path = Path(path)
+    files = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+    if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        return StorageError(
+            f"{path.parent} is on a file system mounted read-only (the kernel does so after storage errors)",
+            "look at `dmesg` for SD card or disk errors and replace the card; `mount` shows the mount options",
+        )
+    me = _user_name(os.geteuid())
+    for file in [path.parent, *(file for file in files if file.exists())]:
+        if os.access(file, os.W_OK):
+            continue
+        info = file.stat()
+        what = "directory" if file.is_dir() else "file"
+        return StorageError(
+            f"{what} {file} is owned by {_user_name(info.st_uid)}:{_group_name(info.st_gid)}, mode "
+            f"{stat.S_IMODE(info.st_mode):04o}: sitegate runs as {me} and cannot write it",
+            f"sudo chown -R {me}: {path.parent} (the data directory belongs to the daemon's user), then "
+            "`sudo systemctl restart sitegate`",
+        )
+    return None
+
+
+def file_of(db: sqlite_utils.Database) -> Path:
+    """The file a connection's main database lives in."""
+    return Path(db.execute("PRAGMA database_list").fetchone()[2])
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _ensure_migrated(path: Path, migrations) -> None:
@@ -256,15 +305,29 @@ def migrate(db: sqlite_utils.Database, migrations=MIGRATIONS) -> None:
 
 
 def _corruption(path: Path) -> str | None:
+    """What is corrupt in the file, or None. A file we cannot write (or read) is not corrupt: moving it aside would
+    throw away a good log or make every delivered registration go out again; that is an error to fix instead."""
     if not path.exists():
         return None
+    if problem := write_problem(path):
+        raise problem
     try:
         connection = sqlite3.connect(path)
-        result = connection.execute("PRAGMA quick_check").fetchone()[0]
-        connection.close()
+        try:
+            result = connection.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            connection.close()
     except sqlite3.DatabaseError as error:
-        return str(error)
+        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in CORRUPTION_CODES:
+            return str(error)
+        raise StorageError(
+            f"database {path} cannot be checked: {error}",
+            "check the disk (`df`, `dmesg`) and the file's permissions; nothing was moved or changed",
+        ) from None
     return None if result == "ok" else result
+
+
+CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 def _move_aside(path: Path, stamp: str) -> None:

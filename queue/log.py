@@ -174,7 +174,9 @@ class RegistrationLog(LogView):
                     f"disk full: the record was not stored ({error})",
                     "free space on the data partition (old exports, logs); no stored record was lost",
                 ) from None
-            raise StorageError(f"the log cannot be written: {error}", "check the disk and `sitegate status`") from None
+            raise database.write_problem(database.file_of(self.db)) or StorageError(
+                f"the log cannot be written: {error}", "check the disk (`df`, `dmesg`) and `sitegate status`"
+            ) from None
         return record
 
     def _seal(self, tail: Tail | None, kind: str, payload: dict, payload_text: str, capture: Capture) -> Record:

@@ -1,8 +1,8 @@
 """The MFRC522 badge source, on the `mfrc522` package's low-level MFRC522 class.
 
-The package gives register access over SPI, chip initialisation and CRC; this module does the card protocol
-itself, because the package's read() spins the CPU while no card is present, stops at cascade level 1 (so 7-byte
-UIDs of DESFire and NTAG badges come back truncated) and reads nothing when two cards answer at once:
+The package gives register access over SPI and chip initialisation; this module does the card protocol (and the
+CRC step) itself, because the package's read() spins the CPU while no card is present, stops at cascade level 1
+(so 7-byte UIDs of DESFire and NTAG badges come back truncated) and reads nothing when two cards answer at once:
 - our own transceive stops on the chip's timer interrupt (no card) instead of spinning;
 - every card in the field is enumerated (a badge in a wallet beside bank and transport cards): REQA, then
   ISO/IEC 14443-3 bit-wise anticollision (on a collision, follow the card with a 1 at CollReg's position) and
@@ -12,6 +12,10 @@ UIDs of DESFire and NTAG badges come back truncated) and reads nothing when two 
   (WUPA, SELECT of their UID, HLTA again), so a card held is one read and a card taken away and presented again is a
   new read (the gate then says "already registered"); a card missing for one poll only (some answer every other
   request) is still the same presentation;
+- CRC_A is computed as the datasheet says (10.3.1.4): Idle first, CRCIRq cleared alone, CalcCRC, wait, Idle again.
+  The package's CalulateCRC never stops CalcCRC (which runs until another command replaces it) and its
+  ClearBitMask cannot clear CRCIRq: the second CRC in a row reads back the preset, a HLTA goes out with a wrong CRC,
+  the card is never halted and a wallet's second card is never reached;
 - a periodic health check reads the version register; a chip that stops answering is reset through its
   reset pin (low, then high, then re-initialised: re-creating the driver object does not recover it).
 Imported only when a reader is configured with source = "mfrc522".
@@ -42,10 +46,12 @@ GONE_AFTER_S = 0.3  # unseen this long (and for 3 poll intervals), a card has le
 HEALTH_EVERY_S = 5.0
 
 # Registers and commands (MFRC522 datasheet, section 9).
-COMMAND, COMM_IRQ, ERROR = 0x01, 0x04, 0x06
-FIFO_DATA, FIFO_LEVEL, BIT_FRAMING, COLL, VERSION = 0x09, 0x0A, 0x0D, 0x0E, 0x37
-IDLE, TRANSCEIVE = 0x00, 0x0C
+COMMAND, COMM_IRQ, DIV_IRQ, ERROR = 0x01, 0x04, 0x05, 0x06
+FIFO_DATA, FIFO_LEVEL, BIT_FRAMING, COLL = 0x09, 0x0A, 0x0D, 0x0E
+CRC_RESULT_HIGH, CRC_RESULT_LOW, VERSION = 0x21, 0x22, 0x37
+IDLE, CALC_CRC, TRANSCEIVE = 0x00, 0x03, 0x0C
 RX_IRQ, IDLE_IRQ, ERR_IRQ, TIMER_IRQ = 0x20, 0x10, 0x02, 0x01
+CRC_IRQ = 0x04  # DivIrqReg; written alone (Set2 = 0), it clears exactly this bit
 COLL_ERR, RX_ERRORS = 0x08, 0x13  # ErrorReg: collision; buffer overflow, parity, protocol
 COLL_POS_NOT_VALID = 0x20
 
@@ -115,7 +121,20 @@ class Protocol:
         return Answer([self.read(FIFO_DATA) for _ in range(count)], collision)
 
     def crc(self, data: list[int]) -> list[int]:
-        return list(self.driver.CalulateCRC(data))
+        """CRC_A of a frame (low byte first), by the chip's coprocessor, stopped again once read."""
+        self.write(COMMAND, IDLE)  # ends whatever ran before: a CalcCRC left running would swallow our bytes
+        self.write(DIV_IRQ, CRC_IRQ)
+        self.write(FIFO_LEVEL, 0x80)
+        for byte in data:
+            self.write(FIFO_DATA, byte)
+        self.write(COMMAND, CALC_CRC)
+        for _ in range(self.max_wait_reads):
+            if self.read(DIV_IRQ) & CRC_IRQ:
+                break
+        else:
+            raise ChipFault("the chip never finished a CRC")
+        self.write(COMMAND, IDLE)
+        return [self.read(CRC_RESULT_LOW), self.read(CRC_RESULT_HIGH)]
 
     def request(self, command: int = REQA) -> bool:
         """REQA (idle cards) or WUPA (idle and halted cards): does any card answer? A collided ATQA is an answer."""

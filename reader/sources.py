@@ -21,6 +21,8 @@ from sitegate.errors import IdentifierError, SitegateError
 from sitegate.identifiers import normalise_badge_uid
 from sitegate.queue.clock import SYSTEM, Clock
 
+MAX_LINE_BYTES = 256  # a UID line is at most 20 hex digits and a reader name: anything longer is not a badge
+
 
 @dataclass(frozen=True)
 class BadgeRead:
@@ -53,6 +55,10 @@ class BadgeSource(Protocol):
         """Get ready to read (create the pipe, open the device) before the daemon says READY."""
 
     def reads(self, stop: threading.Event) -> Iterator[BadgeRead | BadRead]: ...
+
+
+def overlong(reader: str) -> BadRead:
+    return BadRead(reader, f"a line longer than {MAX_LINE_BYTES} bytes is not a badge UID: dropped")
 
 
 def parse_line(line: str, default_reader: str, monotonic_ns: int) -> BadgeRead | BadRead | None:
@@ -94,7 +100,7 @@ class FifoSource:
         self.prepare()
         descriptor, self._descriptor = self._descriptor, None
         self.online = True
-        pending = b""
+        pending, dropping = b"", False  # dropping: the rest of an overlong line, up to its newline
         try:
             while not stop.is_set():
                 ready, _, _ = select.select([descriptor], [], [], 0.2)
@@ -103,9 +109,15 @@ class FifoSource:
                 pending += os.read(descriptor, 65536)
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
+                    if dropping or len(raw) > MAX_LINE_BYTES:
+                        dropping = False
+                        yield overlong(self.name)
+                        continue
                     read = parse_line(raw.decode("utf-8", "replace"), self.name, self.clock.monotonic_ns())
                     if read is not None:
                         yield read
+                if len(pending) > MAX_LINE_BYTES:  # never hold more than one line's worth
+                    pending, dropping = b"", True
         finally:
             self.online = False
             os.close(descriptor)
@@ -173,10 +185,16 @@ class EvdevSource:
                         continue
                     name = codes.KEY[key.code]
                     if name in ("KEY_ENTER", "KEY_KPENTER"):
-                        read = parse_line("".join(typed), self.name, self.clock.monotonic_ns())
+                        line = "".join(typed)
                         typed.clear()
+                        if len(line) > MAX_LINE_BYTES:
+                            read = overlong(self.name)
+                        else:
+                            read = parse_line(line, self.name, self.clock.monotonic_ns())
                         if read is not None:
                             yield read
+                    elif len(typed) > MAX_LINE_BYTES:
+                        continue  # a stuck key: kept no longer, the line is one bad read at Enter
                     elif name.startswith("KEY_") and len(name) == 5:
                         typed.append(name[4])
                     elif name.startswith("KEY_KP") and name[6:].isdigit():

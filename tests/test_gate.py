@@ -161,3 +161,14 @@ def test_green_only_after_the_append_returned(device, clock, roster):
     outcome = gate.badge(Reads(clock)())
     device.log.append = original
     assert calls == ["append"] and outcome.signal == "fault"
+
+
+def test_low_disk_says_badges_still_register_until_it_is_full():
+    """23 MiB free still holds thousands of badges: status must not say they are refused before they are."""
+    from sitegate import health
+
+    [low] = health.disk(23 * 2**20)
+    assert "23 MiB free" in low.text and "badges still register" in low.text and not low.registration_impossible
+    [full] = health.disk(512 * 1024)
+    assert "full (512 KiB free): new badges are refused" in full.text and full.registration_impossible
+    assert health.disk(300 * 2**20) == []

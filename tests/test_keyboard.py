@@ -93,3 +93,15 @@ def test_standard_input_in_development():
     reads = list(source.reads(threading.Event()))
     assert [type(r).__name__ for r in reads] == ["BadgeRead", "BadRead", "BadgeRead"]
     assert reads[2].uid == "04112233445566" and reads[2].reader == "exit"
+
+
+def test_a_stuck_key_is_one_bad_read_of_bounded_size(fake_evdev, tmp_path):
+    path = str(tmp_path / "event-kbd")
+    fake_evdev[path] = typed("A" * 5000 + "\n04A1B2C3\n")
+    stop, reads = threading.Event(), []
+    for read in EvdevSource(path, "desk").reads(stop):
+        reads.append(read)
+        if len(reads) == 2:
+            stop.set()
+    assert isinstance(reads[0], BadRead) and len(reads[0].problem) < 200
+    assert isinstance(reads[1], BadgeRead) and reads[1].uid == "04A1B2C3"

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from conftest import registration
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
+from sitegate.output import PIPE_CLOSED
 from sitegate.queue import delivery
 from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.queue.remarks import info, needing_action, table
@@ -57,3 +63,17 @@ def test_deadline_first_then_the_rest(device, clock):
 def test_the_procedure_s_own_words_for_remarks_24_and_5():
     assert not info(24).needs_action  # "cette situation ne peut être rectifiée": nothing to act on
     assert "INASTI" in info(5).action and "BCE" in info(5).action and info(5).needs_action
+
+
+@pytest.mark.parametrize("argv", [["remarks"], ["remarks", "--json"]])
+def test_a_reader_gone_away_is_no_traceback(device, config_file, argv):
+    """`sitegate remarks | head`: the pipe closes before we write; the command stops quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already taken what it wanted
+    env = {**os.environ, "SITEGATE_CONFIG": str(config_file)}
+    command = [str(Path(sys.executable).parent / "sitegate"), *argv]
+    try:
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr.decode()) == (PIPE_CLOSED, "")

@@ -26,7 +26,7 @@ def enumerate_ms(protocol, chip: FakeChip, uids: list[bytes]) -> float:
         start = time.perf_counter_ns()
         found, _ = protocol.enumerate(lambda: True)
         samples.append((time.perf_counter_ns() - start) / 1e6)
-        assert len(found) == len(uids)
+        assert sorted(found) == sorted(uids)  # a real enumeration: every card selected and halted
     return statistics.median(samples)
 
 
