@@ -122,7 +122,7 @@ def screenshot(driver, name: str) -> Path:
 
 
 NARROW = 360  # CSS pixels: the narrowest phone in common use
-DOCS = REPO / "docs" / "page"  # the screenshots the README shows
+NARROW_SHOTS = SCREENSHOTS / "360"  # the README shows copies of these in docs/page/ (a test run leaves git clean)
 
 
 def narrow(driver, width: int = NARROW, height: int = 780) -> None:
@@ -150,11 +150,11 @@ def too_wide(driver) -> list[str]:
 
 
 def save_narrow(driver, name: str) -> Path:
-    """The whole page at the narrow width, as a PNG under docs/page/ (the README links them)."""
-    DOCS.mkdir(parents=True, exist_ok=True)
+    """The whole page at the narrow width, as a PNG under .screenshots/web/360/."""
+    NARROW_SHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.documentElement.scrollHeight")
     narrow(driver, NARROW, max(height, 640))
-    path = DOCS / f"{name}.png"
+    path = NARROW_SHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
     narrow(driver)
     return path
