@@ -132,12 +132,12 @@ def episode(current: dict | None, never_connected: bool) -> list[Finding]:
     found = []
     if current and current["state"] == "suspected":
         text = (
-            f"registration failing since {current['start_utc']} ({current['cause']}, suspected: an outage opens "
+            f"registration failing since {show(current['start_utc'])} ({current['cause']}, suspected: an outage opens "
             "after the grace period): `sitegate outage`"
         )
         found.append(Finding(WARNING, text))
     elif current and current["state"] == "open":
-        text = f"outage since {current['start_utc']} ({current['cause']}): `sitegate outage` says what to do"
+        text = f"outage since {show(current['start_utc'])} ({current['cause']}): `sitegate outage` says what to do"
         found.append(Finding(WARNING if current["exempt"] else CRITICAL, text))
     if never_connected:
         found.append(Finding(WARNING, "never connected: no registration has ever been delivered (`sitegate outage`)"))

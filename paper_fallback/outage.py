@@ -29,7 +29,7 @@ from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind
-from sitegate.timefmt import format_utc, parse_utc
+from sitegate.timefmt import format_utc, parse_utc, show
 
 logger = logging.getLogger("sitegate.outage")
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)
@@ -177,7 +177,7 @@ class Outage:
 
     def what_to_do(self, language: str) -> str:
         if self.state == SUSPECTED:
-            return guidance.state_line(guidance.SUSPECTED, language, since=self.start_utc)
+            return guidance.state_line(guidance.SUSPECTED, language, since=show(self.start_utc))
         if self.state == NEVER_CONNECTED:
             return guidance.state_line(guidance.NEVER_CONNECTED, language)
         return guidance.what_to_do(self.cause, language)

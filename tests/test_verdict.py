@@ -16,6 +16,7 @@ from simulator_process import SimulatorProcess
 from verdict_site import Site, closed_port_url, silent_gateway, trusting
 
 from sitegate.queue.credentials import make_self_signed
+from sitegate.timefmt import show
 
 pytestmark = pytest.mark.slow
 
@@ -164,6 +165,8 @@ def test_4_5_the_outage_is_suspected_at_once_and_starts_at_the_first_failure(tmp
     assert current["exempt"] is False and current["evidence"][0]["event"] == "suspected"
     status = site.sitegate("status", "--json")
     assert status.returncode == 1 and "registration failing since" in status.stdout
+    assert f"failing since {show(current['start_utc'])}" in status.stdout  # Brussels time, as people read it
+    assert f"failing since {show(current['start_utc'])}" in site.sitegate("outage").stdout
     assert shown["outages"] == []  # not an outage yet
 
 
