@@ -7,13 +7,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from chrony_pair import free_port, write_configs
 from conftest import registration, run_sitegate
 
 from sitegate import config as configuration
@@ -73,27 +73,13 @@ def test_garbage_is_a_clear_error_and_sources_fall_through():
     assert "not found" in best_reading([broken]).detail
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def shifted_chronyd(tmp_path):
     """A chronyd (with -x: the system clock is left alone) serving a time 120 s ahead, and a second chronyd
     (also -x) tracking it, whose `chronyc tracking` we read over its command port."""
     for tool in ("chronyd", "chronyc", "faketime"):
         assert shutil.which(tool), f"{tool} missing: `make test` installs Debian's chrony and faketime"
-    server_port, command_port = free_port(), free_port()
-    (tmp_path / "server.conf").write_text(
-        f"port {server_port}\nbindaddress 127.0.0.1\ncmdport 0\nlocal stratum 1\nallow 127.0.0.1\n"
-        f"pidfile {tmp_path}/server.pid\n"
-    )
-    (tmp_path / "client.conf").write_text(
-        f"server 127.0.0.1 port {server_port} iburst minpoll -2 maxpoll -2\nport 0\ncmdport {command_port}\n"
-        f"bindcmdaddress 127.0.0.1\ncmdallow 127.0.0.1\npidfile {tmp_path}/client.pid\n"
-    )
+    server_port, command_port = write_configs(tmp_path)
     processes = [
         subprocess.Popen(
             ["faketime", "-f", "+120s", "chronyd", "-x", "-d", "-f", str(tmp_path / "server.conf")],

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from chrony_pair import write_configs
 from conftest import REPO, run_sitegate
 from gate_site import DaemonProcess, uid, wait_until, write_site
 from simulator_process import SimulatorProcess, client_credentials, service_section
@@ -149,12 +149,6 @@ def test_a_step_back_is_seen_at_the_next_badge_and_redated_before_sending(tmp_pa
     assert not list(Path("/dev/shm").glob(f"*faketime*_{daemon.process.pid}")), "libfaketime files left"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class SteppableClock:
     """A system clock of its own (tests/helpers/system_clock.c) for the processes given `env`: real time plus an
     offset in a shared file, which a real chronyd (without CAP_SYS_TIME: the machine's clock is out of its reach)
@@ -183,15 +177,7 @@ def chrony_stepping(tmp_path):
     for tool in ("chronyd", "chronyc", "setpriv"):
         assert shutil.which(tool), f"{tool} missing: `make test` installs Debian's chrony"
     clock = SteppableClock(tmp_path)
-    server_port, command_port = free_port(), free_port()
-    (tmp_path / "server.conf").write_text(
-        f"port {server_port}\nbindaddress 127.0.0.1\ncmdport 0\nlocal stratum 1\nallow 127.0.0.1\n"
-        f"pidfile {tmp_path}/server.pid\n"
-    )
-    (tmp_path / "client.conf").write_text(
-        f"server 127.0.0.1 port {server_port} iburst minpoll -2 maxpoll -2\nmakestep 1 -1\nport 0\n"
-        f"cmdport {command_port}\nbindcmdaddress 127.0.0.1\ncmdallow 127.0.0.1\npidfile {tmp_path}/client.pid\n"
-    )
+    _, command_port = write_configs(tmp_path, client_extra="makestep 1 -1\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "chronyc").write_text(f'#!/bin/sh\nexec {shutil.which("chronyc")} -h 127.0.0.1 -p {command_port} "$@"\n')
