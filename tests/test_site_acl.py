@@ -8,13 +8,17 @@ A refusal is the broker's: a PUBACK that is a failure, and the message reaches n
 
 from __future__ import annotations
 
+import json
 import threading
 
 import paho.mqtt.client as mqtt
 import pytest
 from gate_site import wait_until as wait
-from site_bus import client, send_too_large
+from simulator_process import SimulatorProcess
+from site_bus import SiteGate, badge, client, roster_rows, send_too_large, simulator_service
 
+from sitegate.queue import database
+from sitegate.queue.log import LogView
 from sitegate.site import topics
 from sitegate.site.broker import SITE, LocalBroker, shipped
 from sitegate.site.bus import MAX_PACKET_BYTES
@@ -153,3 +157,45 @@ def test_the_broker_refuses_a_message_larger_than_a_gate_takes_in(broker):
         assert oversized not in listener.payloads()
     finally:
         listener.close()
+
+
+def test_a_gate_answers_catch_up_requests_of_its_configured_peers_only(broker, tmp_path):
+    """gate-c's password may write a catch-up request in site-1 (the ACL lists it), but gate-b is not configured
+    with gate-c as a peer: gate-b must not resend its records for it (an answer can be 48 h of records)."""
+    simulator = SimulatorProcess()
+    service = simulator_service(simulator, tmp_path)
+    peer = SiteGate(tmp_path / "gate-a", "gate-a", service)  # never started: gate-b pins its key
+    b = SiteGate(tmp_path / "gate-b", "gate-b", service)
+    b.configure(broker.bus_section(b.directory, "gate-b", {"gate-a": peer.public_key}, health_every_s=1.0))
+    seqs: list[int] = []
+    listener = client(broker, "gate-a", "test-records-of-gate-b")
+    listener.on_message = lambda c, u, message: seqs.append(json.loads(message.payload)["record"]["seq"])
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda *args: subscribed.set()
+    try:
+        wait(listener.is_connected, "gate-a's listener connected")
+        listener.subscribe(topics.topic(SITE, "gate-b", topics.RECORDS), qos=1)
+        assert subscribed.wait(10)
+        b.roster(roster_rows(0x60000000, 4 * 10**16, "Peer", 3))
+        b.start()
+        b.badge(*(badge(0x60000000, i) for i in range(3)))
+        db = database.connect_readonly(b.directory / "data" / "sitegate.db")
+        try:
+            newest = LogView(db).last().seq
+        finally:
+            db.close()
+        wait(lambda: newest in seqs, "gate-b published its records")
+        catchup = topics.topic(SITE, "{}", topics.CATCHUP)
+        asked_by_c = json.dumps({"want": {"gate-b": 1}}).encode()
+        assert publish(broker, "gate-c", catchup.format("gate-c"), asked_by_c).value == 0  # the ACL lets it ask
+        asked_by_a = json.dumps({"want": {"gate-b": 2}}).encode()
+        assert publish(broker, "gate-a", catchup.format("gate-a"), asked_by_a).value == 0
+        # gate-b takes the requests in order: once gate-a's answer (from seq 2) is in, an answer to gate-c (from
+        # seq 1) would have come before it.
+        wait(lambda: seqs.count(newest) >= 2, "gate-b answered its configured peer")
+        assert seqs.count(1) == 1, f"gate-b answered gate-c, not its peer: seq 1 sent {seqs.count(1)} times"
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+        b.stop()
+        simulator.stop()
