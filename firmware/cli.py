@@ -678,7 +678,7 @@ def cmd_fleet(args) -> Report:
     gates = read_fleet(config, SYSTEM)
     rows = (
         [g.state.upper(), g.site, g.device, show(g.sent_utc) if g.sent_utc else "", g.undelivered,
-         f"{g.oldest_undelivered_s:.0f} s" if g.oldest_undelivered_s else "", g.clock, "; ".join(g.problems)[:80]]
+         f"{g.oldest_undelivered_s:.0f} s" if g.oldest_undelivered_s else "", g.clock, "; ".join(g.problems)]
         for g in gates
     )  # fmt: skip
     text = table(rows, ["state", "site", "gate", "reported", "undelivered", "oldest", "clock", "problems"])

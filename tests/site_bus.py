@@ -114,6 +114,24 @@ def client(broker: LocalBroker, user: str, name: str) -> mqtt.Client:
     return connection
 
 
+PACKET_TOO_LARGE = 0x95  # MQTT 5: why mosquitto disconnects a client sending over the shipped max_packet_size
+
+
+def send_too_large(broker: LocalBroker, user: str, topic: str, payload: bytes) -> None:
+    """Publish a message over the broker's limit with `user`'s password, until the broker disconnects us for it."""
+    reasons: list[mqtt.ReasonCode] = []
+    sender = client(broker, user, f"test-too-large-{user}")
+    sender.on_disconnect = lambda c, u, flags, reason, props: reasons.append(reason)
+    try:
+        wait_until(sender.is_connected, f"{user}'s credentials connected")
+        sender.publish(topic, payload, qos=1)
+        refused = f"the broker refused {len(payload)} bytes"
+        wait_until(lambda: any(r.value == PACKET_TOO_LARGE for r in reasons), refused)
+    finally:
+        sender.loop_stop()  # else paho connects again and sends it again (refused again)
+        sender.disconnect()
+
+
 @contextlib.contextmanager
 def running_site(
     directory: Path, roster: list[str], running=GATES

@@ -15,7 +15,7 @@ import sqlite3
 
 import pytest
 from gate_site import wait_until as wait
-from site_bus import badge, client, roster_rows, running_site
+from site_bus import badge, client, roster_rows, running_site, send_too_large
 
 from sitegate.queue import database
 from sitegate.queue.log import LogView
@@ -123,7 +123,8 @@ def test_a_huge_message_never_reaches_a_gates_memory(site):
     pid = b.daemon.process.pid
     baseline = peak_rss_kib(pid)
     before = rejected(b)
-    as_gate_c(broker, topics.RECORDS, b"x" * (64 * 2**20), b"marker")  # in order: the marker comes after
+    send_too_large(broker, "gate-c", topics.topic(SITE, "gate-c", topics.RECORDS), b"x" * (64 * 2**20))
+    as_gate_c(broker, topics.RECORDS, b"marker")
     wait(lambda: rejected(b) > before, "gate-b handled the marker sent after the huge message")
     grown_mib = (peak_rss_kib(pid) - baseline) / 1024
     assert grown_mib < 16, f"gate-b's peak memory grew by {grown_mib:.0f} MiB for one message"
@@ -161,22 +162,44 @@ def gate_a_at(gate) -> dict:
     return next(g for g in gate.json("site")["gates"] if g["device"] == "gate-a")
 
 
-def test_a_health_message_sitegate_never_writes_leaves_the_fleet_readable(site):
-    broker, gates = site
-    a = gates["gate-a"]
-    odd = {"online": True, "sent_utc": "yesterday", "queue": [], "critical": 3}
+def plant_health(broker: LocalBroker, body: dict) -> None:
+    """A retained health message on gate-c's topic with gate-c's password (what its ACL allows)."""
     connection = client(broker, "gate-c", "test-gate-c-health")
     try:
         wait(connection.is_connected, "gate-c's credentials connected")
         topic = topics.topic(SITE, "gate-c", topics.HEALTH)
-        connection.publish(topic, json.dumps(odd), qos=1, retain=True).wait_for_publish(30)
+        connection.publish(topic, json.dumps(body), qos=1, retain=True).wait_for_publish(30)
     finally:
         connection.loop_stop()
         connection.disconnect()
-    shown = a.sitegate("fleet", "--json")
+
+
+def fleet_as_seen_by(gate) -> dict[str, dict]:
+    shown = gate.sitegate("fleet", "--json")
     assert shown.returncode in (0, 1, 2) and shown.stdout, shown.stderr[-2000:]
-    fleet = {g["device"]: g for g in json.loads(shown.stdout)}
+    return {g["device"]: g for g in json.loads(shown.stdout)}
+
+
+def test_a_health_message_sitegate_never_writes_leaves_the_fleet_readable(site):
+    broker, gates = site
+    plant_health(broker, {"online": True, "sent_utc": "yesterday", "queue": [], "critical": 3})
+    fleet = fleet_as_seen_by(gates["gate-a"])
     assert fleet["gate-c"]["state"] == "unreadable" and fleet["gate-a"]["state"] != "unreadable"
+
+
+def test_a_health_message_dated_in_the_future_is_never_ok(site):
+    """A time in the future never turns silent: shown as OK, a planted or dead gate would stay green for ever."""
+    from sitegate.site.fleet import FUTURE
+
+    broker, gates = site
+    a = gates["gate-a"]
+    plant_health(broker, {"online": True, "sent_utc": "2030-01-01T00:00:00.000000Z", "critical": [], "warnings": []})
+    fleet = fleet_as_seen_by(a)
+    assert fleet["gate-c"]["state"] == "unreadable" and fleet["gate-c"]["problems"] == [FUTURE]
+    assert fleet["gate-a"]["state"] != "unreadable"
+    shown = a.sitegate("fleet")  # the table gives the whole problem, however long
+    line = next(line for line in shown.stdout.splitlines() if " gate-c " in line)
+    assert len(FUTURE) > 80 and line.rstrip().endswith(FUTURE), line
 
 
 def test_a_peer_registration_signed_but_of_another_shape_never_stops_a_gate(site):

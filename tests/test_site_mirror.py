@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -194,7 +193,9 @@ def test_a_relay_offers_a_later_start_as_an_anchor_only_while_the_owner_is_silen
 
     from sitegate.site.bus import SiteBus
 
-    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=(("gate-b", peer.key.public_key_hex),))
+    askers = ("gate-c", "gate-d", "gate-e", "gate-f")  # a new peer each time: the same one would wait its cooldown
+    peers = tuple((device, peer.key.public_key_hex) for device in ("gate-b", *askers))
+    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=peers)
     bus = SiteBus(dataclasses.replace(config, bus=bus_config), clock)
     mirror = Mirror(connect_mirror(tmp_path / "relay.db"), "gate-01", bus_config.peer_keys)
     records = peer_records(peer, 4)
@@ -206,11 +207,11 @@ def test_a_relay_offers_a_later_start_as_an_anchor_only_while_the_owner_is_silen
         def publish(self, topic, payload, qos):
             sent.append(json.loads(payload))
 
-    askers = (f"gate-{n}" for n in itertools.count(3))  # a new gate each time: the same one would wait its cooldown
+    asking = iter(askers)
 
     def first_offer() -> dict:
         sent.clear()
-        bus._answer(Client(), None, mirror, {"want": {"gate-b": 1}}, next(askers))
+        bus._answer(Client(), None, mirror, {"want": {"gate-b": 1}}, next(asking))
         return sent[0]
 
     assert first_offer()["record"]["seq"] == 3 and not first_offer().get("anchor")  # gate-b heard just now
@@ -278,7 +279,8 @@ def test_asked_again_at_once_for_what_it_was_just_sent_a_gate_waits(config, cloc
     another gate asking, is answered at once."""
     from sitegate.site.bus import CATCHUP_COOLDOWN_NS, SiteBus
 
-    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=(("gate-b", peer.key.public_key_hex),))
+    peers = tuple((device, peer.key.public_key_hex) for device in ("gate-b", "gate-c", "gate-d"))
+    bus_config = dataclasses.replace(config.bus, host="127.0.0.1", peers=peers)
     bus = SiteBus(dataclasses.replace(config, bus=bus_config), clock)
     mirror = Mirror(connect_mirror(tmp_path / "relay.db"), "gate-01", bus_config.peer_keys)
     for record in peer_records(peer, 5):

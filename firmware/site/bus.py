@@ -435,7 +435,7 @@ class SiteBus:
         """A catch-up request: our own records from our log, a peer's from our mirror, from the seq asked for
         (or from the start of the recent window, marked as an anchor)."""
         want = body.get("want") if isinstance(body, dict) else None
-        if not isinstance(want, dict):
+        if not isinstance(want, dict) or requester not in self.bus.peer_keys:  # a configured peer's, or no one's
             return
         for origin, start in want.items():
             if isinstance(start, int) and start >= 1 and (origin == self.device or origin in self.bus.peer_keys):

@@ -20,6 +20,10 @@ from sitegate.timefmt import parse_utc
 
 ORDER = {"offline": 0, "unreadable": 1, "silent": 2, "critical": 3, "warning": 4, "ok": 5}
 UNREADABLE = "its health message is not one sitegate writes (another version, or someone with its password): check it"
+FUTURE = (
+    "its health message is dated in the future (REPORTED): its clock is wrong, or someone with its password wrote it; "
+    "check `sitegate clock` on it"
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,9 @@ def _judge(site: str, device: str, body: dict, now: datetime, silent_after_s: fl
     queue = body.get("queue") or {}
     problems = [str(problem) for problem in (*body.get("critical", []), *body.get("warnings", []))]
     sent = body.get("sent_utc")
-    if sent is not None:
-        parse_utc(sent)
+    if sent is not None and (parse_utc(sent) - now).total_seconds() > silent_after_s:
+        # Never OK for ever: a time in the future would never turn silent. Within silent_after_s: clocks that differ.
+        return GateHealth(site, device, "unreadable", sent, None, None, None, [FUTURE])
     oldest = queue.get("oldest_pending_age_s")
     oldest = float(oldest) if oldest is not None else None
     clock = body.get("clock_state")
