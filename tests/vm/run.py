@@ -188,10 +188,12 @@ class Checks:
     def install(self) -> None:
         started = time.monotonic()
         self.guest.run(
-            "echo '127.0.1.1 sitegate-vm' >> /etc/hosts && "  # sudo looks the host name up
+            "(grep -q sitegate-vm /etc/hosts || echo '127.0.1.1 sitegate-vm' >> /etc/hosts) && "  # sudo asks
             "mkdir -p /mnt/project && mount -o ro /dev/vdb /mnt/project && cp -a /mnt/project/sitegate /root/ "
             "&& cp -a /mnt/project/wheelhouse /root/ && umount /mnt/project"
         )
+        # A kept disk: the configuration make install writes (an MFRC522 reader) again, the unit stopped.
+        self.guest.run("systemctl stop sitegate; rm -f /etc/sitegate/sitegate.toml", check=False)
         # Offline: the guest has no network; /etc/pip.conf (in the image) says no-index, find-links /root/wheelhouse.
         result = self.guest.run("cd /root/sitegate && sudo make install", timeout=1800, check=False)
         self.results["timings_s"]["install"] = round(time.monotonic() - started, 1)
@@ -219,7 +221,7 @@ class Checks:
         """The installed configuration (an MFRC522 reader): in a VM the unit gets as far as "not a Raspberry Pi",
         never to a `.lgd-nfy` error (the unit's working directory was /, which its user cannot write)."""
         self.guest.run("systemctl start sitegate || true; sleep 20; systemctl stop sitegate", timeout=120)
-        journal = self.guest.run("journalctl -u sitegate -o cat --no-pager").stdout
+        journal = self.guest.run("journalctl -b -u sitegate -o cat --no-pager").stdout
         (self.run_dir / "journal-mfrc522.txt").write_text(journal)
         assert ".lgd-nfy" not in journal, [line for line in journal.splitlines() if "lgd-nfy" in line][:3]
         assert "unable to locate Pi revision" in journal, journal[-1500:]  # lgpio imported, then "not a Pi"
@@ -244,7 +246,7 @@ class Checks:
         self.wait(lambda: self.pending() == 0, "the queue drained to the simulator", 180)
         delivered = self.simulator.summary()["received"] - before
         assert delivered >= 20, f"the simulator received {delivered} of 20 registrations"
-        lines = self.guest.run("journalctl -u sitegate -o cat --no-pager").stdout.splitlines()
+        lines = self.guest.run("journalctl -b -u sitegate -o cat --no-pager").stdout.splitlines()
         badges = [json.loads(line) for line in lines if line.startswith("{") and '"badge"' in line]
         assert sum(1 for b in badges if b.get("outcome") == "registered") >= 20, lines[-10:]
         status = self.tech("status --json")
@@ -391,15 +393,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="x86_64", choices=["x86_64"])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--keep-disk",
+        action="store_true",
+        help="reuse the last run's guest disk: `make install` then upgrades an installed gate (a quicker check of a "
+        "change; the fresh install is the default)",
+    )
     args = parser.parse_args()
     began = time.monotonic()
     image_dir = ensure_image(args.arch)
     run_dir = VM_DIR / args.arch / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-    subprocess.run(["cp", "--sparse=always", str(image_dir / "base.img"), str(run_dir / "disk.img")], check=True)
+    kept = args.keep_disk and (run_dir / "disk.img").exists()
+    if not kept:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        subprocess.run(["cp", "--sparse=always", str(image_dir / "base.img"), str(run_dir / "disk.img")], check=True)
     project_disk(run_dir)
     checks = Checks(args.arch, args.rounds, run_dir, image_dir)
+    checks.results["fresh_install"] = not kept
     rng = random.Random(19)
     failed = []
     try:
