@@ -169,7 +169,7 @@ def witnesses(verdicts: list[Verdict], recorded: list[Record]) -> list[Finding]:
     ]
 
 
-def site_bus(connected: bool, stale: list[str], rejected: int) -> list[Finding]:
+def site_bus(connected: bool, stale: list[str], rejected_recently: int, rejected_in_all: int) -> list[Finding]:
     """The site bus is never needed to register: its problems are warnings (the site view may be incomplete)."""
     findings = []
     if not connected:
@@ -178,7 +178,10 @@ def site_bus(connected: bool, stale: list[str], rejected: int) -> list[Finding]:
     if stale:
         text = f"not heard from {', '.join(stale)}: their latest workers may be missing here; `sitegate site`"
         findings.append(Finding(WARNING, text))
-    if rejected:
-        text = f"{rejected} record(s) from the bus failed verification and were rejected: see `sitegate site`"
+    if rejected_recently:  # a recent rate: one old forged message must not keep every gate amber for ever
+        text = (
+            f"{rejected_recently} message(s) from the bus failed verification and were rejected in the last hour "
+            f"({rejected_in_all} in all): see `sitegate site`"
+        )
         findings.append(Finding(WARNING, text))
     return findings

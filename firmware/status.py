@@ -108,6 +108,9 @@ def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime)
     return daemon_state(age, delivery.get_meta(db, "stopped_utc"), heartbeat, heartbeat_s) == RUNNING
 
 
+REJECTIONS_WINDOW = timedelta(hours=1)  # rejected bus messages warn while recent; the total is always shown
+
+
 def site_bus(device: Device, now: datetime) -> dict:
     """The site bus as the daemon last wrote it in the mirror file, and how fresh each peer is."""
     from sitegate.site.bus import CONNECTED, CONNECTED_SINCE
@@ -123,13 +126,16 @@ def site_bus(device: Device, now: datetime) -> dict:
             "peers_heard": sum(1 for g in peers if not g.stale),
             "stale": [g.device for g in peers if g.stale],
             "rejected": mirror.rejected_count(),
+            "rejected_last_hour": mirror.rejected_since(format_utc(now - REJECTIONS_WINDOW)),
         }
     finally:
         mirror.db.close()
 
 
 def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
-    return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected"]) if bus else []
+    if not bus:
+        return []
+    return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected_last_hour"], bus["rejected"])
 
 
 def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import registration
@@ -65,6 +65,15 @@ def test_forged_altered_and_unknown_records_are_rejected_and_counted(mirror, pee
     assert mirror.accept("gate-x", record, clock.now()).verdict == Verdict.REJECTED
     assert mirror.rejected_count() == 3
     assert list(mirror.registrations_since("2000")) == []
+    # Issue 23 §3: they warn while recent; an hour later the total is still shown, and nobody stays amber for ever.
+    from sitegate import health
+    from sitegate.timefmt import format_utc
+
+    assert mirror.rejected_since(format_utc(clock.now() - timedelta(hours=1))) == 3
+    assert health.site_bus(True, [], 3, 3)[0].text.startswith("3 message(s) from the bus failed verification")
+    later = clock.now() + timedelta(hours=1, seconds=1)
+    assert mirror.rejected_since(format_utc(later - timedelta(hours=1))) == 0
+    assert health.site_bus(True, [], 0, 3) == []
     assert mirror.accept("gate-01", signed_by_another, clock.now()).verdict == Verdict.OWN  # our own: never mirrored
 
 

@@ -238,6 +238,10 @@ class Mirror:
         """Every rejection since the mirror was made, also those no longer kept (the newest id: ids only grow)."""
         return self.db.execute("SELECT coalesce(max(id), 0) FROM rejected").fetchone()[0]
 
+    def rejected_since(self, since_utc: str) -> int:
+        """Rejections received since then (a recent rate: one old forged message must not warn for ever)."""
+        return self.db.execute("SELECT count(*) FROM rejected WHERE received_utc >= ?", [since_utc]).fetchone()[0]
+
     def rejected(self, limit: int = 20) -> list[dict]:
         rows = self.db.execute(
             "SELECT device, seq, reason, received_utc FROM rejected ORDER BY id DESC LIMIT ?", [limit]
