@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from conftest import CONFIG_TEXT
+from waiting import wait_until  # noqa: F401 - the tests import it from here too
 
 ROSTER_HEADER = "badge_uid,niss,limosa,last_name,first_name,employer,valid_from,valid_until\n"
 
@@ -28,19 +27,6 @@ def write_site(directory: Path, workers: int, service: str = "") -> Path:
     rows = [f"{uid(i)},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(workers)]
     (directory / "roster.csv").write_text(ROSTER_HEADER + "\n".join(rows) + "\n")
     return path
-
-
-def wait_until(
-    ready: Callable[[], object], what: str, timeout: float = 30, said: Callable[[], object] = list
-) -> object:
-    """Poll `ready` until it returns something true (returned), or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = ready()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}; {said()}")
 
 
 class DaemonProcess:

@@ -30,6 +30,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES  # noqa: E402
 
@@ -139,13 +140,7 @@ class Checks:
         return self.guest.run(f"cd && sitegate {command}", user="tech", check=check)
 
     def wait(self, ready: Callable[[], object], what: str, timeout: float) -> object:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = ready()
-            if value:
-                return value
-            time.sleep(1)
-        raise AssertionError(f"not within {timeout} s: {what}")
+        return wait_until(ready, what, timeout, every_s=1)  # each look is an ssh command into the guest
 
     def service_state(self) -> tuple[str, int]:
         out = self.guest.run("systemctl show -p ActiveState -p SubState -p MainPID sitegate", check=False).stdout
