@@ -146,9 +146,10 @@ def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
 def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
     """The forwarder's calls and failures of the last hour (as it last wrote them), and the longest a registration
     delivered in that hour waited."""
-    counted = delivery.get_meta(db, "sends_last_hour", delivery.DELIVERY_META)
-    calls, failed = (int(n) for n in counted.split(",")) if counted else (0, 0)
     since = format_utc(now - timedelta(seconds=WINDOW_S))
+    counted = (delivery.get_meta(db, "sends_last_hour", delivery.DELIVERY_META) or ",,").split(",")
+    # Written at a call, not on a clock: counts older than the window say nothing of the last hour.
+    calls, failed = (int(counted[0]), int(counted[1])) if counted[2] >= since else (0, 0)
     worst = db.execute(
         "SELECT max((julianday(d.delivered_utc) - julianday(r.wall_utc)) * 86400) FROM delivery d "
         "JOIN records r ON r.seq = d.seq WHERE d.delivered_utc >= ?",

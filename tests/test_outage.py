@@ -382,3 +382,14 @@ def test_each_reference_stays_with_its_episode_and_none_is_left_off_the_paper(de
     clock.advance(60)
     record_reference(device.log, "REF-4", clock.wall)  # the gate judged no outage, the foreman called anyway
     assert [r["reference"] for r in loose_references(device.log)] == ["REF-4"]
+
+
+def test_send_counts_of_an_idle_gate_age_out_of_the_last_hour(device, clock):
+    """The forwarder writes its counts at a call: with no call since, counts older than the hour warn no more."""
+    from sitegate.status import sends_last_hour
+
+    with immediate(device.ledger):
+        delivery.set_meta(device.ledger, delivery.DELIVERY_META, sends_last_hour=f"10,5,{format_utc(clock.wall)}")
+    assert sends_last_hour(device.db, clock.wall)[:2] == (10, 5)
+    clock.advance(3601)
+    assert sends_last_hour(device.db, clock.wall)[:2] == (0, 0)
