@@ -16,18 +16,18 @@ from pathlib import Path
 
 from sitegate import __version__
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
+from sitegate.clock.timefmt import BRUSSELS, show
 from sitegate.commissioning import actor
 from sitegate.device import Device
+from sitegate.domain.roster import read_csv
 from sitegate.errors import ConfigError, SitegateError, VerificationError
 from sitegate.outfile import check as check_out
 from sitegate.outfile import replacing
 from sitegate.output import CRITICAL, OK, PIPE_CLOSED, WARNING, Report, emit, pairs, progress, table
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue import verify as verifier
-from sitegate.queue.clock import SYSTEM
 from sitegate.queue.records import Kind
-from sitegate.roster import read_csv
-from sitegate.timefmt import BRUSSELS, show
 
 
 def _open(args, signing: bool = False, key_note: bool = True) -> Device:
@@ -301,7 +301,7 @@ def cmd_simulator(args) -> int:
     import signal
     import tempfile
 
-    from sitegate.queue.credentials import make_self_signed
+    from sitegate.service.credentials import make_self_signed
     from sitegate.simulator import SimulatedService, SimulatorServer
 
     persons = set(Path(args.persons).read_text().split()) if args.persons else None
@@ -337,7 +337,7 @@ def cmd_simulator(args) -> int:
 
 def cmd_forward(args) -> Report:
     from sitegate.queue.forwarder import Forwarder
-    from sitegate.queue.service import ServiceClient
+    from sitegate.service.client import ServiceClient
 
     device = _open(args)
     forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
@@ -357,7 +357,7 @@ def cmd_forward(args) -> Report:
 
 def cmd_remarks(args) -> Report:
     from sitegate.paper_fallback.outage import outages
-    from sitegate.queue.remarks import DEADLINE_BASIS, days_left, needing_action
+    from sitegate.service.remarks import DEADLINE_BASIS, days_left, needing_action
 
     device = _open(args)
     items = needing_action(device.db, outages(device.log))
@@ -384,8 +384,8 @@ def cmd_remarks(args) -> Report:
 
 
 def cmd_clock(args) -> Report:
-    from sitegate.queue.clockwatch import assess, default_sources, last_clock_event, service_dispute, unsynced_records
-    from sitegate.queue.timesource import best_reading
+    from sitegate.clock.timesource import best_reading
+    from sitegate.clock.watch import assess, default_sources, last_clock_event, service_dispute, unsynced_records
 
     device = _open(args)
     site = device.config.site
@@ -497,7 +497,7 @@ def cmd_doctor(args) -> Report:
 def cmd_paper_print(args) -> Report:
     from datetime import date
 
-    from sitegate.identifiers import normalise_enterprise_number
+    from sitegate.domain.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import listing as paper
     from sitegate.paper_fallback.printing import send
 
@@ -545,7 +545,7 @@ def cmd_paper_print(args) -> Report:
 
 
 def cmd_outage(args) -> Report:
-    from sitegate.identifiers import normalise_enterprise_number
+    from sitegate.domain.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
     from sitegate.paper_fallback.outage import OPEN, current, episodes, loose_references, record_reference
     from sitegate.status import never_connected
@@ -614,7 +614,7 @@ def cmd_outage(args) -> Report:
 def cmd_site(args) -> Report:
     from collections import Counter
 
-    from sitegate.identifiers import mask
+    from sitegate.domain.identifiers import mask
     from sitegate.site.view import site_view
 
     device = _open(args)
@@ -751,7 +751,7 @@ def cmd_web_make_cert(args) -> Report:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from sitegate.queue.credentials import make_self_signed
+    from sitegate.service.credentials import make_self_signed
 
     config = configuration.load(args.config)
     directory = Path(args.dir) if args.dir else config.data_dir / "web-tls"

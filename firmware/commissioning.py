@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sitegate import config as configuration
+from sitegate.domain.identifiers import normalise_enterprise_number, normalise_works_declaration
 from sitegate.health import CRITICAL, WARNING, Finding
-from sitegate.identifiers import normalise_enterprise_number, normalise_works_declaration
 from sitegate.settings import Problem
 
 EXPIRY_WARNING = timedelta(days=30)
@@ -139,7 +139,7 @@ def _load(path: Path | None, name: str, parse, problems: list[Problem]):
 
 def online_problems(service: configuration.ServiceConfig) -> list[Problem]:
     """`config check --online`: a token obtained from the service now proves client id, key and certificate."""
-    from sitegate.queue.service import DeliveryFailure, ServiceClient
+    from sitegate.service.client import DeliveryFailure, ServiceClient
 
     try:
         ServiceClient(service).token()

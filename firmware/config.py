@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from sitegate import value_checks as checks
 from sitegate.errors import ConfigError
-from sitegate.queue.presence_rest_v1 import BASE_PATH, MAX_BULK, TOKEN_PATH
+from sitegate.service.presence_rest_v1 import BASE_PATH, MAX_BULK, TOKEN_PATH
 from sitegate.settings import REQUIRED, Checker, Problem, example, key, read_section
 
 DEFAULT_PATH = Path("/etc/sitegate/sitegate.toml")

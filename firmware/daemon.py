@@ -19,28 +19,28 @@ from typing import TYPE_CHECKING
 import sdnotify
 
 from sitegate import __version__, health, startfailure
+from sitegate.clock import ClockState, SystemClock
+from sitegate.clock.timefmt import format_utc
+from sitegate.clock.timesource import best_reading
+from sitegate.clock.watch import ClockWatch, default_sources
 from sitegate.config import Config
 from sitegate.device import signing_key
+from sitegate.domain.gate import HISTORY, Gate, Outcome, Result
+from sitegate.domain.roster import RosterStore
 from sitegate.errors import SitegateError
-from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event, scrub
 from sitegate.paper_fallback.outage import OK, OutageJournal
 from sitegate.paper_fallback.probes import Prober, service_reachable
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.clock import ClockState, SystemClock
-from sitegate.queue.clockwatch import ClockWatch, default_sources
 from sitegate.queue.failures import Symptom
 from sitegate.queue.forwarder import Forwarder
 from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind
-from sitegate.queue.service import ServiceClient
-from sitegate.queue.timesource import best_reading
 from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
-from sitegate.roster import RosterStore
-from sitegate.timefmt import format_utc
+from sitegate.service.client import ServiceClient
 
 if TYPE_CHECKING:
     from sitegate.site.bus import SiteBus

@@ -22,15 +22,15 @@ from importlib import resources
 from pathlib import Path
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
+from sitegate.clock.timefmt import local, show
 from sitegate.device import Device
+from sitegate.domain.roster import parse_csv
 from sitegate.errors import SitegateError
 from sitegate.output import pairs, table
 from sitegate.queue import delivery
-from sitegate.queue.clock import SYSTEM
-from sitegate.queue.credentials import make_self_signed
-from sitegate.queue.remarks import info
-from sitegate.roster import parse_csv
-from sitegate.timefmt import local, show
+from sitegate.service.credentials import make_self_signed
+from sitegate.service.remarks import info
 
 EXTRA_WORKERS = 30
 # A demonstration site (the tests use it too): works declaration, company and a place of work in Brussels.

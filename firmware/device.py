@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from sitegate.clock import Clock, SystemClock
 from sitegate.config import Config
+from sitegate.domain.roster import RosterStore
 from sitegate.errors import DeviceKeyError
 from sitegate.queue import database
-from sitegate.queue.clock import Clock, SystemClock
 from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import LogView, RegistrationLog, check_signer
 from sitegate.queue.signing import DeviceKey
-from sitegate.roster import RosterStore
 
 
 def signing_key(config: Config) -> DeviceKey:

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from sitegate import health
+from sitegate.clock import SYSTEM, Clock
+from sitegate.clock.timefmt import format_utc
+from sitegate.clock.timesource import TimeReading
 from sitegate.commissioning import actor
 from sitegate.config import Config, ReaderConfig
 from sitegate.device import Device
 from sitegate.errors import SitegateError
-from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.records import Kind
-from sitegate.queue.timesource import TimeReading
-from sitegate.timefmt import format_utc
 
 PASS, WARN, FAIL = "pass", "warning", "fail"
 SKIP = "skip"  # nothing here to test (no printer configured, a reader without a chip to ask): neither pass nor fail
@@ -70,14 +70,14 @@ def _real_printer(spec: str):
 
 
 def _real_token(config: Config) -> str:
-    from sitegate.queue.service import ServiceClient  # noqa: PLC0415
+    from sitegate.service.client import ServiceClient  # noqa: PLC0415
 
     return ServiceClient(config.service).token()
 
 
 def _real_clock(config: Config) -> TimeReading:
-    from sitegate.queue.clockwatch import default_sources  # noqa: PLC0415
-    from sitegate.queue.timesource import best_reading  # noqa: PLC0415
+    from sitegate.clock.timesource import best_reading  # noqa: PLC0415
+    from sitegate.clock.watch import default_sources  # noqa: PLC0415
 
     return best_reading(default_sources(config.clock.ntp_server, config.clock.trust_system_clock))
 
@@ -169,7 +169,7 @@ def token_step(config: Config, hardware: Hardware) -> Step:
 
 
 def clock_step(config: Config, hardware: Hardware) -> Step:
-    from sitegate.queue.clockwatch import assess  # noqa: PLC0415
+    from sitegate.clock.watch import assess  # noqa: PLC0415
 
     def clock() -> Step:
         reading = hardware.clock_reading(config)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sitegate.clock import ClockState
+from sitegate.clock.timefmt import show
 from sitegate.errors import SitegateError
 from sitegate.queue.checkpoints import MISSING, Verdict
-from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 from sitegate.queue.records import Record
-from sitegate.timefmt import show
 
 WARNING, CRITICAL = "warning", "critical"
 LOW_DISK_BYTES = 200 * 2**20  # below this, say so before the disk is full and badges are refused

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from stdnum.be import bis, nn
 
-from sitegate.identifiers import mask
+from sitegate.domain.identifiers import mask
 
 # Fields holding a hash, a signature, a key or a card UID: copied as they are (digits in them are not a number).
 VERBATIM_FIELDS = frozenset(

@@ -18,13 +18,13 @@ import socketserver
 import threading
 from pathlib import Path
 
+from sitegate.clock import Clock
+from sitegate.clock.timefmt import BRUSSELS
 from sitegate.config import Config
 from sitegate.device import Device
+from sitegate.domain.identifiers import normalise_enterprise_number
 from sitegate.errors import SitegateError
-from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
-from sitegate.queue.clock import Clock
-from sitegate.timefmt import BRUSSELS
 
 logger = logging.getLogger("sitegate.page_actions")
 MAX_REQUEST = 4096

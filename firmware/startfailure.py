@@ -12,9 +12,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from sitegate.clock.timefmt import format_utc
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.timefmt import format_utc
 
 FILE_NAME = "last-start-failure.json"
 RUNTIME_DIR = Path("/run/sitegate")  # the unit's RuntimeDirectory=sitegate

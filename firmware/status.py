@@ -8,16 +8,16 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from sitegate import __version__, commissioning, health, startfailure
+from sitegate.clock.timefmt import format_utc, parse_utc
+from sitegate.clock.watch import last_clock_event, service_dispute, unsynced_records
 from sitegate.device import Device
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.clockwatch import last_clock_event, service_dispute, unsynced_records
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.queue.sendwindow import WINDOW_S
 from sitegate.queue.signing import fingerprint
-from sitegate.timefmt import format_utc, parse_utc
 
 RUNNING, STALLED, STOPPED = "running", "stalled", "stopped"
 # A late heartbeat is not yet a stall: the heartbeat thread's own work (a summary, a checkpoint) and a busy SD card.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sitegate.domain.identifiers import normalise_enterprise_number, normalise_works_declaration
 from sitegate.errors import IdentifierError
-from sitegate.identifiers import normalise_enterprise_number, normalise_works_declaration
 from sitegate.settings import REQUIRED, Checker
 
 # Belgium's bounding box, slightly widened: coordinates outside it are almost always swapped or mistyped.

@@ -14,13 +14,13 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from sitegate.clock import SYSTEM
+from sitegate.clock.timefmt import BRUSSELS, format_utc, local, show
+from sitegate.clock.watch import last_clock_event
 from sitegate.device import Device
+from sitegate.domain.roster import sort_key
 from sitegate.paper_fallback.outage import check_reference, episodes
-from sitegate.queue.clock import SYSTEM
-from sitegate.queue.clockwatch import last_clock_event
 from sitegate.queue.records import Kind, Record
-from sitegate.roster import sort_key
-from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
 BLANK_ROWS = 8
 SITE = ""  # the key of a reference given for the whole site, not for one employer

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sitegate.clock.timefmt import format_utc, parse_utc, show
 from sitegate.errors import IdentifierError
 from sitegate.jsonlog import event
 from sitegate.paper_fallback import guidance
@@ -29,7 +30,6 @@ from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind
-from sitegate.timefmt import format_utc, parse_utc, show
 
 logger = logging.getLogger("sitegate.outage")
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)

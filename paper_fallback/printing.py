@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sitegate import outfile
+from sitegate.clock.timefmt import BRUSSELS, format_utc
 from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback import render
 from sitegate.paper_fallback.listing import Listing, record_printing
 from sitegate.queue import checkpoints, database
-from sitegate.timefmt import BRUSSELS, format_utc
 
 
 def _escpos_printers():

@@ -21,10 +21,10 @@ from urllib.parse import urlparse
 import dns.exception
 import dns.resolver
 
+from sitegate.clock.timefmt import format_utc
 from sitegate.config import Config
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause, Symptom, cause
-from sitegate.timefmt import format_utc
 
 GATEWAY_PORT = 53  # a site router answers on its DNS port; a refused connection proves it is there as well
 SERVICE_PATH = ("gateway", "dns", "service_connect", "service_tls", "service_answer")

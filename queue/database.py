@@ -95,7 +95,7 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    """Schema version 2: a roster role (a foreman's badge prints the listing; see firmware/gate.py)."""
+    """Schema version 2: a roster role (a foreman's badge prints the listing; see firmware/domain/gate.py)."""
     db.execute("ALTER TABLE roster ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'")
 
 
@@ -129,7 +129,7 @@ def _ledger_v3(db: sqlite_utils.Database) -> None:
 def _ledger_v4(db: sqlite_utils.Database) -> None:
     """Ledger schema version 4: how many of a registration's sends lost their answer (no answer in time, a broken
     connection, an unreadable answer, a crash while in flight): the service may hold it already, so a remark 14 on
-    its resend is our own duplicate (queue/remarks.py)."""
+    its resend is our own duplicate (firmware/service/remarks.py)."""
     for table in ("delivery", "superseded"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN lost_answers INTEGER NOT NULL DEFAULT 0")
 

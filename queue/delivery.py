@@ -14,14 +14,14 @@ from enum import StrEnum
 
 import sqlite_utils
 
+from sitegate.clock import ClockState, read_boot_id
+from sitegate.clock.timefmt import parse_utc
 from sitegate.jsonlog import event
-from sitegate.queue.clock import ClockState, read_boot_id
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import cause
 from sitegate.queue.log import LogView
-from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.queue.records import Kind, Record
-from sitegate.timefmt import parse_utc
+from sitegate.service.presence_rest_v1 import ItemResult
 
 logger = logging.getLogger("sitegate.delivery")
 
@@ -192,7 +192,7 @@ def release(
     """Back to pending after a failure that says nothing about the items themselves.
 
     answer_lost: the call went out and its answer was lost, so the service may hold the items already; counted on
-    each row (only these rows), so a remark 14 on their resend is known as ours (queue/remarks.py).
+    each row (only these rows), so a remark 14 on their resend is known as ours (firmware/service/remarks.py).
     The first failure since the last delivery is kept: an outage starts at its earliest failed attempt."""
     with immediate(db):
         db.conn.executemany(

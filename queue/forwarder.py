@@ -18,15 +18,15 @@ import sqlite_utils
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
 from tenacity.wait import wait_base
 
+from sitegate.clock import SYSTEM, Clock
+from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.config import Config
 from sitegate.jsonlog import event
 from sitegate.queue import delivery
-from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.queue.database import immediate
 from sitegate.queue.sendwindow import SendWindow
-from sitegate.queue.service import BatchRejected, DeliveryFailure, ServiceClient
-from sitegate.timefmt import format_utc, parse_utc
+from sitegate.service import presence_rest_v1 as contract
+from sitegate.service.client import BatchRejected, DeliveryFailure, ServiceClient
 
 logger = logging.getLogger("sitegate.forwarder")
 MAX_BACKOFF_S = 300.0

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from sitegate.clock import Capture, Clock, ClockState
+from sitegate.clock.timefmt import format_utc
 from sitegate.errors import DeviceKeyError, DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database
-from sitegate.queue.clock import Capture, Clock, ClockState
 from sitegate.queue.records import GENESIS_HASH, Kind, Record, canonical_json, digest, signed_message
 from sitegate.queue.signing import KEY_FIX, DeviceKey, fingerprint
-from sitegate.timefmt import format_utc
 
 RECORD_COLUMNS = tuple(field.name for field in dataclasses.fields(Record))  # the table's columns, in order
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"

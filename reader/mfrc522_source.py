@@ -29,9 +29,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from sitegate.clock import SYSTEM, Clock
 from sitegate.config import ReaderConfig
 from sitegate.jsonlog import event
-from sitegate.queue.clock import SYSTEM, Clock
 from sitegate.reader.sources import BadgeRead, BadRead
 
 logger = logging.getLogger("sitegate.reader")

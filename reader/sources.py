@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from sitegate.clock import SYSTEM, Clock
+from sitegate.domain.identifiers import normalise_badge_uid
 from sitegate.errors import IdentifierError, SitegateError
-from sitegate.identifiers import normalise_badge_uid
-from sitegate.queue.clock import SYSTEM, Clock
 
 MAX_LINE_BYTES = 256  # a UID line is at most 20 hex digits and a reader name: anything longer is not a badge
 

@@ -19,11 +19,11 @@ from fake_mfrc522 import FakeChip, install
 from simulator_process import SimulatorProcess
 
 from sitegate import config as configuration
+from sitegate.clock import ManualClock
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES
 from sitegate.device import Device
-from sitegate.identifiers import WorkerId
-from sitegate.queue.clock import ManualClock
-from sitegate.registration import Registration
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.registration import Registration
 
 REPO = Path(__file__).resolve().parent.parent
 VALID_NISS = ["85073003328", "17073003384", "90020199704", "88051212342", "79112345608", "01020300438"]

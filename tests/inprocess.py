@@ -10,7 +10,7 @@ from simulator_process import service_section
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue.forwarder import Forwarder
-from sitegate.queue.service import ServiceClient
+from sitegate.service.client import ServiceClient
 from sitegate.simulator import SimulatedService, SimulatorServer
 
 

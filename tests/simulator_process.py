@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from sitegate.queue.credentials import make_self_signed
+from sitegate.service.credentials import make_self_signed
 
 
 class SimulatorProcess:

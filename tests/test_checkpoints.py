@@ -19,13 +19,13 @@ from conftest import cut_log, registration, run_sitegate
 from gate_site import DaemonProcess, uid, write_site
 from test_daemon import feed
 
+from sitegate.clock.timefmt import BRUSSELS, format_utc
 from sitegate.device import Device
+from sitegate.domain.registration import append_registration
 from sitegate.paper_fallback import listing
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.presence_rest_v1 import ItemResult
 from sitegate.queue.records import Kind
-from sitegate.registration import append_registration
-from sitegate.timefmt import BRUSSELS, format_utc
+from sitegate.service.presence_rest_v1 import ItemResult
 
 COUNT = 12
 DELIVERED = 10  # the service accepted registrations 1..10

@@ -24,9 +24,9 @@ from conftest import REPO, run_sitegate
 from gate_site import DaemonProcess, uid, wait_until, write_site
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
+from sitegate.clock.timefmt import parse_utc
 from sitegate.queue import database
 from sitegate.queue.log import LogView
-from sitegate.timefmt import parse_utc
 
 LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketimeMT.so.1"))
 WORKERS = 10

@@ -12,8 +12,8 @@ from simulator_process import SimulatorProcess
 
 from sitegate import commissioning
 from sitegate import config as configuration
-from sitegate.queue.clock import SYSTEM
-from sitegate.queue.credentials import make_self_signed
+from sitegate.clock import SYSTEM
+from sitegate.service.credentials import make_self_signed
 
 # A commissioned site of its own: none of the example's values.
 OWN_SITE = {

@@ -1,4 +1,4 @@
-"""The REST presenceRegistration v1 contract (queue/presence_rest_v1.py): every field we send, every answer we take.
+"""The REST presenceRegistration v1 contract (firmware/service/presence_rest_v1.py): every field we send, every answer we take.
 
 The field names come from a third-party client, not the official OpenAPI file. These tests pin the mapping as it
 stands, so a correction made in the contract module shows here as a deliberate change, and so no answer, however
@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitegate.config import Address, Coordinates, PlaceOfWork
-from sitegate.identifiers import WorkerId
-from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.presence_rest_v1 import ContractError, ItemResult, parse_bulk_response
+from sitegate.domain.identifiers import WorkerId
+from sitegate.service import presence_rest_v1 as contract
+from sitegate.service.presence_rest_v1 import ContractError, ItemResult, parse_bulk_response
 
-WALL_UTC = "2026-11-22T06:20:19.123456Z"  # the stored form (sitegate.timefmt.format_utc)
+WALL_UTC = "2026-11-22T06:20:19.123456Z"  # the stored form (sitegate.clock.timefmt.format_utc)
 ITEM_KEYS = {"registrationDate", "type", "employer", "placeOfWork", "contractualRelationshipReference"}
 ADDRESS = Address(post_code="1000", municipality="Bruxelles", street="Rue de la Loi", house_number="16")
 

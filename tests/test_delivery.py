@@ -10,14 +10,14 @@ from conftest import CONFIG_TEXT, cut_log, registration, run_sitegate
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
 from sitegate import config as configuration
+from sitegate.clock import ManualClock
 from sitegate.device import Device
+from sitegate.domain.registration import append_registration
 from sitegate.queue import delivery
-from sitegate.queue.clock import ManualClock
 from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.forwarder import Forwarder, ForwardReport
-from sitegate.queue.remarks import OWN_RESEND
-from sitegate.queue.service import DeliveryFailure, ServiceClient
-from sitegate.registration import append_registration
+from sitegate.service.client import DeliveryFailure, ServiceClient
+from sitegate.service.remarks import OWN_RESEND
 
 
 @pytest.fixture(scope="session")

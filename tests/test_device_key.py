@@ -14,11 +14,11 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 
 from sitegate import config as configuration
 from sitegate.device import Device
+from sitegate.domain.registration import append_registration
 from sitegate.errors import DeviceKeyError, StorageError
 from sitegate.key_replace import replace_key
 from sitegate.queue.records import Kind
 from sitegate.queue.signing import fingerprint
-from sitegate.registration import append_registration
 
 TECHNICIAN = "anna.technician"
 READING = (("status",), ("queue",), ("verify",), ("key", "show"), ("export", "--out", "EXPORT"))

@@ -11,13 +11,13 @@ from gpiozero.pins.mock import MockFactory
 
 from sitegate import config as configuration
 from sitegate import doctor
+from sitegate.clock.timefmt import format_utc
+from sitegate.clock.timesource import TimeReading
 from sitegate.device import Device
 from sitegate.paper_fallback.printing import escpos_printers
-from sitegate.queue.credentials import make_self_signed
 from sitegate.queue.records import Kind
-from sitegate.queue.timesource import TimeReading
 from sitegate.reader.feedback import PATTERNS, Feedback
-from sitegate.timefmt import format_utc
+from sitegate.service.credentials import make_self_signed
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
 

@@ -21,8 +21,8 @@ from gpiozero.pins.mock import MockFactory
 from sitegate import config as configuration
 from sitegate.daemon import Daemon
 from sitegate.device import Device
+from sitegate.domain.roster import read_csv
 from sitegate.reader.feedback import PATTERNS, Feedback
-from sitegate.roster import read_csv
 
 
 @pytest.fixture

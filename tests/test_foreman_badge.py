@@ -18,10 +18,10 @@ from test_gate import Reads, make_gate
 from sitegate import config as configuration
 from sitegate.daemon import Daemon
 from sitegate.device import Device
-from sitegate.gate import Result
+from sitegate.domain.gate import Result
+from sitegate.domain.roster import FOREMAN, WORKER, parse_csv, read_csv
 from sitegate.queue.records import Kind
 from sitegate.reader.feedback import PATTERNS, Feedback, Signal
-from sitegate.roster import FOREMAN, WORKER, parse_csv, read_csv
 
 FOREMAN_ROW = "0F0F0F0F,85073003328,,Peeters,Jan,0403170701,,,foreman"
 

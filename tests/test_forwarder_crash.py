@@ -20,9 +20,9 @@ from test_daemon import feed
 
 from sitegate import config as configuration
 from sitegate.device import Device
+from sitegate.domain.registration import append_registration
 from sitegate.queue import delivery
-from sitegate.queue.remarks import needing_action
-from sitegate.registration import append_registration
+from sitegate.service.remarks import needing_action
 
 ROUNDS = 30
 BATCH = 10

@@ -7,9 +7,9 @@ from conftest import registration
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
+from sitegate.domain.registration import append_registration
 from sitegate.queue import delivery
 from sitegate.queue.forwarder import MAX_BACKOFF_S
-from sitegate.registration import append_registration
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import pytest
 from conftest import REPO
 from gpiozero.pins.mock import MockFactory
 
-from sitegate.gate import Gate
-from sitegate.identifiers import WorkerId
+from sitegate.clock import ClockReading
+from sitegate.domain.gate import Gate
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.roster import Worker, read_csv
 from sitegate.queue import delivery
-from sitegate.queue.clock import ClockReading
 from sitegate.reader.feedback import PATTERNS, Feedback
 from sitegate.reader.sources import BadgeRead, BadRead, parse_line
-from sitegate.roster import Worker, read_csv
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.be import bis, nn, vat
 
-from sitegate.errors import IdentifierError
-from sitegate.identifiers import (
+from sitegate.domain.identifiers import (
     WorkerId,
     mask,
     normalise_badge_uid,
@@ -15,6 +14,7 @@ from sitegate.identifiers import (
     normalise_ssin,
     normalise_works_declaration,
 )
+from sitegate.errors import IdentifierError
 
 
 def make_ssin(birth: date, serial: int, bis_offset: int = 0) -> str:

@@ -15,12 +15,12 @@ from fake_mfrc522 import Card
 from gate_site import ROSTER_HEADER, DaemonProcess, write_site
 
 from sitegate import jsonlog
-from sitegate.gate import Gate
+from sitegate.clock import ClockReading
+from sitegate.domain.gate import Gate
+from sitegate.domain.roster import read_csv
 from sitegate.queue import checkpoints, database
 from sitegate.queue.checkpoints import Checkpoint
-from sitegate.queue.clock import ClockReading
 from sitegate.queue.records import Kind
-from sitegate.roster import read_csv
 
 DIGITS_UID7 = "04123456789012"  # an unknown badge whose 7-byte UID is all digits
 DIGITS_UID10 = "12345678901234567890"

@@ -13,9 +13,9 @@ from simulator_process import SimulatorProcess
 from verdict_site import Site
 
 from sitegate import config as configuration
+from sitegate.clock.timefmt import BRUSSELS
 from sitegate.device import Device
 from sitegate.paper_fallback import listing as paper
-from sitegate.timefmt import BRUSSELS
 
 pytestmark = pytest.mark.slow
 

@@ -5,6 +5,7 @@ import stat
 import pytest
 from conftest import registration
 
+from sitegate.domain.registration import append_registration
 from sitegate.errors import DiskFullError, DuplicateRegistrationError, StorageError
 from sitegate.queue import database, delivery
 from sitegate.queue.database import immediate
@@ -12,7 +13,6 @@ from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import canonical_json, signed_message
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.verify import verify
-from sitegate.registration import append_registration
 
 
 def test_append_is_gap_free_chained_and_verifies(device, clock):

@@ -8,10 +8,10 @@ import pytest
 from conftest import REPO
 from fake_mfrc522 import COLL, COLL_ERR, COMMAND, ERROR, HLTA, IDLE, Card, crc_a
 
-from sitegate.gate import Gate
-from sitegate.queue.clock import ClockReading
+from sitegate.clock import ClockReading
+from sitegate.domain.gate import Gate
+from sitegate.domain.roster import read_csv
 from sitegate.reader.sources import BadgeRead
-from sitegate.roster import read_csv
 
 UID4 = bytes.fromhex("04A1B2C3")
 UID7 = bytes.fromhex("04112233445566")
@@ -242,7 +242,7 @@ def gate(device):
 )
 def test_the_gate_chooses_the_badge_among_the_cards(chip, source, gate, device, caplog, uids, outcome, signal):
     chip.present(*cards(uids))
-    with caplog.at_level("INFO", logger="sitegate.gate"):
+    with caplog.at_level("INFO", logger="sitegate.domain.gate"):
         result = gate.badge(source.poll())
     assert (result.outcome, result.signal) == (outcome, signal)
     registered = [r.data["badge_uid"] for r in device.log.records(kind="registration")]

@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 from conftest import registration, run_sitegate
 
+from sitegate.clock.timefmt import format_utc
+from sitegate.domain.registration import append_registration
 from sitegate.errors import VerificationError
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.outage import OutageJournal, current, episodes, outages, record_reference
@@ -18,11 +20,9 @@ from sitegate.paper_fallback.probes import Probe, Prober, verdict
 from sitegate.queue import delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause, Symptom, cause
-from sitegate.queue.presence_rest_v1 import ItemResult
-from sitegate.queue.remarks import needing_action
 from sitegate.queue.verify import verify
-from sitegate.registration import append_registration
-from sitegate.timefmt import format_utc
+from sitegate.service.presence_rest_v1 import ItemResult
+from sitegate.service.remarks import needing_action
 
 AT = "2026-11-22T07:00:00.000000Z"
 

@@ -15,17 +15,17 @@ from conftest import REPO, installed_sitegate, run_sitegate
 from pypdf import PdfReader
 
 from sitegate import config as configuration
+from sitegate.clock import ClockReading
 from sitegate.device import Device
-from sitegate.gate import Gate
+from sitegate.domain.gate import Gate
+from sitegate.domain.roster import read_csv
 from sitegate.paper_fallback import listing as paper
 from sitegate.paper_fallback.outage import record_reference
 from sitegate.paper_fallback.printing import escpos_bytes, send
 from sitegate.queue import checkpoints, database
-from sitegate.queue.clock import ClockReading
 from sitegate.queue.records import Kind
 from sitegate.queue.verify import verify
 from sitegate.reader.sources import BadgeRead
-from sitegate.roster import read_csv
 
 NAMES = ["Dvořák", "Antonín", "Nowak-Łukasiewicz", "Zofia", "Çelik", "Mehmet", "Ødegård", "Sølvi", "Peeters"]
 QR_IMAGE = b"\x1dv0"  # GS v 0: python-escpos prints the QR code as a raster image (the listing's only image)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from conftest import registration
 
-from sitegate.presence import on_site, recent_registrations
-from sitegate.registration import append_registration
+from sitegate.domain.presence import on_site, recent_registrations
+from sitegate.domain.registration import append_registration
 
 RESET = timedelta(hours=16)
 

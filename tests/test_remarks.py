@@ -13,11 +13,11 @@ from conftest import registration
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
+from sitegate.domain.registration import append_registration
 from sitegate.output import PIPE_CLOSED
 from sitegate.queue import delivery
-from sitegate.queue.presence_rest_v1 import ItemResult
-from sitegate.queue.remarks import OWN_RESEND, info, needing_action, table
-from sitegate.registration import append_registration
+from sitegate.service.presence_rest_v1 import ItemResult
+from sitegate.service.remarks import OWN_RESEND, info, needing_action, table
 
 
 def test_the_official_table_is_shipped_whole():

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_sitegate
 
+from sitegate.domain.roster import parse_csv
 from sitegate.errors import RosterError
-from sitegate.roster import parse_csv
 
 DEMO_ROSTER = REPO / "firmware" / "data" / "demo_roster.csv"
 HEADER = "badge_uid,niss,limosa,last_name,first_name,employer,valid_from,valid_until\n"
@@ -104,7 +104,8 @@ def test_a_roster_the_command_s_user_cannot_read_names_who_and_how(tmp_path):
         roster.write_text(HEADER, encoding="utf-8")
         roster.chmod(0o600)  # a technician's own file, as it came out of their mail
         code = (
-            f"from sitegate.roster import read_csv\ntry:\n read_csv({str(roster)!r})\nexcept Exception as e:\n print(e)"
+            "from sitegate.domain.roster import read_csv\n"
+            f"try:\n read_csv({str(roster)!r})\nexcept Exception as e:\n print(e)"
         )
         command = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
         shown = subprocess.run([*command, sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -9,10 +9,10 @@ import pytest
 from conftest import registration
 from test_gate import Reads, make_gate, roster  # noqa: F401 - the roster fixture
 
+from sitegate.clock import ManualClock
 from sitegate.device import Device
-from sitegate.queue.clock import ManualClock
+from sitegate.domain.registration import Registration, append_registration
 from sitegate.queue.records import Kind
-from sitegate.registration import Registration, append_registration
 from sitegate.site.mirror import Mirror, Verdict
 from sitegate.site.mirror import connect as connect_mirror
 
@@ -67,7 +67,7 @@ def test_forged_altered_and_unknown_records_are_rejected_and_counted(mirror, pee
     assert list(mirror.registrations_since("2000")) == []
     # Issue 23 §3: they warn while recent; an hour later the total is still shown, and nobody stays amber for ever.
     from sitegate import health
-    from sitegate.timefmt import format_utc
+    from sitegate.clock.timefmt import format_utc
 
     assert mirror.rejected_since(format_utc(clock.now() - timedelta(hours=1))) == 3
     assert health.site_bus(True, [], 3, 3)[0].text.startswith("3 message(s) from the bus failed verification")
@@ -178,10 +178,12 @@ def test_the_publisher_resumes_after_the_highest_seq_acknowledged_with_all_befor
 
 
 def test_an_in_here_and_an_in_there_are_reported_as_a_conflict(device, clock, roster, peer, monkeypatch):  # noqa: F811
-    import sitegate.gate
+    import sitegate.domain.gate
 
     said = []
-    monkeypatch.setattr(sitegate.gate, "event", lambda logger, name, *args, **fields: said.append((name, fields)))
+    monkeypatch.setattr(
+        sitegate.domain.gate, "event", lambda logger, name, *args, **fields: said.append((name, fields))
+    )
     gate, read = make_gate(device, direction="entry"), Reads(clock)
     assert gate.badge(read()).direction == "IN"
     worker = device.roster.lookup("04A1B2C3")

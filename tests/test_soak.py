@@ -14,9 +14,9 @@ import pytest
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
-from sitegate.identifiers import WorkerId
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.registration import Registration, append_registration
 from sitegate.queue import delivery
-from sitegate.registration import Registration, append_registration
 
 # Faults that say nothing about the items (partial success rejects items for good: tested on its own;
 # slow and timeout cost real seconds: tested on their own).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sitegate.clock.timefmt import format_utc
 from sitegate.queue import database, delivery
 from sitegate.status import STALL_MARGIN_S, collect
-from sitegate.timefmt import format_utc
 
 
 def beat(device, at, stopped=None) -> None:

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import registration
 
-from sitegate.registration import append_registration
-from sitegate.timefmt import format_utc, parse_utc, show
+from sitegate.clock.timefmt import format_utc, parse_utc, show
+from sitegate.domain.registration import append_registration
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ import pytest
 from simulator_process import SimulatorProcess
 from verdict_site import Site, closed_port_url, silent_gateway, trusting
 
-from sitegate.queue.credentials import make_self_signed
-from sitegate.timefmt import show
+from sitegate.clock.timefmt import show
+from sitegate.service.credentials import make_self_signed
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ import sqlite3
 import pytest
 from conftest import registration, run_sitegate
 
+from sitegate.domain.registration import append_registration
 from sitegate.errors import VerificationError
 from sitegate.queue.records import signed_message
 from sitegate.queue.signing import DeviceKey
 from sitegate.queue.verify import read_export, verify, write_export
-from sitegate.registration import append_registration
 
 COUNT = 8
 

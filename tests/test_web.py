@@ -23,16 +23,17 @@ from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
+from sitegate.clock.timefmt import format_utc, show
 from sitegate.paper_fallback import guidance
-from sitegate.queue import database, delivery, remarks
-from sitegate.queue.credentials import make_self_signed
+from sitegate.queue import database, delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
-from sitegate.queue.remarks import OWN_RESEND
+from sitegate.service import remarks
+from sitegate.service.credentials import make_self_signed
+from sitegate.service.remarks import OWN_RESEND
 from sitegate.status import STALL_MARGIN_S, daemon_running
-from sitegate.timefmt import format_utc, show
 from sitegate.web import words
 from sitegate.web.words import WORDS
 

@@ -1,7 +1,7 @@
 """A local stand-in for Check In and Out at Work: token endpoint, bulk call, remarks, and switchable faults.
 
 A tool beside the flow, not a part of it: nothing in the gate or the queue imports it. It speaks the contract of
-`sitegate.queue.presence_rest_v1` (paths, bulk limit) and takes them from there, so a correction made in the
+`sitegate.service.presence_rest_v1` (paths, bulk limit) and takes them from there, so a correction made in the
 contract module reaches the simulator too.
 
 `sitegate simulator` runs it as a real HTTP(S) server for the demo, the tests and site acceptance. It keeps
@@ -29,8 +29,8 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 
-from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
+from sitegate.clock import SYSTEM, Clock
+from sitegate.service import presence_rest_v1 as contract
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH

@@ -14,9 +14,9 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from sitegate.clock import SYSTEM
 from sitegate.errors import SitegateError
-from sitegate.queue.clock import SYSTEM
-from sitegate.queue.credentials import make_self_signed
+from sitegate.service.credentials import make_self_signed
 
 SITE = "site-1"  # the site name the shipped ACL's example blocks use
 USERS = ("gate-a", "gate-b", "gate-c", "fleet")

@@ -35,11 +35,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from sitegate.clock import Clock
+from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.config import BusConfig, Config
 from sitegate.errors import ConfigError
 from sitegate.jsonlog import event
 from sitegate.queue import checkpoints, database
-from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.settings import Problem
@@ -47,7 +48,6 @@ from sitegate.site import topics
 from sitegate.site.inbox import Inbox
 from sitegate.site.mirror import Mirror, Verdict
 from sitegate.site.mirror import connect as connect_mirror
-from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon

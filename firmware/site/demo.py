@@ -9,9 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sitegate.clock import SYSTEM
 from sitegate.demo import _environment, _sitegate, _wait_ready, fresh, prepare
 from sitegate.errors import SitegateError
-from sitegate.queue.clock import SYSTEM
 from sitegate.queue.signing import DeviceKey
 from sitegate.site.broker import INSTALL_HINT, LocalBroker
 

@@ -12,11 +12,11 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from sitegate.clock import Clock
+from sitegate.clock.timefmt import parse_utc
 from sitegate.config import Config
 from sitegate.errors import SitegateError
-from sitegate.queue.clock import Clock
 from sitegate.site import topics
-from sitegate.timefmt import parse_utc
 
 ORDER = {"offline": 0, "unreadable": 1, "silent": 2, "critical": 3, "warning": 4, "ok": 5}
 UNREADABLE = "its health message is not one sitegate writes (another version, or someone with its password): check it"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
+from sitegate.clock import ClockReading, ClockState
+from sitegate.clock.timefmt import parse_utc
 from sitegate.commissioning import certificate_expiry
 from sitegate.device import Device
-from sitegate.queue.clock import ClockReading, ClockState
 from sitegate.status import collect
-from sitegate.timefmt import parse_utc
 
 PREFIX = "sitegate"
 

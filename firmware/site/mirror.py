@@ -19,12 +19,12 @@ from pathlib import Path
 
 import sqlite_utils
 
+from sitegate.clock.timefmt import format_utc, parse_utc
+from sitegate.domain.registration import DIRECTIONS
 from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
 from sitegate.queue.verify import check_record
-from sitegate.registration import DIRECTIONS
-from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.mirror")
 REJECTED_KEPT = 1000  # the latest rejections kept with their reason; older ones are only counted

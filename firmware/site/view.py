@@ -1,6 +1,6 @@
 """The site as people see it: this gate's log and the mirror of its peers, read together.
 
-Who is on site comes from `sitegate.presence.on_site` (the one presence computation, shared with the foreman's
+Who is on site comes from `sitegate.domain.presence.on_site` (the one presence computation, shared with the foreman's
 page), fed with (gate, record) pairs of every gate. Each gate's freshness says how far the picture can be
 trusted: a gate unheard for `bus.stale_after_s` is named, so a listing never silently misses its workers.
 """
@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.config import Config
 from sitegate.device import Device
-from sitegate.presence import OnSite, on_site, recent_registrations
+from sitegate.domain.presence import OnSite, on_site, recent_registrations
 from sitegate.queue.records import Record
 from sitegate.site.mirror import Mirror
 from sitegate.site.mirror import connect as connect_mirror
-from sitegate.timefmt import format_utc, parse_utc
 
 
 def open_mirror(config: Config) -> Mirror:
@@ -83,7 +83,7 @@ class Conflict:
 
 
 def conflicts(registrations: list[tuple[str, Record]]) -> list[Conflict]:
-    from sitegate.identifiers import mask
+    from sitegate.domain.identifiers import mask
 
     by_worker: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
     for gate, record in registrations:

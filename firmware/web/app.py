@@ -19,17 +19,17 @@ from urllib.parse import urlencode
 import bottle
 import sqlite_utils
 
+from sitegate.clock import Clock
+from sitegate.clock.timefmt import local, show
 from sitegate.config import Config
+from sitegate.domain.identifiers import normalise_enterprise_number
 from sitegate.errors import IdentifierError, SitegateError
-from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
 from sitegate.page_actions import GateUnavailable, ask
 from sitegate.paper_fallback.outage import check_reference
 from sitegate.queue import database
-from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
-from sitegate.timefmt import local, show
 from sitegate.web import views
 from sitegate.web.auth import Gatekeeper, Session, same, same_origin
 from sitegate.web.words import LANGUAGES, named, say

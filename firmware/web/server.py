@@ -15,10 +15,10 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from sitegate import __version__
+from sitegate.clock import Clock, SystemClock
 from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
-from sitegate.queue.clock import Clock, SystemClock
 from sitegate.web.app import make_app
 
 logger = logging.getLogger("sitegate.web")

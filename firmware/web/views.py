@@ -11,18 +11,18 @@ from itertools import chain
 
 import sqlite_utils
 
+from sitegate.clock.timefmt import local, show
 from sitegate.config import Config
-from sitegate.identifiers import mask
+from sitegate.domain.identifiers import mask
+from sitegate.domain.presence import OnSite, on_site, recent_registrations
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.listing import day_bounds
 from sitegate.paper_fallback.outage import NEVER_CONNECTED, SUSPECTED, current, outages
-from sitegate.presence import OnSite, on_site, recent_registrations
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
-from sitegate.queue.remarks import ActionItem, info, needing_action
+from sitegate.service.remarks import ActionItem, info, needing_action
 from sitegate.status import daemon_running, never_connected
-from sitegate.timefmt import local, show
 from sitegate.web import words
 from sitegate.web.words import REMARKS_NL, say
 

@@ -14,12 +14,12 @@ from conftest import CONFIG_TEXT  # noqa: E402
 from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
 
 from sitegate import config as configuration  # noqa: E402
+from sitegate.clock import ManualClock  # noqa: E402
 from sitegate.device import Device  # noqa: E402
-from sitegate.identifiers import WorkerId  # noqa: E402
-from sitegate.queue.clock import ManualClock  # noqa: E402
+from sitegate.domain.identifiers import WorkerId  # noqa: E402
+from sitegate.domain.registration import Registration, append_registration  # noqa: E402
 from sitegate.queue.forwarder import Forwarder  # noqa: E402
-from sitegate.queue.service import ServiceClient  # noqa: E402
-from sitegate.registration import Registration, append_registration  # noqa: E402
+from sitegate.service.client import ServiceClient  # noqa: E402
 
 BULK = 10_000
 ONE_BY_ONE = 1_000

@@ -23,8 +23,8 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 from sitegate import config as configuration  # noqa: E402
 from sitegate.daemon import Daemon  # noqa: E402
 from sitegate.device import Device  # noqa: E402
+from sitegate.domain.roster import read_csv  # noqa: E402
 from sitegate.reader.feedback import Feedback  # noqa: E402
-from sitegate.roster import read_csv  # noqa: E402
 
 BADGES = 1000
 WARM_BADGES = 500  # unmeasured, first: the gate's log past its first WAL restart, as the floor (floor.py)

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from floor import warm
 
-from sitegate.identifiers import WorkerId
+from sitegate.clock import SystemClock
+from sitegate.clock.timefmt import format_utc
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.registration import Registration, append_registration
 from sitegate.queue import database
-from sitegate.queue.clock import SystemClock
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import GENESIS_HASH, canonical_json, digest, signed_message
 from sitegate.queue.signing import DeviceKey
-from sitegate.registration import Registration, append_registration
-from sitegate.timefmt import format_utc
 
 SAMPLES = 1000
 PAGE_SAMPLES = 200  # appends counted; fewer frames than the WAL's auto-checkpoint (1000 pages) would restart at

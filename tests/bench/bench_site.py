@@ -19,7 +19,7 @@ from site_bus import SiteGate, simulator_service  # noqa: E402
 from sitegate import config as configuration  # noqa: E402
 from sitegate.daemon import Daemon  # noqa: E402
 from sitegate.device import Device  # noqa: E402
-from sitegate.roster import read_csv  # noqa: E402
+from sitegate.domain.roster import read_csv  # noqa: E402
 from sitegate.site.broker import LocalBroker  # noqa: E402
 
 PACED = 500  # badges one at a time, each waited for in B's mirror

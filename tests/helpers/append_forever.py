@@ -5,8 +5,8 @@ import sys
 
 from sitegate import config as configuration
 from sitegate.device import Device
-from sitegate.identifiers import WorkerId
-from sitegate.registration import Registration, append_registration
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.registration import Registration, append_registration
 
 device = Device.open(configuration.load(sys.argv[1]))
 start = device.log.count()

@@ -5,7 +5,7 @@ import sys
 from sitegate import config as configuration
 from sitegate.device import Device
 from sitegate.queue.forwarder import Forwarder
-from sitegate.queue.service import ServiceClient
+from sitegate.service.client import ServiceClient
 
 device = Device.open(configuration.load(sys.argv[1]))
 forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from sitegate.clock import SYSTEM, Clock, ClockReading, ClockState, read_boot_id, timesource
+from sitegate.clock.timefmt import format_utc, parse_utc, show
+from sitegate.clock.timesource import TimeReading
 from sitegate.jsonlog import event
-from sitegate.queue import delivery, timesource
-from sitegate.queue.clock import SYSTEM, Clock, ClockReading, ClockState, read_boot_id
+from sitegate.queue import delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind
-from sitegate.queue.timesource import TimeReading
-from sitegate.timefmt import format_utc, parse_utc, show
 
 logger = logging.getLogger("sitegate.clock")
 STEP_THRESHOLD_S = 1.0  # wall time moving this much more or less than monotonic time is a step

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 import requests
 from urllib3.exceptions import ProtocolError
 
+from sitegate.clock import SYSTEM, Clock
 from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
-from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
-from sitegate.queue.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
 from sitegate.queue.failures import Cause, Symptom, cause
+from sitegate.service import presence_rest_v1 as contract
+from sitegate.service.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
 
 TOKEN_MARGIN = timedelta(seconds=60)  # fetch a new token this long before the old one expires
 

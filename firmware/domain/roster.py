@@ -15,8 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from sitegate.domain.identifiers import WorkerId, mask, normalise_badge_uid, normalise_enterprise_number
 from sitegate.errors import IdentifierError, RosterError
-from sitegate.identifiers import WorkerId, mask, normalise_badge_uid, normalise_enterprise_number
 from sitegate.ownership import current_user, ownership
 from sitegate.queue.database import immediate
 

@@ -16,20 +16,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sitegate.clock import ClockReading, ClockState
+from sitegate.clock.timefmt import format_utc, local, parse_utc
 from sitegate.config import Config, ReaderConfig
+from sitegate.domain.identifiers import WorkerId
+from sitegate.domain.registration import Registration, append_registration
+from sitegate.domain.roster import FOREMAN, RosterStore, Worker
 from sitegate.errors import DuplicateRegistrationError, StorageError
-from sitegate.identifiers import WorkerId
 from sitegate.jsonlog import event
-from sitegate.queue.clock import ClockReading, ClockState
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind, Record
 from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
-from sitegate.registration import Registration, append_registration
-from sitegate.roster import FOREMAN, RosterStore, Worker
-from sitegate.timefmt import format_utc, local, parse_utc
 
-logger = logging.getLogger("sitegate.gate")
+logger = logging.getLogger("sitegate.domain.gate")
 HISTORY = timedelta(hours=48)
 
 

@@ -16,10 +16,10 @@ from importlib import resources
 
 import sqlite_utils
 
-from sitegate.identifiers import mask
+from sitegate.clock.timefmt import format_utc, parse_utc
+from sitegate.domain.identifiers import mask
 from sitegate.queue.delivery import State
 from sitegate.queue.log import LogView
-from sitegate.timefmt import format_utc, parse_utc
 
 REPORT_WINDOW = timedelta(days=30)  # "report ... within 30 days via the web form"
 # The procedure says "within 30 days" without saying from when: we count from the registration's own time,

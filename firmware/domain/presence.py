@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from sitegate.clock.timefmt import format_utc, local, parse_utc
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
-from sitegate.timefmt import format_utc, local, parse_utc
 
 
 @dataclass(frozen=True)

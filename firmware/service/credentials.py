@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from sitegate.clock import SYSTEM
 from sitegate.errors import SitegateError
-from sitegate.queue.clock import SYSTEM
 
 
 class CredentialError(SitegateError):

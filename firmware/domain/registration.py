@@ -1,6 +1,6 @@
 """A registration: who badged, for which company, in which direction, at which workplace.
 
-Its payload is what the signed log keeps; the service payload is derived from it later (queue/service mapping),
+Its payload is what the signed log keeps; the service payload is derived from it later (service/client.py's mapping),
 so a correction of the service's field names never touches signed records.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sitegate.identifiers import WorkerId
-from sitegate.queue.clock import Capture
+from sitegate.clock import Capture
+from sitegate.clock.timefmt import format_utc
+from sitegate.domain.identifiers import WorkerId
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind, Record
-from sitegate.timefmt import format_utc
 
 DIRECTIONS = ("IN", "OUT", "PRESENCE")
 
