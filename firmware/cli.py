@@ -615,8 +615,13 @@ def cmd_site(args) -> Report:
     from collections import Counter
 
     from sitegate.identifiers import mask
+    from sitegate.site.acknowledge import rejections_lines
     from sitegate.site.view import site_view
 
+    if args.action == "acknowledge":
+        from sitegate.site import acknowledge
+
+        return acknowledge.command(args, _open)
     device = _open(args)
     now = SYSTEM.now()
     view = site_view(device, now)
@@ -634,6 +639,8 @@ def cmd_site(args) -> Report:
         "gates": [g.as_dict() for g in view.gates],
         "conflicts": [c.__dict__ for c in view.conflicts],
         "rejected_records": view.rejected,
+        "rejected_recently": view.rejected_recently,
+        "rejections_acknowledged": view.acknowledged and view.acknowledged.as_dict(),
         "latest_rejected": view.latest_rejected,
     }
     rows = (
@@ -653,12 +660,11 @@ def cmd_site(args) -> Report:
     )  # fmt: skip
     lines += ["", table(gate_rows, ["gate", "last heard", "records", "missing", "state"])]
     lines += [f"CONFLICT {c.worker}: {c.direction} at {c.first} and again at {c.second}" for c in view.conflicts]
-    if view.rejected:
-        lines.append(f"WARNING  {view.rejected} record(s) from the bus rejected (see the log: bus_record_rejected)")
+    lines += rejections_lines(view)
     stale = [g.device for g in view.gates if g.stale]
     if stale:
         lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
-    code = WARNING if stale or view.conflicts or view.rejected else OK
+    code = WARNING if stale or view.conflicts or view.rejected_recently else OK
     return Report(data, "\n".join(lines), code)
 
 
@@ -852,7 +858,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("fleet", cmd_fleet, "every gate of every site on the broker, one line each, worst first")
     command("metrics", cmd_metrics, "the Prometheus metrics the daemon writes as a node_exporter textfile")
-    command("site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state")
+    site_cmd = command(
+        "site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state"
+    )
+    site_cmd.add_argument("action", nargs="?", choices=("acknowledge",), help="acknowledge the rejected messages")
+    site_cmd.add_argument("--reason", help="with acknowledge: what you found (kept in the signed record)")
+    site_cmd.add_argument("--lang", choices=("fr", "nl", "en"), help="language (default: site.language)")
     command("doctor", cmd_doctor, "commissioning: test reader, signals, printer, service, clock, disk, watchdog")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sitegate.config import Config
 from sitegate.device import Device
@@ -18,6 +19,9 @@ from sitegate.queue.records import Record
 from sitegate.site.mirror import Mirror
 from sitegate.site.mirror import connect as connect_mirror
 from sitegate.timefmt import format_utc, parse_utc
+
+if TYPE_CHECKING:
+    from sitegate.site.acknowledge import Acknowledged
 
 
 def open_mirror(config: Config) -> Mirror:
@@ -104,19 +108,24 @@ class SiteView:
     present: list[OnSite]
     gates: list[GateState]
     conflicts: list[Conflict]
-    rejected: int
+    rejected: int  # in all
+    rejected_recently: int  # what warns: recent, received after the newest acknowledgement
+    acknowledged: Acknowledged | None
     latest_rejected: list[dict]
 
 
 def site_view(device: Device, now: datetime) -> SiteView:
     """Who is on site now, the gates and their state, the conflicts between gates, the records rejected."""
+    from sitegate.site.acknowledge import acknowledged, recent_unacknowledged
+
     reset = timedelta(hours=device.config.gate.toggle_reset_hours)
     mirror = open_mirror(device.config)
     try:
         registrations = list(site_registrations(device, mirror, now - max(reset, timedelta(hours=24))))
         return SiteView(
             on_site(registrations, now, reset), gate_states(device, mirror, now), conflicts(registrations),
-            mirror.rejected_count(), mirror.rejected(),
+            mirror.rejected_count(), recent_unacknowledged(mirror, device.log, now), acknowledged(device.log),
+            mirror.rejected(),
         )  # fmt: skip
     finally:
         mirror.db.close()
