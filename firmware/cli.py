@@ -615,8 +615,9 @@ def cmd_site(args) -> Report:
     from collections import Counter
 
     from sitegate.identifiers import mask
+    from sitegate.presence import DOUBT_MARK
     from sitegate.site.acknowledge import rejections_lines
-    from sitegate.site.view import site_view
+    from sitegate.site.view import doubt_lines, site_view
 
     if args.action == "acknowledge":
         from sitegate.site import acknowledge
@@ -627,9 +628,10 @@ def cmd_site(args) -> Report:
     view = site_view(device, now)
     site = device.config.site
     people = [
-        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer)}
+        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer),
+         "direction_doubt": (d := view.doubts.get((p.worker_kind, p.worker_number))) and d.reason}
         for p in view.present
-    ]
+    ]  # fmt: skip
     data = {
         "site": device.config.bus.site if device.config.bus.enabled else None,
         "on_site": len(people),
@@ -638,20 +640,22 @@ def cmd_site(args) -> Report:
         "present": people,
         "gates": [g.as_dict() for g in view.gates],
         "conflicts": [c.__dict__ for c in view.conflicts],
+        "direction_doubts": [{**d.__dict__, "worker_number": mask(d.worker_number)} for d in view.doubts.values()],
         "rejected_records": view.rejected,
         "rejected_recently": view.rejected_recently,
         "rejections_acknowledged": view.acknowledged and view.acknowledged.as_dict(),
         "latest_rejected": view.latest_rejected,
     }
     rows = (
-        [p["employer_name"] or p["employer"], p["last_name"], p["first_name"], p["worker_number"], p["gate"],
-         show(p["since_utc"])]
+        [DOUBT_MARK if p["direction_doubt"] else "", p["employer_name"] or p["employer"], p["last_name"],
+         p["first_name"], p["worker_number"], p["gate"], show(p["since_utc"])]
         for p in people
     )  # fmt: skip
     employers = ", ".join(f"{site.employer_name(e) or e}: {n}" for e, n in data["per_employer"].items())
     lines = [
         f"{len(people)} on site now" + (f" ({employers})" if employers else ""),
-        table(rows, ["employer", "last name", "first name", "id", "gate", "since"]),
+        table(rows, [DOUBT_MARK, "employer", "last name", "first name", "id", "gate", "since"]),
+        *doubt_lines(view, args.lang or site.language),
     ]
     gate_rows = (
         [g.device + (" (this gate)" if g.own else ""), show(g.heard_utc) if g.heard_utc else "never",
@@ -664,7 +668,7 @@ def cmd_site(args) -> Report:
     stale = [g.device for g in view.gates if g.stale]
     if stale:
         lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
-    code = WARNING if stale or view.conflicts or view.rejected_recently else OK
+    code = WARNING if stale or view.conflicts or view.doubts or view.rejected_recently else OK
     return Report(data, "\n".join(lines), code)
 
 

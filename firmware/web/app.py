@@ -25,6 +25,7 @@ from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
 from sitegate.page_actions import GateUnavailable, ask
 from sitegate.paper_fallback.outage import check_reference
+from sitegate.presence import DOUBT_MARK, DOUBT_WORDS
 from sitegate.queue import database
 from sitegate.queue.clock import Clock
 from sitegate.queue.log import LogView
@@ -194,7 +195,9 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         now = clock.now()
         with reading() as db:
             present = views.who_is_on_site(db, config, now)
-        return page("onsite.tpl", session, present=present, employer_name=config.site.employer_name, now_utc=now)
+            doubts = views.direction_doubts(db, config, now)
+        return page("onsite.tpl", session, present=present, employer_name=config.site.employer_name, now_utc=now,
+                    doubts=doubts, doubt_words=DOUBT_WORDS, doubt_mark=DOUBT_MARK)  # fmt: skip
 
     @app.get("/today")
     @with_session
