@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import pytest
 from gate_site import wait_until as wait
+from pypdf import PdfReader
+from selenium.webdriver.common.by import By
 from site_bus import badge, client, roster_rows, running_site
+from test_web import sign_in
+from test_web import text as text_of
+from web_site import PINS, WebProcess, browser, screenshot
 
 from sitegate.commissioning import actor
+from sitegate.gate import UNCERTAIN
+from sitegate.presence import DOUBT_MARK, DOUBT_WORDS
 from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.site import topics
 from sitegate.site.broker import SITE, LocalBroker
+from sitegate.web.pins import hash_pin
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +37,7 @@ FIRST_UID = 0x60000000
 ROSTER = roster_rows(FIRST_UID, 4 * 10**16, "Ops", 20)
 worker_uid = functools.partial(badge, FIRST_UID)
 REJECTION = "message(s) from the bus failed verification"
+ANNA = "Anna Janssens"
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +105,78 @@ def test_3_a_technician_acknowledges_the_rejections_and_only_newer_ones_warn(sit
     nl = b.sitegate("site", "acknowledge", "--reason", "again the test", "--lang", "nl")
     assert nl.returncode == 0 and "1 geweigerd(e) bericht(en) erkend door" in nl.stdout, nl.stdout
     assert "POORT" in nl.stdout and "ONTVANGEN" in nl.stdout  # the table's columns, in Dutch
+
+
+def on_site(gate) -> dict[str, dict]:
+    return {p["last_name"]: p for p in gate.json("site")["present"]}
+
+
+def doubted(gate) -> dict[str, str]:
+    return {d["last_name"]: d["reason"] for d in gate.json("site")["direction_doubts"]}
+
+
+def listing_text(gate, path, language: str) -> str:
+    printed = gate.sitegate("paper", "print", "--format", "pdf", "--out", str(path), "--lang", language)
+    assert printed.returncode in (0, 1), printed.stderr
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def test_4_a_worker_whose_direction_was_decided_apart_is_flagged_wherever_people_look(site, tmp_path):
+    broker, gates = site
+    a, b, c = gates["gate-a"], gates["gate-b"], gates["gate-c"]
+    leaves, twice = worker_uid(0), worker_uid(1)  # Ops0 leaves at gate-a, back in at gate-b; Ops1 IN at both
+    a.badge(leaves)
+    wait(lambda: "Ops0" in on_site(b), "gate-b sees Ops0 come in at gate-a")
+    broker.kill()
+    for gate in (a, b):
+        wait(lambda g=gate: not g.json("status")["bus"]["connected"], f"{gate.device} sees the broker gone")
+    a.badge(leaves, twice)
+    b.badge(leaves, twice)
+    for gate in (a, b):
+        out, came_in = gate.badges()[-2:]
+        assert (out["outcome"], out["direction"], came_in["direction"]) == ("registered", "OUT", "IN"), out
+        assert all(UNCERTAIN in e["warnings"] for e in (out, came_in))  # the warning signal, and why
+    # Bus down: each gate flags what it decided without the others; Ops0 is not counted at gate-b, but named.
+    assert doubted(b) == {"Ops0": "uncertain", "Ops1": "uncertain"}
+    assert "Ops0" not in on_site(b) and on_site(b)["Ops1"]["direction_doubt"] == "uncertain"
+
+    broker.start()
+    for gate in (a, b):
+        records = gate.json("status")["records"]
+        wait(
+            lambda g=gate, n=records: (
+                next(p for p in c.json("site")["gates"] if p["device"] == g.device)["records"] >= n
+            ),
+            f"gate-c mirrors all of {gate.device}",
+            timeout=60,
+        )
+    shown = c.json("site")
+    assert {(x["direction"]) for x in shown["conflicts"]} == {"IN", "OUT"}
+    assert doubted(c) == {"Ops0": "conflict", "Ops1": "conflict"}
+    assert "10000000000000001" not in str(shown["direction_doubts"])  # numbers masked
+    text = c.sitegate("site", "--lang", "fr")
+    assert text.returncode == 1
+    row = next(line for line in text.stdout.splitlines() if "Ops1" in line)
+    assert row.startswith(DOUBT_MARK)
+    assert DOUBT_WORDS["legend"]["fr"] in text.stdout and DOUBT_WORDS["not_counted"]["fr"] in text.stdout
+    assert "Ops0 Test" in text.stdout.split(DOUBT_WORDS["not_counted"]["fr"])[1]  # not counted, but named
+
+    listing = listing_text(c, tmp_path / "listing.pdf", "nl")
+    assert " ".join(DOUBT_WORDS["legend"]["nl"].split()[:6]) in " ".join(listing.split())
+    assert re.search(r"^1 ! \d+ Limosa Ops0 ", listing, re.M) and re.search(r"^2 ! \d+ Limosa Ops1 ", listing, re.M)
+
+    with c.config.open("a") as handle:
+        handle.write(f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n[[web.foreman]]\nname = "{ANNA}"\n'
+                     f'pin_hash = "{hash_pin(PINS[ANNA])}"\n')  # fmt: skip
+    page = WebProcess(c.config)
+    try:
+        with browser(tmp_path / "downloads") as driver:
+            sign_in(driver, page.url, PINS[ANNA], "fr")
+            driver.get(f"{page.url}/onsite")
+            row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#present tr") if "Ops1" in r.text)
+            assert row.get_attribute("class") == "doubt" and f"Ops1 Test {DOUBT_MARK}" in row.text
+            assert text_of(driver, "doubt-legend") == DOUBT_WORDS["legend"]["fr"]
+            assert "Ops0 Test" in text_of(driver, "doubt-absent") and "Ops0" not in text_of(driver, "present")
+            screenshot(driver, "on-site-direction-doubt-fr")
+    finally:
+        page.stop()

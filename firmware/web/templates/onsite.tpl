@@ -24,7 +24,7 @@
 <p>{{doubt_words['not_counted'][lang]}}</p>
 <ul id="doubt-absent">
 % for d in absent:
-<li>{{d.last_name}} {{d.first_name}} {{doubt_mark}}: {{doubt_words['last'][lang].format(direction=d.direction, gate=d.gate, at=hhmm(d.wall_utc))}}</li>
+<li>{{d.last_name}} {{d.first_name}}: {{doubt_words['last'][lang].format(direction=d.direction, gate=d.gate, at=hhmm(d.wall_utc))}}</li>
 % end
 </ul>
 % end
