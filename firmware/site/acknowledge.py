@@ -94,8 +94,13 @@ def acknowledge(device: Device, by: str, reason: str) -> tuple[Acknowledged | No
     mirror = open_mirror(device.config)
     try:
         previous = acknowledged(device.log)
-        latest = mirror.rejected(LISTED)
-        count = mirror.rejected_since("", previous.through if previous else NOTHING)
+        mirror.db.execute("BEGIN")  # one read snapshot: the count and the newest named agree while rejections come
+        try:
+            latest = mirror.rejected(LISTED)
+            count = mirror.rejected_since("", previous.through if previous else NOTHING)
+            in_all = mirror.rejected_count()
+        finally:
+            mirror.db.execute("COMMIT")
         if not count:
             return None, 0, []
         latest = latest[:count]
@@ -103,7 +108,7 @@ def acknowledge(device: Device, by: str, reason: str) -> tuple[Acknowledged | No
             "by": by,
             "reason": reason,
             "rejections": count,
-            "rejected_in_all": mirror.rejected_count(),
+            "rejected_in_all": in_all,
             "through_id": latest[0]["id"],
             "through_received_utc": latest[0]["received_utc"],
             "latest": latest,
