@@ -164,6 +164,11 @@ def test_4_a_worker_whose_direction_was_decided_apart_is_flagged_wherever_people
     listing = listing_text(c, tmp_path / "listing.pdf", "nl")
     assert " ".join(DOUBT_WORDS["legend"]["nl"].split()[:6]) in " ".join(listing.split())
     assert re.search(r"^1 ! \d+ Limosa Ops0 ", listing, re.M) and re.search(r"^2 ! \d+ Limosa Ops1 ", listing, re.M)
+    slips = tmp_path / "slips.bin"
+    assert c.sitegate("paper", "print", "--format", "escpos", "--out", str(slips), "--lang", "nl").returncode in (0, 1)
+    thermal = slips.read_bytes()
+    assert b"  1 40000000000000000 Limosa !" in thermal and b"  2 40000000000000001 Limosa !" in thermal
+    assert DOUBT_WORDS["legend"]["nl"].encode() in thermal
 
     with c.config.open("a") as handle:
         handle.write(f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = 0\n[[web.foreman]]\nname = "{ANNA}"\n'
