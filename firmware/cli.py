@@ -615,16 +615,23 @@ def cmd_site(args) -> Report:
     from collections import Counter
 
     from sitegate.domain.identifiers import mask
-    from sitegate.site.view import site_view
+    from sitegate.domain.presence import DOUBT_MARK
+    from sitegate.site.acknowledge import rejections_lines
+    from sitegate.site.view import doubt_lines, site_view
 
+    if args.action == "acknowledge":
+        from sitegate.site import acknowledge
+
+        return acknowledge.command(args, _open)
     device = _open(args)
     now = SYSTEM.now()
     view = site_view(device, now)
     site = device.config.site
     people = [
-        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer)}
+        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer),
+         "direction_doubt": (d := view.doubts.get((p.worker_kind, p.worker_number))) and d.reason}
         for p in view.present
-    ]
+    ]  # fmt: skip
     data = {
         "site": device.config.bus.site if device.config.bus.enabled else None,
         "on_site": len(people),
@@ -633,18 +640,22 @@ def cmd_site(args) -> Report:
         "present": people,
         "gates": [g.as_dict() for g in view.gates],
         "conflicts": [c.__dict__ for c in view.conflicts],
+        "direction_doubts": [{**d.__dict__, "worker_number": mask(d.worker_number)} for d in view.doubts.values()],
         "rejected_records": view.rejected,
+        "rejected_recently": view.rejected_recently,
+        "rejections_acknowledged": view.acknowledged and view.acknowledged.as_dict(),
         "latest_rejected": view.latest_rejected,
     }
     rows = (
-        [p["employer_name"] or p["employer"], p["last_name"], p["first_name"], p["worker_number"], p["gate"],
-         show(p["since_utc"])]
+        [DOUBT_MARK if p["direction_doubt"] else "", p["employer_name"] or p["employer"], p["last_name"],
+         p["first_name"], p["worker_number"], p["gate"], show(p["since_utc"])]
         for p in people
     )  # fmt: skip
     employers = ", ".join(f"{site.employer_name(e) or e}: {n}" for e, n in data["per_employer"].items())
     lines = [
         f"{len(people)} on site now" + (f" ({employers})" if employers else ""),
-        table(rows, ["employer", "last name", "first name", "id", "gate", "since"]),
+        table(rows, [DOUBT_MARK, "employer", "last name", "first name", "id", "gate", "since"]),
+        *doubt_lines(view, args.lang or site.language),
     ]
     gate_rows = (
         [g.device + (" (this gate)" if g.own else ""), show(g.heard_utc) if g.heard_utc else "never",
@@ -653,12 +664,11 @@ def cmd_site(args) -> Report:
     )  # fmt: skip
     lines += ["", table(gate_rows, ["gate", "last heard", "records", "missing", "state"])]
     lines += [f"CONFLICT {c.worker}: {c.direction} at {c.first} and again at {c.second}" for c in view.conflicts]
-    if view.rejected:
-        lines.append(f"WARNING  {view.rejected} record(s) from the bus rejected (see the log: bus_record_rejected)")
+    lines += rejections_lines(view)
     stale = [g.device for g in view.gates if g.stale]
     if stale:
         lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
-    code = WARNING if stale or view.conflicts or view.rejected else OK
+    code = WARNING if stale or view.conflicts or view.doubts or view.rejected_recently else OK
     return Report(data, "\n".join(lines), code)
 
 
@@ -852,7 +862,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", cmd_status, "the device's health; exit 0 ok, 1 warning, 2 critical")
     command("fleet", cmd_fleet, "every gate of every site on the broker, one line each, worst first")
     command("metrics", cmd_metrics, "the Prometheus metrics the daemon writes as a node_exporter textfile")
-    command("site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state")
+    site_cmd = command(
+        "site", cmd_site, "who is on the whole site now (every gate of the site bus), and the gates' state"
+    )
+    site_cmd.add_argument("action", nargs="?", choices=("acknowledge",), help="acknowledge the rejected messages")
+    site_cmd.add_argument("--reason", help="with acknowledge: what you found (kept in the signed record)")
+    site_cmd.add_argument("--lang", choices=("fr", "nl", "en"), help="language (default: site.language)")
     command("doctor", cmd_doctor, "commissioning: test reader, signals, printer, service, clock, disk, watchdog")
     command("run", cmd_run, "run the gate (the systemd service runs this)", json_flag=False)
     command("queue", cmd_queue, "what is pending, in flight, delivered and rejected")

@@ -92,6 +92,7 @@ class Daemon:
             from sitegate.site.view import site_history
 
             self.site_bus = SiteBus(config, self.clock, self._peer_registration, self._health, self._bus_witness)
+            self.gate.site_connected = lambda bus=self.site_bus: bus.counters.connected  # toggles doubt without it
             for device, record in site_history(config, self.clock.now() - HISTORY):
                 self.gate.observe(record, device, report=False)  # reported when they came in
         # Checkpoints: their own connections (never the gate's), one checkpoint at a time, from any thread.

@@ -181,7 +181,7 @@ def site_bus(connected: bool, stale: list[str], rejected_recently: int, rejected
     if rejected_recently:  # a recent rate: one old forged message must not keep every gate amber for ever
         text = (
             f"{rejected_recently} message(s) from the bus failed verification and were rejected in the last hour "
-            f"({rejected_in_all} in all): see `sitegate site`"
+            f"({rejected_in_all} in all): see `sitegate site`; once looked into, `sitegate site acknowledge`"
         )
         findings.append(Finding(WARNING, text))
     return findings

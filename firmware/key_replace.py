@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sitegate.config import Config
 from sitegate.device import Device
-from sitegate.errors import DeviceKeyError, VerificationError
+from sitegate.errors import DeviceKeyError, SitegateError, VerificationError
 from sitegate.queue.keychain import KeyChange
 from sitegate.queue.log import Tail
 from sitegate.queue.signing import DeviceKey, fingerprint
@@ -32,12 +32,15 @@ class Replaced:
     found: str  # what was at device.key: "missing", or the name the unusable file was kept under
 
 
-def _check_reason(reason: str) -> str:
+def check_reason(
+    reason: str, example: str = "SD card replaced, no backup of device.key", error: type[SitegateError] = DeviceKeyError
+) -> str:
+    """A technician's reason as a signed record keeps it: one printable line of a sensible length."""
     text = reason.strip()
     if not text or len(text) > MAX_REASON or not text.isprintable():
-        raise DeviceKeyError(
+        raise error(
             f"the reason must be 1 to {MAX_REASON} printable characters",
-            'say why in a few words: --reason "SD card replaced, no backup of device.key"',
+            f'say why in a few words: --reason "{example}"',
         )
     return text
 
@@ -51,7 +54,7 @@ def _set_aside(path: Path, now: datetime) -> str:
 
 def replace_key(config: Config, by: str, reason: str, now: datetime, progress: Callable[[int], None]) -> Replaced:
     """Start a new device key that continues the log; see the module's docstring for when it is refused."""
-    reason = _check_reason(reason)
+    reason = check_reason(reason)
     device = Device.open(config, signing=False)
     try:
         if daemon_running(device.db, device.config.gate.heartbeat_s, now):

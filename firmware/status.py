@@ -108,11 +108,9 @@ def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime)
     return daemon_state(age, delivery.get_meta(db, "stopped_utc"), heartbeat, heartbeat_s) == RUNNING
 
 
-REJECTIONS_WINDOW = timedelta(hours=1)  # rejected bus messages warn while recent; the total is always shown
-
-
 def site_bus(device: Device, now: datetime) -> dict:
     """The site bus as the daemon last wrote it in the mirror file, and how fresh each peer is."""
+    from sitegate.site.acknowledge import acknowledged, recent_unacknowledged
     from sitegate.site.bus import CONNECTED, CONNECTED_SINCE
     from sitegate.site.view import gate_states, open_mirror
 
@@ -126,7 +124,8 @@ def site_bus(device: Device, now: datetime) -> dict:
             "peers_heard": sum(1 for g in peers if not g.stale),
             "stale": [g.device for g in peers if g.stale],
             "rejected": mirror.rejected_count(),
-            "rejected_last_hour": mirror.rejected_since(format_utc(now - REJECTIONS_WINDOW)),
+            "rejected_last_hour": recent_unacknowledged(mirror, device.log, now),  # after the acknowledgement
+            "rejections_acknowledged": (done := acknowledged(device.log)) and done.as_dict(),
         }
     finally:
         mirror.db.close()

@@ -18,6 +18,7 @@ from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import BRUSSELS, format_utc, local, show
 from sitegate.clock.watch import last_clock_event
 from sitegate.device import Device
+from sitegate.domain.presence import doubts
 from sitegate.domain.roster import sort_key
 from sitegate.paper_fallback.outage import check_reference, episodes
 from sitegate.queue.records import Kind, Record
@@ -37,6 +38,7 @@ class Row:
     time_in: str = ""  # Brussels time of the first IN (or presence) that day
     time_out: str = ""  # Brussels time of the last OUT that day
     badged: bool = True  # False: on the roster, expected, not badged
+    doubt: bool = False  # the direction is uncertain today (decided apart, or with the site bus down): marked
 
 
 @dataclass(frozen=True)
@@ -111,18 +113,18 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
     return {key: record.data["reference"] for key, record in own.items()}, described
 
 
-def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
-    """The day's registrations of this gate, and with the site bus on, of every gate of the site (in time order),
-    with one line per gate saying how fresh its records are here (an unheard gate is named)."""
+def _registrations(device: Device, day: date) -> tuple[list[tuple[str, Record]], list[str]]:
+    """The day's (gate, registration) of this gate, and with the site bus on, of every gate of the site (in time
+    order), with one line per gate saying how fresh its records are here (an unheard gate is named)."""
     start, end = day_bounds(day)
-    own = list(device.log.between(Kind.REGISTRATION, start, end))
+    own = [(device.config.device_id, record) for record in device.log.between(Kind.REGISTRATION, start, end)]
     if not device.config.bus.enabled:
         return own, []
     from sitegate.site.view import gate_states, open_mirror
 
     mirror = open_mirror(device.config)
     try:
-        mirrored = [record for _, record in mirror.registrations_since(start) if record.wall_utc < end]
+        mirrored = [(gate, record) for gate, record in mirror.registrations_since(start) if record.wall_utc < end]
         now = SYSTEM.now()
         gates = [
             f"{g.device}: {g.records} records, newest {show(g.newest_record_utc) if g.newest_record_utc else '-'}"
@@ -132,13 +134,13 @@ def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
         ]
     finally:
         mirror.db.close()
-    return sorted(own + mirrored, key=lambda record: record.wall_utc), gates
+    return sorted(own + mirrored, key=lambda pair: pair[1].wall_utc), gates
 
 
-def _rows(registrations: list[Record], device: Device, employer: str | None) -> dict[tuple[str, str], Row]:
+def _rows(registrations: list[tuple[str, Record]], device: Device, employer: str | None) -> dict[tuple[str, str], Row]:
     site = device.config.site
     rows: dict[tuple[str, str], Row] = {}
-    for record in registrations:
+    for _, record in registrations:
         data = record.data
         if employer and data["employer"] != employer:
             continue
@@ -177,6 +179,8 @@ def build(
     site = device.config.site
     registrations, gates = _registrations(device, day)
     rows = _rows(registrations, device, employer)
+    for key in doubts(registrations, day_bounds(day)[0]).keys() & rows.keys():
+        rows[key].doubt = True
     if with_roster:
         for worker in device.roster.all():
             key = (worker.worker.kind, worker.worker.number)

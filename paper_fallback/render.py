@@ -20,6 +20,7 @@ from pathlib import Path
 import qrcode
 from fpdf import FPDF
 
+from sitegate.domain.presence import DOUBT_MARK, DOUBT_WORDS
 from sitegate.paper_fallback.listing import Listing, Row
 
 # Fonts that cover what DejaVu Sans does not (CJK); the first one installed is embedded as a fallback.
@@ -240,7 +241,7 @@ def pdf(listing: Listing) -> tuple[bytes, list[str]]:
     document.set_font("DejaVu", "", 8.5)
     entries = [
         (
-            str(index),
+            f"{index}{' ' + DOUBT_MARK if row.doubt else ''}",
             f"{row.number}\n{row.kind}",
             document.drawable(row.last_name),
             document.drawable(row.first_name),
@@ -264,6 +265,9 @@ def pdf(listing: Listing) -> tuple[bytes, list[str]]:
         for entry in entries:
             table.row(entry)
     document.ln(3)
+    if any(row.doubt for row in listing.rows):
+        document.set_font("DejaVu", "", 8.5)
+        document.multi_cell(0, 5, DOUBT_WORDS["legend"][listing.language], new_x="LMARGIN", new_y="NEXT")
     if listing.other_references:
         document.set_font("DejaVu", "", 8.5)
         others = "; ".join(f"{kbo}: {ref}" for kbo, ref in listing.other_references.items())
@@ -354,7 +358,7 @@ def escpos(listing: Listing, printer) -> SlipReport:
         for index, row in enumerate(part, start=first):
             name = slip_text(f"{row.last_name}, {row.first_name}", can_encode)
             employer = slip_text(row.employer_name, can_encode) if row.employer_name else SlipText("")
-            printer.textln(f"{index:>3} {row.number} {row.kind}")
+            printer.textln(f"{index:>3} {row.number} {row.kind}{' ' + DOUBT_MARK if row.doubt else ''}")
             if name.unprintable:
                 report.by_hand.append(row.number)
                 printer.textln(f"    {labels['by_hand']}")
@@ -374,6 +378,8 @@ def escpos(listing: Listing, printer) -> SlipReport:
                 printer.textln("    ______________________________________")
         if marked:
             printer.textln(labels["transliterated"])
+        if any(row.doubt for row in part):
+            printer.textln(slip_text(DOUBT_WORDS["legend"][listing.language], can_encode).text)
         printer.textln("-" * SLIP_WIDTH)
         for line in [labels["gates"] + ":", *listing.gates] if listing.gates else []:
             printer.textln(line)

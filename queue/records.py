@@ -31,6 +31,7 @@ class Kind(StrEnum):
     ROSTER_IMPORT = "roster_import"  # who replaced the roster, with how many workers, from which file (its hash)
     COMMISSIONING = "commissioning"  # a `sitegate doctor` run: every step's result, and who ran it
     KEY_REPLACED = "key_replaced"  # a technician started a new device key (signed by it): the chain goes on under it
+    BUS_REJECTIONS_ACK = "bus_rejections_acknowledged"  # a technician looked into the bus messages it names
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -1,4 +1,5 @@
-"""The REST presenceRegistration v1 contract (firmware/service/presence_rest_v1.py): every field we send, every answer we take.
+"""The REST presenceRegistration v1 contract (firmware/service/presence_rest_v1.py): every field we send, every
+answer we take.
 
 The field names come from a third-party client, not the official OpenAPI file. These tests pin the mapping as it
 stands, so a correction made in the contract module shows here as a deliberate change, and so no answer, however

@@ -10,11 +10,11 @@ from conftest import REPO
 from gpiozero.pins.mock import MockFactory
 
 from sitegate.clock import ClockReading
-from sitegate.domain.gate import Gate
+from sitegate.domain.gate import UNCERTAIN, Gate
 from sitegate.domain.identifiers import WorkerId
 from sitegate.domain.roster import Worker, read_csv
 from sitegate.queue import delivery
-from sitegate.reader.feedback import PATTERNS, Feedback
+from sitegate.reader.feedback import PATTERNS, Feedback, Signal
 from sitegate.reader.sources import BadgeRead, BadRead, parse_line
 
 
@@ -60,6 +60,24 @@ def test_history_survives_a_restart(device, clock, roster):
     read = Reads(clock)
     make_gate(device).badge(read())
     assert make_gate(device).badge(read(after_s=3600)).direction == "OUT"
+
+
+def test_a_toggle_direction_decided_with_the_site_bus_down_counts_with_the_warning_signal(device, clock, roster):
+    """Issue 23 §4: the gate cannot see an OUT made at another gate; it registers (never loses one), warns the
+    worker and says so in the signed record. An entry or exit reader's direction is never in doubt."""
+    connected = [False]
+    for direction, signal, uncertain in (("toggle", Signal.WARNING, True), ("entry", Signal.REGISTERED_IN, False)):
+        gate, read = make_gate(device, direction), Reads(clock)
+        gate.site_connected = lambda: connected[0]
+        outcome = gate.badge(read(after_s=25 * 3600))
+        assert (outcome.outcome, outcome.direction, outcome.signal) == ("registered", "IN", signal)
+        assert (UNCERTAIN in outcome.warnings) is uncertain
+        assert device.log.last().data.get("direction_uncertain", False) is uncertain
+    connected[0] = True
+    gate = make_gate(device)
+    gate.site_connected = lambda: connected[0]
+    outcome = gate.badge(read(after_s=25 * 3600))
+    assert outcome.signal == Signal.REGISTERED_IN and "direction_uncertain" not in device.log.last().data
 
 
 def test_entry_and_exit_readers_anticipate_21_22_24(device, clock, roster):

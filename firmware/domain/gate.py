@@ -31,6 +31,7 @@ from sitegate.reader.sources import BadgeRead, BadRead
 
 logger = logging.getLogger("sitegate.domain.gate")
 HISTORY = timedelta(hours=48)
+UNCERTAIN = "direction uncertain: the site bus is down, the other gates' registrations are not seen"
 
 
 class Result(StrEnum):
@@ -98,6 +99,7 @@ class Gate:
         self.last: dict[tuple[str, str], Last] = {}
         self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
         self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
+        self.site_connected: Callable[[], bool] | None = None  # the site bus's state (the daemon sets it)
         self.gesture_ns = int(config.gate.foreman_print_s * 1e9)
         self._load_history()
 
@@ -247,6 +249,9 @@ class Gate:
             self.recent_uids[read.uid] = read.monotonic_ns
             return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason=already, worker=worker)
         warnings = self._warnings(worker, now, expected)
+        uncertain = self._uncertain(reader, direction)
+        if uncertain:
+            warnings.append(UNCERTAIN)
         registration = Registration(
             worker.worker,
             worker.employer,
@@ -256,6 +261,7 @@ class Gate:
             reader.name,
             worker.last_name,
             worker.first_name,
+            uncertain,
         )
         try:
             record = append_registration(self.log, registration, tuple(expected))
@@ -287,6 +293,14 @@ class Gate:
         if last is None or last.last_in is None or now - last.last_in > timedelta(hours=24):
             expected.add(24)
         return "OUT", expected, None
+
+    def _uncertain(self, reader: ReaderConfig, direction: str) -> bool:
+        """A toggle reader's IN or OUT decided while the site bus is down may contradict a badge at another gate
+        (OUT there, back in here: OUT again). It still counts (a registration is never lost), but the worker gets
+        the warning signal and the signed record says so, for the site view, the page and the listing to flag.
+        Entry and exit readers (a fixed direction per reader) are never in doubt."""
+        connected = self.site_connected
+        return reader.direction == "toggle" and direction in ("IN", "OUT") and connected is not None and not connected()
 
     def _warnings(self, worker: Worker, now: datetime, expected: set[int]) -> list[str]:
         warnings = [f"remark {code} expected" for code in sorted(expected)]

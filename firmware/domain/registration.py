@@ -28,6 +28,7 @@ class Registration:
     reader: str = ""
     last_name: str = ""  # as the roster had them when the worker badged: the paper listing prints these,
     first_name: str = ""  # so a roster import later in the day cannot take names off it
+    direction_uncertain: bool = False  # a toggle reader decided without the other gates (the site bus down)
 
     def payload(self) -> dict:
         return {
@@ -42,6 +43,7 @@ class Registration:
             "works_declaration": self.works_declaration,
             "badge_uid": self.badge_uid,
             "reader": self.reader,
+            **({"direction_uncertain": True} if self.direction_uncertain else {}),
         }
 
     def duplicate_key(self, capture: Capture) -> str:

@@ -238,15 +238,19 @@ class Mirror:
         """Every rejection since the mirror was made, also those no longer kept (the newest id: ids only grow)."""
         return self.db.execute("SELECT coalesce(max(id), 0) FROM rejected").fetchone()[0]
 
-    def rejected_since(self, since_utc: str) -> int:
-        """Rejections received since then (a recent rate: one old forged message must not warn for ever)."""
-        return self.db.execute("SELECT count(*) FROM rejected WHERE received_utc >= ?", [since_utc]).fetchone()[0]
+    def rejected_since(self, since_utc: str, acknowledged: tuple[int, str] = (0, "")) -> int:
+        """Rejections received since then (a recent rate: one old forged message must not warn for ever) and after
+        the acknowledged one (its id, or its time: a mirror file made again starts its ids again)."""
+        return self.db.execute(
+            "SELECT count(*) FROM rejected WHERE received_utc >= ? AND (id > ? OR received_utc > ?)",
+            [since_utc, *acknowledged],
+        ).fetchone()[0]
 
     def rejected(self, limit: int = 20) -> list[dict]:
         rows = self.db.execute(
-            "SELECT device, seq, reason, received_utc FROM rejected ORDER BY id DESC LIMIT ?", [limit]
+            "SELECT id, device, seq, reason, received_utc FROM rejected ORDER BY id DESC LIMIT ?", [limit]
         ).fetchall()
-        return [dict(zip(("device", "seq", "reason", "received_utc"), row, strict=True)) for row in rows]
+        return [dict(zip(("id", "device", "seq", "reason", "received_utc"), row, strict=True)) for row in rows]
 
     def _rows(self, where: str, params: list) -> Iterator[tuple[str, Record]]:
         for row in self.db.execute(f"{_SELECT} WHERE {where} ORDER BY device, seq", params):

@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sitegate.clock.timefmt import format_utc, parse_utc
+from sitegate.clock.timefmt import format_utc, local, parse_utc
 from sitegate.config import Config
 from sitegate.device import Device
-from sitegate.domain.presence import OnSite, on_site, recent_registrations
+from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations, same_direction_twice
+from sitegate.paper_fallback.listing import day_bounds
 from sitegate.queue.records import Record
 from sitegate.site.mirror import Mirror
 from sitegate.site.mirror import connect as connect_mirror
+
+if TYPE_CHECKING:
+    from sitegate.site.acknowledge import Acknowledged
 
 
 def open_mirror(config: Config) -> Mirror:
@@ -85,18 +90,10 @@ class Conflict:
 def conflicts(registrations: list[tuple[str, Record]]) -> list[Conflict]:
     from sitegate.domain.identifiers import mask
 
-    by_worker: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-    for gate, record in registrations:
-        data = record.data
-        key = (data["worker"]["kind"], data["worker"]["number"])
-        by_worker.setdefault(key, []).append((record.wall_utc, gate, data["direction"]))
-    found = []
-    for (_, number), moves in by_worker.items():
-        moves.sort()
-        for (wall_a, gate_a, dir_a), (wall_b, gate_b, dir_b) in zip(moves, moves[1:], strict=False):
-            if dir_a == dir_b and dir_a in ("IN", "OUT") and gate_a != gate_b:
-                found.append(Conflict(mask(number), dir_a, f"{gate_a} @ {wall_a}", f"{gate_b} @ {wall_b}"))
-    return found
+    return [
+        Conflict(mask(number), first[2], f"{first[1]} @ {first[0]}", f"{second[1]} @ {second[0]}")
+        for (_, number), first, second in same_direction_twice(registrations)
+    ]
 
 
 @dataclass(frozen=True)
@@ -104,19 +101,44 @@ class SiteView:
     present: list[OnSite]
     gates: list[GateState]
     conflicts: list[Conflict]
-    rejected: int
+    doubts: dict[tuple[str, str], Doubt]  # today's, by (worker kind, number)
+    rejected: int  # in all
+    rejected_recently: int  # what warns: recent, received after the newest acknowledgement
+    acknowledged: Acknowledged | None
     latest_rejected: list[dict]
 
 
 def site_view(device: Device, now: datetime) -> SiteView:
     """Who is on site now, the gates and their state, the conflicts between gates, the records rejected."""
+    from sitegate.site.acknowledge import acknowledged, recent_unacknowledged
+
     reset = timedelta(hours=device.config.gate.toggle_reset_hours)
     mirror = open_mirror(device.config)
     try:
         registrations = list(site_registrations(device, mirror, now - max(reset, timedelta(hours=24))))
         return SiteView(
             on_site(registrations, now, reset), gate_states(device, mirror, now), conflicts(registrations),
-            mirror.rejected_count(), mirror.rejected(),
+            doubts(registrations, day_bounds(local(now).date())[0]),
+            mirror.rejected_count(), recent_unacknowledged(mirror, device.log, now), acknowledged(device.log),
+            mirror.rejected(),
         )  # fmt: skip
     finally:
         mirror.db.close()
+
+
+def doubt_lines(view: SiteView, language: str) -> list[str]:
+    """The legend of the present list's mark, and the workers in doubt it does not count (their newest is an OUT)."""
+    if not view.doubts:
+        return []
+    from sitegate.clock.timefmt import show
+    from sitegate.domain.identifiers import mask
+    from sitegate.domain.presence import DOUBT_WORDS
+
+    present = {(p.worker_kind, p.worker_number) for p in view.present}
+    absent = [
+        f"  {d.last_name} {d.first_name} ({mask(d.worker_number)}): "
+        + DOUBT_WORDS["last"][language].format(direction=d.direction, gate=d.gate, at=show(d.wall_utc))
+        for key, d in sorted(view.doubts.items(), key=lambda item: item[1].last_name.casefold())
+        if key not in present
+    ]
+    return [DOUBT_WORDS["legend"][language], *([DOUBT_WORDS["not_counted"][language], *absent] if absent else [])]

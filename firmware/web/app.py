@@ -23,6 +23,7 @@ from sitegate.clock import Clock
 from sitegate.clock.timefmt import local, show
 from sitegate.config import Config
 from sitegate.domain.identifiers import normalise_enterprise_number
+from sitegate.domain.presence import DOUBT_MARK, DOUBT_WORDS
 from sitegate.errors import IdentifierError, SitegateError
 from sitegate.jsonlog import event
 from sitegate.page_actions import GateUnavailable, ask
@@ -194,7 +195,9 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
         now = clock.now()
         with reading() as db:
             present = views.who_is_on_site(db, config, now)
-        return page("onsite.tpl", session, present=present, employer_name=config.site.employer_name, now_utc=now)
+            doubts = views.direction_doubts(db, config, now)
+        return page("onsite.tpl", session, present=present, employer_name=config.site.employer_name, now_utc=now,
+                    doubts=doubts, doubt_words=DOUBT_WORDS, doubt_mark=DOUBT_MARK)  # fmt: skip
 
     @app.get("/today")
     @with_session

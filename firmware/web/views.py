@@ -5,6 +5,7 @@ verdict and its guidance, presence, remarks): the page never computes its own ve
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
@@ -14,13 +15,13 @@ import sqlite_utils
 from sitegate.clock.timefmt import local, show
 from sitegate.config import Config
 from sitegate.domain.identifiers import mask
-from sitegate.domain.presence import OnSite, on_site, recent_registrations
+from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.listing import day_bounds
 from sitegate.paper_fallback.outage import NEVER_CONNECTED, SUSPECTED, current, outages
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
-from sitegate.queue.records import Kind
+from sitegate.queue.records import Kind, Record
 from sitegate.service.remarks import ActionItem, info, needing_action
 from sitegate.status import daemon_running, never_connected
 from sitegate.web import words
@@ -106,15 +107,25 @@ def printer_configured(config: Config) -> bool:
     return bool(printer.cups_name if printer.format == "pdf" else printer.escpos)
 
 
-def who_is_on_site(db: sqlite_utils.Database, config: Config, now: datetime) -> list[OnSite]:
-    """The headcount: this gate's registrations and, with the site bus on, every gate's (the verified mirror)."""
-    reset = timedelta(hours=config.gate.toggle_reset_hours)
+def _site_registrations(db: sqlite_utils.Database, config: Config, now: datetime) -> Iterator[tuple[str, Record]]:
+    """This gate's registrations and, with the site bus on, every gate's (the verified mirror)."""
     registrations = recent_registrations(LogView(db), config.device_id, now, PRESENCE_WINDOW)
     if config.bus.enabled:
         from sitegate.site.view import site_history
 
         registrations = chain(registrations, site_history(config, now - PRESENCE_WINDOW))
-    return on_site(registrations, now, reset)
+    return registrations
+
+
+def who_is_on_site(db: sqlite_utils.Database, config: Config, now: datetime) -> list[OnSite]:
+    """The headcount of the whole site."""
+    return on_site(_site_registrations(db, config, now), now, timedelta(hours=config.gate.toggle_reset_hours))
+
+
+def direction_doubts(db: sqlite_utils.Database, config: Config, now: datetime) -> list[Doubt]:
+    """Today's workers whose direction is in doubt (the same rule as `sitegate site` and the listing), by name."""
+    found = doubts(_site_registrations(db, config, now), day_bounds(local(now).date())[0])
+    return sorted(found.values(), key=lambda d: (d.last_name.casefold(), d.first_name.casefold()))
 
 
 def todays_registrations(db: sqlite_utils.Database, config: Config, now: datetime) -> list[Registration]:
