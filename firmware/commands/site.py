@@ -1,0 +1,93 @@
+"""The site bus seen from this gate: who is on site, every gate on the broker, the metrics the daemon writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sitegate import config as configuration
+from sitegate.commands.device import open_device
+from sitegate.errors import ConfigError
+from sitegate.identifiers import mask
+from sitegate.output import Report, severity, table, when
+from sitegate.queue.clock import SYSTEM
+from sitegate.site.fleet import ORDER, read_fleet
+from sitegate.site.metrics import Metrics
+from sitegate.site.view import site_view
+from sitegate.timefmt import show
+
+
+def site(args) -> Report:
+    device = open_device(args)
+    now = SYSTEM.now()
+    view = site_view(device, now)
+    site = device.config.site
+    people = [
+        {**p.as_dict(), "worker_number": mask(p.worker_number), "employer_name": site.employer_name(p.employer)}
+        for p in view.present
+    ]
+    data = {
+        "site": device.config.bus.site if device.config.bus.enabled else None,
+        "on_site": len(people),
+        "per_employer": dict(sorted(Counter(p["employer"] for p in people).items())),
+        "per_gate": dict(sorted(Counter(p["gate"] for p in people).items())),
+        "present": people,
+        "gates": [g.as_dict() for g in view.gates],
+        "conflicts": [c.__dict__ for c in view.conflicts],
+        "rejected_records": view.rejected,
+        "latest_rejected": view.latest_rejected,
+    }
+    rows = (
+        [p["employer_name"] or p["employer"], p["last_name"], p["first_name"], p["worker_number"], p["gate"],
+         show(p["since_utc"])]
+        for p in people
+    )  # fmt: skip
+    employers = ", ".join(f"{site.employer_name(e) or e}: {n}" for e, n in data["per_employer"].items())
+    lines = [
+        f"{len(people)} on site now" + (f" ({employers})" if employers else ""),
+        table(rows, ["employer", "last name", "first name", "id", "gate", "since"]),
+    ]
+    gate_rows = (
+        [g.device + (" (this gate)" if g.own else ""), when(g.heard_utc),
+         g.records, g.missing or "", "STALE" if g.stale else "ok"]
+        for g in view.gates
+    )  # fmt: skip
+    lines += ["", table(gate_rows, ["gate", "last heard", "records", "missing", "state"])]
+    lines += [f"CONFLICT {c.worker}: {c.direction} at {c.first} and again at {c.second}" for c in view.conflicts]
+    if view.rejected:
+        lines.append(f"WARNING  {view.rejected} record(s) from the bus rejected (see the log: bus_record_rejected)")
+    stale = [g.device for g in view.gates if g.stale]
+    if stale:
+        lines.append(f"WARNING  not heard lately: {', '.join(stale)}: their latest workers may be missing")
+    code = severity(warning=stale or view.conflicts or view.rejected)
+    return Report(data, "\n".join(lines), code)
+
+
+def _bus_required(device_config) -> None:
+    if not device_config.bus.enabled:
+        from sitegate.settings import Problem
+
+        problem = Problem("bus.host", "the site bus is off", "set [bus] host (see `sitegate config example`)")
+        raise ConfigError([problem], device_config.source)
+
+
+def fleet(args) -> Report:
+    config = configuration.load(args.config)
+    _bus_required(config)
+    gates = read_fleet(config, SYSTEM)
+    rows = (
+        [g.state.upper(), g.site, g.device, show(g.sent_utc) if g.sent_utc else "", g.undelivered,
+         f"{g.oldest_undelivered_s:.0f} s" if g.oldest_undelivered_s else "", g.clock, "; ".join(g.problems)]
+        for g in gates
+    )  # fmt: skip
+    text = table(rows, ["state", "site", "gate", "reported", "undelivered", "oldest", "clock", "problems"])
+    worst = gates[0].state if gates else "ok"
+    code = severity(ORDER.get(worst, 0) <= ORDER["critical"], worst == "warning")
+    return Report([g.as_dict() for g in gates], text, code)
+
+
+def metrics(args) -> Report:
+    device = open_device(args)
+    metrics = Metrics()
+    metrics.refresh(device, SYSTEM.now())
+    text = metrics.text()
+    return Report({"exposition": text}, text.rstrip())
