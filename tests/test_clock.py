@@ -18,6 +18,7 @@ from conftest import registration, run_sitegate
 
 from sitegate import config as configuration
 from sitegate.device import Device
+from sitegate.metrics import Metrics
 from sitegate.queue import delivery
 from sitegate.queue.clock import Capture, ClockReading
 from sitegate.queue.clockwatch import CONFIGURED, Anchor, ClockWatch
@@ -25,7 +26,6 @@ from sitegate.queue.database import immediate
 from sitegate.queue.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
 from sitegate.queue.verify import verify
 from sitegate.registration import append_registration
-from sitegate.site.metrics import Metrics
 from sitegate.timefmt import format_utc
 
 # Captured from chronyc 4.3 (Debian 12).

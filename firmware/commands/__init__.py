@@ -152,7 +152,7 @@ COMMANDS: tuple[Command | Group, ...] = (
     ),
     Command("status", "status:status", "the device's health; exit 0 ok, 1 warning, 2 critical"),
     Command("fleet", "site:fleet", "every gate of every site on the broker, one line each, worst first"),
-    Command("metrics", "site:metrics", "the Prometheus metrics the daemon writes as a node_exporter textfile"),
+    Command("metrics", "metrics:metrics", "the Prometheus metrics the daemon writes as a node_exporter textfile"),
     Command("site", "site:site", "who is on the whole site now (every gate of the site bus), and the gates' state"),
     Command(
         "doctor", "doctor:commission", "commissioning: test reader, signals, printer, service, clock, disk, watchdog"

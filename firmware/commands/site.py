@@ -1,4 +1,4 @@
-"""The site bus seen from this gate: who is on site, every gate on the broker, the metrics the daemon writes."""
+"""The site bus seen from this gate: who is on site, every gate on the broker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sitegate.identifiers import mask
 from sitegate.output import Report, severity, table, when
 from sitegate.queue.clock import SYSTEM
 from sitegate.site.fleet import ORDER, read_fleet
-from sitegate.site.metrics import Metrics
 from sitegate.site.view import site_view
 from sitegate.timefmt import show
 
@@ -83,11 +82,3 @@ def fleet(args) -> Report:
     worst = gates[0].state if gates else "ok"
     code = severity(ORDER.get(worst, 0) <= ORDER["critical"], worst == "warning")
     return Report([g.as_dict() for g in gates], text, code)
-
-
-def metrics(args) -> Report:
-    device = open_device(args)
-    metrics = Metrics()
-    metrics.refresh(device, SYSTEM.now())
-    text = metrics.text()
-    return Report({"exposition": text}, text.rstrip())

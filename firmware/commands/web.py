@@ -14,9 +14,9 @@ from sitegate import config as configuration
 from sitegate import jsonlog
 from sitegate.errors import SitegateError
 from sitegate.output import Report
+from sitegate.pins import hash_pin
 from sitegate.queue.credentials import make_self_signed
 from sitegate.web import server
-from sitegate.web.pins import hash_pin
 
 
 def serve(args) -> int:
