@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import selectors
 import socket
 import socketserver
 import threading
@@ -98,10 +99,20 @@ class ActionServer:
         finally:
             os.umask(previous)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="page-actions", daemon=True)
+        self._wake, self._waker = socket.socketpair()
+        self.thread = threading.Thread(target=self._serve, name="page-actions", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
+
+    def _serve(self) -> None:
+        """serve_forever() without its poll: socketserver's shutdown() waits for a 0.5 s poll to notice, at every
+        daemon stop; this loop sleeps until a client connects or stop() writes to the wake-up socket."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.server, selectors.EVENT_READ)
+            selector.register(self._wake, selectors.EVENT_READ)
+            while all(key.fileobj is not self._wake for key, _ in selector.select()):
+                self.server.handle_request()
 
     def _answer(self, rfile, wfile) -> None:
         try:
@@ -121,7 +132,10 @@ class ActionServer:
         wfile.write(json.dumps(answer).encode() + b"\n")
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self._waker.send(b"\0")
+        self.thread.join()
+        for end in (self._wake, self._waker):
+            end.close()
         self.server.server_close()
         self.path.unlink(missing_ok=True)
 
