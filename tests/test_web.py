@@ -21,6 +21,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
+from waiting import wait_until
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.paper_fallback import guidance
@@ -196,15 +197,13 @@ def signed_records(site) -> dict[str, list[dict]]:
         db.close()
 
 
-def wait_for_file(directory, pattern: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [p for p in directory.glob(pattern) if p.stat().st_size > 0]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError(
-        f"nothing like {pattern} in {directory}: {list(directory.iterdir()) if directory.exists() else []}"
+def wait_for_file(directory, pattern: str) -> Path:
+    """A download, once the browser has written something into it."""
+    return wait_until(
+        lambda: next((p for p in directory.glob(pattern) if p.stat().st_size > 0), None),
+        f"a file like {pattern} in {directory}",
+        20,
+        lambda: list(directory.iterdir()) if directory.exists() else [],
     )
 
 
