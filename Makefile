@@ -18,7 +18,7 @@ $(DEPS): pyproject.toml | $(BIN)/python
 	touch $@
 
 # The package itself is re-installed every time (a plain, non-editable install: queue/ maps to sitegate.queue
-# without shadowing the standard library's queue, see DESIGN.md).
+# without shadowing the standard library's queue, see the README's Layout).
 # build/ is removed first: setuptools copies into it and never deletes, so a module moved or removed would stay in the
 # wheel (and the tests would import the stale copy).
 package: $(DEPS)
