@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 import os
-import selectors
 import socket
 import socketserver
 import threading
@@ -25,6 +24,7 @@ from sitegate.errors import SitegateError
 from sitegate.identifiers import normalise_enterprise_number
 from sitegate.jsonlog import event
 from sitegate.queue.clock import Clock
+from sitegate.servers import PromptShutdown
 from sitegate.timefmt import BRUSSELS
 
 logger = logging.getLogger("sitegate.page_actions")
@@ -78,6 +78,10 @@ def perform(config: Config, clock: Clock, request: dict) -> dict:
         device.close()
 
 
+class _UnixServer(PromptShutdown, socketserver.ThreadingUnixStreamServer):
+    """One thread per request; stops at once."""
+
+
 class ActionServer:
     """The daemon's end: a threaded Unix stream server, started with the daemon and removed when it stops."""
 
@@ -95,24 +99,14 @@ class ActionServer:
         self.path.unlink(missing_ok=True)  # a socket left by a killed daemon
         previous = os.umask(0o177)
         try:
-            self.server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+            self.server = _UnixServer(str(self.path), Handler)
         finally:
             os.umask(previous)
         self.server.daemon_threads = True
-        self._wake, self._waker = socket.socketpair()
-        self.thread = threading.Thread(target=self._serve, name="page-actions", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="page-actions", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
-
-    def _serve(self) -> None:
-        """serve_forever() without its poll: socketserver's shutdown() waits for a 0.5 s poll to notice, at every
-        daemon stop; this loop sleeps until a client connects or stop() writes to the wake-up socket."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.server, selectors.EVENT_READ)
-            selector.register(self._wake, selectors.EVENT_READ)
-            while all(key.fileobj is not self._wake for key, _ in selector.select()):
-                self.server.handle_request()
 
     def _answer(self, rfile, wfile) -> None:
         try:
@@ -132,10 +126,7 @@ class ActionServer:
         wfile.write(json.dumps(answer).encode() + b"\n")
 
     def stop(self) -> None:
-        self._waker.send(b"\0")
-        self.thread.join()
-        for end in (self._wake, self._waker):
-            end.close()
+        self.server.shutdown()
         self.server.server_close()
         self.path.unlink(missing_ok=True)
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 from sitegate.queue import presence_rest_v1 as contract
+from sitegate.servers import PromptShutdown
 from sitegate.simulator.service import SimulatedService
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
@@ -133,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, answer)
 
 
-class SimulatorServer(ThreadingHTTPServer):
+class SimulatorServer(PromptShutdown, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
