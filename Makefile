@@ -18,8 +18,11 @@ $(DEPS): pyproject.toml | $(BIN)/python
 	touch $@
 
 # The package itself is re-installed every time (a plain, non-editable install: queue/ maps to sitegate.queue
-# without shadowing the standard library's queue, see DESIGN.md).
+# without shadowing the standard library's queue, see the README's Layout).
+# build/ is removed first: setuptools copies into it and never deletes, so a module moved or removed would stay in the
+# wheel (and the tests would import the stale copy).
 package: $(DEPS)
+	rm -rf build
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 # Debian tools the tests run for real: chronyd and chronyc (clock tests), faketime (a shifted NTP server, a stepped

@@ -16,12 +16,17 @@ from typing import ClassVar
 
 from sitegate import value_checks as checks
 from sitegate.errors import ConfigError
-from sitegate.service.presence_rest_v1 import BASE_PATH, MAX_BULK, TOKEN_PATH
 from sitegate.settings import REQUIRED, Checker, Problem, example, key, read_section
 
 DEFAULT_PATH = Path("/etc/sitegate/sitegate.toml")
 ENV_VAR = "SITEGATE_CONFIG"
 SERVICE_HOST = "https://services.socialsecurity.be"
+# The service's URL paths (service.base_url and service.token_url end with them on the service's host) and its
+# largest bulk call: the configuration's defaults and bounds, declared here; the REST contract and the simulator use
+# them from here, so the configuration needs nothing above it.
+BASE_PATH = "/REST/presenceRegistration/v1"
+TOKEN_PATH = "/REST/oauth/v5/token"
+MAX_BULK = 200
 _BCM = {"low": 0, "high": 27, "fix": "a BCM pin number"}
 
 
@@ -198,7 +203,7 @@ class OutageConfig:
 
 
 def _pin_hash(checker: Checker, value: str, path: str) -> str | None:
-    from sitegate.web.pins import PinError, parse
+    from sitegate.pins import PinError, parse
 
     try:
         parse(value)

@@ -189,7 +189,7 @@ class Daemon:
     def _metrics(self) -> None:
         """The node_exporter textfile, rewritten every metrics.every_s."""
         from sitegate.device import Device
-        from sitegate.site.metrics import Metrics
+        from sitegate.metrics import Metrics
 
         device, metrics = Device.open(self.config, self.clock, signing=False), Metrics()
         while not self.stop.is_set():

@@ -1,4 +1,7 @@
-"""What the `sitegate` command prints: readable tables for people, JSON for scripts, progress for long work."""
+"""What the `sitegate` command prints: readable tables for people, JSON for scripts, progress for long work.
+
+The one place of the commands' formatting: exit codes, tables, flagged lines, times in Brussels time.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
+
+from sitegate.clock.timefmt import show
 
 # Exit codes monitoring can use.
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -22,6 +27,11 @@ class Report:
     text: str = ""
     code: int = OK
     notes: list[str] = field(default_factory=list)
+
+
+def severity(critical: object = False, warning: object = False) -> int:
+    """The exit code of what a command found: critical before warning."""
+    return CRITICAL if critical else WARNING if warning else OK
 
 
 def emit(report: Report, as_json: bool) -> int:
@@ -53,6 +63,21 @@ def pairs(items: Iterable[tuple[str, object]]) -> str:
     items = list(items)
     width = max((len(k) for k, _ in items), default=0)
     return "\n".join(f"{k.ljust(width)}  {'' if v is None else v}" for k, v in items)
+
+
+def fields(data: dict[str, object]) -> str:
+    """A record's fields as a key: value listing, its names spelled as words."""
+    return pairs((name.replace("_", " "), value) for name, value in data.items())
+
+
+def flagged(warnings: Iterable[str] = (), critical: Iterable[str] = ()) -> str:
+    """Lines under an answer that need someone, each with its level in front, the critical ones first."""
+    return "".join(f"\nCRITICAL {line}" for line in critical) + "".join(f"\nWARNING  {line}" for line in warnings)
+
+
+def when(moment: str | None, otherwise: str = "never") -> str:
+    """A stored time in Brussels time, or what to say when there is none."""
+    return show(moment) if moment else otherwise
 
 
 def progress(total: int | None, description: str) -> tqdm:

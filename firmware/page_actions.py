@@ -25,6 +25,7 @@ from sitegate.device import Device
 from sitegate.domain.identifiers import normalise_enterprise_number
 from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
+from sitegate.servers import PromptShutdown
 
 logger = logging.getLogger("sitegate.page_actions")
 MAX_REQUEST = 4096
@@ -77,6 +78,10 @@ def perform(config: Config, clock: Clock, request: dict) -> dict:
         device.close()
 
 
+class _UnixServer(PromptShutdown, socketserver.ThreadingUnixStreamServer):
+    """One thread per request; stops at once."""
+
+
 class ActionServer:
     """The daemon's end: a threaded Unix stream server, started with the daemon and removed when it stops."""
 
@@ -94,7 +99,7 @@ class ActionServer:
         self.path.unlink(missing_ok=True)  # a socket left by a killed daemon
         previous = os.umask(0o177)
         try:
-            self.server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+            self.server = _UnixServer(str(self.path), Handler)
         finally:
             os.umask(previous)
         self.server.daemon_threads = True

@@ -1,6 +1,6 @@
 """The emergency paper attendance listing: what the procedure requires, and what ties it to the signed log.
 
-Required (PROCEDURES.md, step 4): the contact centre's reference number, the works-declaration number, the date,
+Required (the contact centre's procedure, step 4): its reference number, the works-declaration number, the date,
 and for each worker present or to be present: the national register (NISS) or Limosa L1 number, last and first
 name. Every row comes from the signed log: the names are those stored with each registration when it was made,
 so a roster import later in the day takes nothing off the paper; the roster only adds the "expected, not badged"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,25 +23,24 @@ from sitegate.queue import checkpoints, database
 
 
 def _escpos_printers():
-    """python-escpos, imported without its litter. At every import it makes a new temporary directory (even when
-    ESCPOS_CAPABILITIES_PICKLE_DIR names another: its default is evaluated anyway), caches its printer profiles
-    there as a 70 KB pickle unless that variable says where, and never removes it: every command and every start of
-    the daemon left one in /tmp for good (on the device a tmpfs: memory). The pickle is only used during the import,
-    so the import gets a temporary directory of ours for both, removed at once."""
+    """python-escpos, imported without its litter. At its import escpos.capabilities makes a new temporary directory
+    (mkdtemp(), evaluated even when ESCPOS_CAPABILITIES_PICKLE_DIR names another), caches its printer profiles there
+    as a 70 KB pickle unless that variable says where, and never removes it: every command and every start of the
+    daemon left one in /tmp for good (on the device a tmpfs: memory). The pickle is only read during the import, so
+    the directory it names is removed right after, changing nothing of the process (its environment, tempfile's
+    directory) meanwhile. Only when someone set the variable to a cache of their own does escpos's unused, empty
+    directory stay: it keeps no name of it."""
     if "escpos.capabilities" in sys.modules:
         from escpos import printer  # noqa: PLC0415 - imported already
 
         return printer
     chosen = os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR")  # someone's own cache: kept
-    with tempfile.TemporaryDirectory(prefix="sitegate-escpos-") as scratch:
-        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = chosen or scratch
-        saved, tempfile.tempdir = tempfile.tempdir, scratch
-        try:
-            from escpos import printer  # noqa: PLC0415
-        finally:
-            tempfile.tempdir = saved
-            if chosen is None:
-                del os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]
+    try:
+        from escpos import printer  # noqa: PLC0415
+    finally:
+        capabilities = sys.modules.get("escpos.capabilities")
+        if chosen is None and capabilities is not None:
+            shutil.rmtree(capabilities.pickle_dir, ignore_errors=True)
     return printer
 
 

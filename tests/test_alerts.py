@@ -24,7 +24,7 @@ def test_the_alerting_rules_are_valid_and_fire_as_their_tests_say():
 
 
 def test_every_metric_the_rules_use_is_one_the_gate_writes(device):
-    from sitegate.site.metrics import Metrics
+    from sitegate.metrics import Metrics
 
     metrics = Metrics()
     metrics.refresh(device, device.log.clock.now())

@@ -10,13 +10,12 @@ import shutil
 import signal
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
 from conftest import cut_log, registration, run_sitegate
-from gate_site import DaemonProcess, uid, write_site
+from gate_site import DaemonProcess, uid, wait_until, write_site
 from test_daemon import feed
 
 from sitegate.clock.timefmt import BRUSSELS, format_utc
@@ -324,20 +323,13 @@ def test_writing_the_head_file_on_a_full_disk_leaves_no_partial_file(tmp_path, m
     assert list(tmp_path.iterdir()) == []
 
 
-def wait_for(condition, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.05)
-    return condition()
-
-
 def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registering(tmp_path):
     config = write_site(tmp_path, workers=12)
     run_sitegate("roster", "import", str(tmp_path / "roster.csv"), config=config, check=True)
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     feed(tmp_path / "badges.fifo", [uid(i) for i in range(8)], threading.Event())
-    assert wait_for(lambda: len(daemon.registered()) == 8), daemon.lines
+    wait_until(lambda: len(daemon.registered()) == 8, "8 registrations", 10, lambda: daemon.lines)
     daemon.kill(signal.SIGTERM)
     head_file = database.head_path(tmp_path / "data" / "sitegate.db")
     stopped_at = json.loads(head_file.read_text())
@@ -349,7 +341,7 @@ def test_the_daemon_catches_a_truncation_at_start_records_it_and_keeps_registeri
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     feed(tmp_path / "badges.fifo", [uid(10)], threading.Event())
-    assert wait_for(lambda: len(daemon.registered()) == 1), daemon.lines  # the gate keeps registering
+    wait_until(lambda: len(daemon.registered()) == 1, "the gate keeps registering", 10, lambda: daemon.lines)
     status = run_sitegate("status", "--json", config=config)
     assert status.returncode == 2
     assert any(
@@ -382,7 +374,7 @@ def test_a_checkpoint_that_cannot_be_written_never_stops_the_gate_and_a_lost_hea
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     feed(tmp_path / "badges.fifo", [uid(0), uid(1)], threading.Event())
-    assert wait_for(lambda: len(daemon.registered()) == 2), daemon.lines
+    wait_until(lambda: len(daemon.registered()) == 2, "2 registrations", 10, lambda: daemon.lines)
     daemon.kill(signal.SIGTERM)
     failed = [e for e in daemon.lines if e.get("event") == "checkpoint_failed"]
     assert failed and all(e["fix"] for e in failed)
@@ -392,7 +384,7 @@ def test_a_checkpoint_that_cannot_be_written_never_stops_the_gate_and_a_lost_hea
     head_file.rmdir()
     daemon = DaemonProcess(config)
     daemon.wait_ready()
-    assert wait_for(head_file.exists)
+    wait_until(head_file.exists, "the head file", 10)
     daemon.kill(signal.SIGTERM)
     _, warnings = status_problems(config)
     assert any("the log records witness findings" in line and "is missing" in line for line in warnings), warnings

@@ -23,10 +23,10 @@ from sitegate.clock.timesource import TimeReading, best_reading, chrony, ntp, pa
 from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
+from sitegate.metrics import Metrics
 from sitegate.queue import delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.verify import verify
-from sitegate.site.metrics import Metrics
 
 # Captured from chronyc 4.3 (Debian 12).
 SYNCED = (

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from conftest import run_sitegate
-from gate_site import ROSTER_HEADER, DaemonProcess, uid, write_site
+from gate_site import ROSTER_HEADER, DaemonProcess, uid, wait_until, write_site
 from gpiozero.pins.mock import MockFactory
 from test_daemon import feed
 from test_gate import Reads, make_gate
@@ -123,10 +123,7 @@ def test_the_foreman_badge_prints_through_the_daemon_and_is_never_registered_by_
     runner.start()
 
     def wait(condition, what: str) -> None:
-        deadline = time.monotonic() + 30
-        while not condition():
-            assert time.monotonic() < deadline, f"{what}: {feedback.shown}"
-            time.sleep(0.05)
+        wait_until(condition, what, 30, lambda: feedback.shown)
 
     try:
         wait(lambda: daemon.sources[0].online, "reader online")
@@ -170,10 +167,12 @@ def test_a_foreman_badged_once_still_counts_when_the_daemon_stops_during_the_ges
     daemon = DaemonProcess(config)
     daemon.wait_ready()
     feed(tmp_path / "badges.fifo", ["0F0F0F0F"], threading.Event())
-    deadline = time.monotonic() + 10
-    while not [e for e in daemon.lines if e.get("outcome") == Result.FOREMAN_HELD]:
-        assert time.monotonic() < deadline, daemon.lines
-        time.sleep(0.02)
+    wait_until(
+        lambda: [e for e in daemon.lines if e.get("outcome") == Result.FOREMAN_HELD],
+        "the foreman's badge held",
+        10,
+        lambda: daemon.lines,
+    )
     daemon.kill(signal.SIGTERM)  # well within the gesture's 3 s
     assert daemon.process.returncode == 0
     assert [e["outcome"] for e in daemon.lines if e.get("event") == "badge"] == ["foreman_held", "registered"]

@@ -6,13 +6,11 @@ import io
 import json
 import logging
 import re
-import threading
-import time
 
 import pytest
 from conftest import REPO, VALID_NISS, run_sitegate
 from fake_mfrc522 import Card
-from gate_site import ROSTER_HEADER, DaemonProcess, write_site
+from gate_site import ROSTER_HEADER, DaemonProcess, wait_until, write_site
 
 from sitegate import jsonlog
 from sitegate.clock import ClockReading
@@ -101,9 +99,7 @@ def test_the_daemon_logs_an_all_digit_uid_whole_and_no_niss(tmp_path):
     daemon.wait_ready()
     with open(tmp_path / "badges.fifo", "w") as pipe:
         pipe.write(f"04A1B2C3\n{DIGITS_UID7}\n")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len([e for e in daemon.lines if e.get("event") == "badge"]) < 2:
-        threading.Event().wait(0.05)
+    wait_until(lambda: len([e for e in daemon.lines if e.get("event") == "badge"]) >= 2, "2 badges", 10)
     daemon.kill(15)
     badges = {e["outcome"]: e for e in daemon.lines if e.get("event") == "badge"}
     assert badges["unknown_badge"]["uid"] == DIGITS_UID7

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 import pwd
+import subprocess
+import sys
 from datetime import date
 
 import pytest
@@ -123,6 +125,34 @@ def test_a_thermal_listing_leaves_nothing_in_the_temporary_folder(badged, tmp_pa
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().endswith(b"\x1dV\x00") and list(scratch.iterdir()) == []
+
+
+# Records every change of the environment (the audit events of os.environ's writes) and every attribute set on the
+# tempfile module (its `tempdir` above all) while the printing module, and python-escpos with it, is imported.
+_WATCH_THE_IMPORT = """
+import sys, tempfile, types
+changed = []
+sys.addaudithook(lambda event, args: changed.append(event) if event in ("os.putenv", "os.unsetenv") else None)
+class Watched(types.ModuleType):
+    def __setattr__(self, name, value):
+        changed.append(f"tempfile.{name}")
+        super().__setattr__(name, value)
+tempfile.__class__ = Watched
+from sitegate.paper_fallback import printing
+print(changed)
+"""
+
+
+def test_importing_the_thermal_printer_library_changes_nothing_of_the_process(tmp_path):
+    """The import happens while the daemon's threads run: a directory set for the whole process would take their
+    temporary files, and the environment would reach the programs they start."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("ESCPOS_CAPABILITIES_PICKLE_DIR", None)
+    watched = subprocess.run(
+        [sys.executable, "-c", _WATCH_THE_IMPORT], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
+    assert watched.stdout.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []  # and leaves nothing behind
 
 
 def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, config_file):

@@ -24,12 +24,12 @@ from web_site import PINS, WebProcess, browser, screenshot
 from sitegate.commissioning import actor
 from sitegate.domain.gate import UNCERTAIN
 from sitegate.domain.presence import DOUBT_MARK, DOUBT_WORDS
+from sitegate.pins import hash_pin
 from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.site import topics
 from sitegate.site.broker import SITE, LocalBroker
-from sitegate.web.pins import hash_pin
 
 pytestmark = pytest.mark.slow
 

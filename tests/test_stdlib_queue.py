@@ -1,4 +1,4 @@
-"""queue/ must never shadow the standard library's queue (DESIGN.md: urllib3, hence requests, needs it)."""
+"""queue/ must never shadow the standard library's queue (urllib3, hence requests, needs it; the README's Layout)."""
 
 import subprocess
 import sys

@@ -21,6 +21,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
+from waiting import wait_until
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
 from sitegate.clock.timefmt import format_utc, show
@@ -126,22 +127,7 @@ def test_sign_in_right_pin_wrong_pin_and_the_rate_limit(tmp_path, sites, service
     assert "Too many wrong PINs" in text(driver, "error"), driver.page_source[-500:]
     assert driver.find_elements(By.ID, "who") == []
     screenshot(driver, "rate-limited")
-    form = requests.get(site.web.url + "/login", timeout=10)
-    token = form.text.split('name="token" value="')[1].split('"')[0]
-    forged = requests.post(  # another address claimed in a header does not escape the limit
-        site.web.url + "/login",
-        data={"pin": PINS[ANNA], "token": token},
-        cookies=form.cookies,
-        headers={"Origin": site.web.url, "X-Forwarded-For": "192.0.2.99"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert forged.status_code == 429 and "sitegate_session" not in forged.cookies
-    throttled = [e for e in site.web.lines if e.get("event") == "web_sign_in_throttled"]
-    assert throttled and throttled[-1]["wait_s"] <= 10
-    time.sleep(throttled[-1]["wait_s"] + 1)  # lockout_s = 10 in this site
-    sign_in(driver, site.web.url, PINS["Marc Dubois"])
-    assert text(driver, "who") == "Signed in: Marc Dubois"
+    # The limit's rules (an address claimed in a header, the lockout's end): tests/test_web_routes.py, on a fake clock.
 
 
 def test_an_outage_day_state_reference_listing_and_who_is_on_site(tmp_path, sites, service, reference, driver):
@@ -212,43 +198,23 @@ def signed_records(site) -> dict[str, list[dict]]:
         db.close()
 
 
-def wait_for_file(directory, pattern: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [p for p in directory.glob(pattern) if p.stat().st_size > 0]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError(
-        f"nothing like {pattern} in {directory}: {list(directory.iterdir()) if directory.exists() else []}"
+def wait_for_file(directory, pattern: str) -> Path:
+    """A download, once the browser has written something into it."""
+    return wait_until(
+        lambda: next((p for p in directory.glob(pattern) if p.stat().st_size > 0), None),
+        f"a file like {pattern} in {directory}",
+        20,
+        lambda: list(directory.iterdir()) if directory.exists() else [],
     )
 
 
 def test_no_session_no_page_and_a_cross_site_form_is_refused(tmp_path, sites, service, driver):
     site = start(sites, tmp_path / "site", service)
     site.badge("10000000")
-    url = site.web.url
-    for path in ("/", "/onsite", "/today"):
-        answer = requests.get(url + path, allow_redirects=False, timeout=10)
-        assert answer.status_code == 303 and answer.headers["Location"].split("?")[0].endswith("/login"), path
-        assert "Worker0" not in answer.text
-    for path in ("/reference", "/listing.pdf", "/print", "/logout"):
-        answer = requests.post(url + path, data={"reference": "X-1"}, allow_redirects=False, timeout=10)
-        assert answer.status_code == 403, path
-        assert answer.headers.get("Content-Type", "").startswith("text/plain") and b"%PDF" not in answer.content
-
+    url = site.web.url  # without a session, a form without its token or origin: tests/test_web_routes.py
     sign_in(driver, url, PINS[ANNA])
     cookie = driver.get_cookie("sitegate_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
-    token = driver.find_element(By.NAME, "csrf").get_attribute("value")
-    session = {"sitegate_session": cookie["value"]}
-    own = {"Origin": url}
-    foreign = {"Origin": "http://127.0.0.1:1"}
-    assert requests.post(f"{url}/reference", data={"reference": "X-2"}, cookies=session, headers=own).status_code == 403
-    refused = requests.post(
-        f"{url}/reference", data={"reference": "X-3", "csrf": token}, cookies=session, headers=foreign
-    )
-    assert refused.status_code == 403
 
     with attacker_page(url) as attacker:  # another site, on another port, posting into the signed-in gate's page
         driver.get(attacker + "/reference.html")
@@ -259,7 +225,7 @@ def test_no_session_no_page_and_a_cross_site_form_is_refused(tmp_path, sites, se
         assert "refused" in driver.page_source
     assert signed_records(site)[Kind.OUTAGE_REFERENCE] == []
     refusals = [e for e in site.web.lines if e.get("event") == "web_cross_site_refused"]
-    assert len(refusals) >= 4
+    assert len(refusals) >= 2
 
 
 def test_the_page_can_crash_without_the_gate_noticing(tmp_path, sites, service):

@@ -14,8 +14,8 @@ from conftest import CONFIG_TEXT, installed_sitegate, run_sitegate
 from cryptography import x509
 
 from sitegate import config as configuration
+from sitegate import pins
 from sitegate.errors import ConfigError
-from sitegate.web import pins
 from sitegate.web.auth import same_origin
 
 

@@ -15,7 +15,7 @@ from conftest import REPO
 from gate_site import DaemonProcess
 from verdict_site import Site
 
-from sitegate.web.pins import hash_pin
+from sitegate.pins import hash_pin
 
 PINS = {"Anna Janssens": "246810", "Marc Dubois": "135790"}
 _HASHES = {name: hash_pin(pin) for name, pin in PINS.items()}

@@ -100,7 +100,7 @@ def describe(error: Exception) -> str:
         return f"{error.cmd[0]} did not answer within {error.timeout:.0f} s"
     if isinstance(error, ntplib.NTPException):
         return "the NTP server did not answer"
-    if isinstance(error, OSError):  # ntplib does not wrap DNS errors: they arrive as OSError (DESIGN.md)
+    if isinstance(error, OSError):  # ntplib does not wrap DNS errors: a name that does not resolve is an OSError
         return f"unreachable ({error.strerror or error})"
     return f"an answer that cannot be read ({error})"
 

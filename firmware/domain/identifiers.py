@@ -16,7 +16,7 @@ from sitegate.errors import IdentifierError
 
 _SEPARATORS = re.compile(r"[\s.\-/]")
 
-# No checksum is published for these two; the lengths are the ones seen in public sources (DESIGN.md).
+# No checksum is published for these two; the lengths are the ones seen in public sources (17-digit Limosa ids).
 LIMOSA_DIGITS = range(10, 21)  # 17 digits seen; any all-digit number in this range is accepted
 WORKS_DECLARATION_LENGTH = 13  # e.g. 1Y101DRUNWB5Z
 

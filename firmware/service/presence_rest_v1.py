@@ -1,24 +1,23 @@
 """The REST presenceRegistration v1 contract, in one place: our records to the service's items and back.
 
 The field names come from a third-party client, not from the official OpenAPI file (not public). Every name the
-service sees or sends is in this module, covered by tests/test_contract.py, so a correction is made here once.
+service sees or sends is in this module (the URL paths are the configuration's defaults, declared in config.py),
+covered by tests/test_contract.py, so a correction is made here once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the configuration takes its default URLs from here: no import at run time
-    from sitegate.config import SiteConfig
+# The URL paths on the service's host and the largest bulk call are the configuration's defaults and bounds: declared
+# there, named here too for the simulator and the contract's tests.
+from sitegate.config import BASE_PATH as BASE_PATH
+from sitegate.config import MAX_BULK as MAX_BULK
+from sitegate.config import TOKEN_PATH as TOKEN_PATH
+from sitegate.config import SiteConfig
 
 CONTRACT = "presenceRegistration/v1 (third-party field names, unconfirmed)"
-# The service's URL paths: service.base_url and service.token_url end with the first two on the service's host;
-# the bulk call is relative to base_url.
-BASE_PATH = "/REST/presenceRegistration/v1"
-TOKEN_PATH = "/REST/oauth/v5/token"
-BULK_PATH = "/presenceRegistrations/registerInBulk"
-MAX_BULK = 200
+BULK_PATH = "/presenceRegistrations/registerInBulk"  # relative to service.base_url
 TYPES = {"IN": "IN", "OUT": "OUT", "PRESENCE": "IN"}  # case of the type values unconfirmed
 
 

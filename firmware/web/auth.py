@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sitegate import pins
 from sitegate.config import ForemanConfig, WebConfig
-from sitegate.web import pins
 
 WHOLE_PAGE = 4  # the page-wide limit is this many times the per-address one
 

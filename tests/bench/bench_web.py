@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench_gate import _peak_rss_mb, badge_latencies, bare_interpreter, percentile
 
-from sitegate.web.pins import hash_pin
+from sitegate.pins import hash_pin
 
 HERE = Path(__file__).resolve().parent
 PIN = "246810"

@@ -20,6 +20,7 @@ from bench_listing import bench_listing  # noqa: E402
 from bench_log import bench_log  # noqa: E402
 from bench_reader import bench_reader  # noqa: E402
 from bench_site import bench_site  # noqa: E402
+from bench_stop import bench_stop  # noqa: E402
 from bench_web import bench_web  # noqa: E402
 from floor import raw_insert_floor  # noqa: E402
 
@@ -49,6 +50,7 @@ def main() -> int:
         results += bench_web(Path(scratch).resolve(), result)
         results += bench_listing(result)
         results += bench_reader(result)
+        results += bench_stop(Path(scratch), result)
         os.sync()
         results += bench_site(Path(scratch).resolve(), result)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

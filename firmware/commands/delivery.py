@@ -1,0 +1,50 @@
+"""The delivery to the service: what waits (`sitegate queue`), and a drain by hand (`sitegate forward --once`)."""
+
+from __future__ import annotations
+
+from sitegate.clock import SYSTEM
+from sitegate.clock.timefmt import show
+from sitegate.commands.device import open_device
+from sitegate.output import Report, fields, pairs, severity
+from sitegate.queue import delivery
+from sitegate.queue.forwarder import Forwarder
+from sitegate.service.client import ServiceClient
+
+
+def queue(args) -> Report:
+    device = open_device(args)
+    summary = delivery.summary(device.db, SYSTEM.now())
+    oldest = (
+        f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
+        f"({summary.oldest_pending_age_s:.0f} s ago)"
+        if summary.oldest_pending_seq
+        else "none"
+    )
+    text = pairs(
+        [
+            ("pending", summary.pending),
+            ("in flight", summary.in_flight),
+            ("delivered", summary.delivered),
+            ("rejected", summary.rejected),
+            ("oldest undelivered", oldest),
+            ("last error", f"{summary.last_error} ({summary.last_error_class})" if summary.last_error else "none"),
+        ]
+    )
+    return Report(summary.as_dict(), text, severity(warning=summary.rejected))
+
+
+def forward(args) -> Report:
+    device = open_device(args)
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    report = forwarder.drain()
+    result = {
+        "calls": report.calls,
+        "sent": report.sent,
+        "delivered": report.delivered,
+        "rejected": report.rejected,
+        "failures": report.failures,
+        "resent_after_crash": forwarder.resent_after_crash,
+        "pending": delivery.summary(device.db, SYSTEM.now()).pending,
+    }
+    text = fields({k: "; ".join(v) if isinstance(v, list) else v for k, v in result.items()})
+    return Report(result, text, severity(report.failures, report.rejected))
