@@ -18,8 +18,11 @@ from cryptography.hazmat.primitives import serialization
 
 from sitegate import config as configuration
 from sitegate.domain.identifiers import normalise_enterprise_number, normalise_works_declaration
+from sitegate.errors import DeviceKeyError, SitegateError
 from sitegate.health import CRITICAL, WARNING, Finding
 from sitegate.settings import Problem
+
+MAX_REASON = 500  # characters of a technician's reason kept in a signed record
 
 EXPIRY_WARNING = timedelta(days=30)
 _PLACEHOLDER_FIX = "replace the example's value with this site's own (works declaration, employers, place of work)"
@@ -104,6 +107,19 @@ def certificate_health(service: configuration.ServiceConfig, now: datetime) -> l
     """For `sitegate status`: the certificate's expiry (an unreadable one is `config check`'s to explain)."""
     expiry = certificate_expiry(service)
     return expiry_findings(expiry, now) if expiry else []
+
+
+def check_reason(
+    reason: str, example: str = "SD card replaced, no backup of device.key", error: type[SitegateError] = DeviceKeyError
+) -> str:
+    """A technician's reason as a signed record keeps it: one printable line of a sensible length."""
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON or not text.isprintable():
+        raise error(
+            f"the reason must be 1 to {MAX_REASON} printable characters",
+            f'say why in a few words: --reason "{example}"',
+        )
+    return text
 
 
 def actor() -> str:

@@ -14,35 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sitegate.commissioning import check_reason
 from sitegate.config import Config
 from sitegate.device import Device
-from sitegate.errors import DeviceKeyError, SitegateError, VerificationError
+from sitegate.errors import DeviceKeyError, VerificationError
 from sitegate.queue.keychain import KeyChange
 from sitegate.queue.log import Tail
 from sitegate.queue.signing import DeviceKey, fingerprint
 from sitegate.queue.verify import verify
 from sitegate.status import daemon_running
 
-MAX_REASON = 500
-
 
 @dataclass(frozen=True)
 class Replaced:
     change: KeyChange
     found: str  # what was at device.key: "missing", or the name the unusable file was kept under
-
-
-def check_reason(
-    reason: str, example: str = "SD card replaced, no backup of device.key", error: type[SitegateError] = DeviceKeyError
-) -> str:
-    """A technician's reason as a signed record keeps it: one printable line of a sensible length."""
-    text = reason.strip()
-    if not text or len(text) > MAX_REASON or not text.isprintable():
-        raise error(
-            f"the reason must be 1 to {MAX_REASON} printable characters",
-            f'say why in a few words: --reason "{example}"',
-        )
-    return text
 
 
 def _set_aside(path: Path, now: datetime) -> str:

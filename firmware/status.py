@@ -112,7 +112,8 @@ def site_bus(device: Device, now: datetime) -> dict:
     """The site bus as the daemon last wrote it in the mirror file, and how fresh each peer is."""
     from sitegate.site.acknowledge import acknowledged, recent_unacknowledged
     from sitegate.site.bus import CONNECTED, CONNECTED_SINCE
-    from sitegate.site.view import gate_states, open_mirror
+    from sitegate.site.mirror import open_mirror
+    from sitegate.site.view import gate_states
 
     mirror = open_mirror(device.config)
     try:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from sitegate.clock import SYSTEM
-from sitegate.clock.timefmt import BRUSSELS, format_utc, local, show
+from sitegate.clock.timefmt import day_bounds, local, show
 from sitegate.clock.watch import last_clock_event
 from sitegate.device import Device
 from sitegate.domain.presence import doubts
@@ -80,12 +80,6 @@ class Listing:
         return f"sitegate:{self.device_id}:{self.checkpoint_seq}:{self.checkpoint_hash[:16]}:{self.key_fingerprint}"
 
 
-def day_bounds(day: date) -> tuple[str, str]:
-    start = datetime.combine(day, time(0), BRUSSELS).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), BRUSSELS).astimezone(UTC)
-    return format_utc(start), format_utc(end)
-
-
 def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
     """This listing's references (the site's, and each employer's that called on its own), and every other one of
     the day, each with its time and employer: none is left off the paper.
@@ -120,7 +114,8 @@ def _registrations(device: Device, day: date) -> tuple[list[tuple[str, Record]],
     own = [(device.config.device_id, record) for record in device.log.between(Kind.REGISTRATION, start, end)]
     if not device.config.bus.enabled:
         return own, []
-    from sitegate.site.view import gate_states, open_mirror
+    from sitegate.site.mirror import open_mirror
+    from sitegate.site.view import gate_states
 
     mirror = open_mirror(device.config)
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -28,3 +28,10 @@ def local(moment: datetime | str) -> datetime:
 def show(moment: datetime | str) -> str:
     """What people read: Brussels time with its abbreviation, so CET and CEST are never confused."""
     return local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def day_bounds(day: date) -> tuple[str, str]:
+    """A day in Brussels, as the stored UTC times of its first moment and of the next day's."""
+    start = datetime.combine(day, time(0), BRUSSELS).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), BRUSSELS).astimezone(UTC)
+    return format_utc(start), format_utc(end)

@@ -14,10 +14,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sitegate.clock.timefmt import format_utc, show
-from sitegate.commissioning import actor
+from sitegate.commissioning import actor, check_reason
 from sitegate.device import Device
 from sitegate.errors import SitegateError
-from sitegate.key_replace import check_reason
 from sitegate.output import CRITICAL, OK, Report, table
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
@@ -88,7 +87,7 @@ def recent_unacknowledged(mirror: Mirror, log: LogView, now: datetime) -> int:
 
 def acknowledge(device: Device, by: str, reason: str) -> tuple[Acknowledged | None, int, list[dict]]:
     """Sign a record naming every rejection since the last acknowledgement; (None, 0, []) when there is none."""
-    from sitegate.site.view import open_mirror
+    from sitegate.site.mirror import open_mirror
 
     reason = check_reason(reason, "a gate of site 2 was given our broker address; fixed there", SitegateError)
     mirror = open_mirror(device.config)

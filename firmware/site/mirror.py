@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -25,6 +26,9 @@ from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
 from sitegate.queue.verify import check_record
+
+if TYPE_CHECKING:
+    from sitegate.config import Config
 
 logger = logging.getLogger("sitegate.site.mirror")
 REJECTED_KEPT = 1000  # the latest rejections kept with their reason; older ones are only counted
@@ -266,3 +270,8 @@ class Mirror:
 
     def newest_wall(self, device: str) -> str | None:
         return self.db.execute("SELECT max(wall_utc) FROM mirror WHERE device = ?", [device]).fetchone()[0]
+
+
+def open_mirror(config: Config) -> Mirror:
+    """This gate's mirror of its peers, as the configuration places and trusts it."""
+    return Mirror(connect(config.mirror_path), config.device_id, config.bus.peer_keys)

@@ -12,21 +12,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sitegate.clock.timefmt import format_utc, local, parse_utc
+from sitegate.clock.timefmt import day_bounds, format_utc, local, parse_utc
 from sitegate.config import Config
 from sitegate.device import Device
 from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations, same_direction_twice
-from sitegate.paper_fallback.listing import day_bounds
 from sitegate.queue.records import Record
-from sitegate.site.mirror import Mirror
-from sitegate.site.mirror import connect as connect_mirror
+from sitegate.site.mirror import Mirror, open_mirror
 
 if TYPE_CHECKING:
     from sitegate.site.acknowledge import Acknowledged
-
-
-def open_mirror(config: Config) -> Mirror:
-    return Mirror(connect_mirror(config.mirror_path), config.device_id, config.bus.peer_keys)
 
 
 def site_history(config: Config, since: datetime) -> Iterator[tuple[str, Record]]:

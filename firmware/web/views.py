@@ -12,12 +12,11 @@ from itertools import chain
 
 import sqlite_utils
 
-from sitegate.clock.timefmt import local, show
+from sitegate.clock.timefmt import day_bounds, local, show
 from sitegate.config import Config
 from sitegate.domain.identifiers import mask
 from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations
 from sitegate.paper_fallback import guidance
-from sitegate.paper_fallback.listing import day_bounds
 from sitegate.paper_fallback.outage import NEVER_CONNECTED, SUSPECTED, current, outages
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
