@@ -312,7 +312,7 @@ def cmd_simulator(args) -> int:
         directory = Path(args.tls_dir or scratch.name)
         tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
-    service = SimulatedService(reception_delay_s=args.delay, persons=persons)
+    service = SimulatedService(SYSTEM, reception_delay_s=args.delay, persons=persons)
     server = SimulatorServer(service, args.host, args.port, tls)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(
@@ -340,7 +340,7 @@ def cmd_forward(args) -> Report:
     from sitegate.queue.service import ServiceClient
 
     device = _open(args)
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
     report = forwarder.drain()
     result = {
         "calls": report.calls,
@@ -481,7 +481,7 @@ def _key_line(status: dict) -> str:
 def cmd_doctor(args) -> Report:
     from sitegate import doctor
 
-    steps, seq = doctor.run(_open(args, signing=True))
+    steps, seq = doctor.run(_open(args, signing=True), SYSTEM)
     rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
     results = [step.result for step in steps]
     counts = {result: results.count(result) for result in (doctor.PASS, doctor.WARN, doctor.FAIL, doctor.SKIP)}

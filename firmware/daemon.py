@@ -64,9 +64,9 @@ class Daemon:
         self.gate_lock = threading.Lock()
         self.notifier = sdnotify.SystemdNotifier()
         self.feedback = feedback or Feedback(config.gpio)
-        self.sources = sources or [make_source(reader) for reader in config.readers]
-        self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
         self.clock = clock or SystemClock()
+        self.sources = sources or [make_source(reader, self.clock) for reader in config.readers]
+        self.time_sources = time_sources or default_sources(config.clock.ntp_server, config.clock.trust_system_clock)
         database.open_or_move_aside(config.database_path, self.clock.now())
         self.key = signing_key(config)  # a lost key stops the start here, with the fix (never a new key)
         self.watch_log = self._log(self.clock)
@@ -135,7 +135,8 @@ class Daemon:
         self.forwarder = Forwarder(
             ledger,
             self.config,
-            ServiceClient(self.config.service),
+            ServiceClient(self.config.service, clock=self.clock),
+            self.clock,
             on_failure=lambda failure: self.probe_now.set(),
             on_recovery=self.probe_now.set,
             stopping=self.stop,
@@ -286,7 +287,8 @@ class Daemon:
         prober = Prober(self.config, self.clock.now)
         state = None
         while not self.stop.is_set():
-            asked = self.probe_now.wait(self.config.outage.probe_interval_s)  # a failed delivery asks at once
+            # a failed delivery asks at once
+            asked = self.clock.wait(self.config.outage.probe_interval_s, self.probe_now)
             self.probe_now.clear()
             if self.stop.is_set():
                 return

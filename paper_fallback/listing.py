@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sitegate.device import Device
 from sitegate.paper_fallback.outage import check_reference, episodes
-from sitegate.queue.clock import SYSTEM
 from sitegate.queue.clockwatch import last_clock_event
 from sitegate.queue.records import Kind, Record
 from sitegate.roster import sort_key
@@ -111,7 +110,7 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
     return {key: record.data["reference"] for key, record in own.items()}, described
 
 
-def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
+def _registrations(device: Device, day: date, now: datetime) -> tuple[list[Record], list[str]]:
     """The day's registrations of this gate, and with the site bus on, of every gate of the site (in time order),
     with one line per gate saying how fresh its records are here (an unheard gate is named)."""
     start, end = day_bounds(day)
@@ -123,7 +122,6 @@ def _registrations(device: Device, day: date) -> tuple[list[Record], list[str]]:
     mirror = open_mirror(device.config)
     try:
         mirrored = [record for _, record in mirror.registrations_since(start) if record.wall_utc < end]
-        now = SYSTEM.now()
         gates = [
             f"{g.device}: {g.records} records, newest {show(g.newest_record_utc) if g.newest_record_utc else '-'}"
             + (f", NOT HEARD since {show(g.heard_utc) if g.heard_utc else 'ever'}" if g.stale else "")
@@ -166,16 +164,16 @@ def build(
     day: date,
     reference: str | None = None,
     with_roster: bool = False,
-    now: datetime | None = None,
+    *,
+    now: datetime,
     employer: str | None = None,
     language: str | None = None,
 ) -> Listing:
     """Everyone who badged on `day` (Brussels) from the signed log; on request, every roster worker valid that day.
 
     reference: given on the command line, it is this listing's reference (the employer's, or the site's)."""
-    now = now or SYSTEM.now()
     site = device.config.site
-    registrations, gates = _registrations(device, day)
+    registrations, gates = _registrations(device, day, now)
     rows = _rows(registrations, device, employer)
     if with_roster:
         for worker in device.roster.all():

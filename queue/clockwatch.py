@@ -18,7 +18,7 @@ import sqlite_utils
 
 from sitegate.jsonlog import event
 from sitegate.queue import delivery, timesource
-from sitegate.queue.clock import SYSTEM, Clock, ClockReading, ClockState, read_boot_id
+from sitegate.queue.clock import Clock, ClockReading, ClockState, read_boot_id
 from sitegate.queue.database import immediate
 from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind
@@ -88,7 +88,7 @@ class ClockWatch:
         ledger: sqlite_utils.Database,
         read: Callable[[], TimeReading],
         warn_threshold_s: float,
-        clock: Clock = SYSTEM,
+        clock: Clock,
         boot_id: str | None = None,
     ) -> None:
         self.log = log

@@ -22,7 +22,7 @@ from sitegate.config import Config
 from sitegate.jsonlog import event
 from sitegate.queue import delivery
 from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
+from sitegate.queue.clock import Clock
 from sitegate.queue.database import immediate
 from sitegate.queue.sendwindow import SendWindow
 from sitegate.queue.service import BatchRejected, DeliveryFailure, ServiceClient
@@ -67,7 +67,7 @@ class Forwarder:
         db: sqlite_utils.Database,
         config: Config,
         client: ServiceClient,
-        clock: Clock = SYSTEM,
+        clock: Clock,
         sleep: Callable[[float], None] | None = None,
         wait: wait_base | None = None,
         on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
@@ -124,7 +124,7 @@ class Forwarder:
 
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
-        if self.wake.wait(seconds):
+        if self.clock.wait(seconds, self.wake):
             self.gather(GATHER_S)
         self.wake.clear()
 

@@ -16,7 +16,7 @@ from urllib3.exceptions import ProtocolError
 from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
 from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
+from sitegate.queue.clock import Clock
 from sitegate.queue.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
 from sitegate.queue.failures import Cause, Symptom, cause
 
@@ -122,7 +122,8 @@ class ServiceClient:
         self,
         config: ServiceConfig,
         session: requests.Session | None = None,
-        clock: Clock = SYSTEM,
+        *,
+        clock: Clock,
     ) -> None:
         self.config = config
         self.session = session or requests.Session()

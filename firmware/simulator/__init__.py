@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 from sitegate.queue import presence_rest_v1 as contract
-from sitegate.queue.clock import SYSTEM, Clock
+from sitegate.queue.clock import Clock
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
@@ -53,8 +53,8 @@ class SimulatedService:
 
     def __init__(
         self,
+        clock: Clock,
         reception_delay_s: int = 900,
-        clock: Clock = SYSTEM,
         persons: set[str] | None = None,
         token_lifetime_s: int = 600,
     ) -> None:

@@ -16,7 +16,7 @@ from simulator_process import SimulatorProcess, client_credentials, service_sect
 from sitegate import config as configuration  # noqa: E402
 from sitegate.device import Device  # noqa: E402
 from sitegate.identifiers import WorkerId  # noqa: E402
-from sitegate.queue.clock import ManualClock  # noqa: E402
+from sitegate.queue.clock import SYSTEM, ManualClock  # noqa: E402
 from sitegate.queue.forwarder import Forwarder  # noqa: E402
 from sitegate.queue.service import ServiceClient  # noqa: E402
 from sitegate.registration import Registration, append_registration  # noqa: E402
@@ -46,7 +46,7 @@ def backlog(directory: Path, simulator: SimulatorProcess, count: int, batch_size
 
 
 def rate(device: Device) -> float:
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
     start = time.perf_counter()
     report = forwarder.drain()
     elapsed = time.perf_counter() - start
