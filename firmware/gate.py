@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from sitegate.config import Config, ReaderConfig
 from sitegate.errors import DuplicateRegistrationError, StorageError
@@ -79,6 +79,61 @@ class Last:
     here: bool = True  # decided at this gate (False: a peer's, from the site bus)
 
 
+class Gesture(Enum):
+    """What a foreman's read means within the gesture (ForemanGesture.read)."""
+
+    HELD = "held"  # a first read: it counts as their IN/OUT once the gesture time passes without a second
+    PRINT = "print"  # a second read within the gesture time: the listing, nobody registered
+    ASKED_ALREADY = "asked already"  # a further read within the gesture time of the last: the same request
+
+
+class ForemanGesture:
+    """A foreman's badge read twice within `gate.foreman_print_s` asks for the day's listing; read once, it counts
+    as their own IN/OUT once that time has passed. The whole gesture is here: what a read means, which held read
+    is due (`due`, for the daemon's timer loop) and what a stop releases (`held_reads`). Times are the reads'
+    monotonic stamps and the same clock's now: the daemon gives the sources and this loop one clock."""
+
+    def __init__(self, gesture_s: float) -> None:
+        self.gesture_ns = int(gesture_s * 1e9)
+        self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
+        self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
+
+    def read(self, read: BadgeRead) -> Gesture | BadgeRead:
+        """Further reads within the gesture time of the last one are the same request (a foreman tapping three
+        times wants one listing, not a listing and a registration). A BadgeRead: a held first read whose release
+        is late, to count now."""
+        asked = self.printing.get(read.uid)
+        if asked is not None and read.monotonic_ns - asked < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
+            return Gesture.ASKED_ALREADY
+        first = self.held.pop(read.uid, None)
+        if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
+            return Gesture.PRINT
+        if first is not None:
+            return first
+        self.held[read.uid] = read
+        return Gesture.HELD
+
+    def release(self, read: BadgeRead) -> bool:
+        """Take a held read out to count it; False when it printed or counted already."""
+        if self.held.get(read.uid) != read:
+            return False
+        del self.held[read.uid]
+        return True
+
+    def due(self, now_ns: int) -> list[BadgeRead]:
+        """The held reads whose gesture time has passed at `now_ns`."""
+        return [read for read in self.held.values() if now_ns - read.monotonic_ns >= self.gesture_ns]
+
+    def next_due_ns(self) -> int | None:
+        """When the next held read falls due (None: none held)."""
+        return min((read.monotonic_ns + self.gesture_ns for read in self.held.values()), default=None)
+
+    def held_reads(self) -> list[BadgeRead]:
+        return list(self.held.values())
+
+
 class Gate:
     def __init__(
         self,
@@ -96,9 +151,7 @@ class Gate:
         self.readers = {reader.name: reader for reader in config.readers}
         self.recent_uids: dict[str, int] = {}  # uid -> monotonic ns of the last read that counted
         self.last: dict[tuple[str, str], Last] = {}
-        self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
-        self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
-        self.gesture_ns = int(config.gate.foreman_print_s * 1e9)
+        self.gesture = ForemanGesture(config.gate.foreman_print_s)
         self._load_history()
 
     def _load_history(self) -> None:
@@ -166,31 +219,23 @@ class Gate:
         return self._counted(read, reader, worker)
 
     def _foreman(self, read: BadgeRead, worker: Worker) -> Outcome:
-        """The first read is held; a second within the gesture asks for the listing and nothing is registered.
-        Further reads within the gesture time of the last one are the same request (a foreman tapping three times
-        wants one listing, not a listing and a registration)."""
-        asked = self.printing.get(read.uid)
-        if asked is not None and read.monotonic_ns - asked < self.gesture_ns:
-            self.printing[read.uid] = read.monotonic_ns
+        answer = self.gesture.read(read)
+        if answer is Gesture.ASKED_ALREADY:
             reason = "the listing is asked for already"
             return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.PRINT_REQUESTED, reason=reason, worker=worker)
-        first = self.held.pop(read.uid, None)
-        if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
-            self.printing[read.uid] = read.monotonic_ns
+        if answer is Gesture.PRINT:
             return Outcome(Result.PRINT_REQUESTED, Signal.PRINT_REQUESTED, reason="foreman badge twice", worker=worker)
-        if first is not None:  # its release is late: it counts now, and this read falls in its same-badge window
-            return self._counted(first, self._reader(first.reader), worker)
-        self.held[read.uid] = read
-        return Outcome(Result.FOREMAN_HELD, Signal.FOREMAN_NOTED, reason="a second read prints", worker=worker)
+        if answer is Gesture.HELD:
+            return Outcome(Result.FOREMAN_HELD, Signal.FOREMAN_NOTED, reason="a second read prints", worker=worker)
+        # its release is late: the first read counts now, and this read falls in its same-badge window
+        return self._counted(answer, self._reader(answer.reader), worker)
 
     def release(self, read: BadgeRead) -> Outcome | None:
         """A held foreman read whose gesture time has passed: it counts now as any badge (None: it printed, or
         already counted)."""
-        if self.held.get(read.uid) != read:
+        if not self.gesture.release(read):
             return None
-        del self.held[read.uid]
-        reader = self._reader(read.reader)
-        return self._counted(read, reader, self.roster.lookup(read.uid))
+        return self._counted(read, self._reader(read.reader), self.roster.lookup(read.uid))
 
     def _counted(self, read: BadgeRead, reader: ReaderConfig, worker: Worker | None) -> Outcome:
         if self._window_hit(read, reader.same_badge_window_s):

@@ -13,7 +13,7 @@ from sitegate.errors import SitegateError
 from sitegate.queue.checkpoints import MISSING, Verdict
 from sitegate.queue.clock import ClockState
 from sitegate.queue.delivery import QueueSummary
-from sitegate.queue.failures import Cause
+from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.records import Record
 from sitegate.timefmt import show
 
@@ -62,6 +62,14 @@ def readers(offline: list[str]) -> list[Finding]:
         Finding(CRITICAL, f"reader {name} is offline: check its cable and `journalctl -u sitegate`", True)
         for name in offline
     ]
+
+
+def own_faults(offline_readers: list[str], free_bytes: int) -> list[tuple[Symptom, str]]:
+    """Faults on our side that make registration impossible: the procedure gives no exemption for these.
+
+    The clock is not one of them: badges are still registered; an unsynced clock is a warning (status, signal,
+    remark 32 risk) for the provider, never a reason to send the foreman to the emergency procedure."""
+    return [(Symptom.DEVICE, f.text) for f in readers(offline_readers) + disk(free_bytes) if f.registration_impossible]
 
 
 def disk(free_bytes: int) -> list[Finding]:

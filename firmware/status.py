@@ -9,6 +9,7 @@ import sqlite_utils
 
 from sitegate import __version__, commissioning, health, startfailure
 from sitegate.device import Device
+from sitegate.jsonlog import scrub
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
@@ -99,6 +100,24 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     warnings = [f.text for f in findings if f.severity == health.WARNING]
     critical = [f.text for f in findings if f.severity == health.CRITICAL]
     return status, warnings, critical
+
+
+def health_message(device: Device, now: datetime, bus: dict[str, int] | None) -> dict:
+    """The retained health message the site bus publishes: what `sitegate status --json` says, with the bus's own
+    counts (`bus`: published, mirrored, rejected), scrubbed: the broker is no place for a personal number, even
+    inside an error message."""
+    status, warnings, critical = collect(device, now)
+    return scrub(
+        {
+            **status,
+            "site": device.config.bus.site,
+            "online": True,
+            "sent_utc": format_utc(now),
+            "warnings": warnings,
+            "critical": critical,
+            "bus": bus,
+        }
+    )
 
 
 def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime) -> bool:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
@@ -28,9 +29,10 @@ from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.delivery import State
 from sitegate.queue.keychain import KeyChain
-from sitegate.queue.log import LogView
+from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.queue.signing import DeviceKey, fingerprint, signature_valid
+from sitegate.timefmt import format_utc
 
 logger = logging.getLogger("sitegate.checkpoints")
 
@@ -384,3 +386,81 @@ def checkpoint(
     if only_if_moved and unchanged and all(verdict.state == EXTENDS for verdict in verdicts):
         return None, verdicts
     return take(log, ledger, key, head_file, now_utc, reason), verdicts
+
+
+def record_findings(log: RegistrationLog, verdicts: list[Verdict]) -> bool:
+    """A broken witness is critical, a missing one a warning: both go to the journal and, once per change, to the
+    log (a head file deleted and written again at the next start leaves a signed trace). True when one is broken:
+    the caller shows the fault."""
+    noted = [v for v in verdicts if v.broken or v.state == MISSING]
+    for verdict in noted:
+        level, name = (
+            (logging.CRITICAL, "log_witness_mismatch") if verdict.broken else (logging.WARNING, "witness_missing")
+        )
+        event(logger, name, level, witness=verdict.witness.name, problem=verdict.text)
+    if not noted:
+        return False
+    findings = [{**v.finding, "state": v.state} for v in noted]
+    recorded = next(log.newest(Kind.WITNESS_MISMATCH), None)
+    if recorded is None or recorded.data["findings"] != findings:  # once per discrepancy, not every heartbeat
+        last = log.last()
+        payload = {"findings": findings, "texts": [v.text for v in noted], "log_end": last.seq if last else 0}
+        try:
+            log.append(Kind.WITNESS_MISMATCH, payload)
+        except SitegateError as error:  # a full disk must not stop the heartbeat; the journal has it
+            event(logger, "witness_mismatch_not_recorded", logging.ERROR, problem=error.problem, fix=error.fix)
+    return any(verdict.broken for verdict in noted)
+
+
+class Checkpointer:
+    """The running daemon's checkpoints: its own connections (never the gate's), one checkpoint at a time from any
+    thread, and the witness the site bus brings (this gate's checkpoint as the broker or a peer holds it).
+
+    fault: called when a witness is broken or a checkpoint fails (the gate shows the fault and keeps registering)."""
+
+    def __init__(
+        self, log: RegistrationLog, ledger: sqlite_utils.Database, head_file: Path, fault: Callable[[], None]
+    ) -> None:
+        self.log = log
+        self.ledger = ledger
+        self.head_file = head_file
+        self.fault = fault
+        self.keys = KeyChain.of_log(log)  # a key changes only while the daemon is stopped
+        self.lock = threading.Lock()
+        self.bus_witness: Witness | None = None
+
+    def checkpoint(self, reason: Reason) -> None:
+        """Compare the log's head with its witnesses and checkpoint it; when the log no longer extends them, raise
+        the alarm (journal, fault, a signed record of it in the log) and keep registering. Nothing here may stop
+        the daemon: a damaged witness or a full disk is logged with its fix and the gate goes on."""
+        with self.lock:
+            try:
+                _, verdicts = checkpoint(
+                    self.log,
+                    self.ledger,
+                    self.log.key,
+                    self.head_file,
+                    format_utc(self.log.clock.now()),
+                    reason,
+                    reason == Reason.PERIODIC,
+                    self.keys,
+                    [self.bus_witness] if self.bus_witness else [],
+                )
+                if record_findings(self.log, verdicts):
+                    self.fault()
+            except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it
+                problem = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
+                fix = getattr(error, "fix", None) or "check free disk (`sitegate status`) and `sitegate verify`"
+                event(logger, "checkpoint_failed", logging.ERROR, reason=reason, problem=problem, fix=fix)
+                self.fault()
+
+    def held_elsewhere(self, held: Checkpoint, held_by: str) -> None:
+        """This gate's checkpoint as the broker (retained) or a peer holds it: a witness a rollback of the data
+        directory cannot reach. The highest seen counts; the log is judged against it at once. One this gate did not
+        sign is no evidence of anything but of who sent it (anyone with a peer's password): said, never judged."""
+        if not held.signed_by(self.keys.at(held.seq)):
+            event(logger, "bus_checkpoint_forged", logging.ERROR, held_by=held_by, seq=held.seq)
+            return
+        if self.bus_witness is None or held.seq > self.bus_witness.seq:
+            self.bus_witness = Witness.of(held_by, held)
+            self.checkpoint(Reason.PERIODIC)
