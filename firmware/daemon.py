@@ -264,11 +264,7 @@ class Daemon:
             now = self.clock.now()
             self.backlog = delivery.summary(db, now).undelivered
             with database.immediate(db):
-                delivery.set_meta(
-                    db,
-                    heartbeat_utc=format_utc(now),
-                    reader_online=",".join(s.name for s in self.sources if s.online) or "",
-                )
+                delivery.note_heartbeat(db, format_utc(now), [s.name for s in self.sources if s.online])
             self.witnesses.checkpoint(Reason.PERIODIC)
             self.clock.wait(self.config.gate.heartbeat_s, self.stop)
 
@@ -349,7 +345,7 @@ class Daemon:
             for held in self.gate.gesture.held_reads():  # a foreman badged once: their IN/OUT, not lost to a stop
                 self.gate.release(held)
             with database.immediate(self.log.db):
-                delivery.set_meta(self.log.db, stopped_utc=format_utc(self.clock.now()))
+                delivery.note_stopped(self.log.db, format_utc(self.clock.now()))
             self.witnesses.checkpoint(Reason.STOP)  # inside the gate lock: the head is the last one
         event(logger, "stopped")
         return code

@@ -179,12 +179,13 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
         if entry.get("event") == "badge":
             outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
     summary = delivery.summary(device.db, SYSTEM.now())
-    rows = device.db.execute("SELECT seq, service_id, remarks, expected_remarks FROM delivery ORDER BY seq").fetchall()
-    records = device.log.get_many([row[0] for row in rows])
+    rows = delivery.rows(device.db)
+    records = device.log.get_many([row.seq for row in rows])
     remark_rows = []
-    for seq, service_id, remarks, expected in rows:
+    for row in rows:
+        seq, service_id, codes = row.seq, row.service_id, row.remarks
         wall, payload = records[seq].wall_utc, records[seq].payload
-        codes = json.loads(remarks or "[]")
+        expected = ",".join(map(str, row.expected_remarks))
         if codes:
             data = json.loads(payload)
             remark_rows.append(

@@ -38,9 +38,10 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     """The status, the warnings and the critical problems, each problem phrased with what to do."""
     config, db = device.config, device.db
     summary = delivery.summary(db, now)
-    heartbeat = delivery.get_meta(db, "heartbeat_utc")
+    said = delivery.liveness(db)
+    heartbeat = said.heartbeat_utc
     heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    state = daemon_state(heartbeat_age, delivery.get_meta(db, "stopped_utc"), heartbeat, config.gate.heartbeat_s)
+    state = daemon_state(heartbeat_age, said.stopped_utc, heartbeat, config.gate.heartbeat_s)
     running = state == RUNNING
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
@@ -60,9 +61,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "daemon_state": state,
         "heartbeat_utc": heartbeat,
         "heartbeat_age_s": round(heartbeat_age) if heartbeat_age is not None else None,
-        "readers_online": [r for r in (delivery.get_meta(db, "reader_online") or "").split(",") if r]
-        if running
-        else [],
+        "readers_online": list(said.readers_online) if running else [],
         "readers_configured": [r.name for r in config.readers],
         "last_badge_utc": last_badge.wall_utc if last_badge else None,
         "queue": summary.as_dict(),
@@ -122,9 +121,9 @@ def health_message(device: Device, now: datetime, bus: dict[str, int] | None) ->
 
 def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime) -> bool:
     """The one rule for `status`, the page and a key replacement: a fresh heartbeat and no clean stop since it."""
-    heartbeat = delivery.get_meta(db, "heartbeat_utc")
-    age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    return daemon_state(age, delivery.get_meta(db, "stopped_utc"), heartbeat, heartbeat_s) == RUNNING
+    said = delivery.liveness(db)
+    age = (now - parse_utc(said.heartbeat_utc)).total_seconds() if said.heartbeat_utc else None
+    return daemon_state(age, said.stopped_utc, said.heartbeat_utc, heartbeat_s) == RUNNING
 
 
 REJECTIONS_WINDOW = timedelta(hours=1)  # rejected bus messages warn while recent; the total is always shown
@@ -166,15 +165,10 @@ def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
     """The forwarder's calls and failures of the last hour (as it last wrote them), and the longest a registration
     delivered in that hour waited."""
     since = format_utc(now - timedelta(seconds=WINDOW_S))
-    counted = (delivery.get_meta(db, "sends_last_hour", delivery.DELIVERY_META) or ",,").split(",")
+    counted = delivery.sends(db)
     # Written at a call, not on a clock: counts older than the window say nothing of the last hour.
-    calls, failed = (int(counted[0]), int(counted[1])) if counted[2] >= since else (0, 0)
-    worst = db.execute(
-        "SELECT max((julianday(d.delivered_utc) - julianday(r.wall_utc)) * 86400) FROM delivery d "
-        "JOIN records r ON r.seq = d.seq WHERE d.delivered_utc >= ?",
-        [since],
-    ).fetchone()[0]
-    return calls, failed, worst
+    calls, failed = counted[:2] if counted and counted[2] >= since else (0, 0)
+    return calls, failed, delivery.longest_wait_since(db, since)
 
 
 def current_outage(device: Device, now: datetime) -> dict | None:

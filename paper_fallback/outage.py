@@ -16,7 +16,7 @@ credentials, disk) is for the provider to fix. A clock problem is not an outage:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sitegate.errors import IdentifierError
@@ -35,7 +35,6 @@ logger = logging.getLogger("sitegate.outage")
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)
 # Journal states: what `observe` returns, and what `sitegate outage --json` reports as "state".
 OK, SUSPECTED, OPEN, NEVER_CONNECTED = "ok", "suspected", "open", "never_connected"
-_META = ("outage_episode", "outage_state", "outage_since", "outage_class")
 _ENDED = {SUSPECTED: "cleared", OPEN: "closed", NEVER_CONNECTED: "connected"}  # an episode's state once it ended
 
 
@@ -57,12 +56,9 @@ class OutageJournal:
         self.rounds: list[dict] = []
         self.last_summary: datetime | None = None
 
-    def _meta(self) -> dict[str, str | None]:
-        return {key: delivery.get_meta(self.log.db, key) for key in _META}
-
-    def _set(self, **values) -> None:
+    def _note(self, note: delivery.OutageNote) -> None:
         with immediate(self.log.db):
-            delivery.set_meta(self.log.db, **values)
+            delivery.note_outage(self.log.db, note)
 
     def _record(self, what: str, **fields) -> int:
         record = self.log.append(Kind.OUTAGE, {"event": what, **fields})
@@ -74,17 +70,15 @@ class OutageJournal:
         """One round of evidence; returns the journal's state: ok, suspected, open or never_connected."""
         found = verdict(probes)
         with immediate(self.log.db):
-            delivery.set_meta(
-                self.log.db, **{delivery.INTERNET_OK: None if found.internet_ok is None else int(found.internet_ok)}
-            )
-        meta = self._meta()
+            delivery.note_internet_ok(self.log.db, found.internet_ok)
+        note = delivery.outage_note(self.log.db)
         evidence = [p.as_dict() for p in probes]
-        episode = int(meta["outage_episode"]) if meta["outage_episode"] else None
+        episode = note.episode
         if not found.failing:
             if episode is not None:
-                what = "cleared" if meta["outage_state"] == SUSPECTED else "closed"
+                what = "cleared" if note.state == SUSPECTED else "closed"
                 self._record(what, episode=episode, at_utc=format_utc(now), probes=evidence)
-                self._set(**dict.fromkeys(_META))
+                self._note(delivery.OutageNote())
             self.rounds.clear()
             return OK
         self.rounds = [*self.rounds[-MAX_ROUNDS + 1 :], _round(probes)]
@@ -92,27 +86,27 @@ class OutageJournal:
             failures = [p.at_utc for p in probes if not p.ok]
             since = min(failures + ([summary.first_failure_utc] if summary.first_failure_utc else []))
             seq = self._record("suspected", since_utc=since, cause=found.cause, probes=evidence)
-            self._set(outage_episode=seq, outage_state=SUSPECTED, outage_since=since, outage_class=found.cause)
+            self._note(delivery.OutageNote(seq, SUSPECTED, since, found.cause))
             self.last_summary = now
             return SUSPECTED
-        state = meta["outage_state"]
+        state = note.state
         if state == SUSPECTED:
-            if now - parse_utc(meta["outage_since"]) < self.grace:
+            if now - parse_utc(note.since_utc) < self.grace:
                 return SUSPECTED
             state = OPEN if summary.last_delivery_utc else NEVER_CONNECTED
             self._record(
                 "opened" if state == OPEN else "never_connected",
                 episode=episode,
-                since_utc=meta["outage_since"],
+                since_utc=note.since_utc,
                 cause=found.cause,
                 probes=evidence,
             )
-            self._set(outage_state=state, outage_class=found.cause)
+            self._note(replace(note, state=state, cause=found.cause))
             self.last_summary = now
             return state
-        if found.cause != meta["outage_class"]:
+        if found.cause != note.cause:
             self._record("reclassified", episode=episode, cause=found.cause, probes=evidence)
-            self._set(outage_class=found.cause)
+            self._note(replace(note, cause=found.cause))
         elif self.last_summary is None or now - self.last_summary >= self.summary_every:
             self._record(
                 "evidence",
@@ -128,8 +122,8 @@ class OutageJournal:
 
     def power_gap(self, now: datetime, heartbeat_s: float) -> int | None:
         """At start: a silence longer than three heartbeats since the last one, without a clean stop, was power."""
-        heartbeat = delivery.get_meta(self.log.db, "heartbeat_utc")
-        stopped = delivery.get_meta(self.log.db, "stopped_utc")
+        said = delivery.liveness(self.log.db)
+        heartbeat, stopped = said.heartbeat_utc, said.stopped_utc
         if not heartbeat or (stopped and stopped >= heartbeat):
             return None
         last = parse_utc(heartbeat)

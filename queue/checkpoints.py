@@ -26,8 +26,7 @@ import sqlite_utils
 
 from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
-from sitegate.queue import database
-from sitegate.queue.delivery import State
+from sitegate.queue import database, delivery
 from sitegate.queue.keychain import KeyChain
 from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind, Record, canonical_json
@@ -252,14 +251,12 @@ def _ledger_witnesses(db: sqlite_utils.Database) -> list[Witness]:
     """The newest registration the service accepted (the service holds it, so the log must too, with that hash),
     and the newest row the ledger set aside because the log lost it (queue/delivery.py): lasting proof of a cut."""
     found = []
-    row = db.execute(
-        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [State.DELIVERED]
-    ).fetchone()
-    if row:
-        found.append(Witness("ledger", DELIVERED, row[0], row[1]))
-    row = db.execute("SELECT seq, superseded_utc FROM superseded ORDER BY seq DESC LIMIT 1").fetchone()
-    if row:
-        found.append(Witness("ledger", LOST, row[0], wall_utc=row[1][:10]))
+    delivered = delivery.newest_delivered(db)
+    if delivered:
+        found.append(Witness("ledger", DELIVERED, *delivered))
+    lost = delivery.newest_superseded(db)
+    if lost:
+        found.append(Witness("ledger", LOST, lost[0], wall_utc=lost[1][:10]))
     return found
 
 

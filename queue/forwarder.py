@@ -246,8 +246,7 @@ class Forwarder:
         if failed or had_failures:
             self.yield_to_gate()
             with immediate(self.db):
-                counted = f"{calls},{failed},{format_utc(self.now())}"  # when: an idle gate's counts age out
-                delivery.set_meta(self.db, delivery.DELIVERY_META, sends_last_hour=counted)
+                delivery.note_sends(self.db, calls, failed, format_utc(self.now()))
 
     def _deliver_unless_stopping(self, report: ForwardReport) -> int:
         return 0 if self.stopping.is_set() else self.deliver_batch(report)

@@ -67,7 +67,7 @@ def newest(check: Device, kind: Kind):
 
 def test_a_badge_a_heartbeat_and_a_probe_round_on_the_fake_clock(gate, config):
     daemon, clock, check, fifo = gate
-    heartbeat = lambda: delivery.get_meta(check.db, "heartbeat_utc")  # noqa: E731
+    heartbeat = lambda: delivery.liveness(check.db).heartbeat_utc  # noqa: E731
     wait_until(
         lambda: heartbeat() == format_utc(START), "the first heartbeat, at the fake clock's time", said=heartbeat
     )
