@@ -177,7 +177,7 @@ def cmd_verify(args) -> Report:
     text += "".join(f"\n{v.text}" for v in verdicts)
     if not witnesses:
         text += "\nno checkpoint to compare the log's end with (the daemon takes the first one at start)"
-    missing = any(v.state == checkpoints.MISSING for v in verdicts)
+    missing = any(v.state == checkpoints.Judgement.MISSING for v in verdicts)
     if broken:
         notes.append(
             "fix: keep the database, the ledger and the head file as evidence; report it to the site manager; "
@@ -191,7 +191,7 @@ def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[li
     """The live log's verdicts as acknowledged so far; with --acknowledge, first a signed record naming the
     technician and every finding open now (broken witnesses, missing ones, findings the daemon recorded)."""
     recorded = checkpoints.unacknowledged(device.log)
-    open_now = [v for v in verdicts if v.broken or v.state == checkpoints.MISSING]
+    open_now = [v for v in verdicts if v.broken or v.state == checkpoints.Judgement.MISSING]
     if acknowledge and (open_now or recorded):
         payload = {
             "by": actor(),
@@ -547,8 +547,8 @@ def cmd_paper_print(args) -> Report:
 def cmd_outage(args) -> Report:
     from sitegate.identifiers import normalise_enterprise_number
     from sitegate.paper_fallback import guidance
-    from sitegate.paper_fallback.outage import OPEN, current, episodes, loose_references, record_reference
-    from sitegate.status import never_connected
+    from sitegate.paper_fallback.guidance import OutageState
+    from sitegate.paper_fallback.outage import episodes, loose_references, record_reference, situation
 
     if args.words and (args.words[0] != "reference" or len(args.words) != 2 or not args.words[1].strip()):
         usage = "usage: sitegate outage [--json] [--lang fr|nl|en] | sitegate outage reference REF [--employer KBO]"
@@ -565,17 +565,17 @@ def cmd_outage(args) -> Report:
     language = args.lang or device.config.site.language
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
-    ongoing = current(device.log)
-    never = never_connected(delivery.summary(device.db, now), device.log)
+    standing = situation(device.log, delivery.summary(device.db, now), running=None)
+    ongoing, never = standing.ongoing, standing.never_connected
     data = {
-        "state": ongoing.state if ongoing else "never_connected" if never else "ok",
+        "state": standing.outage_state,
         "never_connected": never,
         "current": ongoing.as_dict(now, language) if ongoing else None,
         "outages": [shown for e, shown in zip(found, every, strict=True) if e.is_outage],
         "episodes": every,
         "references_without_episode": loose_references(device.log),
     }
-    lines = [guidance.state_line(guidance.NEVER_CONNECTED, language)] if never and not ongoing else []
+    lines = [guidance.state_line(OutageState.NEVER_CONNECTED, language)] if never and not ongoing else []
     rows = (
         [
             e["seq"],
@@ -591,8 +591,7 @@ def cmd_outage(args) -> Report:
     if every:
         lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
     elif not never:  # no episode ever: say the gate works, in the reader's language, rather than an empty table
-        waiting = delivery.summary(device.db, now).undelivered
-        lines.append(guidance.state_line(guidance.WAITING if waiting else guidance.WORKING, language))
+        lines.append(guidance.state_line(standing.state, language))  # working, or waiting
     loose = [
         f"{r['reference']} ({show(r['at_utc'])}{', employer ' + r['employer'] if r['employer'] else ''})"
         for r in data["references_without_episode"]
@@ -607,7 +606,7 @@ def cmd_outage(args) -> Report:
                 for p in piece.get("probes", [])
             ]
     lines.append(f"\n{guidance.TECHNICIAN}")
-    code = CRITICAL if ongoing and ongoing.state == OPEN else WARNING if ongoing or never else OK
+    code = CRITICAL if ongoing and ongoing.state == OutageState.OPEN else WARNING if ongoing or never else OK
     return Report(data, "\n".join(lines), code)
 
 

@@ -26,7 +26,8 @@ from sitegate.device import Device, signing_key
 from sitegate.errors import SitegateError
 from sitegate.gate import HISTORY, Gate, Outcome, Result
 from sitegate.jsonlog import event
-from sitegate.paper_fallback.outage import OK, OutageJournal
+from sitegate.paper_fallback.guidance import OutageState
+from sitegate.paper_fallback.outage import OutageJournal
 from sitegate.paper_fallback.probes import Prober, service_reachable
 from sitegate.queue import database, delivery
 from sitegate.queue.checkpoints import Checkpointer, Reason
@@ -249,7 +250,7 @@ class Daemon:
             faults = health.own_faults(offline, shutil.disk_usage(self.config.data_dir).free)
             probes = prober.round(summary, faults)
             previous, state = state, journal.observe(probes, summary, self.clock.now())
-            if not asked and state != OK and service_reachable(probes):
+            if not asked and state != OutageState.OK and service_reachable(probes):
                 # The way to the service is open: try it now rather than at the backoff's end. Only from the
                 # periodic rounds: one extra call per probe interval at most, never a loop of failure, probe, retry.
                 self.forwarder.retry_soon()

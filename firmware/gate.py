@@ -25,7 +25,7 @@ from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind, Record
 from sitegate.reader.feedback import Signal
 from sitegate.reader.sources import BadgeRead, BadRead
-from sitegate.registration import Registration, append_registration
+from sitegate.registration import Direction, Registration, append_registration
 from sitegate.roster import FOREMAN, RosterStore, Worker
 from sitegate.timefmt import format_utc, local, parse_utc
 
@@ -64,7 +64,7 @@ class Outcome:
     outcome: Result
     signal: Signal
     seq: int | None = None
-    direction: str | None = None
+    direction: Direction | None = None
     warnings: tuple[str, ...] = ()
     expected_remarks: tuple[int, ...] = ()
     reason: str | None = None
@@ -165,7 +165,7 @@ class Gate:
             data = record.data
             key = (data["worker"]["kind"], data["worker"]["number"])
             last = self.last.setdefault(key, Last(data["direction"], moment, None))
-            if last.last_in is None and data["direction"] == "IN":
+            if last.last_in is None and data["direction"] == Direction.IN:
                 last.last_in = moment
 
     def observe(self, record: Record, device: str = "", report: bool = True) -> None:
@@ -179,7 +179,7 @@ class Gate:
         data = record.data
         key, direction = (data["worker"]["kind"], data["worker"]["number"]), data["direction"]
         last = self.last.setdefault(key, Last(direction, moment, None, here=False))
-        if report and last.here and last.direction == direction and direction in ("IN", "OUT"):
+        if report and last.here and last.direction == direction and direction in (Direction.IN, Direction.OUT):
             # Decided apart (a split, a broker down): both stand, nothing is rewritten; people must know.
             event(
                 logger, "site_conflict", logging.WARNING, worker=WorkerId(*key).masked, direction=direction,
@@ -187,7 +187,7 @@ class Gate:
             )  # fmt: skip
         if moment > last.moment:
             last.direction, last.moment, last.here = direction, moment, False
-        if direction == "IN" and (last.last_in is None or moment > last.last_in):
+        if direction == Direction.IN and (last.last_in is None or moment > last.last_in):
             last.last_in = moment
         uid = data.get("badge_uid")
         if uid:  # the peer's monotonic clock means nothing here: its wall time, as an age on ours
@@ -308,30 +308,38 @@ class Gate:
             return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason=error.problem, worker=worker)
         self.recent_uids[read.uid] = read.monotonic_ns
         moment = parse_utc(record.wall_utc)
-        self.last[key] = Last(direction, moment, moment if direction == "IN" else last and last.last_in)
-        signal = Signal.WARNING if warnings else Signal.REGISTERED_OUT if direction == "OUT" else Signal.REGISTERED_IN
+        self.last[key] = Last(direction, moment, moment if direction == Direction.IN else last and last.last_in)
+        signal = (
+            Signal.WARNING
+            if warnings
+            else Signal.REGISTERED_OUT
+            if direction == Direction.OUT
+            else Signal.REGISTERED_IN
+        )
         return Outcome(
             Result.REGISTERED, signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker
         )
 
-    def _direction(self, reader: ReaderConfig, last: Last | None, now: datetime) -> tuple[str, set[int], str | None]:
+    def _direction(
+        self, reader: ReaderConfig, last: Last | None, now: datetime
+    ) -> tuple[Direction, set[int], str | None]:
         """The direction this badge registers, the remarks it would draw, or why it does not count."""
         presence = reader.direction == "presence" or self.config.site.registration_mode == "presence"
         if presence:
             if last and local(last.moment).date() == local(now).date():
-                return "PRESENCE", set(), "already registered today"
-            return "PRESENCE", set(), None
+                return Direction.PRESENCE, set(), "already registered today"
+            return Direction.PRESENCE, set(), None
         recent = last is not None and now - last.moment < timedelta(hours=24)
         if reader.direction == "toggle":
             reset = timedelta(hours=self.config.gate.toggle_reset_hours)
-            going_out = last is not None and last.direction == "IN" and now - last.moment < reset
-            return ("OUT" if going_out else "IN"), set(), None
+            going_out = last is not None and last.direction == Direction.IN and now - last.moment < reset
+            return (Direction.OUT if going_out else Direction.IN), set(), None
         if reader.direction == "entry":
-            return "IN", ({21} if recent and last.direction == "IN" else set()), None
-        expected = {22} if recent and last.direction == "OUT" else set()
+            return Direction.IN, ({21} if recent and last.direction == Direction.IN else set()), None
+        expected = {22} if recent and last.direction == Direction.OUT else set()
         if last is None or last.last_in is None or now - last.last_in > timedelta(hours=24):
             expected.add(24)
-        return "OUT", expected, None
+        return Direction.OUT, expected, None
 
     def _warnings(self, worker: Worker, now: datetime, expected: set[int]) -> list[str]:
         warnings = [f"remark {code} expected" for code in sorted(expected)]

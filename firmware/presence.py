@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
+from sitegate.registration import Direction
 from sitegate.timefmt import format_utc, local, parse_utc
 
 
@@ -53,8 +54,8 @@ def on_site(registrations: Iterable[tuple[str, Record]], now: datetime, reset: t
     for wall_utc, gate, record in newest.values():
         data = record.data
         moment = parse_utc(wall_utc)
-        inside = (data["direction"] == "IN" and now - moment < reset) or (
-            data["direction"] == "PRESENCE" and local(moment).date() == today
+        inside = (data["direction"] == Direction.IN and now - moment < reset) or (
+            data["direction"] == Direction.PRESENCE and local(moment).date() == today
         )
         if inside:
             worker = data["worker"]

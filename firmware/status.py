@@ -14,7 +14,6 @@ from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
 from sitegate.queue.clockwatch import last_clock_event, service_dispute, unsynced_records
-from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.queue.sendwindow import WINDOW_S
 from sitegate.queue.signing import fingerprint
@@ -43,6 +42,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
     state = daemon_state(heartbeat_age, said.stopped_utc, heartbeat, config.gate.heartbeat_s)
     running = state == RUNNING
+    found = outage.situation(device.log, summary, running)
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
@@ -75,8 +75,8 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "key_fingerprint": fingerprint(keys.current) if keys else None,
         "key_problem": str(key_problem) if key_problem else None,
         "key_changes": [change.as_dict() for change in keys.changes] if keys else [],
-        "outage": current_outage(device, now),
-        "never_connected": never_connected(summary, device.log),
+        "outage": found.ongoing.as_dict(now, config.site.language) if found.ongoing else None,
+        "never_connected": found.never_connected,
         "witnesses": [verdict.as_dict() for verdict in verdicts],
         "bus": site_bus(device, now) if config.bus.enabled else None,
     }
@@ -156,11 +156,6 @@ def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
     return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected_last_hour"], bus["rejected"])
 
 
-def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
-    """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
-    return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
-
-
 def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
     """The forwarder's calls and failures of the last hour (as it last wrote them), and the longest a registration
     delivered in that hour waited."""
@@ -169,11 +164,6 @@ def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
     # Written at a call, not on a clock: counts older than the window say nothing of the last hour.
     calls, failed = counted[:2] if counted and counted[2] >= since else (0, 0)
     return calls, failed, delivery.longest_wait_since(db, since)
-
-
-def current_outage(device: Device, now: datetime) -> dict | None:
-    ongoing = outage.current(device.log)
-    return ongoing.as_dict(now, device.config.site.language) if ongoing else None
 
 
 def exit_code(warnings: list[str], critical: list[str]) -> int:

@@ -18,6 +18,7 @@ from sitegate.device import Device
 from sitegate.paper_fallback.outage import check_reference, episodes
 from sitegate.queue.clockwatch import last_clock_event
 from sitegate.queue.records import Kind, Record
+from sitegate.registration import Direction
 from sitegate.roster import sort_key
 from sitegate.timefmt import BRUSSELS, format_utc, local, show
 
@@ -152,7 +153,7 @@ def _rows(registrations: list[Record], device: Device, employer: str | None) -> 
         )
         rows[key] = row
         moment = local(record.wall_utc).strftime("%H:%M")
-        if data["direction"] == "OUT":
+        if data["direction"] == Direction.OUT:
             row.time_out = moment
         elif not row.time_in:
             row.time_in = moment

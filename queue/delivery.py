@@ -26,7 +26,7 @@ from sitegate.timefmt import parse_utc
 logger = logging.getLogger("sitegate.delivery")
 
 
-class State(StrEnum):
+class DeliveryState(StrEnum):
     """A registration's delivery state. SQL below binds these values; it spells none of them."""
 
     PENDING = "pending"
@@ -71,12 +71,13 @@ def _ledgered(db: sqlite_utils.Database) -> int:
 
 def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
     log = LogView(db)
-    counts = dict.fromkeys(State, 0)
+    counts = dict.fromkeys(DeliveryState, 0)
     counts.update(db.execute("SELECT state, count(*) FROM delivery GROUP BY state").fetchall())
     ledgered = _ledgered(db)
     counts["pending"] += log.count_kind(Kind.REGISTRATION, after=ledgered)
     row = db.execute(
-        "SELECT seq FROM delivery WHERE state IN (?, ?) ORDER BY seq LIMIT 1", [State.PENDING, State.IN_FLIGHT]
+        "SELECT seq FROM delivery WHERE state IN (?, ?) ORDER BY seq LIMIT 1",
+        [DeliveryState.PENDING, DeliveryState.IN_FLIGHT],
     ).fetchone()
     oldest = log.get(row[0]) if row else next(log.records(ledgered + 1, Kind.REGISTRATION), None)
     oldest = (oldest.seq, oldest.wall_utc) if oldest else None
@@ -135,7 +136,7 @@ def _set_aside_lost(ledger: sqlite_utils.Database, now: str) -> int:
             break
         first_lost = seq
     lost = ledger.execute(
-        "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [State.DELIVERED, first_lost]
+        "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [DeliveryState.DELIVERED, first_lost]
     ).fetchone()
     columns = ", ".join(ledger["delivery"].columns_dict)  # named: later versions add columns to both tables
     ledger.execute(
@@ -161,7 +162,7 @@ def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
     new = LogView(ledger).registrations_after(_ledgered(ledger))
     return ledger.conn.executemany(
         "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks, hash) VALUES (?, ?, ?, 0, ?, ?)",
-        [(seq, f"{device_id}-{seq}", State.PENDING, expected, hash_) for seq, hash_, expected in new],
+        [(seq, f"{device_id}-{seq}", DeliveryState.PENDING, expected, hash_) for seq, hash_, expected in new],
     ).rowcount
 
 
@@ -176,12 +177,12 @@ def take_batch(
             "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
             "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
             "ORDER BY d.seq LIMIT ?",
-            [State.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
+            [DeliveryState.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
             "UPDATE delivery SET state = ?, attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
-            [(State.IN_FLIGHT, now, row[0]) for row in rows],
+            [(DeliveryState.IN_FLIGHT, now, row[0]) for row in rows],
         )
     return [Pending(seq, ref, records[seq].payload, records[seq].wall_utc, corrected) for seq, ref, corrected in rows]
 
@@ -198,7 +199,7 @@ def release(
         db.conn.executemany(
             "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ?, "
             "lost_answers = lost_answers + ? WHERE seq = ?",
-            [(State.PENDING, error, symptom, now, int(answer_lost), seq) for seq in seqs],
+            [(DeliveryState.PENDING, error, symptom, now, int(answer_lost), seq) for seq in seqs],
         )
         attempts = int(_get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
         first = _get_meta(db, "first_failure_utc", DELIVERY_META) or now
@@ -225,7 +226,7 @@ def settle(
                     "UPDATE delivery SET state = ?, service_id = ?, validity = ?, remarks = ?, "
                     "last_error = NULL, error_class = NULL, updated_utc = ?, delivered_utc = ? WHERE seq = ?",
                     [
-                        State.DELIVERED,
+                        DeliveryState.DELIVERED,
                         result.service_id,
                         result.validity,
                         json.dumps(list(result.remarks)),
@@ -237,7 +238,7 @@ def settle(
             else:
                 db.execute(
                     "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
-                    [State.REJECTED, result.reason, State.REJECTED, now, seq],
+                    [DeliveryState.REJECTED, result.reason, DeliveryState.REJECTED, now, seq],
                 )
         if any(result.created for _, result in outcomes):
             _set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
@@ -249,11 +250,11 @@ def recover_in_flight(db: sqlite_utils.Database) -> int:
     """After a crash, what was in flight may or may not have reached the service: send it again, and count it
     (its answer, if the call went out, was lost with the process)."""
     with immediate(db):
-        count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [State.IN_FLIGHT]).fetchone()[0]
+        count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [DeliveryState.IN_FLIGHT]).fetchone()[0]
         if count:
             db.execute(
                 "UPDATE delivery SET state = ?, lost_answers = lost_answers + 1 WHERE state = ?",
-                [State.PENDING, State.IN_FLIGHT],
+                [DeliveryState.PENDING, DeliveryState.IN_FLIGHT],
             )
             _set_meta(db, DELIVERY_META, resends=int(_get_meta(db, "resends", DELIVERY_META) or 0) + count)
     return count
@@ -392,7 +393,7 @@ def expect_remark(db: sqlite_utils.Database, seqs: list[int], code: int) -> None
 
 
 @dataclass(frozen=True)
-class Row:
+class LedgerRow:
     """One registration's delivery as the ledger holds it."""
 
     seq: int
@@ -409,26 +410,26 @@ class Row:
 _ROW = "seq, reference, state, service_id, remarks, expected_remarks, last_error, delivered_utc, lost_answers"
 
 
-def _row(values: tuple) -> Row:
+def _row(values: tuple) -> LedgerRow:
     seq, reference, state, service_id, remarks, expected, error, delivered, lost = values
-    return Row(
+    return LedgerRow(
         seq, reference, state, service_id, tuple(json.loads(remarks or "[]")), tuple(json.loads(expected or "[]")),
         error, delivered, lost or 0,
     )  # fmt: skip
 
 
-def rows(db: sqlite_utils.Database) -> list[Row]:
+def rows(db: sqlite_utils.Database) -> list[LedgerRow]:
     """Every row, in seq order (the demo's closing table)."""
     return [_row(values) for values in db.execute(f"SELECT {_ROW} FROM delivery ORDER BY seq")]
 
 
-def remarked_or_rejected(db: sqlite_utils.Database) -> list[Row]:
+def remarked_or_rejected(db: sqlite_utils.Database) -> list[LedgerRow]:
     """The rows someone may have to act on: refused, or answered with remarks."""
     return [
         _row(values)
         for values in db.execute(
             f"SELECT {_ROW} FROM delivery WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]') ORDER BY seq",
-            [State.REJECTED],
+            [DeliveryState.REJECTED],
         )
     ]
 
@@ -436,7 +437,7 @@ def remarked_or_rejected(db: sqlite_utils.Database) -> list[Row]:
 def newest_delivered(db: sqlite_utils.Database) -> tuple[int, str | None] | None:
     """The newest registration the service accepted: its seq and the hash the ledger took in (a witness)."""
     row = db.execute(
-        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [State.DELIVERED]
+        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [DeliveryState.DELIVERED]
     ).fetchone()
     return (row[0], row[1]) if row else None
 

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from sitegate.identifiers import mask
 from sitegate.queue import delivery
-from sitegate.queue.delivery import State
+from sitegate.queue.delivery import DeliveryState
 from sitegate.queue.log import LogView
 from sitegate.timefmt import format_utc, parse_utc
 
@@ -127,7 +127,7 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
     for row in rows:
         wall, delivered = records[row.seq].wall_utc, row.delivered_utc
         item = partial(ActionItem, row.seq, row.reference, wall, mask(records[row.seq].data["worker"]["number"]))
-        if row.state == State.REJECTED:
+        if row.state == DeliveryState.REJECTED:
             refused = f"refused by the service: {row.last_error}"
             action = "check the worker's data and register again through another channel"
             items.append(item(None, refused, "the service did not create this registration", action, None))

@@ -23,7 +23,7 @@ from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
 from sitegate.queue.verify import check_record
-from sitegate.registration import DIRECTIONS
+from sitegate.registration import Direction
 from sitegate.timefmt import format_utc, parse_utc
 
 logger = logging.getLogger("sitegate.site.mirror")
@@ -93,7 +93,7 @@ def unusable(record: Record) -> str | None:
         worker = data["worker"]
         texts = (worker["kind"], worker["number"], data["employer"], worker.get("last_name", ""),
                  worker.get("first_name", ""), data.get("reader", ""), data.get("badge_uid", ""))  # fmt: skip
-        usable = data["direction"] in DIRECTIONS and all(isinstance(text, str) for text in texts)
+        usable = data["direction"] in tuple(Direction) and all(isinstance(text, str) for text in texts)
     except (AttributeError, KeyError, TypeError, ValueError):
         usable = False
     return None if usable else "a registration without the worker, employer, direction or time the site reads"

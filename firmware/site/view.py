@@ -15,6 +15,7 @@ from sitegate.config import Config
 from sitegate.device import Device
 from sitegate.presence import OnSite, on_site, recent_registrations
 from sitegate.queue.records import Record
+from sitegate.registration import Direction
 from sitegate.site.mirror import Mirror
 from sitegate.site.mirror import connect as connect_mirror
 from sitegate.timefmt import format_utc, parse_utc
@@ -94,7 +95,7 @@ def conflicts(registrations: list[tuple[str, Record]]) -> list[Conflict]:
     for (_, number), moves in by_worker.items():
         moves.sort()
         for (wall_a, gate_a, dir_a), (wall_b, gate_b, dir_b) in zip(moves, moves[1:], strict=False):
-            if dir_a == dir_b and dir_a in ("IN", "OUT") and gate_a != gate_b:
+            if dir_a == dir_b and dir_a in (Direction.IN, Direction.OUT) and gate_a != gate_b:
                 found.append(Conflict(mask(number), dir_a, f"{gate_a} @ {wall_a}", f"{gate_b} @ {wall_b}"))
     return found
 
