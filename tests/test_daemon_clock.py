@@ -15,9 +15,9 @@ from waiting import wait_until
 from sitegate.daemon import Daemon
 from sitegate.device import Device
 from sitegate.queue import delivery
-from sitegate.queue.records import Kind
+from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.queue.timesource import TimeReading
-from sitegate.reader.feedback import Feedback
+from sitegate.reader.feedback import Feedback, Signal
 from sitegate.roster import parse_csv
 from sitegate.timefmt import format_utc
 
@@ -102,3 +102,20 @@ def test_a_foremans_single_read_counts_when_the_fake_clock_passes_the_gesture(ga
     counted = wait_until(lambda: newest(check, Kind.REGISTRATION), "the foreman's own IN")
     assert (counted.data["badge_uid"], counted.data["direction"]) == ("0F0F0F0F", "IN")
     assert daemon.gate.gesture.held == {}
+
+
+def test_a_peers_registration_holds_the_same_badge_window_on_the_one_clock(gate):
+    """The gate dates a peer's registration on its own clock and compares it with the reader's stamp of the next
+    read: with the reader on another clock (the system's, before issue 21) the badge registered a second time."""
+    daemon, clock, check, fifo = gate
+    worker = {"kind": "ssin", "number": "17073003384", "last_name": "Dvořák", "first_name": "Antonín"}
+    data = {"worker": worker, "employer": "0403170701", "direction": "IN", "badge_uid": "04A1B2C3", "reader": "entry"}
+    at = format_utc(clock.now())
+    daemon.gate.observe(
+        Record(7, Kind.REGISTRATION, canonical_json(data), at, 0, "gate-02-boot", "synced", 0, "", "", "")
+    )
+    clock.advance(1)  # well within the same-badge window
+    badge(fifo, "04A1B2C3")
+    wait_until(lambda: Signal.ALREADY_REGISTERED in daemon.feedback.shown, "the second read suppressed",
+               said=lambda: daemon.feedback.shown)  # fmt: skip
+    assert newest(check, Kind.REGISTRATION) is None
