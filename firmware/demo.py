@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -136,7 +135,7 @@ def _wait_ready(daemon: subprocess.Popen) -> None:
 def _badge(pipe: Path, uid: str, pause: float = 0.05) -> None:
     with open(pipe, "w") as fifo:
         fifo.write(uid + "\n")
-    time.sleep(pause)
+    SYSTEM.wait(pause)
 
 
 def _clock() -> str:
@@ -169,7 +168,7 @@ def _drain(config_file: Path, timeout: float = 60) -> Device:
         print(f"\r          queue: {summary.pending} pending, {summary.delivered} delivered   ", end="", flush=True)
         if summary.undelivered == 0 and summary.delivered:
             break
-        time.sleep(0.3)
+        SYSTEM.wait(0.3)
     print()
     return device
 
@@ -180,12 +179,13 @@ def _report(device: Device, config_file: Path, daemon_lines: list[dict]) -> None
         if entry.get("event") == "badge":
             outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
     summary = delivery.summary(device.db, SYSTEM.now())
-    rows = device.db.execute("SELECT seq, service_id, remarks, expected_remarks FROM delivery ORDER BY seq").fetchall()
-    records = device.log.get_many([row[0] for row in rows])
+    rows = delivery.rows(device.db)
+    records = device.log.get_many([row.seq for row in rows])
     remark_rows = []
-    for seq, service_id, remarks, expected in rows:
+    for row in rows:
+        seq, service_id, codes = row.seq, row.service_id, row.remarks
         wall, payload = records[seq].wall_utc, records[seq].payload
-        codes = json.loads(remarks or "[]")
+        expected = ",".join(map(str, row.expected_remarks))
         if codes:
             data = json.loads(payload)
             remark_rows.append(
@@ -277,9 +277,9 @@ def _by_hand(config_file: Path) -> int:
             daemon.stdin.flush()
             typed += bool(line.strip())
         daemon.stdin.close()
-        deadline = time.monotonic() + 10
-        while echo.badges < typed and time.monotonic() < deadline and daemon.poll() is None:
-            time.sleep(0.1)
+        deadline = SYSTEM.monotonic_ns() + 10e9
+        while echo.badges < typed and SYSTEM.monotonic_ns() < deadline and daemon.poll() is None:
+            SYSTEM.wait(0.1)
     except KeyboardInterrupt:
         pass
     daemon.send_signal(signal.SIGTERM)

@@ -54,7 +54,7 @@ def _real_reader(reader: ReaderConfig):
     instead of the step's fix blaming the SPI cable."""
     from sitegate.reader.factory import make_source  # noqa: PLC0415 - the real driver only on the device
 
-    return make_source(reader)
+    return make_source(reader, SYSTEM)
 
 
 def _real_feedback(config: Config):
@@ -72,7 +72,7 @@ def _real_printer(spec: str):
 def _real_token(config: Config) -> str:
     from sitegate.service.client import ServiceClient  # noqa: PLC0415
 
-    return ServiceClient(config.service).token()
+    return ServiceClient(config.service, clock=SYSTEM).token()
 
 
 def _real_clock(config: Config) -> TimeReading:
@@ -208,7 +208,7 @@ def watchdog_step(hardware: Hardware) -> Step:
     return Step("watchdog", PASS, f"sitegate.service watchdog {watchdog}")
 
 
-def run(device: Device, hardware: Hardware | None = None, clock: Clock = SYSTEM) -> tuple[list[Step], int]:
+def run(device: Device, clock: Clock, hardware: Hardware | None = None) -> tuple[list[Step], int]:
     """Every step, then the signed commissioning record; returns the steps and the record's seq."""
     hardware = hardware or Hardware()
     config = device.config

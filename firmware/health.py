@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sitegate.clock import ClockState
 from sitegate.clock.timefmt import show
 from sitegate.errors import SitegateError
-from sitegate.queue.checkpoints import MISSING, Verdict
+from sitegate.paper_fallback.guidance import OutageState
+from sitegate.queue.checkpoints import Judgement, WitnessVerdict
 from sitegate.queue.delivery import QueueSummary
-from sitegate.queue.failures import Cause
+from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.records import Record
 
 WARNING, CRITICAL = "warning", "critical"
@@ -62,6 +63,14 @@ def readers(offline: list[str]) -> list[Finding]:
         Finding(CRITICAL, f"reader {name} is offline: check its cable and `journalctl -u sitegate`", True)
         for name in offline
     ]
+
+
+def own_faults(offline_readers: list[str], free_bytes: int) -> list[tuple[Symptom, str]]:
+    """Faults on our side that make registration impossible: the procedure gives no exemption for these.
+
+    The clock is not one of them: badges are still registered; an unsynced clock is a warning (status, signal,
+    remark 32 risk) for the provider, never a reason to send the foreman to the emergency procedure."""
+    return [(Symptom.DEVICE, f.text) for f in readers(offline_readers) + disk(free_bytes) if f.registration_impossible]
 
 
 def disk(free_bytes: int) -> list[Finding]:
@@ -130,13 +139,13 @@ def clock(state: str, dispute: str | None = None) -> list[Finding]:
 def episode(current: dict | None, never_connected: bool) -> list[Finding]:
     """Suspected: a warning at once. An outage: a warning when workers are exempt, critical when they are not."""
     found = []
-    if current and current["state"] == "suspected":
+    if current and current["state"] == OutageState.SUSPECTED:
         text = (
             f"registration failing since {show(current['start_utc'])} ({current['cause']}, suspected: an outage opens "
             "after the grace period): `sitegate outage`"
         )
         found.append(Finding(WARNING, text))
-    elif current and current["state"] == "open":
+    elif current and current["state"] == OutageState.OPEN:
         text = f"outage since {show(current['start_utc'])} ({current['cause']}): `sitegate outage` says what to do"
         found.append(Finding(WARNING if current["exempt"] else CRITICAL, text))
     if never_connected:
@@ -144,7 +153,7 @@ def episode(current: dict | None, never_connected: bool) -> list[Finding]:
     return found
 
 
-def witnesses(verdicts: list[Verdict], recorded: list[Record]) -> list[Finding]:
+def witnesses(verdicts: list[WitnessVerdict], recorded: list[Record]) -> list[Finding]:
     """A log that does not extend a witness (shorter than a checkpoint or a delivery, or replaced) is critical: a
     registration may have been made to disappear. The gate keeps registering. A witness gone missing is a warning,
     and so is each finding the daemon recorded in the log that nobody has acknowledged yet (a head file deleted
@@ -158,7 +167,7 @@ def witnesses(verdicts: list[Verdict], recorded: list[Record]) -> list[Finding]:
         for v in verdicts
         if v.broken
     ]
-    found += [Finding(WARNING, v.text) for v in verdicts if v.state == MISSING]
+    found += [Finding(WARNING, v.text) for v in verdicts if v.state == Judgement.MISSING]
     return found + [
         Finding(
             WARNING,

@@ -18,6 +18,7 @@ from sitegate.clock import ClockReading, ClockState
 from sitegate.clock.timefmt import parse_utc
 from sitegate.commissioning import certificate_expiry
 from sitegate.device import Device
+from sitegate.paper_fallback.guidance import OutageState
 from sitegate.status import collect
 
 PREFIX = "sitegate"
@@ -66,7 +67,7 @@ class Metrics:
         state = status["clock_state"] if disputed or clock is None else clock.state
         self.synced.set(int(state == ClockState.SYNCED))
         self.offset.set(clock.offset_us / 1e6 if clock and clock.offset_us is not None else math.nan)
-        self.outage.set(int(bool(status["outage"]) and status["outage"].get("state") == "open"))
+        self.outage.set(int(bool(status["outage"]) and status["outage"].get("state") == OutageState.OPEN))
         for reader in status["readers_configured"]:
             self.reader.labels(reader).set(int(reader in status["readers_online"]))
         last = status["last_badge_utc"]

@@ -11,10 +11,10 @@ from sitegate import __version__, commissioning, health, startfailure
 from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.clock.watch import last_clock_event, service_dispute, unsynced_records
 from sitegate.device import Device
+from sitegate.jsonlog import scrub
 from sitegate.output import CRITICAL, OK, WARNING
 from sitegate.paper_fallback import outage
 from sitegate.queue import checkpoints, database, delivery
-from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
 from sitegate.queue.sendwindow import WINDOW_S
 from sitegate.queue.signing import fingerprint
@@ -37,10 +37,12 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     """The status, the warnings and the critical problems, each problem phrased with what to do."""
     config, db = device.config, device.db
     summary = delivery.summary(db, now)
-    heartbeat = delivery.get_meta(db, "heartbeat_utc")
+    said = delivery.liveness(db)
+    heartbeat = said.heartbeat_utc
     heartbeat_age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    state = daemon_state(heartbeat_age, delivery.get_meta(db, "stopped_utc"), heartbeat, config.gate.heartbeat_s)
+    state = daemon_state(heartbeat_age, said.stopped_utc, heartbeat, config.gate.heartbeat_s)
     running = state == RUNNING
+    found = outage.situation(device.log, summary, running)
     failure = None if running else startfailure.last(config)
     last_badge = next(device.log.newest(Kind.REGISTRATION, Kind.UNKNOWN_BADGE), None)
     clock_event, clock_utc = last_clock_event(device.log)
@@ -59,9 +61,7 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "daemon_state": state,
         "heartbeat_utc": heartbeat,
         "heartbeat_age_s": round(heartbeat_age) if heartbeat_age is not None else None,
-        "readers_online": [r for r in (delivery.get_meta(db, "reader_online") or "").split(",") if r]
-        if running
-        else [],
+        "readers_online": list(said.readers_online) if running else [],
         "readers_configured": [r.name for r in config.readers],
         "last_badge_utc": last_badge.wall_utc if last_badge else None,
         "queue": summary.as_dict(),
@@ -75,8 +75,8 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
         "key_fingerprint": fingerprint(keys.current) if keys else None,
         "key_problem": str(key_problem) if key_problem else None,
         "key_changes": [change.as_dict() for change in keys.changes] if keys else [],
-        "outage": current_outage(device, now),
-        "never_connected": never_connected(summary, device.log),
+        "outage": found.ongoing.as_dict(now, config.site.language) if found.ongoing else None,
+        "never_connected": found.never_connected,
         "witnesses": [verdict.as_dict() for verdict in verdicts],
         "bus": site_bus(device, now) if config.bus.enabled else None,
     }
@@ -101,11 +101,29 @@ def collect(device: Device, now: datetime) -> tuple[dict, list[str], list[str]]:
     return status, warnings, critical
 
 
+def health_message(device: Device, now: datetime, bus: dict[str, int] | None) -> dict:
+    """The retained health message the site bus publishes: what `sitegate status --json` says, with the bus's own
+    counts (`bus`: published, mirrored, rejected), scrubbed: the broker is no place for a personal number, even
+    inside an error message."""
+    status, warnings, critical = collect(device, now)
+    return scrub(
+        {
+            **status,
+            "site": device.config.bus.site,
+            "online": True,
+            "sent_utc": format_utc(now),
+            "warnings": warnings,
+            "critical": critical,
+            "bus": bus,
+        }
+    )
+
+
 def daemon_running(db: sqlite_utils.Database, heartbeat_s: float, now: datetime) -> bool:
     """The one rule for `status`, the page and a key replacement: a fresh heartbeat and no clean stop since it."""
-    heartbeat = delivery.get_meta(db, "heartbeat_utc")
-    age = (now - parse_utc(heartbeat)).total_seconds() if heartbeat else None
-    return daemon_state(age, delivery.get_meta(db, "stopped_utc"), heartbeat, heartbeat_s) == RUNNING
+    said = delivery.liveness(db)
+    age = (now - parse_utc(said.heartbeat_utc)).total_seconds() if said.heartbeat_utc else None
+    return daemon_state(age, said.stopped_utc, said.heartbeat_utc, heartbeat_s) == RUNNING
 
 
 def site_bus(device: Device, now: datetime) -> dict:
@@ -138,29 +156,14 @@ def bus_findings(bus: dict | None, running: bool) -> list[health.Finding]:
     return health.site_bus(running and bus["connected"], bus["stale"], bus["rejected_last_hour"], bus["rejected"])
 
 
-def never_connected(summary: delivery.QueueSummary, log: LogView) -> bool:
-    """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
-    return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
-
-
 def sends_last_hour(db, now: datetime) -> tuple[int, int, float | None]:
     """The forwarder's calls and failures of the last hour (as it last wrote them), and the longest a registration
     delivered in that hour waited."""
     since = format_utc(now - timedelta(seconds=WINDOW_S))
-    counted = (delivery.get_meta(db, "sends_last_hour", delivery.DELIVERY_META) or ",,").split(",")
+    counted = delivery.sends(db)
     # Written at a call, not on a clock: counts older than the window say nothing of the last hour.
-    calls, failed = (int(counted[0]), int(counted[1])) if counted[2] >= since else (0, 0)
-    worst = db.execute(
-        "SELECT max((julianday(d.delivered_utc) - julianday(r.wall_utc)) * 86400) FROM delivery d "
-        "JOIN records r ON r.seq = d.seq WHERE d.delivered_utc >= ?",
-        [since],
-    ).fetchone()[0]
-    return calls, failed, worst
-
-
-def current_outage(device: Device, now: datetime) -> dict | None:
-    ongoing = outage.current(device.log)
-    return ongoing.as_dict(now, device.config.site.language) if ongoing else None
+    calls, failed = counted[:2] if counted and counted[2] >= since else (0, 0)
+    return calls, failed, delivery.longest_wait_since(db, since)
 
 
 def exit_code(warnings: list[str], critical: list[str]) -> int:

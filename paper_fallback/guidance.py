@@ -11,14 +11,34 @@ for a reference number, then the paper listing. The contact centre's menu is quo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sitegate.queue.failures import Cause
 
-SUSPECTED = "suspected"
-NEVER_CONNECTED = "never_connected"
-WORKING = "working"
-WAITING = "waiting"
-GATE_DOWN = "gate_down"  # the daemon is not running: nothing is recorded at the gate
+
+class OutageState(StrEnum):
+    """An outage episode's state: as the journal keeps it (OK: no episode open) and as the signed records rebuild
+    it, ended ones included. Stored and shown: never rename."""
+
+    OK = "ok"
+    SUSPECTED = "suspected"
+    OPEN = "open"
+    NEVER_CONNECTED = "never_connected"
+    CLEARED = "cleared"  # a suspicion that ended within the grace period
+    CLOSED = "closed"  # an outage that ended
+    CONNECTED = "connected"  # a gate that had never connected delivered at last
+    POWER_LOSS = "power_loss"
+
+
+class Operation(StrEnum):
+    """What every screen names beside an episode: the gate down (the daemon not running: nothing is recorded at the
+    gate), working, or working with registrations waiting to be sent."""
+
+    DOWN = "gate_down"
+    WORKING = "working"
+    WAITING = "waiting"
+
+
 CONTACT_NUMBER, CONTACT_TEL = "02 511 51 51", "tel:+3225115151"  # the contact centre, as written and as dialled
 
 # Each step: the action first (what a foreman reads on the run), then the detail.
@@ -135,29 +155,29 @@ _PROVIDER = {
 }
 
 _STATE = {
-    WORKING: {
+    Operation.WORKING: {
         "en": "Working: registrations are delivered.",
         "fr": "En service : les enregistrements sont transmis.",
         "nl": "In werking: de registraties worden doorgestuurd.",
     },
-    WAITING: {
+    Operation.WAITING: {
         "en": "Working: some registrations are waiting to be sent; nothing to do.",
         "fr": "En service : des enregistrements attendent d'\u00eatre transmis ; rien \u00e0 faire.",
         "nl": "In werking: sommige registraties wachten om verzonden te worden; niets te doen.",
     },
-    SUSPECTED: {
+    OutageState.SUSPECTED: {
         "en": "Registration is failing since {since}; the gate is checking why. Keep badging; no decision yet.",
         "fr": "L'enregistrement \u00e9choue depuis {since} ; le portique v\u00e9rifie pourquoi. Continuez \u00e0 "
         "badger ; pas encore de d\u00e9cision.",
         "nl": "Registreren mislukt sinds {since}; de toegangspoort zoekt uit waarom. Blijf badgen; nog geen "
         "beslissing.",
     },
-    GATE_DOWN: {
+    Operation.DOWN: {
         "en": "THE GATE IS NOT WORKING: badges are not recorded. NO exemption.",
         "fr": "LE PORTIQUE NE FONCTIONNE PAS : les badges ne sont pas enregistr\u00e9s. AUCUNE dispense.",
         "nl": "DE TOEGANGSPOORT WERKT NIET: de badges worden niet geregistreerd. GEEN vrijstelling.",
     },
-    NEVER_CONNECTED: {
+    OutageState.NEVER_CONNECTED: {
         "en": "NEVER CONNECTED: this gate has never delivered a registration. The procedure gives NO exemption where "
         "the connection is permanently missing: {steps}",
         "fr": "JAMAIS CONNECT\u00c9 : ce portique n'a jamais transmis d'enregistrement. La proc\u00e9dure ne donne "
@@ -169,7 +189,7 @@ _STATE = {
 
 
 @dataclass(frozen=True)
-class Step:
+class ProcedureStep:
     """One step of the procedure: the action (a foreman reads it first, on the page in bold) and its detail."""
 
     action: str
@@ -179,20 +199,20 @@ class Step:
         return f"{self.action} {self.detail}"
 
 
-def _step(pair: tuple[str, str]) -> Step:
+def _step(pair: tuple[str, str]) -> ProcedureStep:
     action, detail = pair
-    return Step(_sentence(action), _sentence(detail))
+    return ProcedureStep(_sentence(action), _sentence(detail))
 
 
 def _sentence(text: str) -> str:
     return f"{text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}"
 
 
-def _numbered(steps: list[Step]) -> str:
+def _numbered(steps: list[ProcedureStep]) -> str:
     return " ".join(f"{index}. {step}" for index, step in enumerate(steps, start=1))
 
 
-def steps(cause: Cause | str, language: str) -> tuple[str, list[Step]]:
+def steps(cause: Cause | str, language: str) -> tuple[str, list[ProcedureStep]]:
     """The headline and the procedure's steps for one cause."""
     cause = Cause(cause)
     if cause.exempt:
@@ -203,11 +223,11 @@ def steps(cause: Cause | str, language: str) -> tuple[str, list[Step]]:
     return _HEADLINE[cause][language], [_step(pair) for pair in found]
 
 
-def state_steps(state: str, language: str) -> tuple[str, list[Step]]:
+def state_steps(state: Operation | OutageState, language: str) -> tuple[str, list[ProcedureStep]]:
     """The headline and steps of a state that stops registration without an episode: the gate stopped (the
     technician first, then another way: nothing is recorded here), or never connected."""
     found = [_PROVIDER[language], _OTHER_CHANNEL[language]]
-    if state == GATE_DOWN:
+    if state == Operation.DOWN:
         found.append(_CONTACT[language])
     return _STATE[state][language].removesuffix(": {steps}"), [_step(pair) for pair in found]
 
@@ -218,10 +238,10 @@ def what_to_do(cause: Cause | str, language: str) -> str:
     return f"{headline} {' '.join(map(str, found)) if Cause(cause).exempt else _numbered(found)}"
 
 
-def state_line(state: str, language: str, **values: str) -> str:
+def state_line(state: Operation | OutageState, language: str, **values: str) -> str:
     """One line for the gate's state: working, waiting, suspected or never connected."""
     text = _STATE[state][language]
-    if state == NEVER_CONNECTED:
+    if state == OutageState.NEVER_CONNECTED:
         values = {"steps": _numbered([_step(_PROVIDER[language]), _step(_OTHER_CHANNEL[language])]), **values}
     return text.format(**values)
 

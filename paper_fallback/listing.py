@@ -14,11 +14,11 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import day_bounds, local, show
 from sitegate.clock.watch import last_clock_event
 from sitegate.device import Device
 from sitegate.domain.presence import doubts
+from sitegate.domain.registration import Direction
 from sitegate.domain.roster import sort_key
 from sitegate.paper_fallback.outage import check_reference, episodes
 from sitegate.queue.records import Kind, Record
@@ -107,7 +107,7 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
     return {key: record.data["reference"] for key, record in own.items()}, described
 
 
-def _registrations(device: Device, day: date) -> tuple[list[tuple[str, Record]], list[str]]:
+def _registrations(device: Device, day: date, now: datetime) -> tuple[list[tuple[str, Record]], list[str]]:
     """The day's (gate, registration) of this gate, and with the site bus on, of every gate of the site (in time
     order), with one line per gate saying how fresh its records are here (an unheard gate is named)."""
     start, end = day_bounds(day)
@@ -120,7 +120,6 @@ def _registrations(device: Device, day: date) -> tuple[list[tuple[str, Record]],
     mirror = open_mirror(device.config)
     try:
         mirrored = [(gate, record) for gate, record in mirror.registrations_since(start) if record.wall_utc < end]
-        now = SYSTEM.now()
         gates = [
             f"{g.device}: {g.records} records, newest {show(g.newest_record_utc) if g.newest_record_utc else '-'}"
             + (f", NOT HEARD since {show(g.heard_utc) if g.heard_utc else 'ever'}" if g.stale else "")
@@ -151,7 +150,7 @@ def _rows(registrations: list[tuple[str, Record]], device: Device, employer: str
         )
         rows[key] = row
         moment = local(record.wall_utc).strftime("%H:%M")
-        if data["direction"] == "OUT":
+        if data["direction"] == Direction.OUT:
             row.time_out = moment
         elif not row.time_in:
             row.time_in = moment
@@ -163,16 +162,16 @@ def build(
     day: date,
     reference: str | None = None,
     with_roster: bool = False,
-    now: datetime | None = None,
+    *,
+    now: datetime,
     employer: str | None = None,
     language: str | None = None,
 ) -> Listing:
     """Everyone who badged on `day` (Brussels) from the signed log; on request, every roster worker valid that day.
 
     reference: given on the command line, it is this listing's reference (the employer's, or the site's)."""
-    now = now or SYSTEM.now()
     site = device.config.site
-    registrations, gates = _registrations(device, day)
+    registrations, gates = _registrations(device, day, now)
     rows = _rows(registrations, device, employer)
     for key in doubts(registrations, day_bounds(day)[0]).keys() & rows.keys():
         rows[key].doubt = True

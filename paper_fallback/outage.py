@@ -16,27 +16,30 @@ credentials, disk) is for the provider to fix. A clock problem is not an outage:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sitegate.clock.timefmt import format_utc, parse_utc, show
 from sitegate.errors import IdentifierError
 from sitegate.jsonlog import event
 from sitegate.paper_fallback import guidance
+from sitegate.paper_fallback.guidance import Operation, OutageState
 from sitegate.paper_fallback.probes import Probe, verdict
 from sitegate.queue import delivery
 from sitegate.queue.database import immediate
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause
-from sitegate.queue.log import RegistrationLog
+from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind
 
 logger = logging.getLogger("sitegate.outage")
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)
 # Journal states: what `observe` returns, and what `sitegate outage --json` reports as "state".
-OK, SUSPECTED, OPEN, NEVER_CONNECTED = "ok", "suspected", "open", "never_connected"
-_META = ("outage_episode", "outage_state", "outage_since", "outage_class")
-_ENDED = {SUSPECTED: "cleared", OPEN: "closed", NEVER_CONNECTED: "connected"}  # an episode's state once it ended
+_ENDED = {  # an episode's state once it ended
+    OutageState.SUSPECTED: OutageState.CLEARED,
+    OutageState.OPEN: OutageState.CLOSED,
+    OutageState.NEVER_CONNECTED: OutageState.CONNECTED,
+}
 
 
 def _round(probes: list[Probe]) -> dict:
@@ -57,12 +60,9 @@ class OutageJournal:
         self.rounds: list[dict] = []
         self.last_summary: datetime | None = None
 
-    def _meta(self) -> dict[str, str | None]:
-        return {key: delivery.get_meta(self.log.db, key) for key in _META}
-
-    def _set(self, **values) -> None:
+    def _note(self, note: delivery.OutageNote) -> None:
         with immediate(self.log.db):
-            delivery.set_meta(self.log.db, **values)
+            delivery.note_outage(self.log.db, note)
 
     def _record(self, what: str, **fields) -> int:
         record = self.log.append(Kind.OUTAGE, {"event": what, **fields})
@@ -70,49 +70,47 @@ class OutageJournal:
         event(logger, f"outage_{what}", level, seq=record.seq, **{k: v for k, v in fields.items() if k == "cause"})
         return record.seq
 
-    def observe(self, probes: list[Probe], summary: QueueSummary, now: datetime) -> str:
+    def observe(self, probes: list[Probe], summary: QueueSummary, now: datetime) -> OutageState:
         """One round of evidence; returns the journal's state: ok, suspected, open or never_connected."""
         found = verdict(probes)
         with immediate(self.log.db):
-            delivery.set_meta(
-                self.log.db, **{delivery.INTERNET_OK: None if found.internet_ok is None else int(found.internet_ok)}
-            )
-        meta = self._meta()
+            delivery.note_internet_ok(self.log.db, found.internet_ok)
+        note = delivery.outage_note(self.log.db)
         evidence = [p.as_dict() for p in probes]
-        episode = int(meta["outage_episode"]) if meta["outage_episode"] else None
+        episode = note.episode
         if not found.failing:
             if episode is not None:
-                what = "cleared" if meta["outage_state"] == SUSPECTED else "closed"
+                what = "cleared" if note.state == OutageState.SUSPECTED else "closed"
                 self._record(what, episode=episode, at_utc=format_utc(now), probes=evidence)
-                self._set(**dict.fromkeys(_META))
+                self._note(delivery.OutageNote())
             self.rounds.clear()
-            return OK
+            return OutageState.OK
         self.rounds = [*self.rounds[-MAX_ROUNDS + 1 :], _round(probes)]
         if episode is None:
             failures = [p.at_utc for p in probes if not p.ok]
             since = min(failures + ([summary.first_failure_utc] if summary.first_failure_utc else []))
             seq = self._record("suspected", since_utc=since, cause=found.cause, probes=evidence)
-            self._set(outage_episode=seq, outage_state=SUSPECTED, outage_since=since, outage_class=found.cause)
+            self._note(delivery.OutageNote(seq, OutageState.SUSPECTED, since, found.cause))
             self.last_summary = now
-            return SUSPECTED
-        state = meta["outage_state"]
-        if state == SUSPECTED:
-            if now - parse_utc(meta["outage_since"]) < self.grace:
-                return SUSPECTED
-            state = OPEN if summary.last_delivery_utc else NEVER_CONNECTED
+            return OutageState.SUSPECTED
+        state = note.state
+        if state == OutageState.SUSPECTED:
+            if now - parse_utc(note.since_utc) < self.grace:
+                return OutageState.SUSPECTED
+            state = OutageState.OPEN if summary.last_delivery_utc else OutageState.NEVER_CONNECTED
             self._record(
-                "opened" if state == OPEN else "never_connected",
+                "opened" if state == OutageState.OPEN else "never_connected",
                 episode=episode,
-                since_utc=meta["outage_since"],
+                since_utc=note.since_utc,
                 cause=found.cause,
                 probes=evidence,
             )
-            self._set(outage_state=state, outage_class=found.cause)
+            self._note(replace(note, state=state, cause=found.cause))
             self.last_summary = now
             return state
-        if found.cause != meta["outage_class"]:
+        if found.cause != note.cause:
             self._record("reclassified", episode=episode, cause=found.cause, probes=evidence)
-            self._set(outage_class=found.cause)
+            self._note(replace(note, cause=found.cause))
         elif self.last_summary is None or now - self.last_summary >= self.summary_every:
             self._record(
                 "evidence",
@@ -128,8 +126,8 @@ class OutageJournal:
 
     def power_gap(self, now: datetime, heartbeat_s: float) -> int | None:
         """At start: a silence longer than three heartbeats since the last one, without a clean stop, was power."""
-        heartbeat = delivery.get_meta(self.log.db, "heartbeat_utc")
-        stopped = delivery.get_meta(self.log.db, "stopped_utc")
+        said = delivery.liveness(self.log.db)
+        heartbeat, stopped = said.heartbeat_utc, said.stopped_utc
         if not heartbeat or (stopped and stopped >= heartbeat):
             return None
         last = parse_utc(heartbeat)
@@ -152,14 +150,14 @@ class Outage:
     start_utc: str
     end_utc: str | None
     cause: str
-    state: str  # suspected, open, never_connected; once ended: cleared, closed, connected; or power_loss
+    state: OutageState  # suspected, open, never_connected; once ended: cleared, closed, connected; or power_loss
     evidence: list = field(default_factory=list)  # every signed piece, each with its time
     references: dict[str, str] = field(default_factory=dict)  # employer ("" = the whole site) -> reference
 
     @property
     def is_outage(self) -> bool:
         """Registration was impossible past the grace period (or power was lost); not a blip, not never-connected."""
-        return self.state in (OPEN, "closed", "power_loss")
+        return self.state in (OutageState.OPEN, OutageState.CLOSED, OutageState.POWER_LOSS)
 
     @property
     def reference(self) -> str | None:
@@ -176,10 +174,10 @@ class Outage:
         return wall_utc < self.start_utc and (delivered_utc is None or delivered_utc >= self.start_utc)
 
     def what_to_do(self, language: str) -> str:
-        if self.state == SUSPECTED:
-            return guidance.state_line(guidance.SUSPECTED, language, since=show(self.start_utc))
-        if self.state == NEVER_CONNECTED:
-            return guidance.state_line(guidance.NEVER_CONNECTED, language)
+        if self.state == OutageState.SUSPECTED:
+            return guidance.state_line(OutageState.SUSPECTED, language, since=show(self.start_utc))
+        if self.state == OutageState.NEVER_CONNECTED:
+            return guidance.state_line(OutageState.NEVER_CONNECTED, language)
         return guidance.what_to_do(self.cause, language)
 
     def as_dict(self, now: datetime, language: str = "en") -> dict:
@@ -208,22 +206,24 @@ def episodes(log: RegistrationLog) -> list[Outage]:
         piece = {"event": what, "seq": record.seq, "at_utc": record.wall_utc, **data}
         if what == "power_loss":
             found[record.seq] = Outage(
-                record.seq, data["from_utc"], data["to_utc"], data["cause"], "power_loss", [piece]
+                record.seq, data["from_utc"], data["to_utc"], data["cause"], OutageState.POWER_LOSS, [piece]
             )
         elif what == "suspected":
-            found[record.seq] = Outage(record.seq, data["since_utc"], None, data["cause"], SUSPECTED, [piece])
+            found[record.seq] = Outage(
+                record.seq, data["since_utc"], None, data["cause"], OutageState.SUSPECTED, [piece]
+            )
         elif data.get("episode") in found:
             episode = found[data["episode"]]
             episode.evidence.append(piece)
             episode.cause = data.get("cause", episode.cause)
             if what in ("opened", "never_connected"):
-                episode.state = OPEN if what == "opened" else NEVER_CONNECTED
+                episode.state = OutageState.OPEN if what == "opened" else OutageState.NEVER_CONNECTED
             elif what in ("closed", "cleared"):
                 episode.state, episode.end_utc = _ENDED[episode.state], data["at_utc"]
     for record in log.records(kind=Kind.OUTAGE_REFERENCE):
         data = record.data
         for episode in found.values():
-            if episode.covers(record.wall_utc) and episode.state != "cleared":
+            if episode.covers(record.wall_utc) and episode.state != OutageState.CLEARED:
                 episode.references[data.get("employer") or ""] = data["reference"]
     return list(found.values())
 
@@ -231,7 +231,7 @@ def episodes(log: RegistrationLog) -> list[Outage]:
 def loose_references(log: RegistrationLog) -> list[dict]:
     """References recorded while no episode was open (the gate dead, say, so nothing judged an outage): shown by
     `sitegate outage` all the same, never lost between episodes."""
-    found = [episode for episode in episodes(log) if episode.state != "cleared"]
+    found = [episode for episode in episodes(log) if episode.state != OutageState.CLEARED]
     return [
         {"seq": r.seq, "at_utc": r.wall_utc, "reference": r.data["reference"], "employer": r.data.get("employer")}
         for r in log.records(kind=Kind.OUTAGE_REFERENCE)
@@ -246,8 +246,44 @@ def outages(log: RegistrationLog) -> list[Outage]:
 
 def current(log: RegistrationLog) -> Outage | None:
     """The episode going on now (suspected, open or never connected), if any."""
-    ongoing = [e for e in episodes(log) if e.end_utc is None and e.state != "power_loss"]
+    ongoing = [e for e in episodes(log) if e.end_utc is None and e.state != OutageState.POWER_LOSS]
     return ongoing[-1] if ongoing else None
+
+
+def never_connected(summary: QueueSummary, log: LogView) -> bool:
+    """The procedure grants no exemption to a site that never had connectivity: say so, never call it an outage."""
+    return summary.last_delivery_utc is None and log.has(Kind.REGISTRATION)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Where the gate stands, decided once for the foreman's page, `sitegate outage` and `sitegate status`."""
+
+    running: bool | None  # the daemon's heartbeat is fresh (None: not judged; `sitegate outage` speaks of the service)
+    ongoing: Outage | None  # the episode going on
+    never_connected: bool
+    undelivered: int
+
+    @property
+    def outage_state(self) -> OutageState:
+        """The episode going on, else never connected, else OK."""
+        if self.ongoing is not None:
+            return self.ongoing.state
+        return OutageState.NEVER_CONNECTED if self.never_connected else OutageState.OK
+
+    @property
+    def state(self) -> Operation | OutageState:
+        """A stopped daemon first (whatever the service does, the gate records nobody then), then the episode or
+        never connected, then waiting or working."""
+        if self.running is False:
+            return Operation.DOWN
+        if self.outage_state != OutageState.OK:
+            return self.outage_state
+        return Operation.WAITING if self.undelivered else Operation.WORKING
+
+
+def situation(log: LogView, summary: QueueSummary, running: bool | None) -> Situation:
+    return Situation(running, current(log), never_connected(summary, log), summary.undelivered)
 
 
 MAX_REFERENCE = 64  # the page's field holds as many; the contact centre's numbers are far shorter

@@ -46,7 +46,7 @@ class Probe:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ProbeVerdict:
     """What a round of probes shows: is registration impossible, and whose fault is it."""
 
     failing: bool
@@ -55,7 +55,7 @@ class Verdict:
     symptom: str | None
 
 
-def verdict(probes: list[Probe]) -> Verdict:
+def verdict(probes: list[Probe]) -> ProbeVerdict:
     """Our own faults first (no exemption may be claimed by mistake); then the service's own answer, when it gave
     one over a path that works; else the first failed hop to the service."""
     by_name = {probe.name: probe for probe in probes}
@@ -63,7 +63,7 @@ def verdict(probes: list[Probe]) -> Verdict:
     internet_ok = reference.ok if reference else None
     own = [p for p in probes if p.name == "own" and not p.ok]
     if own:
-        return Verdict(True, Cause.OURS, internet_ok, own[0].symptom)
+        return ProbeVerdict(True, Cause.OURS, internet_ok, own[0].symptom)
     tls = by_name.get("service_tls")
     verified = tls is not None and tls.ok
     answer = by_name.get("service_answer")
@@ -71,16 +71,16 @@ def verdict(probes: list[Probe]) -> Verdict:
         # The service answered (a refused token, an error, a page over its own certificate): the way to it works,
         # whatever a gateway or reference probe says, and its answer decides.
         if answer.symptom != Symptom.PROXY_PAGE or verified:
-            return Verdict(True, cause(answer.symptom, internet_ok, verified), internet_ok, answer.symptom)
+            return ProbeVerdict(True, cause(answer.symptom, internet_ok, verified), internet_ok, answer.symptom)
     # A reference reached proves the local network too: a gateway that ignores our probe (a router dropping
     # its DNS port) must not turn a fault of ours into an "exempt" infrastructure outage.
     names = [name for name in SERVICE_PATH if name != "gateway" or not internet_ok]
     path = [by_name[name] for name in names if name in by_name]
     if all(p.ok for p in path if p.name != "gateway"):
-        return Verdict(False, None, internet_ok, None)  # the service answers: registration works
+        return ProbeVerdict(False, None, internet_ok, None)  # the service answers: registration works
     failed = next(p for p in path if not p.ok)
     symptom = failed.symptom or Symptom.NO_CONNECTION
-    return Verdict(True, cause(symptom, internet_ok, verified), internet_ok, symptom)
+    return ProbeVerdict(True, cause(symptom, internet_ok, verified), internet_ok, symptom)
 
 
 def service_reachable(probes: list[Probe]) -> bool:

@@ -16,19 +16,20 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 
 import sqlite_utils
 
+from sitegate.clock.timefmt import format_utc
 from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
-from sitegate.queue import database
-from sitegate.queue.delivery import State
+from sitegate.queue import database, delivery
 from sitegate.queue.keychain import KeyChain
-from sitegate.queue.log import LogView
+from sitegate.queue.log import LogView, RegistrationLog
 from sitegate.queue.records import Kind, Record, canonical_json
 from sitegate.queue.signing import DeviceKey, fingerprint, signature_valid
 
@@ -49,11 +50,26 @@ class Reason(StrEnum):
     STOP = "stop"
 
 
-# What a witness holds about the log: a signed checkpoint, a registration the service accepted, or registrations
-# the ledger set aside because the log no longer holds them (queue/delivery.py).
-CHECKPOINT, DELIVERED, LOST = "checkpoint", "delivered", "lost"
-# A witness's verdict on the log. ACKNOWLEDGED: a broken verdict a technician has looked into (a signed record).
-EXTENDS, MISSING, TRUNCATED, REWRITTEN, ACKNOWLEDGED = "extends", "missing", "truncated", "rewritten", "acknowledged"
+class Holds(StrEnum):
+    """What a witness holds about the log: a signed checkpoint, a registration the service accepted, or registrations
+    the ledger set aside because the log no longer holds them (queue/delivery.py). Exported: never rename."""
+
+    CHECKPOINT = "checkpoint"
+    DELIVERED = "delivered"
+    LOST = "lost"
+
+
+class Judgement(StrEnum):
+    """A witness's verdict on the log. ACKNOWLEDGED: a broken verdict a technician has looked into (a signed record).
+    Kept in signed records: never rename."""
+
+    EXTENDS = "extends"
+    MISSING = "missing"
+    TRUNCATED = "truncated"
+    REWRITTEN = "rewritten"
+    ACKNOWLEDGED = "acknowledged"
+
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -103,7 +119,7 @@ class Witness:
     """What one witness holds about the log's head; `problem` set when it could not be read."""
 
     name: str  # ledger, head file, printed listing, given checkpoint, "ledger (in the export)", ...
-    holds: str = CHECKPOINT  # CHECKPOINT or DELIVERED
+    holds: Holds = Holds.CHECKPOINT
     seq: int = 0
     hash: str | None = None  # the full hash, a paper prefix, or None when the witness holds a seq only
     wall_utc: str | None = None
@@ -113,7 +129,7 @@ class Witness:
 
     @classmethod
     def of(cls, name: str, checkpoint: Checkpoint) -> Witness:
-        return cls(name, CHECKPOINT, **checkpoint.as_dict())
+        return cls(name, Holds.CHECKPOINT, **checkpoint.as_dict())
 
     @classmethod
     def from_dict(cls, data: object) -> Witness:
@@ -127,27 +143,27 @@ class Witness:
         if (
             not all(isinstance(t, str) for t in texts)
             or not all(t is None or isinstance(t, str) for t in optional)
-            or witness.holds not in (CHECKPOINT, DELIVERED, LOST)
+            or witness.holds not in tuple(Holds)
             or not _seq(witness.seq)
             or not (witness.hash is None or _hex(witness.hash))
             or not (witness.signature is None or _hex(witness.signature, 128))
         ):
             raise ValueError(f"a witness of the wrong form: {data!r}")
-        return witness
+        return replace(witness, holds=Holds(witness.holds))
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class Verdict:
+class WitnessVerdict:
     witness: Witness
-    state: str  # EXTENDS, MISSING, TRUNCATED or REWRITTEN
+    state: Judgement
     text: str
 
     @property
     def broken(self) -> bool:
-        return self.state in (TRUNCATED, REWRITTEN)
+        return self.state in (Judgement.TRUNCATED, Judgement.REWRITTEN)
 
     def as_dict(self) -> dict:
         return {
@@ -166,28 +182,30 @@ class Verdict:
 
 
 def _held(witness: Witness) -> str:
-    if witness.holds == DELIVERED:
+    if witness.holds == Holds.DELIVERED:
         return f"seq {witness.seq} delivered"
-    if witness.holds == LOST:
+    if witness.holds == Holds.LOST:
         return f"registrations up to seq {witness.seq} that the log lost (set aside on {witness.wall_utc})"
     return f"checkpoint {witness.seq}" + (f" of {witness.wall_utc[:10]}" if witness.wall_utc else "")
 
 
-def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], keys: KeyChain) -> Verdict:
+def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], keys: KeyChain) -> WitnessVerdict:
     """Does the log (ending at `log_end`, with `hash_at(seq)` the hash of its record seq) extend this witness?
     A checkpoint must be signed by the key that signed the record it names (`keys`)."""
     if witness.problem:
-        return Verdict(witness, MISSING, f"{witness.name}: {witness.problem}")
-    if witness.holds == LOST:  # the ledger's own proof that registrations disappeared from the log
-        return Verdict(witness, TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}")
+        return WitnessVerdict(witness, Judgement.MISSING, f"{witness.name}: {witness.problem}")
+    if witness.holds == Holds.LOST:  # the ledger's own proof that registrations disappeared from the log
+        return WitnessVerdict(witness, Judgement.TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}")
     if witness.signature is not None and not Checkpoint(
         witness.seq, witness.hash or "", witness.wall_utc or "", witness.reason, witness.signature
     ).signed_by(keys.at(witness.seq)):
         text = f"REWRITTEN: the {witness.name} holds a checkpoint {witness.seq} not signed by the device key (forged)"
-        return Verdict(witness, REWRITTEN, text)
+        return WitnessVerdict(witness, Judgement.REWRITTEN, text)
     if witness.seq > log_end:
-        return Verdict(
-            witness, TRUNCATED, f"TRUNCATED: the {witness.name} holds {_held(witness)}, the log ends at {log_end}"
+        return WitnessVerdict(
+            witness,
+            Judgement.TRUNCATED,
+            f"TRUNCATED: the {witness.name} holds {_held(witness)}, the log ends at {log_end}",
         )
     found = hash_at(witness.seq) if witness.hash and witness.seq else None
     if witness.hash and witness.seq and not (found or "").startswith(witness.hash):
@@ -195,13 +213,13 @@ def judge(witness: Witness, log_end: int, hash_at: Callable[[int], str | None], 
             f"REWRITTEN: the {witness.name} holds {_held(witness)} with hash {witness.hash[:16]}…, the log's record "
             f"{witness.seq} has {(found or 'none')[:16]}…: the log was replaced or rewritten"
         )
-        return Verdict(witness, REWRITTEN, text)
-    return Verdict(witness, EXTENDS, f"extends {_held(witness)} ({witness.name})")
+        return WitnessVerdict(witness, Judgement.REWRITTEN, text)
+    return WitnessVerdict(witness, Judgement.EXTENDS, f"extends {_held(witness)} ({witness.name})")
 
 
 def judge_all(
     witnesses: Iterable[Witness], log_end: int, hash_at: Callable[[int], str | None], keys: KeyChain
-) -> list[Verdict]:
+) -> list[WitnessVerdict]:
     return [judge(witness, log_end, hash_at, keys) for witness in witnesses]
 
 
@@ -224,7 +242,7 @@ def parse(text: str) -> tuple[Witness, str | None, str | None]:
         raise SitegateError(f"{text!r} is neither SEQ:HASH nor a listing's QR text", fix) from None
     if len(fields_) != 2 or len(hash_text) < MIN_PAPER_HASH or seq < 1:
         raise SitegateError(f"{text!r}: a checkpoint needs a seq and at least {MIN_PAPER_HASH} hex digits", fix)
-    return Witness(name, CHECKPOINT, seq, hash_text), device, key
+    return Witness(name, Holds.CHECKPOINT, seq, hash_text), device, key
 
 
 def latest_in_ledger(db: sqlite_utils.Database) -> Checkpoint | None:
@@ -250,14 +268,12 @@ def _ledger_witnesses(db: sqlite_utils.Database) -> list[Witness]:
     """The newest registration the service accepted (the service holds it, so the log must too, with that hash),
     and the newest row the ledger set aside because the log lost it (queue/delivery.py): lasting proof of a cut."""
     found = []
-    row = db.execute(
-        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [State.DELIVERED]
-    ).fetchone()
-    if row:
-        found.append(Witness("ledger", DELIVERED, row[0], row[1]))
-    row = db.execute("SELECT seq, superseded_utc FROM superseded ORDER BY seq DESC LIMIT 1").fetchone()
-    if row:
-        found.append(Witness("ledger", LOST, row[0], wall_utc=row[1][:10]))
+    delivered = delivery.newest_delivered(db)
+    if delivered:
+        found.append(Witness("ledger", Holds.DELIVERED, *delivered))
+    lost = delivery.newest_superseded(db)
+    if lost:
+        found.append(Witness("ledger", Holds.LOST, lost[0], wall_utc=lost[1][:10]))
     return found
 
 
@@ -280,14 +296,17 @@ def witnesses(db: sqlite_utils.Database, head_file: Path) -> list[Witness]:
     return found
 
 
-def acknowledge(verdicts: list[Verdict], acknowledgement: Record | None) -> list[Verdict]:
-    """Broken verdicts the newest signed acknowledgement names stay visible, as ACKNOWLEDGED, and no longer stop
+def acknowledge(verdicts: list[WitnessVerdict], acknowledgement: Record | None) -> list[WitnessVerdict]:
+    """Broken verdicts the newest signed acknowledgement names stay visible, as acknowledged, and no longer stop
     checkpoints: a technician looked into them (`sitegate verify --acknowledge`), and the log says who and when."""
     if acknowledgement is None:
         return verdicts
     named, by = acknowledgement.data["findings"], acknowledgement.data["by"]
     note = f" (acknowledged by {by} on {acknowledgement.wall_utc[:10]}, record {acknowledgement.seq})"
-    return [Verdict(v.witness, ACKNOWLEDGED, v.text + note) if v.broken and v.finding in named else v for v in verdicts]
+    return [
+        WitnessVerdict(v.witness, Judgement.ACKNOWLEDGED, v.text + note) if v.broken and v.finding in named else v
+        for v in verdicts
+    ]
 
 
 def unacknowledged(log: LogView) -> list[Record]:
@@ -302,7 +321,9 @@ def unacknowledged(log: LogView) -> list[Record]:
     return found
 
 
-def check(log: LogView, head_file: Path, keys: KeyChain | None = None, also: Iterable[Witness] = ()) -> list[Verdict]:
+def check(
+    log: LogView, head_file: Path, keys: KeyChain | None = None, also: Iterable[Witness] = ()
+) -> list[WitnessVerdict]:
     """The live log against every witness the device can reach (status, the daemon, verify). keys: the log's, when
     the caller holds them already (the daemon: they change only while it is stopped); else read from the log.
     also: witnesses kept off the device that the caller holds (the daemon: the broker's retained checkpoint)."""
@@ -371,7 +392,7 @@ def checkpoint(
     only_if_moved: bool = False,
     keys: KeyChain | None = None,
     also: Iterable[Witness] = (),
-) -> tuple[Checkpoint | None, list[Verdict]]:
+) -> tuple[Checkpoint | None, list[WitnessVerdict]]:
     """Compare the head with its witnesses, then checkpoint it, unless a witness says the log was cut or replaced:
     those witnesses are then the evidence, and are left as they are. Returns the checkpoint (or None) and the
     verdicts. only_if_moved: skip when the ledger already holds this head and every witness is there (periodic).
@@ -381,6 +402,84 @@ def checkpoint(
         return None, verdicts
     last, held = log.last(), latest_in_ledger(ledger)
     unchanged = last is not None and held is not None and (held.seq, held.hash) == (last.seq, last.hash)
-    if only_if_moved and unchanged and all(verdict.state == EXTENDS for verdict in verdicts):
+    if only_if_moved and unchanged and all(verdict.state == Judgement.EXTENDS for verdict in verdicts):
         return None, verdicts
     return take(log, ledger, key, head_file, now_utc, reason), verdicts
+
+
+def record_findings(log: RegistrationLog, verdicts: list[WitnessVerdict]) -> bool:
+    """A broken witness is critical, a missing one a warning: both go to the journal and, once per change, to the
+    log (a head file deleted and written again at the next start leaves a signed trace). True when one is broken:
+    the caller shows the fault."""
+    noted = [v for v in verdicts if v.broken or v.state == Judgement.MISSING]
+    for verdict in noted:
+        level, name = (
+            (logging.CRITICAL, "log_witness_mismatch") if verdict.broken else (logging.WARNING, "witness_missing")
+        )
+        event(logger, name, level, witness=verdict.witness.name, problem=verdict.text)
+    if not noted:
+        return False
+    findings = [{**v.finding, "state": v.state} for v in noted]
+    recorded = next(log.newest(Kind.WITNESS_MISMATCH), None)
+    if recorded is None or recorded.data["findings"] != findings:  # once per discrepancy, not every heartbeat
+        last = log.last()
+        payload = {"findings": findings, "texts": [v.text for v in noted], "log_end": last.seq if last else 0}
+        try:
+            log.append(Kind.WITNESS_MISMATCH, payload)
+        except SitegateError as error:  # a full disk must not stop the heartbeat; the journal has it
+            event(logger, "witness_mismatch_not_recorded", logging.ERROR, problem=error.problem, fix=error.fix)
+    return any(verdict.broken for verdict in noted)
+
+
+class Checkpointer:
+    """The running daemon's checkpoints: its own connections (never the gate's), one checkpoint at a time from any
+    thread, and the witness the site bus brings (this gate's checkpoint as the broker or a peer holds it).
+
+    fault: called when a witness is broken or a checkpoint fails (the gate shows the fault and keeps registering)."""
+
+    def __init__(
+        self, log: RegistrationLog, ledger: sqlite_utils.Database, head_file: Path, fault: Callable[[], None]
+    ) -> None:
+        self.log = log
+        self.ledger = ledger
+        self.head_file = head_file
+        self.fault = fault
+        self.keys = KeyChain.of_log(log)  # a key changes only while the daemon is stopped
+        self.lock = threading.Lock()
+        self.bus_witness: Witness | None = None
+
+    def checkpoint(self, reason: Reason) -> None:
+        """Compare the log's head with its witnesses and checkpoint it; when the log no longer extends them, raise
+        the alarm (journal, fault, a signed record of it in the log) and keep registering. Nothing here may stop
+        the daemon: a damaged witness or a full disk is logged with its fix and the gate goes on."""
+        with self.lock:
+            try:
+                _, verdicts = checkpoint(
+                    self.log,
+                    self.ledger,
+                    self.log.key,
+                    self.head_file,
+                    format_utc(self.log.clock.now()),
+                    reason,
+                    reason == Reason.PERIODIC,
+                    self.keys,
+                    [self.bus_witness] if self.bus_witness else [],
+                )
+                if record_findings(self.log, verdicts):
+                    self.fault()
+            except Exception as error:  # noqa: BLE001 - the heartbeat, the start and the stop must survive it
+                problem = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
+                fix = getattr(error, "fix", None) or "check free disk (`sitegate status`) and `sitegate verify`"
+                event(logger, "checkpoint_failed", logging.ERROR, reason=reason, problem=problem, fix=fix)
+                self.fault()
+
+    def held_elsewhere(self, held: Checkpoint, held_by: str) -> None:
+        """This gate's checkpoint as the broker (retained) or a peer holds it: a witness a rollback of the data
+        directory cannot reach. The highest seen counts; the log is judged against it at once. One this gate did not
+        sign is no evidence of anything but of who sent it (anyone with a peer's password): said, never judged."""
+        if not held.signed_by(self.keys.at(held.seq)):
+            event(logger, "bus_checkpoint_forged", logging.ERROR, held_by=held_by, seq=held.seq)
+            return
+        if self.bus_witness is None or held.seq > self.bus_witness.seq:
+            self.bus_witness = Witness.of(held_by, held)
+            self.checkpoint(Reason.PERIODIC)

@@ -26,7 +26,7 @@ from sitegate.service.presence_rest_v1 import ItemResult
 logger = logging.getLogger("sitegate.delivery")
 
 
-class State(StrEnum):
+class DeliveryState(StrEnum):
     """A registration's delivery state. SQL below binds these values; it spells none of them."""
 
     PENDING = "pending"
@@ -71,17 +71,18 @@ def _ledgered(db: sqlite_utils.Database) -> int:
 
 def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
     log = LogView(db)
-    counts = dict.fromkeys(State, 0)
+    counts = dict.fromkeys(DeliveryState, 0)
     counts.update(db.execute("SELECT state, count(*) FROM delivery GROUP BY state").fetchall())
     ledgered = _ledgered(db)
     counts["pending"] += log.count_kind(Kind.REGISTRATION, after=ledgered)
     row = db.execute(
-        "SELECT seq FROM delivery WHERE state IN (?, ?) ORDER BY seq LIMIT 1", [State.PENDING, State.IN_FLIGHT]
+        "SELECT seq FROM delivery WHERE state IN (?, ?) ORDER BY seq LIMIT 1",
+        [DeliveryState.PENDING, DeliveryState.IN_FLIGHT],
     ).fetchone()
     oldest = log.get(row[0]) if row else next(log.records(ledgered + 1, Kind.REGISTRATION), None)
     oldest = (oldest.seq, oldest.wall_utc) if oldest else None
     age = round((now - parse_utc(oldest[1])).total_seconds(), 3) if oldest else None
-    symptom = get_meta(db, "last_error_symptom", DELIVERY_META)
+    symptom = _get_meta(db, "last_error_symptom", DELIVERY_META)
     return QueueSummary(
         pending=counts["pending"],
         in_flight=counts["in_flight"],
@@ -90,14 +91,14 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         oldest_pending_seq=oldest[0] if oldest else None,
         oldest_pending_utc=oldest[1] if oldest else None,
         oldest_pending_age_s=age,
-        last_delivery_utc=get_meta(db, "last_delivery_utc", DELIVERY_META),
-        last_error=get_meta(db, "last_error", DELIVERY_META),
+        last_delivery_utc=_get_meta(db, "last_delivery_utc", DELIVERY_META),
+        last_error=_get_meta(db, "last_error", DELIVERY_META),
         last_error_class=error_class(db, symptom),
         last_error_symptom=symptom,
-        last_error_utc=get_meta(db, "last_error_utc", DELIVERY_META),
-        first_failure_utc=get_meta(db, "first_failure_utc", DELIVERY_META),
-        failed_attempts=int(get_meta(db, "failed_attempts", DELIVERY_META) or 0),
-        resends=int(get_meta(db, "resends", DELIVERY_META) or 0),
+        last_error_utc=_get_meta(db, "last_error_utc", DELIVERY_META),
+        first_failure_utc=_get_meta(db, "first_failure_utc", DELIVERY_META),
+        failed_attempts=int(_get_meta(db, "failed_attempts", DELIVERY_META) or 0),
+        resends=int(_get_meta(db, "resends", DELIVERY_META) or 0),
     )
 
 
@@ -135,7 +136,7 @@ def _set_aside_lost(ledger: sqlite_utils.Database, now: str) -> int:
             break
         first_lost = seq
     lost = ledger.execute(
-        "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [State.DELIVERED, first_lost]
+        "SELECT count(*), sum(state = ?) FROM delivery WHERE seq >= ?", [DeliveryState.DELIVERED, first_lost]
     ).fetchone()
     columns = ", ".join(ledger["delivery"].columns_dict)  # named: later versions add columns to both tables
     ledger.execute(
@@ -161,7 +162,7 @@ def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
     new = LogView(ledger).registrations_after(_ledgered(ledger))
     return ledger.conn.executemany(
         "INSERT INTO delivery (seq, reference, state, attempts, expected_remarks, hash) VALUES (?, ?, ?, 0, ?, ?)",
-        [(seq, f"{device_id}-{seq}", State.PENDING, expected, hash_) for seq, hash_, expected in new],
+        [(seq, f"{device_id}-{seq}", DeliveryState.PENDING, expected, hash_) for seq, hash_, expected in new],
     ).rowcount
 
 
@@ -176,12 +177,12 @@ def take_batch(
             "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
             "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
             "ORDER BY d.seq LIMIT ?",
-            [State.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
+            [DeliveryState.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
             "UPDATE delivery SET state = ?, attempts = attempts + 1, updated_utc = ? WHERE seq = ?",
-            [(State.IN_FLIGHT, now, row[0]) for row in rows],
+            [(DeliveryState.IN_FLIGHT, now, row[0]) for row in rows],
         )
     return [Pending(seq, ref, records[seq].payload, records[seq].wall_utc, corrected) for seq, ref, corrected in rows]
 
@@ -198,11 +199,11 @@ def release(
         db.conn.executemany(
             "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ?, "
             "lost_answers = lost_answers + ? WHERE seq = ?",
-            [(State.PENDING, error, symptom, now, int(answer_lost), seq) for seq in seqs],
+            [(DeliveryState.PENDING, error, symptom, now, int(answer_lost), seq) for seq in seqs],
         )
-        attempts = int(get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
-        first = get_meta(db, "first_failure_utc", DELIVERY_META) or now
-        set_meta(
+        attempts = int(_get_meta(db, "failed_attempts", DELIVERY_META) or 0) + 1
+        first = _get_meta(db, "first_failure_utc", DELIVERY_META) or now
+        _set_meta(
             db,
             DELIVERY_META,
             last_error=error,
@@ -225,7 +226,7 @@ def settle(
                     "UPDATE delivery SET state = ?, service_id = ?, validity = ?, remarks = ?, "
                     "last_error = NULL, error_class = NULL, updated_utc = ?, delivered_utc = ? WHERE seq = ?",
                     [
-                        State.DELIVERED,
+                        DeliveryState.DELIVERED,
                         result.service_id,
                         result.validity,
                         json.dumps(list(result.remarks)),
@@ -237,49 +238,130 @@ def settle(
             else:
                 db.execute(
                     "UPDATE delivery SET state = ?, last_error = ?, error_class = ?, updated_utc = ? WHERE seq = ?",
-                    [State.REJECTED, result.reason, State.REJECTED, now, seq],
+                    [DeliveryState.REJECTED, result.reason, DeliveryState.REJECTED, now, seq],
                 )
         if any(result.created for _, result in outcomes):
-            set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
+            _set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
         if server_offset_s is not None:
-            set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
+            _set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:
     """After a crash, what was in flight may or may not have reached the service: send it again, and count it
     (its answer, if the call went out, was lost with the process)."""
     with immediate(db):
-        count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [State.IN_FLIGHT]).fetchone()[0]
+        count = db.execute("SELECT count(*) FROM delivery WHERE state = ?", [DeliveryState.IN_FLIGHT]).fetchone()[0]
         if count:
             db.execute(
                 "UPDATE delivery SET state = ?, lost_answers = lost_answers + 1 WHERE state = ?",
-                [State.PENDING, State.IN_FLIGHT],
+                [DeliveryState.PENDING, DeliveryState.IN_FLIGHT],
             )
-            set_meta(db, DELIVERY_META, resends=int(get_meta(db, "resends", DELIVERY_META) or 0) + count)
+            _set_meta(db, DELIVERY_META, resends=int(_get_meta(db, "resends", DELIVERY_META) or 0) + count)
     return count
 
 
-def set_meta(db: sqlite_utils.Database, table: str = "meta", /, **values: object) -> None:
-    """Key-value notes: `meta` in the log's file (device, heartbeat, outages), `delivery_meta` in the ledger."""
+def _set_meta(db: sqlite_utils.Database, table: str, /, **values: object) -> None:
+    """Key-value notes: `meta` in the log's file (device, heartbeat, outages), `delivery_meta` in the ledger. Only
+    the named accessors below spell a key."""
     db.conn.executemany(
         f"INSERT INTO {table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [(key, None if value is None else str(value)) for key, value in values.items()],
     )
 
 
-def get_meta(db: sqlite_utils.Database, key: str, table: str = "meta") -> str | None:
+def _get_meta(db: sqlite_utils.Database, key: str, table: str = "meta") -> str | None:
     row = db.execute(f"SELECT value FROM {table} WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
 
 
-INTERNET_OK = "internet_ok"  # the outage probes' latest verdict on the independent reference host, in `meta`
-OUTAGE_CLASS = "outage_class"  # the open outage episode's cause, kept by the outage journal in `meta`
+# The daemon's notes beside the records, each with a name (in `meta`, the log's file; the caller's transaction).
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What the daemon last said of itself: its heartbeat, its readers online then, and a clean stop."""
+
+    heartbeat_utc: str | None
+    stopped_utc: str | None
+    readers_online: tuple[str, ...]
+
+
+def note_heartbeat(db: sqlite_utils.Database, now_utc: str, readers_online: list[str]) -> None:
+    _set_meta(db, "meta", heartbeat_utc=now_utc, reader_online=",".join(readers_online))
+
+
+def note_stopped(db: sqlite_utils.Database, now_utc: str) -> None:
+    _set_meta(db, "meta", stopped_utc=now_utc)
+
+
+def liveness(db: sqlite_utils.Database) -> Liveness:
+    readers = tuple(name for name in (_get_meta(db, "reader_online") or "").split(",") if name)
+    return Liveness(_get_meta(db, "heartbeat_utc"), _get_meta(db, "stopped_utc"), readers)
+
+
+@dataclass(frozen=True)
+class OutageNote:
+    """The open outage episode as the outage journal keeps it across a restart (all None: no episode open)."""
+
+    episode: int | None = None  # the seq of the record that opened it
+    state: str | None = None
+    since_utc: str | None = None
+    cause: str | None = None
+
+
+def outage_note(db: sqlite_utils.Database) -> OutageNote:
+    episode = _get_meta(db, "outage_episode")
+    return OutageNote(
+        int(episode) if episode else None,
+        _get_meta(db, "outage_state"),
+        _get_meta(db, "outage_since"),
+        _get_meta(db, "outage_class"),
+    )
+
+
+def note_outage(db: sqlite_utils.Database, note: OutageNote) -> None:
+    _set_meta(
+        db,
+        "meta",
+        outage_episode=note.episode,
+        outage_state=note.state,
+        outage_since=note.since_utc,
+        outage_class=note.cause,
+    )
+
+
+def note_internet_ok(db: sqlite_utils.Database, ok: bool | None) -> None:
+    """The outage probes' latest verdict on the independent reference host (None: not configured)."""
+    _set_meta(db, "meta", internet_ok=None if ok is None else int(ok))
+
+
+# The forwarder's notes in the ledger (`delivery_meta`).
+
+
+def service_offset(db: sqlite_utils.Database) -> tuple[float | None, str | None]:
+    """The service's `Date` against this clock at the last answer (positive: this clock behind), and when."""
+    offset = _get_meta(db, "service_offset_s", DELIVERY_META)
+    return (float(offset) if offset else None), _get_meta(db, "service_offset_utc", DELIVERY_META)
+
+
+def note_sends(db: sqlite_utils.Database, calls: int, failed: int, now_utc: str) -> None:
+    """The forwarder's calls and failures of the last hour, and when it counted them (an idle gate's age out)."""
+    _set_meta(db, DELIVERY_META, sends_last_hour=f"{calls},{failed},{now_utc}")
+
+
+def sends(db: sqlite_utils.Database) -> tuple[int, int, str] | None:
+    """The last hour's calls and failures as the forwarder last wrote them, and when (None: never written)."""
+    counted = _get_meta(db, "sends_last_hour", DELIVERY_META)
+    if not counted:
+        return None
+    calls, failed, at_utc = counted.split(",")
+    return int(calls), int(failed), at_utc
 
 
 def judged_class(db: sqlite_utils.Database, symptom: str) -> str:
     """Who must act on a failed call, now: while an outage episode is open, the journal's verdict (one rule, one
     answer: the queue and `sitegate outage` never disagree); else the rule on the symptom and the reference."""
-    return get_meta(db, OUTAGE_CLASS) or cause(symptom, internet_ok(db))
+    return _get_meta(db, "outage_class") or cause(symptom, internet_ok(db))
 
 
 def error_class(db: sqlite_utils.Database, symptom: str | None) -> str | None:
@@ -287,14 +369,14 @@ def error_class(db: sqlite_utils.Database, symptom: str | None) -> str | None:
     old error is never re-labelled by later probes)."""
     if symptom is None:
         return None
-    return get_meta(db, OUTAGE_CLASS) or get_meta(db, "last_error_class", DELIVERY_META) or cause(symptom, None)
+    return _get_meta(db, "outage_class") or _get_meta(db, "last_error_class", DELIVERY_META) or cause(symptom, None)
 
 
 def internet_ok(db: sqlite_utils.Database) -> bool | None:
     """Whether the independent reference host answered at the last probe (None: not configured, not probed).
 
     `meta` lives in the log's file; SQLite finds it in the attached file from the ledger's connection too."""
-    value = get_meta(db, INTERNET_OK)
+    value = _get_meta(db, "internet_ok")
     return None if value is None else value == "1"
 
 
@@ -305,3 +387,83 @@ def expect_remark(db: sqlite_utils.Database, seqs: list[int], code: int) -> None
             row = db.execute("SELECT expected_remarks FROM delivery WHERE seq = ?", [seq]).fetchone()
             expected = set(json.loads(row[0] or "[]")) | {code}
             db.execute("UPDATE delivery SET expected_remarks = ? WHERE seq = ?", [json.dumps(sorted(expected)), seq])
+
+
+# Reads of the ledger for other modules: the rows, as values; no other module spells its SQL.
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One registration's delivery as the ledger holds it."""
+
+    seq: int
+    reference: str
+    state: str
+    service_id: str | None
+    remarks: tuple[int, ...]  # the service's
+    expected_remarks: tuple[int, ...]  # the device's own expectation
+    last_error: str | None
+    delivered_utc: str | None
+    lost_answers: int
+
+
+_ROW = "seq, reference, state, service_id, remarks, expected_remarks, last_error, delivered_utc, lost_answers"
+
+
+def _row(values: tuple) -> LedgerRow:
+    seq, reference, state, service_id, remarks, expected, error, delivered, lost = values
+    return LedgerRow(
+        seq, reference, state, service_id, tuple(json.loads(remarks or "[]")), tuple(json.loads(expected or "[]")),
+        error, delivered, lost or 0,
+    )  # fmt: skip
+
+
+def rows(db: sqlite_utils.Database) -> list[LedgerRow]:
+    """Every row, in seq order (the demo's closing table)."""
+    return [_row(values) for values in db.execute(f"SELECT {_ROW} FROM delivery ORDER BY seq")]
+
+
+def remarked_or_rejected(db: sqlite_utils.Database) -> list[LedgerRow]:
+    """The rows someone may have to act on: refused, or answered with remarks."""
+    return [
+        _row(values)
+        for values in db.execute(
+            f"SELECT {_ROW} FROM delivery WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]') ORDER BY seq",
+            [DeliveryState.REJECTED],
+        )
+    ]
+
+
+def newest_delivered(db: sqlite_utils.Database) -> tuple[int, str | None] | None:
+    """The newest registration the service accepted: its seq and the hash the ledger took in (a witness)."""
+    row = db.execute(
+        "SELECT seq, hash FROM delivery WHERE state = ? ORDER BY seq DESC LIMIT 1", [DeliveryState.DELIVERED]
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def newest_superseded(db: sqlite_utils.Database) -> tuple[int, str] | None:
+    """The newest row set aside because the log lost it (_set_aside_lost): its seq and when it was set aside."""
+    row = db.execute("SELECT seq, superseded_utc FROM superseded ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def longest_wait_since(db: sqlite_utils.Database, since_utc: str) -> float | None:
+    """The longest a registration delivered since `since_utc` waited between its capture and its delivery (s)."""
+    return db.execute(
+        "SELECT max((julianday(d.delivered_utc) - julianday(r.wall_utc)) * 86400) FROM delivery d "
+        "JOIN records r ON r.seq = d.seq WHERE d.delivered_utc >= ?",
+        [since_utc],
+    ).fetchone()[0]
+
+
+def corrected_seqs(db: sqlite_utils.Database) -> set[int]:
+    """Registrations the ledger holds a corrected time for (re-dated after a clock sync)."""
+    return {row[0] for row in db.execute("SELECT seq FROM delivery WHERE corrected_utc IS NOT NULL")}
+
+
+def correct_times(db: sqlite_utils.Database, corrected: list[tuple[int, str]], correction_seq: int) -> None:
+    """The corrected times (seq, corrected_utc) the service receives, from the signed correction record
+    `correction_seq` (inside the caller's transaction, after catch_up)."""
+    db.conn.executemany("UPDATE delivery SET corrected_utc = ? WHERE seq = ?", [(utc, seq) for seq, utc in corrected])
+    _set_meta(db, DELIVERY_META, last_correction_seq=correction_seq)

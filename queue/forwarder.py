@@ -18,7 +18,7 @@ import sqlite_utils
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
 from tenacity.wait import wait_base
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.config import Config
 from sitegate.jsonlog import event
@@ -67,7 +67,7 @@ class Forwarder:
         db: sqlite_utils.Database,
         config: Config,
         client: ServiceClient,
-        clock: Clock = SYSTEM,
+        clock: Clock,
         sleep: Callable[[float], None] | None = None,
         wait: wait_base | None = None,
         on_failure: Callable[[DeliveryFailure], None] = lambda failure: None,
@@ -124,7 +124,7 @@ class Forwarder:
 
     def _idle_until_woken(self, seconds: float) -> None:
         """Nothing pending: wait for the daemon to signal a new registration, or for the next look."""
-        if self.wake.wait(seconds):
+        if self.clock.wait(seconds, self.wake):
             self.gather(GATHER_S)
         self.wake.clear()
 
@@ -246,8 +246,7 @@ class Forwarder:
         if failed or had_failures:
             self.yield_to_gate()
             with immediate(self.db):
-                counted = f"{calls},{failed},{format_utc(self.now())}"  # when: an idle gate's counts age out
-                delivery.set_meta(self.db, delivery.DELIVERY_META, sends_last_hour=counted)
+                delivery.note_sends(self.db, calls, failed, format_utc(self.now()))
 
     def _deliver_unless_stopping(self, report: ForwardReport) -> int:
         return 0 if self.stopping.is_set() else self.deliver_batch(report)

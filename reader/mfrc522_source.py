@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.config import ReaderConfig
 from sitegate.jsonlog import event
 from sitegate.reader.sources import BadgeRead, BadRead
@@ -221,7 +221,7 @@ class Protocol:
 
 
 class Mfrc522Source:
-    def __init__(self, reader: ReaderConfig, clock: Clock = SYSTEM) -> None:
+    def __init__(self, reader: ReaderConfig, clock: Clock) -> None:
         import RPi.GPIO as gpio  # noqa: N813 - only on the device (or behind the tests' fake)
         from mfrc522 import MFRC522
 

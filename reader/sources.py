@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.domain.identifiers import normalise_badge_uid
 from sitegate.errors import IdentifierError, SitegateError
 
@@ -74,7 +74,7 @@ def parse_line(line: str, default_reader: str, monotonic_ns: int) -> BadgeRead |
 
 
 class FifoSource:
-    def __init__(self, path: Path, name: str, clock: Clock = SYSTEM) -> None:
+    def __init__(self, path: Path, name: str, clock: Clock) -> None:
         self.clock = clock
         self.path = Path(path)
         self.name = name
@@ -126,7 +126,7 @@ class FifoSource:
 class LineSource:
     """A keyboard-wedge reader types the UID and Enter: in development, that is standard input."""
 
-    def __init__(self, stream: TextIO, name: str, clock: Clock = SYSTEM) -> None:
+    def __init__(self, stream: TextIO, name: str, clock: Clock) -> None:
         self.clock = clock
         self.stream = stream
         self.name = name
@@ -149,7 +149,7 @@ class EvdevSource:
     """A USB keyboard-wedge reader on the device: its key presses read from /dev/input with evdev (grabbed, so
     the UIDs it types go nowhere else). Imported only when configured."""
 
-    def __init__(self, device_path: Path, name: str, clock: Clock = SYSTEM) -> None:
+    def __init__(self, device_path: Path, name: str, clock: Clock) -> None:
         self.clock = clock
         import evdev  # only on the device (or behind the tests' fake)
 

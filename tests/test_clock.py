@@ -25,7 +25,6 @@ from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.metrics import Metrics
 from sitegate.queue import delivery
-from sitegate.queue.database import immediate
 from sitegate.queue.verify import verify
 
 # Captured from chronyc 4.3 (Debian 12).
@@ -286,9 +285,8 @@ def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(conf
     assert watch.check().state == "synced"  # the clock an hour slow since boot
 
     def service_said(offset_s: float, minutes_later: float) -> None:
-        with immediate(device.ledger):
-            seen = format_utc(clock.wall + timedelta(minutes=minutes_later))
-            delivery.set_meta(device.ledger, delivery.DELIVERY_META, service_offset_s=offset_s, service_offset_utc=seen)
+        seen = format_utc(clock.wall + timedelta(minutes=minutes_later))
+        delivery.settle(device.ledger, [], seen, server_offset_s=offset_s)  # an answer with its Date, nothing in it
 
     service_said(3600.3, 5)
     status = run_sitegate("status", "--json", config=config_file)

@@ -11,6 +11,7 @@ from gpiozero.pins.mock import MockFactory
 
 from sitegate import config as configuration
 from sitegate import doctor
+from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading
 from sitegate.device import Device
@@ -61,7 +62,7 @@ class Bench:
 def test_every_step_passes_and_the_run_is_signed(chip, gate, clock):
     device, _ = gate
     bench = Bench()
-    steps, seq = doctor.run(device, bench.hardware, clock)
+    steps, seq = doctor.run(device, clock, bench.hardware)
     assert [(s.name, s.result) for s in steps] == [
         ("reader gate", "pass"),
         ("signals", "pass"),
@@ -90,7 +91,7 @@ def test_each_failure_says_what_to_fix(chip, gate, service):
     bench.hardware.disk_free = lambda config: 10 * 2**20
     bench.hardware.printer = lambda spec: (_ for _ in ()).throw(OSError("USB device not found"))
     bench.hardware.token = lambda config: (_ for _ in ()).throw(OSError("refused"))
-    steps = {step.name: step for step in doctor.run(device, bench.hardware)[0]}
+    steps = {step.name: step for step in doctor.run(device, SYSTEM, bench.hardware)[0]}
     for name in ("reader gate", "printer", "service token", "clock", "disk", "watchdog"):
         assert steps[name].result == "fail" and steps[name].fix, steps[name]
     assert "SPI" in steps["reader gate"].fix and "USB device not found" in steps["printer"].detail

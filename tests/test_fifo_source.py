@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 
+from sitegate.clock import SYSTEM
 from sitegate.reader.sources import MAX_LINE_BYTES, BadgeRead, BadRead, FifoSource
 
 
 def reads_after_writing(path, data: bytes, count: int) -> list:
-    source = FifoSource(path, "gate")
+    source = FifoSource(path, "gate", SYSTEM)
     source.prepare()
     writer = threading.Thread(target=lambda: write_all(path, data))
     writer.start()

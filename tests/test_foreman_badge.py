@@ -58,7 +58,7 @@ def test_twice_within_the_gesture_asks_for_the_listing_and_registers_nobody(devi
     second = gate.badge(read("0F0F0F0F", after_s=1.5))
     assert (second.outcome, second.signal) == (Result.PRINT_REQUESTED, Signal.PRINT_REQUESTED)
     assert gate.release(dataclasses.replace(read("0F0F0F0F"), monotonic_ns=0)) is None
-    assert gate.held == {} and registrations(device) == 0
+    assert gate.gesture.held == {} and registrations(device) == 0
     worker = gate.badge(read("04A1B2C3"))  # a worker is never held
     assert worker.outcome == Result.REGISTERED and registrations(device) == 1
 
@@ -71,7 +71,7 @@ def test_tapping_on_after_the_print_request_is_the_same_request(device, clock, c
     for _ in range(2):
         again = gate.badge(read("0F0F0F0F", after_s=2))
         assert (again.outcome, again.signal) == (Result.DUPLICATE_SUPPRESSED, Signal.PRINT_REQUESTED)
-    assert gate.held == {} and registrations(device) == 0
+    assert gate.gesture.held == {} and registrations(device) == 0
     later = read("0F0F0F0F", after_s=3.5)  # the gesture time after the last tap: a new gesture
     assert gate.badge(later).outcome == Result.FOREMAN_HELD
     clock.advance(3)

@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import pytest
 
+from sitegate.clock import SYSTEM
 from sitegate.reader.sources import BadgeRead, BadRead, EvdevSource, LineSource
 
 Event = namedtuple("Event", "type code value")
@@ -69,7 +70,7 @@ def fake_evdev(monkeypatch):
 def test_evdev_source_types_uids_from_key_presses(fake_evdev, tmp_path):
     path = str(tmp_path / "event-kbd")
     fake_evdev[path] = typed("04A1B2C3\n") + [Event(1, CODES["KEY_LEFTSHIFT"], 1)] + typed("0D\n")
-    source = EvdevSource(path, "desk")
+    source = EvdevSource(path, "desk", SYSTEM)
     source.prepare()
     assert source.device.grabbed
     stop, reads = threading.Event(), []
@@ -85,11 +86,11 @@ def test_missing_input_device_says_what_to_check(fake_evdev, tmp_path):
     from sitegate.errors import SitegateError
 
     with pytest.raises(SitegateError, match="input_device"):
-        EvdevSource(tmp_path / "nothing", "desk").prepare()
+        EvdevSource(tmp_path / "nothing", "desk", SYSTEM).prepare()
 
 
 def test_standard_input_in_development():
-    source = LineSource(io.StringIO("04a1b2c3\n\nnot-a-uid\n04:11:22:33:44:55:66 exit\n"), "desk")
+    source = LineSource(io.StringIO("04a1b2c3\n\nnot-a-uid\n04:11:22:33:44:55:66 exit\n"), "desk", SYSTEM)
     reads = list(source.reads(threading.Event()))
     assert [type(r).__name__ for r in reads] == ["BadgeRead", "BadRead", "BadgeRead"]
     assert reads[2].uid == "04112233445566" and reads[2].reader == "exit"
@@ -99,7 +100,7 @@ def test_a_stuck_key_is_one_bad_read_of_bounded_size(fake_evdev, tmp_path):
     path = str(tmp_path / "event-kbd")
     fake_evdev[path] = typed("A" * 5000 + "\n04A1B2C3\n")
     stop, reads = threading.Event(), []
-    for read in EvdevSource(path, "desk").reads(stop):
+    for read in EvdevSource(path, "desk", SYSTEM).reads(stop):
         reads.append(read)
         if len(reads) == 2:
             stop.set()

@@ -113,7 +113,8 @@ def test_10_in_and_out_times_are_both_shown(day):
     config = configuration.load(day.config)
     device = Device.open(config)
     try:
-        listing = paper.build(device, datetime.now(UTC).astimezone(BRUSSELS).date())
+        now = datetime.now(UTC)
+        listing = paper.build(device, now.astimezone(BRUSSELS).date(), now=now)
     finally:
         device.close()
     [only_out] = [row for row in listing.rows if row.last_name == "Outonly"]

@@ -116,8 +116,7 @@ def summary(device, clock):
 
 
 def delivered_once(device, clock):
-    with immediate(device.ledger):
-        delivery.set_meta(device.ledger, delivery.DELIVERY_META, last_delivery_utc=format_utc(clock.wall))
+    delivery.settle(device.ledger, [(0, ItemResult(True, "service-0"))], format_utc(clock.wall))  # no row: the note
 
 
 def scripted(clock, failed=None, symptom=None, reference=True):
@@ -214,7 +213,7 @@ def test_never_connected_is_signed_evidence_not_an_outage(device, clock, config_
 
 def test_power_loss_seen_as_a_heartbeat_gap(device, clock):
     with immediate(device.db):
-        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall))
+        delivery.note_heartbeat(device.db, format_utc(clock.wall), [])
     clock.advance(3600)
     seq = OutageJournal(device.log, grace_s=300).power_gap(clock.wall, heartbeat_s=60)
     assert seq is not None
@@ -222,7 +221,8 @@ def test_power_loss_seen_as_a_heartbeat_gap(device, clock):
     assert outage.cause == Cause.INFRASTRUCTURE and outage.as_dict(clock.wall)["duration_s"] == 3600
     # a clean stop is no power loss
     with immediate(device.db):
-        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall), stopped_utc=format_utc(clock.wall))
+        delivery.note_heartbeat(device.db, format_utc(clock.wall), [])
+        delivery.note_stopped(device.db, format_utc(clock.wall))
     clock.advance(3600)
     assert OutageJournal(device.log, grace_s=300).power_gap(clock.wall, heartbeat_s=60) is None
 
@@ -389,7 +389,7 @@ def test_send_counts_of_an_idle_gate_age_out_of_the_last_hour(device, clock):
     from sitegate.status import sends_last_hour
 
     with immediate(device.ledger):
-        delivery.set_meta(device.ledger, delivery.DELIVERY_META, sends_last_hour=f"10,5,{format_utc(clock.wall)}")
+        delivery.note_sends(device.ledger, 10, 5, format_utc(clock.wall))
     assert sends_last_hour(device.db, clock.wall)[:2] == (10, 5)
     clock.advance(3601)
     assert sends_last_hour(device.db, clock.wall)[:2] == (0, 0)

@@ -11,8 +11,9 @@ from sitegate.status import STALL_MARGIN_S, collect
 
 def beat(device, at, stopped=None) -> None:
     with database.immediate(device.db):
-        stopped_utc = format_utc(stopped) if stopped else None
-        delivery.set_meta(device.db, heartbeat_utc=format_utc(at), reader_online="gate", stopped_utc=stopped_utc)
+        delivery.note_heartbeat(device.db, format_utc(at), ["gate"])
+        if stopped:
+            delivery.note_stopped(device.db, format_utc(stopped))
 
 
 def test_a_late_heartbeat_is_a_stall_a_clean_stop_is_not(device, clock):

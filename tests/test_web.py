@@ -538,13 +538,14 @@ def test_the_gate_counts_as_stopped_once_its_heartbeat_is_late_or_at_once_after_
     beat = device.config.gate.heartbeat_s
     assert not daemon_running(device.db, beat, clock.wall)  # never started
     with immediate(device.db):
-        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall))
+        delivery.note_heartbeat(device.db, format_utc(clock.wall), [])
     clock.advance(beat + STALL_MARGIN_S)
     assert daemon_running(device.db, beat, clock.wall)
     clock.advance(1)
     assert not daemon_running(device.db, beat, clock.wall)
     with immediate(device.db):
-        delivery.set_meta(device.db, heartbeat_utc=format_utc(clock.wall), stopped_utc=format_utc(clock.wall))
+        delivery.note_heartbeat(device.db, format_utc(clock.wall), [])
+        delivery.note_stopped(device.db, format_utc(clock.wall))
     assert not daemon_running(device.db, beat, clock.wall)
 
 

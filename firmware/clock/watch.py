@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from sitegate.clock import SYSTEM, Clock, ClockReading, ClockState, read_boot_id, timesource
+from sitegate.clock import Clock, ClockReading, ClockState, read_boot_id, timesource
 from sitegate.clock.timefmt import format_utc, parse_utc, show
 from sitegate.clock.timesource import TimeReading
 from sitegate.jsonlog import event
@@ -88,7 +88,7 @@ class ClockWatch:
         ledger: sqlite_utils.Database,
         read: Callable[[], TimeReading],
         warn_threshold_s: float,
-        clock: Clock = SYSTEM,
+        clock: Clock,
         boot_id: str | None = None,
     ) -> None:
         self.log = log
@@ -204,9 +204,8 @@ class ClockWatch:
 
     def _service_offset_since_step(self) -> float | None:
         """The service's Date against this clock, when measured after the step (None: not measured since)."""
-        seen = delivery.get_meta(self.ledger, "service_offset_utc", delivery.DELIVERY_META)
-        offset = delivery.get_meta(self.ledger, "service_offset_s", delivery.DELIVERY_META)
-        return float(offset) if offset is not None and seen != self._date_seen else None
+        offset, seen = delivery.service_offset(self.ledger)
+        return offset if offset is not None and seen != self._date_seen else None
 
     def _record_step(self, reading: TimeReading, jump: float, at_ns: int) -> None:
         """The step, with the time carried over it (when the clock was trusted before it)."""
@@ -216,7 +215,7 @@ class ClockWatch:
                 "true_utc": format_utc(self._anchor.true_utc),
                 "monotonic_ns": self._anchor.monotonic_ns,
             }
-            self._date_seen = delivery.get_meta(self.ledger, "service_offset_utc", delivery.DELIVERY_META)
+            self._date_seen = delivery.service_offset(self.ledger)[1]
         self._record(ClockState.STEPPED, reading, **extra)
 
     def _warn(self, reading: TimeReading, synced: bool, warning: str | None) -> None:
@@ -243,7 +242,7 @@ class ClockWatch:
         the ledger gets the corrected time the service receives, the originals stay untouched."""
         if anchor is None:
             return 0
-        corrected = _corrected(self.log.db)
+        corrected = delivery.corrected_seqs(self.log.db)
         rows = [(r.seq, r.monotonic_ns) for r in self.log.not_synced(self.boot_id) if r.seq not in corrected]
         if not rows:
             return 0
@@ -264,23 +263,14 @@ class ClockWatch:
         )
         with immediate(self.ledger):
             delivery.catch_up(self.ledger, self.log.device_id, format_utc(true_now))
-            self.ledger.conn.executemany(
-                "UPDATE delivery SET corrected_utc = ? WHERE seq = ?",
-                [(c["corrected_utc"], c["seq"]) for c in corrections],
-            )
-            delivery.set_meta(self.ledger, delivery.DELIVERY_META, last_correction_seq=record.seq)
+            delivery.correct_times(self.ledger, [(c["seq"], c["corrected_utc"]) for c in corrections], record.seq)
         event(logger, "registrations_redated", count=len(corrections), correction_seq=record.seq)
         return len(corrections)
 
 
-def _corrected(db) -> set[int]:
-    """Registrations the ledger holds a corrected time for."""
-    return {row[0] for row in db.execute("SELECT seq FROM delivery WHERE corrected_utc IS NOT NULL")}
-
-
 def unsynced_records(log: LogView) -> int:
     """Registrations captured while the clock was not trusted, and not (yet) re-dated."""
-    corrected = _corrected(log.db)
+    corrected = delivery.corrected_seqs(log.db)
     return sum(1 for record in log.not_synced() if record.seq not in corrected)
 
 
@@ -290,16 +280,10 @@ def last_clock_event(log: RegistrationLog) -> tuple[str, str | None]:
     return (record.data["event"], record.wall_utc) if record else (ClockState.UNKNOWN, None)
 
 
-def service_offset(db) -> tuple[float | None, str | None]:
-    """The service's `Date` against this clock at the last answer (positive: this clock behind), and when."""
-    offset = delivery.get_meta(db, "service_offset_s", delivery.DELIVERY_META)
-    return (float(offset) if offset else None), delivery.get_meta(db, "service_offset_utc", delivery.DELIVERY_META)
-
-
 def service_dispute(log: LogView, synced: bool, source: str, tolerance_s: float) -> str | None:
     """Why a clock called synced must not be reported so: the service's `Date` disagrees beyond the tolerance.
     Says which to believe, and why (None: no disagreement, or the clock is not called synced anyway)."""
-    offset, seen = service_offset(log.db)
+    offset, seen = delivery.service_offset(log.db)
     if not synced or offset is None or abs(offset) <= tolerance_s:
         return None
     said = f"the service's Date was {offset:+.0f} s from this clock at {show(seen)} (tolerance {tolerance_s:.0f} s)"

@@ -17,7 +17,7 @@ def clock(args) -> Report:
     synced, warning = assess(reading, threshold)
     dispute = service_dispute(device.log, synced, reading.source, threshold)
     watched = last_clock_event(device.log)[0]  # a step the daemon has not seen resolved yet: not synced either
-    service_offset = delivery.get_meta(device.db, "service_offset_s", delivery.DELIVERY_META)
+    service_offset, service_offset_seen = delivery.service_offset(device.db)
     data = {
         "synced": synced and not dispute and watched != "stepped",
         "dispute": dispute,
@@ -26,8 +26,8 @@ def clock(args) -> Report:
         "max_error_s": reading.max_error_s,
         "source": reading.source,
         "detail": reading.detail,
-        "service_offset_s": float(service_offset) if service_offset else None,
-        "service_offset_seen_utc": delivery.get_meta(device.db, "service_offset_utc", delivery.DELIVERY_META),
+        "service_offset_s": service_offset,
+        "service_offset_seen_utc": service_offset_seen,
         "unsynced_records": unsynced_records(device.log),
         "reception_delay_s": site.reception_delay_s,
         "warn_threshold_s": threshold,

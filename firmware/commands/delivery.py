@@ -35,7 +35,7 @@ def queue(args) -> Report:
 
 def forward(args) -> Report:
     device = open_device(args)
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
     report = forwarder.drain()
     result = {
         "calls": report.calls,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from sitegate import doctor
+from sitegate.clock import SYSTEM
 from sitegate.commands.device import open_device
 from sitegate.output import Report, severity, table
 
 
 def commission(args) -> Report:
-    steps, seq = doctor.run(open_device(args, signing=True))
+    steps, seq = doctor.run(open_device(args, signing=True), SYSTEM)
     rows = ([step.name, step.result.upper(), step.detail, step.fix] for step in steps)
     results = [step.result for step in steps]
     counts = {result: results.count(result) for result in (doctor.PASS, doctor.WARN, doctor.FAIL, doctor.SKIP)}

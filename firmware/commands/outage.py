@@ -9,9 +9,9 @@ from sitegate.commissioning import actor
 from sitegate.domain.identifiers import normalise_enterprise_number
 from sitegate.output import CRITICAL, Report, severity, table
 from sitegate.paper_fallback import guidance
-from sitegate.paper_fallback.outage import OPEN, current, episodes, loose_references, record_reference
+from sitegate.paper_fallback.guidance import OutageState
+from sitegate.paper_fallback.outage import episodes, loose_references, record_reference, situation
 from sitegate.queue import delivery
-from sitegate.status import never_connected
 
 
 def outage(args) -> Report:
@@ -30,17 +30,17 @@ def outage(args) -> Report:
     language = args.lang or device.config.site.language
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
-    ongoing = current(device.log)
-    never = never_connected(delivery.summary(device.db, now), device.log)
+    standing = situation(device.log, delivery.summary(device.db, now), running=None)
+    ongoing, never = standing.ongoing, standing.never_connected
     data = {
-        "state": ongoing.state if ongoing else "never_connected" if never else "ok",
+        "state": standing.outage_state,
         "never_connected": never,
         "current": ongoing.as_dict(now, language) if ongoing else None,
         "outages": [shown for e, shown in zip(found, every, strict=True) if e.is_outage],
         "episodes": every,
         "references_without_episode": loose_references(device.log),
     }
-    lines = [guidance.state_line(guidance.NEVER_CONNECTED, language)] if never and not ongoing else []
+    lines = [guidance.state_line(OutageState.NEVER_CONNECTED, language)] if never and not ongoing else []
     rows = (
         [
             e["seq"],
@@ -56,8 +56,7 @@ def outage(args) -> Report:
     if every:
         lines.append(table(rows, ["seq", "start", "end", "duration", "state", "cause", "reference"]))
     elif not never:  # no episode ever: say the gate works, in the reader's language, rather than an empty table
-        waiting = delivery.summary(device.db, now).undelivered
-        lines.append(guidance.state_line(guidance.WAITING if waiting else guidance.WORKING, language))
+        lines.append(guidance.state_line(standing.state, language))  # working, or waiting
     loose = [
         f"{r['reference']} ({show(r['at_utc'])}{', employer ' + r['employer'] if r['employer'] else ''})"
         for r in data["references_without_episode"]
@@ -72,5 +71,5 @@ def outage(args) -> Report:
                 for p in piece.get("probes", [])
             ]
     lines.append(f"\n{guidance.TECHNICIAN}")
-    code = severity(ongoing and ongoing.state == OPEN, ongoing or never)
+    code = severity(ongoing and ongoing.state == OutageState.OPEN, ongoing or never)
     return Report(data, "\n".join(lines), code)

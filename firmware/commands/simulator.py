@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sitegate.clock import SYSTEM
 from sitegate.output import OK
 from sitegate.service.credentials import make_self_signed
 from sitegate.simulator import SimulatedService, SimulatorServer
@@ -22,7 +23,7 @@ def simulator(args) -> int:
         directory = Path(args.tls_dir or scratch.name)
         tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
-    service = SimulatedService(reception_delay_s=args.delay, persons=persons)
+    service = SimulatedService(SYSTEM, reception_delay_s=args.delay, persons=persons)
     server = SimulatorServer(service, args.host, args.port, tls)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(

@@ -76,7 +76,7 @@ def verify(args) -> Report:
     text += "".join(f"\n{v.text}" for v in verdicts)
     if not witnesses:
         text += "\nno checkpoint to compare the log's end with (the daemon takes the first one at start)"
-    missing = any(v.state == checkpoints.MISSING for v in verdicts)
+    missing = any(v.state == checkpoints.Judgement.MISSING for v in verdicts)
     if broken:
         notes.append(
             "fix: keep the database, the ledger and the head file as evidence; report it to the site manager; "
@@ -90,7 +90,7 @@ def _acknowledged(device: Device, verdicts: list, acknowledge: bool) -> tuple[li
     """The live log's verdicts as acknowledged so far; with --acknowledge, first a signed record naming the
     technician and every finding open now (broken witnesses, missing ones, findings the daemon recorded)."""
     recorded = checkpoints.unacknowledged(device.log)
-    open_now = [v for v in verdicts if v.broken or v.state == checkpoints.MISSING]
+    open_now = [v for v in verdicts if v.broken or v.state == checkpoints.Judgement.MISSING]
     if acknowledge and (open_now or recorded):
         payload = {
             "by": actor(),

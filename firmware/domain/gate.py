@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from sitegate.clock import ClockReading, ClockState
 from sitegate.clock.timefmt import format_utc, local, parse_utc
 from sitegate.config import Config, ReaderConfig
 from sitegate.domain.identifiers import WorkerId
-from sitegate.domain.registration import Registration, append_registration
+from sitegate.domain.registration import Direction, Registration, append_registration
 from sitegate.domain.roster import FOREMAN, RosterStore, Worker
 from sitegate.errors import DuplicateRegistrationError, StorageError
 from sitegate.jsonlog import event
@@ -65,7 +65,7 @@ class Outcome:
     outcome: Result
     signal: Signal
     seq: int | None = None
-    direction: str | None = None
+    direction: Direction | None = None
     warnings: tuple[str, ...] = ()
     expected_remarks: tuple[int, ...] = ()
     reason: str | None = None
@@ -78,6 +78,61 @@ class Last:
     moment: datetime
     last_in: datetime | None  # the worker's latest IN, for remark 24
     here: bool = True  # decided at this gate (False: a peer's, from the site bus)
+
+
+class Gesture(Enum):
+    """What a foreman's read means within the gesture (ForemanGesture.read)."""
+
+    HELD = "held"  # a first read: it counts as their IN/OUT once the gesture time passes without a second
+    PRINT = "print"  # a second read within the gesture time: the listing, nobody registered
+    ASKED_ALREADY = "asked already"  # a further read within the gesture time of the last: the same request
+
+
+class ForemanGesture:
+    """A foreman's badge read twice within `gate.foreman_print_s` asks for the day's listing; read once, it counts
+    as their own IN/OUT once that time has passed. The whole gesture is here: what a read means, which held read
+    is due (`due`, for the daemon's timer loop) and what a stop releases (`held_reads`). Times are the reads'
+    monotonic stamps and the same clock's now: the daemon gives the sources and this loop one clock."""
+
+    def __init__(self, gesture_s: float) -> None:
+        self.gesture_ns = int(gesture_s * 1e9)
+        self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
+        self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
+
+    def read(self, read: BadgeRead) -> Gesture | BadgeRead:
+        """Further reads within the gesture time of the last one are the same request (a foreman tapping three
+        times wants one listing, not a listing and a registration). A BadgeRead: a held first read whose release
+        is late, to count now."""
+        asked = self.printing.get(read.uid)
+        if asked is not None and read.monotonic_ns - asked < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
+            return Gesture.ASKED_ALREADY
+        first = self.held.pop(read.uid, None)
+        if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
+            self.printing[read.uid] = read.monotonic_ns
+            return Gesture.PRINT
+        if first is not None:
+            return first
+        self.held[read.uid] = read
+        return Gesture.HELD
+
+    def release(self, read: BadgeRead) -> bool:
+        """Take a held read out to count it; False when it printed or counted already."""
+        if self.held.get(read.uid) != read:
+            return False
+        del self.held[read.uid]
+        return True
+
+    def due(self, now_ns: int) -> list[BadgeRead]:
+        """The held reads whose gesture time has passed at `now_ns`."""
+        return [read for read in self.held.values() if now_ns - read.monotonic_ns >= self.gesture_ns]
+
+    def next_due_ns(self) -> int | None:
+        """When the next held read falls due (None: none held)."""
+        return min((read.monotonic_ns + self.gesture_ns for read in self.held.values()), default=None)
+
+    def held_reads(self) -> list[BadgeRead]:
+        return list(self.held.values())
 
 
 class Gate:
@@ -97,10 +152,8 @@ class Gate:
         self.readers = {reader.name: reader for reader in config.readers}
         self.recent_uids: dict[str, int] = {}  # uid -> monotonic ns of the last read that counted
         self.last: dict[tuple[str, str], Last] = {}
-        self.held: dict[str, BadgeRead] = {}  # foreman badge uid -> its first read, until released or printed
-        self.printing: dict[str, int] = {}  # foreman badge uid -> monotonic ns of its latest read asking to print
         self.site_connected: Callable[[], bool] | None = None  # the site bus's state (the daemon sets it)
-        self.gesture_ns = int(config.gate.foreman_print_s * 1e9)
+        self.gesture = ForemanGesture(config.gate.foreman_print_s)
         self._load_history()
 
     def _load_history(self) -> None:
@@ -114,7 +167,7 @@ class Gate:
             data = record.data
             key = (data["worker"]["kind"], data["worker"]["number"])
             last = self.last.setdefault(key, Last(data["direction"], moment, None))
-            if last.last_in is None and data["direction"] == "IN":
+            if last.last_in is None and data["direction"] == Direction.IN:
                 last.last_in = moment
 
     def observe(self, record: Record, device: str = "", report: bool = True) -> None:
@@ -128,7 +181,7 @@ class Gate:
         data = record.data
         key, direction = (data["worker"]["kind"], data["worker"]["number"]), data["direction"]
         last = self.last.setdefault(key, Last(direction, moment, None, here=False))
-        if report and last.here and last.direction == direction and direction in ("IN", "OUT"):
+        if report and last.here and last.direction == direction and direction in (Direction.IN, Direction.OUT):
             # Decided apart (a split, a broker down): both stand, nothing is rewritten; people must know.
             event(
                 logger, "site_conflict", logging.WARNING, worker=WorkerId(*key).masked, direction=direction,
@@ -136,7 +189,7 @@ class Gate:
             )  # fmt: skip
         if moment > last.moment:
             last.direction, last.moment, last.here = direction, moment, False
-        if direction == "IN" and (last.last_in is None or moment > last.last_in):
+        if direction == Direction.IN and (last.last_in is None or moment > last.last_in):
             last.last_in = moment
         uid = data.get("badge_uid")
         if uid:  # the peer's monotonic clock means nothing here: its wall time, as an age on ours
@@ -168,31 +221,23 @@ class Gate:
         return self._counted(read, reader, worker)
 
     def _foreman(self, read: BadgeRead, worker: Worker) -> Outcome:
-        """The first read is held; a second within the gesture asks for the listing and nothing is registered.
-        Further reads within the gesture time of the last one are the same request (a foreman tapping three times
-        wants one listing, not a listing and a registration)."""
-        asked = self.printing.get(read.uid)
-        if asked is not None and read.monotonic_ns - asked < self.gesture_ns:
-            self.printing[read.uid] = read.monotonic_ns
+        answer = self.gesture.read(read)
+        if answer is Gesture.ASKED_ALREADY:
             reason = "the listing is asked for already"
             return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.PRINT_REQUESTED, reason=reason, worker=worker)
-        first = self.held.pop(read.uid, None)
-        if first is not None and read.monotonic_ns - first.monotonic_ns < self.gesture_ns:
-            self.printing[read.uid] = read.monotonic_ns
+        if answer is Gesture.PRINT:
             return Outcome(Result.PRINT_REQUESTED, Signal.PRINT_REQUESTED, reason="foreman badge twice", worker=worker)
-        if first is not None:  # its release is late: it counts now, and this read falls in its same-badge window
-            return self._counted(first, self._reader(first.reader), worker)
-        self.held[read.uid] = read
-        return Outcome(Result.FOREMAN_HELD, Signal.FOREMAN_NOTED, reason="a second read prints", worker=worker)
+        if answer is Gesture.HELD:
+            return Outcome(Result.FOREMAN_HELD, Signal.FOREMAN_NOTED, reason="a second read prints", worker=worker)
+        # its release is late: the first read counts now, and this read falls in its same-badge window
+        return self._counted(answer, self._reader(answer.reader), worker)
 
     def release(self, read: BadgeRead) -> Outcome | None:
         """A held foreman read whose gesture time has passed: it counts now as any badge (None: it printed, or
         already counted)."""
-        if self.held.get(read.uid) != read:
+        if not self.gesture.release(read):
             return None
-        del self.held[read.uid]
-        reader = self._reader(read.reader)
-        return self._counted(read, reader, self.roster.lookup(read.uid))
+        return self._counted(read, self._reader(read.reader), self.roster.lookup(read.uid))
 
     def _counted(self, read: BadgeRead, reader: ReaderConfig, worker: Worker | None) -> Outcome:
         if self._window_hit(read, reader.same_badge_window_s):
@@ -269,30 +314,38 @@ class Gate:
             return Outcome(Result.DUPLICATE_SUPPRESSED, Signal.ALREADY_REGISTERED, reason=error.problem, worker=worker)
         self.recent_uids[read.uid] = read.monotonic_ns
         moment = parse_utc(record.wall_utc)
-        self.last[key] = Last(direction, moment, moment if direction == "IN" else last and last.last_in)
-        signal = Signal.WARNING if warnings else Signal.REGISTERED_OUT if direction == "OUT" else Signal.REGISTERED_IN
+        self.last[key] = Last(direction, moment, moment if direction == Direction.IN else last and last.last_in)
+        signal = (
+            Signal.WARNING
+            if warnings
+            else Signal.REGISTERED_OUT
+            if direction == Direction.OUT
+            else Signal.REGISTERED_IN
+        )
         return Outcome(
             Result.REGISTERED, signal, record.seq, direction, tuple(warnings), tuple(sorted(expected)), worker=worker
         )
 
-    def _direction(self, reader: ReaderConfig, last: Last | None, now: datetime) -> tuple[str, set[int], str | None]:
+    def _direction(
+        self, reader: ReaderConfig, last: Last | None, now: datetime
+    ) -> tuple[Direction, set[int], str | None]:
         """The direction this badge registers, the remarks it would draw, or why it does not count."""
         presence = reader.direction == "presence" or self.config.site.registration_mode == "presence"
         if presence:
             if last and local(last.moment).date() == local(now).date():
-                return "PRESENCE", set(), "already registered today"
-            return "PRESENCE", set(), None
+                return Direction.PRESENCE, set(), "already registered today"
+            return Direction.PRESENCE, set(), None
         recent = last is not None and now - last.moment < timedelta(hours=24)
         if reader.direction == "toggle":
             reset = timedelta(hours=self.config.gate.toggle_reset_hours)
-            going_out = last is not None and last.direction == "IN" and now - last.moment < reset
-            return ("OUT" if going_out else "IN"), set(), None
+            going_out = last is not None and last.direction == Direction.IN and now - last.moment < reset
+            return (Direction.OUT if going_out else Direction.IN), set(), None
         if reader.direction == "entry":
-            return "IN", ({21} if recent and last.direction == "IN" else set()), None
-        expected = {22} if recent and last.direction == "OUT" else set()
+            return Direction.IN, ({21} if recent and last.direction == Direction.IN else set()), None
+        expected = {22} if recent and last.direction == Direction.OUT else set()
         if last is None or last.last_in is None or now - last.last_in > timedelta(hours=24):
             expected.add(24)
-        return "OUT", expected, None
+        return Direction.OUT, expected, None
 
     def _uncertain(self, reader: ReaderConfig, direction: str) -> bool:
         """A toggle reader's IN or OUT decided while the site bus is down may contradict a badge at another gate
@@ -300,7 +353,12 @@ class Gate:
         the warning signal and the signed record says so, for the site view, the page and the listing to flag.
         Entry and exit readers (a fixed direction per reader) are never in doubt."""
         connected = self.site_connected
-        return reader.direction == "toggle" and direction in ("IN", "OUT") and connected is not None and not connected()
+        return (
+            reader.direction == "toggle"
+            and direction in (Direction.IN, Direction.OUT)
+            and connected is not None
+            and not connected()
+        )
 
     def _warnings(self, worker: Worker, now: datetime, expected: set[int]) -> list[str]:
         warnings = [f"remark {code} expected" for code in sorted(expected)]

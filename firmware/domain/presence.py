@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sitegate.clock.timefmt import format_utc, local, parse_utc
+from sitegate.domain.registration import Direction
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
 
@@ -53,8 +54,8 @@ def on_site(registrations: Iterable[tuple[str, Record]], now: datetime, reset: t
     for wall_utc, gate, record in newest.values():
         data = record.data
         moment = parse_utc(wall_utc)
-        inside = (data["direction"] == "IN" and now - moment < reset) or (
-            data["direction"] == "PRESENCE" and local(moment).date() == today
+        inside = (data["direction"] == Direction.IN and now - moment < reset) or (
+            data["direction"] == Direction.PRESENCE and local(moment).date() == today
         )
         if inside:
             worker = data["worker"]
@@ -109,7 +110,7 @@ def same_direction_twice(registrations: Iterable[tuple[str, Record]]) -> Iterato
     for key, moves in by_worker.items():
         moves.sort()
         for first, second in zip(moves, moves[1:], strict=False):
-            if first[2] == second[2] and first[2] in ("IN", "OUT") and first[1] != second[1]:
+            if first[2] == second[2] and first[2] in (Direction.IN, Direction.OUT) and first[1] != second[1]:
                 yield key, first, second
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sitegate.clock import Capture
 from sitegate.clock.timefmt import format_utc
@@ -15,14 +16,21 @@ from sitegate.domain.identifiers import WorkerId
 from sitegate.queue.log import RegistrationLog
 from sitegate.queue.records import Kind, Record
 
-DIRECTIONS = ("IN", "OUT", "PRESENCE")
+
+class Direction(StrEnum):
+    """A registration's direction, signed in each record (never rename). PRESENCE: the one registration of the day
+    on a site in presence mode."""
+
+    IN = "IN"
+    OUT = "OUT"
+    PRESENCE = "PRESENCE"
 
 
 @dataclass(frozen=True)
 class Registration:
     worker: WorkerId
     employer: str  # KBO/BCE, 10 digits
-    direction: str
+    direction: Direction
     works_declaration: str | None  # None: a sector without works declarations
     badge_uid: str = ""
     reader: str = ""
@@ -60,8 +68,8 @@ def append_registration(
     log: RegistrationLog, registration: Registration, expected_remarks: tuple[int, ...] = ()
 ) -> Record:
     """Store a registration durably, to be delivered; refuses one identical on remark 14's fields."""
-    if registration.direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, not {registration.direction!r}")
+    if registration.direction not in tuple(Direction):
+        raise ValueError(f"direction must be one of {', '.join(Direction)}, not {registration.direction!r}")
     # The remarks the gate expects are part of the signed record: proof the device warned at the time.
     payload = {**registration.payload(), "expected_remarks": sorted(expected_remarks)}
     return log.append(Kind.REGISTRATION, payload, dedup_key=registration.duplicate_key)

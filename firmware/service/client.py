@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import requests
 from urllib3.exceptions import ProtocolError
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.config import ServiceConfig
 from sitegate.errors import SitegateError
 from sitegate.queue.failures import Cause, Symptom, cause
@@ -122,7 +122,8 @@ class ServiceClient:
         self,
         config: ServiceConfig,
         session: requests.Session | None = None,
-        clock: Clock = SYSTEM,
+        *,
+        clock: Clock,
     ) -> None:
         self.config = config
         self.session = session or requests.Session()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,8 @@ import sqlite_utils
 
 from sitegate.clock.timefmt import format_utc, parse_utc
 from sitegate.domain.identifiers import mask
-from sitegate.queue.delivery import State
+from sitegate.queue import delivery
+from sitegate.queue.delivery import DeliveryState
 from sitegate.queue.log import LogView
 
 REPORT_WINDOW = timedelta(days=30)  # "report ... within 30 days via the web form"
@@ -121,23 +121,19 @@ def needing_action(db: sqlite_utils.Database, outages: list | None = None) -> li
     whose failed send opened it) is explained by that outage (and its reference).
     A remark 14 on a registration resent after a lost answer is our own duplicate: listed last, explained, with
     nothing to do (the foreman may see it on the service's side and must not blame the worker)."""
-    rows = db.execute(
-        "SELECT seq, reference, state, remarks, last_error, delivered_utc, lost_answers FROM delivery "
-        "WHERE state = ? OR (remarks IS NOT NULL AND remarks != '[]')",
-        [State.REJECTED],
-    ).fetchall()
-    records = LogView(db).get_many([row[0] for row in rows])
+    rows = delivery.remarked_or_rejected(db)
+    records = LogView(db).get_many([row.seq for row in rows])
     items = []
-    for seq, reference, state, remarks, error, delivered, lost_answers in rows:
-        wall = records[seq].wall_utc
-        item = partial(ActionItem, seq, reference, wall, mask(records[seq].data["worker"]["number"]))
-        if state == State.REJECTED:
-            refused = f"refused by the service: {error}"
+    for row in rows:
+        wall, delivered = records[row.seq].wall_utc, row.delivered_utc
+        item = partial(ActionItem, row.seq, row.reference, wall, mask(records[row.seq].data["worker"]["number"]))
+        if row.state == DeliveryState.REJECTED:
+            refused = f"refused by the service: {row.last_error}"
             action = "check the worker's data and register again through another channel"
             items.append(item(None, refused, "the service did not create this registration", action, None))
-        for code in json.loads(remarks or "[]"):
+        for code in row.remarks:
             remark = info(code)
-            if code == 14 and lost_answers:
+            if code == 14 and row.lost_answers:
                 items.append(item(code, remark.text_en, OWN_RESEND_CAUSE, OWN_RESEND["en"], None, own_resend=True))
                 continue
             if not remark.needs_action:

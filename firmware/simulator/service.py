@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 # Faults of the bulk call only (the token call is left alone), then every fault.
@@ -32,8 +32,8 @@ class SimulatedService:
 
     def __init__(
         self,
+        clock: Clock,
         reception_delay_s: int = 900,
-        clock: Clock = SYSTEM,
         persons: set[str] | None = None,
         token_lifetime_s: int = 600,
     ) -> None:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from sitegate.clock.timefmt import format_utc, parse_utc
-from sitegate.domain.registration import DIRECTIONS
 from sitegate.jsonlog import event
 from sitegate.queue import database
 from sitegate.queue.records import GENESIS_HASH, Kind, Record
@@ -29,6 +28,7 @@ from sitegate.queue.verify import check_record
 
 if TYPE_CHECKING:
     from sitegate.config import Config
+from sitegate.domain.registration import Direction
 
 logger = logging.getLogger("sitegate.site.mirror")
 REJECTED_KEPT = 1000  # the latest rejections kept with their reason; older ones are only counted
@@ -97,7 +97,7 @@ def unusable(record: Record) -> str | None:
         worker = data["worker"]
         texts = (worker["kind"], worker["number"], data["employer"], worker.get("last_name", ""),
                  worker.get("first_name", ""), data.get("reader", ""), data.get("badge_uid", ""))  # fmt: skip
-        usable = data["direction"] in DIRECTIONS and all(isinstance(text, str) for text in texts)
+        usable = data["direction"] in tuple(Direction) and all(isinstance(text, str) for text in texts)
     except (AttributeError, KeyError, TypeError, ValueError):
         usable = False
     return None if usable else "a registration without the worker, employer, direction or time the site reads"

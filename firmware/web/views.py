@@ -17,12 +17,13 @@ from sitegate.config import Config
 from sitegate.domain.identifiers import mask
 from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations
 from sitegate.paper_fallback import guidance
-from sitegate.paper_fallback.outage import NEVER_CONNECTED, SUSPECTED, current, outages
+from sitegate.paper_fallback.guidance import Operation, OutageState
+from sitegate.paper_fallback.outage import outages, situation
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
 from sitegate.service.remarks import ActionItem, info, needing_action
-from sitegate.status import daemon_running, never_connected
+from sitegate.status import daemon_running
 from sitegate.web import words
 from sitegate.web.words import REMARKS_NL, say
 
@@ -37,18 +38,18 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class State:
+class PageState:
     """The gate's state as a foreman reads it: a headline, the steps to take (the action first), the evidence."""
 
     level: str  # ok, waiting, suspected, outage, fault, down (the colour of the band and its word)
     line: str
-    steps: list[guidance.Step] = field(default_factory=list)
+    steps: list[guidance.ProcedureStep] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     since_utc: str | None = None
 
 
 @dataclass(frozen=True)
-class Registration:
+class RegistrationLine:
     seq: int
     at_utc: str
     name: str
@@ -64,31 +65,29 @@ def _failed(piece: dict) -> list[dict]:
     return failed or (piece.get("rounds") or [{}])[-1].get("failed", [])
 
 
-def state(db: sqlite_utils.Database, config: Config, now: datetime, language: str) -> State:
+def state(db: sqlite_utils.Database, config: Config, now: datetime, language: str) -> PageState:
     """Stopped, working, waiting, or the episode going on, in the words of the outage verdict (guidance.py).
 
     A stopped daemon comes first: whatever the service does, the gate records nobody then."""
-    if not daemon_running(db, config.gate.heartbeat_s, now):
-        return State("down", *guidance.state_steps(guidance.GATE_DOWN, language))
-    view = LogView(db)
-    ongoing = current(view)
-    summary = delivery.summary(db, now)
+    found = situation(LogView(db), delivery.summary(db, now), daemon_running(db, config.gate.heartbeat_s, now))
+    ongoing = found.ongoing
+    if found.state == Operation.DOWN:
+        return PageState("down", *guidance.state_steps(Operation.DOWN, language))
     if ongoing is not None:
         shown = ongoing.as_dict(now, language)
         evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
-        if ongoing.state == SUSPECTED:
-            line = guidance.state_line(guidance.SUSPECTED, language, since=show(ongoing.start_utc))
-            return State("suspected", line, [], evidence)  # its line says since when
-        if ongoing.state == NEVER_CONNECTED:
-            headline, steps = guidance.state_steps(guidance.NEVER_CONNECTED, language)
-            return State("fault", headline, steps, evidence, ongoing.start_utc)
+        if ongoing.state == OutageState.SUSPECTED:
+            line = guidance.state_line(OutageState.SUSPECTED, language, since=show(ongoing.start_utc))
+            return PageState("suspected", line, [], evidence)  # its line says since when
+        if ongoing.state == OutageState.NEVER_CONNECTED:
+            headline, steps = guidance.state_steps(OutageState.NEVER_CONNECTED, language)
+            return PageState("fault", headline, steps, evidence, ongoing.start_utc)
         headline, steps = guidance.steps(ongoing.cause, language)
-        return State("outage" if shown["exempt"] else "fault", headline, steps, evidence, ongoing.start_utc)
-    if never_connected(summary, view):
-        return State("fault", *guidance.state_steps(guidance.NEVER_CONNECTED, language))
-    if summary.undelivered:
-        return State("waiting", guidance.state_line(guidance.WAITING, language))
-    return State("ok", guidance.state_line(guidance.WORKING, language))
+        return PageState("outage" if shown["exempt"] else "fault", headline, steps, evidence, ongoing.start_utc)
+    if found.state == OutageState.NEVER_CONNECTED:
+        return PageState("fault", *guidance.state_steps(OutageState.NEVER_CONNECTED, language))
+    level = "waiting" if found.state == Operation.WAITING else "ok"
+    return PageState(level, guidance.state_line(found.state, language))
 
 
 def phone_linked(step: str) -> str:
@@ -127,14 +126,14 @@ def direction_doubts(db: sqlite_utils.Database, config: Config, now: datetime) -
     return sorted(found.values(), key=lambda d: (d.last_name.casefold(), d.first_name.casefold()))
 
 
-def todays_registrations(db: sqlite_utils.Database, config: Config, now: datetime) -> list[Registration]:
+def todays_registrations(db: sqlite_utils.Database, config: Config, now: datetime) -> list[RegistrationLine]:
     """Today's registrations (Brussels day), newest first."""
     found = []
     for record in LogView(db).between(Kind.REGISTRATION, *day_bounds(local(now).date())):
         data = record.data
         worker = data["worker"]
         found.append(
-            Registration(
+            RegistrationLine(
                 record.seq,
                 record.wall_utc,
                 f"{worker.get('last_name', '')} {worker.get('first_name', '')}".strip(),

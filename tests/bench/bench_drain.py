@@ -14,7 +14,10 @@ from conftest import CONFIG_TEXT  # noqa: E402
 from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
 
 from sitegate import config as configuration  # noqa: E402
-from sitegate.clock import ManualClock  # noqa: E402
+from sitegate.clock import (
+    SYSTEM,  # noqa: E402
+    ManualClock,  # noqa: E402
+)
 from sitegate.device import Device  # noqa: E402
 from sitegate.domain.identifiers import WorkerId  # noqa: E402
 from sitegate.domain.registration import Registration, append_registration  # noqa: E402
@@ -46,7 +49,7 @@ def backlog(directory: Path, simulator: SimulatorProcess, count: int, batch_size
 
 
 def rate(device: Device) -> float:
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
     start = time.perf_counter()
     report = forwarder.drain()
     elapsed = time.perf_counter() - start

@@ -3,11 +3,12 @@
 import sys
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.device import Device
 from sitegate.queue.forwarder import Forwarder
 from sitegate.service.client import ServiceClient
 
 device = Device.open(configuration.load(sys.argv[1]))
-forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
 print("started", flush=True)
 forwarder.run(idle_s=0.2)
