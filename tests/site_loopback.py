@@ -68,6 +68,15 @@ class LoopbackClient:
 
     def connect_async(self, host: str, port: int, **options: object) -> None:
         self.wants_connection = True
+        self.broker.used("username and password (the ACL keys on it)")
+        if options.get("clean_start") is True:
+            self.broker.used("clean start")
+        properties = options.get("properties")
+        if properties is not None:
+            for name in properties.json():
+                self.broker.used(f"CONNECT property {name}")
+        if self.will is not None:
+            self.broker.used("retained last will")
 
     connect = connect_async  # paho's connect opens the socket; the CONNACK still comes through the loop
 
@@ -90,6 +99,10 @@ class LoopbackClient:
         if isinstance(wanted, str):
             wanted = [(wanted, mqtt.SubscribeOptions(qos=qos))]
         for topic_filter, options in wanted:
+            self.broker.check_topic(topic_filter)
+            self.broker.used(f"subscribe QoS {options.QoS}")
+            if options.noLocal:
+                self.broker.used("subscription option No Local")
             self.subscriptions.append((topic_filter, options.noLocal))
             for topic, (payload, _) in sorted(self.broker.retained.items()):
                 if matches(topic_filter, topic):
@@ -102,6 +115,8 @@ class LoopbackClient:
         if not self.connected:
             return Info(self.next_mid)  # paho would queue it: a test says when the broker is away
         body = payload.encode() if isinstance(payload, str) else payload
+        self.broker.check_topic(topic)
+        self.broker.used(f"publish QoS {qos}" + (", retained" if retain else ""))
         allowed = topics.parse(topic) is not None and topics.parse(topic).device == self.user
         if allowed:
             self.broker.route(self, topic, body, retain)
@@ -126,6 +141,16 @@ class LoopbackBroker:
         self.up = True
         self.hold_acks = False  # PUBACKs kept back, then released in the order a test says
         self.pending_acks: list[tuple[LoopbackClient, int, bool]] = []
+        self.features: set[str] = set()  # what the clients asked of the broker, in the specification's words
+
+    def used(self, feature: str) -> None:
+        self.features.add(feature)
+
+    def check_topic(self, name: str) -> None:
+        """Only the gates' own tree: no `$SYS`, no broker-specific topic (MQTT 5 §4.7.2: `$` topics are the
+        broker's own, and differ from one broker to another)."""
+        if not name.startswith(f"{topics.ROOT}/"):
+            raise AssertionError(f"{name!r}: a topic outside {topics.ROOT}/, not every broker has it")
 
     def client(self, config, client_id: str, will: tuple[str, str] | None = None) -> LoopbackClient:
         """SiteBus's make_client: the gate's user name is its device id, as with the shipped ACL."""

@@ -195,3 +195,25 @@ def test_the_foremans_headcount_counts_the_workers_of_every_gate(tmp_path, confi
     whole_site = who_is_on_site(device.db, with_bus, clock.now())
     assert [(p.last_name, p.gate) for p in own_only] == [("Worker0", "gate-01")]
     assert sorted((p.last_name, p.gate) for p in whole_site) == [("Worker0", "gate-01"), ("Worker1", "gate-b")]
+
+
+def test_two_ins_decided_at_two_peers_are_reported_at_a_third_gate_too(device, clock, roster, peer, monkeypatch):  # noqa: F811
+    """Issue 23 §6: `site_conflict` was logged only by the two gates involved; every gate of the site says it."""
+    import sitegate.gate
+
+    said = []
+    monkeypatch.setattr(sitegate.gate, "event", lambda logger, name, *args, **fields: said.append((name, fields)))
+    gate = make_gate(device, direction="entry")
+    worker = device.roster.lookup("04A1B2C3")
+    peer.log.clock.wall = clock.now()
+    made = []
+    for seconds in (10, 20):  # the same IN at gate-b, then at gate-c, while the two could not hear each other
+        peer.log.clock.advance(seconds)
+        made.append(append_registration(
+            peer.log, Registration(worker.worker, worker.employer, "IN", "1Y101DRUNWB5Z", "04A1B2C3", "gate")
+        ))  # fmt: skip
+    gate.observe(made[0], "gate-b")
+    gate.observe(made[1], "gate-c")
+    conflicts = [fields for name, fields in said if name == "site_conflict"]
+    assert len(conflicts) == 1 and (conflicts[0]["first_gate"], conflicts[0]["gate"]) == ("gate-b", "gate-c")
+    assert worker.worker.number not in repr(conflicts)

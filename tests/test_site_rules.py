@@ -283,3 +283,49 @@ def test_an_edited_payload_with_the_original_hash_is_compared_and_counted(site, 
     assert b.bus.counters.rejected == 1
     assert b.bus.mirror.rejected(limit=1)[0]["reason"] == "differs from the record already mirrored at this seq"
     assert "Edited0" not in next(b.bus.mirror.records_of(a.name, 1)).payload
+
+
+# What the gates need from any MQTT 5 broker (the README's "A larger site"): nothing of mosquitto's own.
+MQTT5_FEATURES_USED = {
+    "username and password (the ACL keys on it)",
+    "clean start",
+    "CONNECT property MaximumPacketSize",
+    "retained last will",
+    "subscribe QoS 1",
+    "subscription option No Local",
+    "publish QoS 1",
+    "publish QoS 1, retained",
+}
+
+
+def test_the_gates_use_only_standard_mqtt5_features_and_their_own_topics(site, clock):
+    """A broker cluster (EMQX, HiveMQ, VerneMQ…) may replace mosquitto: the gates ask only for what MQTT 5
+    specifies, on topics under sitegate/ (check_topic refuses `$SYS` and the like)."""
+    broker, gates = site(3)
+    settle(gates, clock)
+    gates[0].badge(3)
+    broker.go_down()
+    gates[1].badge(2)
+    broker.come_back(*[g.name for g in gates])
+    settle(gates, clock)
+    for gate in gates:
+        gate.bus.health = lambda: {"online": True}
+    rounds(gates, clock, count=2)
+    gates[2].stop()
+    assert converged(gates[:2])
+    assert broker.features == MQTT5_FEATURES_USED
+
+
+def test_the_fleet_view_reads_the_retained_health_through_an_injected_client(site, clock, config):
+    """`sitegate fleet` through its public face: a health message dated in the future is never OK."""
+    from sitegate.site.fleet import read_fleet
+    from sitegate.timefmt import format_utc
+
+    broker, gates = site(2)
+    settle(gates, clock)
+    now = clock.now()
+    for gate, sent in ((gates[0], now), (gates[1], now + timedelta(days=1000))):
+        body = {"online": True, "sent_utc": format_utc(sent), "warnings": [], "critical": []}
+        gate.bus.client.publish(topics.topic(SITE, gate.name, topics.HEALTH), json.dumps(body), qos=1, retain=True)
+    fleet = read_fleet(gates[0].device.config, clock, make_client=broker.client)
+    assert [(g.device, g.state) for g in fleet] == [("gate-b", "unreadable"), ("gate-a", "ok")]
