@@ -217,3 +217,22 @@ def test_two_ins_decided_at_two_peers_are_reported_at_a_third_gate_too(device, c
     conflicts = [fields for name, fields in said if name == "site_conflict"]
     assert len(conflicts) == 1 and (conflicts[0]["first_gate"], conflicts[0]["gate"]) == ("gate-b", "gate-c")
     assert worker.worker.number not in repr(conflicts)
+
+
+def test_pruning_keeps_the_horizon_and_each_peers_newest_and_the_chain_goes_on(mirror, peer, clock):
+    """Issue 23 §1: the mirror was never pruned (≈ 725 B a row, 200 MB a year per gate at 300 workers). It keeps
+    what the decisions read (48 h) and each peer's newest record; the peer's own signed log keeps the rest."""
+    old = peer_records(peer, 3)
+    peer.log.clock.advance(timedelta(hours=50).total_seconds())
+    recent = [append_registration(peer.log, registration(i, "OUT")) for i in range(3, 5)]
+    for record in old + recent:
+        assert mirror.accept("gate-b", record, clock.now()).verdict == Verdict.STORED
+    rows_before, bytes_before = mirror.size()
+    assert mirror.prune(peer.log.clock.now() - timedelta(hours=48)) == 3
+    assert [r.seq for r in mirror.records_of("gate-b", 1)] == [4, 5]
+    assert mirror.size()[0] == rows_before - 3 and bytes_before > 0
+    assert mirror.prune(peer.log.clock.now() + timedelta(days=30)) == 1  # all older: the newest stays
+    assert [r.seq for r in mirror.records_of("gate-b", 1)] == [5]
+    after = append_registration(peer.log, registration(5, "IN"))
+    assert mirror.accept("gate-b", after, clock.now()).verdict == Verdict.STORED  # the chain goes on
+    assert mirror.accept("gate-b", old[0], clock.now()).verdict == Verdict.DUPLICATE  # pruned, not taken again
