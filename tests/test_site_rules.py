@@ -329,3 +329,20 @@ def test_the_fleet_view_reads_the_retained_health_through_an_injected_client(sit
         gate.bus.client.publish(topics.topic(SITE, gate.name, topics.HEALTH), json.dumps(body), qos=1, retain=True)
     fleet = read_fleet(gates[0].device.config, clock, make_client=broker.client)
     assert [(g.device, g.state) for g in fleet] == [("gate-b", "unreadable"), ("gate-a", "ok")]
+
+
+def test_the_gates_code_names_no_broker():
+    """Only the demo and the tests start mosquitto (site/broker.py, site/demo.py); what a gate runs and the fleet
+    view speak MQTT 5 to whatever broker [bus] host names."""
+    import importlib.resources
+    import subprocess
+    import sys
+
+    for module in ("bus", "fleet", "inbox", "mirror", "topics", "view", "metrics"):
+        source = importlib.resources.files("sitegate.site").joinpath(f"{module}.py").read_text(encoding="utf-8")
+        assert "mosquitto" not in source.lower(), module
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, sitegate.daemon, sitegate.site.fleet; print(sorted(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "sitegate.site.bus" in loaded and "sitegate.site.broker" not in loaded

@@ -60,7 +60,8 @@ CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: t
 CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 RECONNECT_MOST_S = 4  # paho's reconnect delay doubles from 1 s up to this: the gates return within it
-HOLD_AFTER_CONNECT_NS = int((RECONNECT_MOST_S + 2) * 1e9)  # the backlog waits this long at most for silent peers
+HOLD_AFTER_CONNECT_NS = int((2 * RECONNECT_MOST_S + 2) * 1e9)  # the backlog waits this long at most for the peers
+# (a busy Pi answers late: the peers' requests came up to 9 s apart on a loaded 2-core machine, bench_site_catchup)
 COALESCE_NS = int(0.5e9)  # requests for the same device within this moment share one answer
 ANSWER_PAGE = 1000  # records in one round of an answer; the rest in the next rounds
 MIRROR_KEEP = CATCHUP_WINDOW  # the gate's decisions read 48 h back, the day's listing less (a peer's own log keeps all)
@@ -188,7 +189,7 @@ class SiteBus:
         self._offline: set[str] = set()  # peers whose last health message said offline
         self._wanted: dict[str, Wanted] = {}  # origin -> what the site asked for, not yet sent
         self._answered: dict[str, tuple[int, int]] = {}  # origin -> (from seq, when (monotonic ns)): the last answer
-        self._connected_at_ns = 0
+        self._connected_at_ns: int | None = None  # since a (re)connect, until the hold is over
         self._heard_live: set[str] = set()  # peers heard since our connect (not a retained message): listening
         self._unacked: dict[int, int] = {}  # mid -> seq
         self._published_to = 0  # highest seq handed to paho
@@ -304,8 +305,15 @@ class SiteBus:
 
     def _holding(self) -> bool:
         """Just reconnected and a peer not heard yet: what we publish now it would miss (and ask for again)."""
+        if self._connected_at_ns is None:
+            return False
         waited = self.clock.monotonic_ns() - self._connected_at_ns
-        return waited < HOLD_AFTER_CONNECT_NS and not set(self.bus.peer_keys) <= self._heard_live
+        unheard = sorted(set(self.bus.peer_keys) - self._heard_live)
+        if waited < HOLD_AFTER_CONNECT_NS and unheard:
+            return True
+        event(logger, "bus_hold_over", waited_ms=waited // 10**6, unheard=unheard)  # who will ask for it again
+        self._connected_at_ns = None
+        return False
 
     def _connected(self, client: mqtt.Client, mirror: Mirror) -> None:
         """A (re)connect: resume publishing from the last acknowledged seq, ask the site what we missed."""
