@@ -141,6 +141,7 @@ class LoopbackBroker:
         self.up = True
         self.hold_acks = False  # PUBACKs kept back, then released in the order a test says
         self.pending_acks: list[tuple[LoopbackClient, int, bool]] = []
+        self.lose: dict[str, int] = {}  # user -> messages to it lost on the way (a network's loss, a broker's fault)
         self.features: set[str] = set()  # what the clients asked of the broker, in the specification's words
 
     def used(self, feature: str) -> None:
@@ -173,6 +174,9 @@ class LoopbackBroker:
                 continue
             no_local = [nl for f, nl in receiver.subscriptions if matches(f, topic)]
             if no_local and not (receiver is sender and all(no_local)):
+                if self.lose.get(receiver.user, 0) > 0:
+                    self.lose[receiver.user] -= 1
+                    continue
                 receiver.deliver(topic, payload, retain=False)
 
     def go_down(self) -> None:

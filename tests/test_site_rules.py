@@ -143,6 +143,24 @@ def test_a_gate_back_alone_gets_what_it_missed_from_the_owners_once_and_not_from
     assert {p.sender for p in broker.records_published()[before:]} == {a.name, b.name}
 
 
+def test_a_gap_is_filled_by_its_owner_alone_from_the_first_missing_record(site, clock):
+    """A record lost on the way (the broker killed after acknowledging it) shows as a gap when the next one
+    comes; the mirror keeps a chain, not what came after the gap, so the owner sends from the first missing
+    record to what it has published, once, and the other gate holding copies stays quiet."""
+    broker, gates = site(3)
+    a, b, c = gates
+    settle(gates, clock)
+    a.badge(2)
+    settle(gates, clock)
+    broker.lose[b.name] = 1  # b misses seq 3
+    a.badge(4, first=2)
+    before = len(broker.records_published())
+    settle(gates, clock)
+    assert converged(gates)
+    assert [m["record"]["seq"] for m in sent_by(broker, a.name, before)] == [3, 4, 5, 6, 3, 4, 5, 6]
+    assert sent_by(broker, c.name, before) == []
+
+
 def test_a_relay_answers_for_a_silent_owner_and_offers_its_later_start_as_an_anchor(site, clock):
     broker, gates = site(3)
     a, b, c = gates

@@ -15,6 +15,7 @@ import sqlite3
 import string
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -94,6 +95,10 @@ def catchup(directory: Path, count: int) -> tuple[float, float, int]:
         listener.loop_stop()
         listener.disconnect()
         missed = BADGES_PER_GATE * count
+        connected = {d: datetime.fromisoformat(g.events("bus_connected")[-1]["ts"]) for d, g in gates.items()}
+        first = min(connected.values())
+        spread = ", ".join(f"{d} +{(t - first).total_seconds():.1f}" for d, t in sorted(connected.items()))
+        print(f"{count} gates back on the bus: {spread}", file=sys.stderr)
         for gate in gates.values():  # why a record went out twice: a hold over with a peer still away
             late = [e for e in gate.events("bus_hold_over") if e.get("unheard")]
             if late:
