@@ -8,6 +8,7 @@ import dataclasses
 import json
 from datetime import timedelta
 
+import paho.mqtt.client as mqtt
 import pytest
 from conftest import registration
 from site_loopback import LoopbackBroker
@@ -159,6 +160,31 @@ def test_a_gap_is_filled_by_its_owner_alone_from_the_first_missing_record(site, 
     assert converged(gates)
     assert [m["record"]["seq"] for m in sent_by(broker, a.name, before)] == [3, 4, 5, 6, 3, 4, 5, 6]
     assert sent_by(broker, c.name, before) == []
+
+
+def test_the_owner_does_not_resend_what_it_published_after_the_requester_was_listening(site, clock):
+    """A gate back on the bus publishes its probe, then its request: an owner that took the probe alone, then
+    published its backlog (the hold over), must not send the backlog again for the request that follows."""
+    broker, (a, b) = site(2)
+    settle([a, b], clock)
+    b.stop()
+    broker.go_down()
+    a.badge(5)
+    broker.come_back(a.name)
+    b_again = broker.client(b.device.config, "gate-b-back")
+    b_again.connect_async("127.0.0.1", 0)
+    b_again.loop_start()
+    b_again.subscribe([(topics.site_filter(SITE), mqtt.SubscribeOptions(qos=1, noLocal=True))])
+    b_again.publish(topics.topic(SITE, b.name, topics.CHECKPOINT), json.dumps({"probe": "s1"}), qos=1)
+    before = len(broker.records_published())
+    a.bus.step()  # b heard: the hold is over, the backlog goes out, b listening
+    assert [m["record"]["seq"] for m in sent_by(broker, a.name, before)] == [1, 2, 3, 4, 5]
+    catchup = topics.topic(SITE, b.name, topics.CATCHUP)
+    for session, answered in (("s1", []), ("s2", [1, 2, 3, 4, 5])):  # s2: a session whose start a did not see
+        before = len(broker.records_published())
+        b_again.publish(catchup, json.dumps({"want": {a.name: 1}, "session": session}), qos=1)
+        rounds([a], clock, count=2)
+        assert [m["record"]["seq"] for m in sent_by(broker, a.name, before)] == answered
 
 
 def test_a_relay_answers_for_a_silent_owner_and_offers_its_later_start_as_an_anchor(site, clock):

@@ -191,6 +191,7 @@ class SiteBus:
         self._answered: dict[str, tuple[int, int]] = {}  # origin -> (from seq, when (monotonic ns)): the last answer
         self._connected_at_ns: int | None = None  # since a (re)connect, until the hold is over
         self._heard_live: set[str] = set()  # peers heard since our connect (not a retained message): listening
+        self._listening: dict[str, tuple[str, int]] = {}  # peer -> (its session, our published seq when it began)
         self._unacked: dict[int, int] = {}  # mid -> seq
         self._published_to = 0  # highest seq handed to paho
         self._acked_to = 0  # every seq up to this one acknowledged by the broker
@@ -324,12 +325,14 @@ class SiteBus:
         event(logger, "bus_connected", host=self.bus.host, resume_after=self._acked_to)
         self._checkpoint_read_back, self._probe = False, secrets.token_hex(8)
         client.publish(self._checkpoint_topic, canonical_json({"probe": self._probe}), qos=1)  # after the subscribe
-        self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys})
+        self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys}, self._probe)
 
-    def _request(self, client: mqtt.Client, want: dict[str, int]) -> None:
+    def _request(self, client: mqtt.Client, want: dict[str, int], session: str | None = None) -> None:
+        """want: device -> the first seq missing. session: on a (re)connect, the probe published just before (a
+        peer that saw it knows what it published since reached us); never on a gap (a record lost on the way)."""
         if want:
             topic = topics.topic(self.bus.site, self.device, topics.CATCHUP)
-            client.publish(topic, canonical_json({"want": want}), qos=1)
+            client.publish(topic, canonical_json({"want": want, **({"session": session} if session else {})}), qos=1)
 
     def _publish_own(self, client: mqtt.Client, log: LogView) -> None:
         room = MAX_UNACKED - len(self._unacked)
@@ -367,7 +370,10 @@ class SiteBus:
     def _take_peer_checkpoint(self, mirror: Mirror, origin: str, body: object) -> None:
         """A peer's checkpoint: kept, when its key signed it, if newer than the one kept (never an older one)."""
         if isinstance(body, dict) and set(body) == {"probe"}:
-            return  # the peer reading its own retained checkpoint back
+            # The peer reading its own retained checkpoint back, just (re)connected and subscribed: whatever we
+            # publish from now on reaches it; its catch-up request of this session needs only what came before.
+            self._listening[origin] = (str(body["probe"]), self._published_to)
+            return
         try:
             held = checkpoints.Checkpoint.from_dict(body)
         except ValueError as error:
@@ -509,6 +515,9 @@ class SiteBus:
                 continue
             if origin == self.device:
                 end: int | None = self._published_to
+                listening = self._listening.get(requester)
+                if listening is not None and listening[0] == body.get("session"):
+                    end = min(self._published_to, listening[1])  # what followed reached it
                 if start > end:
                     continue  # nothing sent yet from there: the publisher sends it to everyone
             elif origin in self.bus.peer_keys and self._silent(mirror, origin):
