@@ -13,7 +13,9 @@ already (the rest comes through the publisher); a peer relays from its mirror (t
 origin, so a relay cannot alter them) only while the owner is silent. Every answer stays within the 48 h horizon
 and goes out in pages. After a reconnect a gate holds its backlog and its answers until every peer is heard
 again (or HOLD_AFTER_CONNECT_NS): after a broker restart the gates come back within the reconnect delay, and
-what the first one published before the others were listening would have to be sent again. Topics carry no
+what the first one published before the others were listening would have to be sent again. The request made on
+a (re)connect names its session, the probe published just before it: an owner that saw the probe sends only what
+it had published before then. Topics carry no
 worker identifier, and the broker keeps nothing but the health messages and each gate's latest checkpoint.
 
 The retained checkpoint is a witness off the device: rolling back the whole data directory (log, ledger, head file)
@@ -60,8 +62,9 @@ CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: t
 CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
 RECONNECT_MOST_S = 4  # paho's reconnect delay doubles from 1 s up to this: the gates return within it
-HOLD_AFTER_CONNECT_NS = int((2 * RECONNECT_MOST_S + 2) * 1e9)  # the backlog waits this long at most for the peers
-# (a busy Pi answers late: the peers' requests came up to 9 s apart on a loaded 2-core machine, bench_site_catchup)
+# The backlog waits this long at most for the peers after a reconnect: two reconnect delays and a margin for a
+# busy gate; a dead peer holds nobody longer (it asks when it comes back, and is answered once).
+HOLD_AFTER_CONNECT_NS = int((2 * RECONNECT_MOST_S + 2) * 1e9)
 COALESCE_NS = int(0.5e9)  # requests for the same device within this moment share one answer
 ANSWER_PAGE = 1000  # records in one round of an answer; the rest in the next rounds
 MIRROR_KEEP = CATCHUP_WINDOW  # the gate's decisions read 48 h back, the day's listing less (a peer's own log keeps all)
