@@ -91,12 +91,15 @@ class SiteGate:
             self.daemon.kill(sig)
 
 
-def make_site(directory: Path, broker: LocalBroker, service: str, devices=GATES) -> dict[str, SiteGate]:
+def make_site(
+    directory: Path, broker: LocalBroker, service: str, devices=GATES, health_every_s: float = 1.0
+) -> dict[str, SiteGate]:
+    """health_every_s: 1 s for the tests (the fleet view and the peers heard at once), the default for a bench."""
     gates = {device: SiteGate(directory / device, device, service) for device in devices}
     for device, gate in gates.items():
         peers = {other.device: other.public_key for other in gates.values() if other.device != device}
         metrics = f'\n[metrics]\ntextfile = "{gate.directory / "metrics" / "sitegate.prom"}"\nevery_s = 1.0\n'
-        gate.configure(broker.bus_section(gate.directory, device, peers, health_every_s=1.0) + metrics)
+        gate.configure(broker.bus_section(gate.directory, device, peers, health_every_s=health_every_s) + metrics)
     return gates
 
 

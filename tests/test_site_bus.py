@@ -132,6 +132,7 @@ def test_the_broker_killed_during_a_rush_loses_nothing_and_the_gates_converge(si
     conflicts = gates["gate-c"].json("site")["conflicts"]
     assert [c["direction"] for c in conflicts] == ["IN"] and "20000000000000190" not in str(conflicts)
     assert any(e["direction"] == "IN" for e in a.events("site_conflict") + b.events("site_conflict"))
+    assert any(e["direction"] == "IN" for e in gates["gate-c"].events("site_conflict"))  # a third gate says it too
     for gate in gates.values():
         assert gate.json("verify")["ok"]
         # each gate delivered its own registrations to the service all along, broker or not

@@ -78,6 +78,7 @@ class Last:
     moment: datetime
     last_in: datetime | None  # the worker's latest IN, for remark 24
     here: bool = True  # decided at this gate (False: a peer's, from the site bus)
+    gate: str = ""  # the peer that decided it (here: "")
 
 
 class Gesture(Enum):
@@ -180,15 +181,17 @@ class Gate:
             return
         data = record.data
         key, direction = (data["worker"]["kind"], data["worker"]["number"]), data["direction"]
-        last = self.last.setdefault(key, Last(direction, moment, None, here=False))
-        if report and last.here and last.direction == direction and direction in (Direction.IN, Direction.OUT):
+        last = self.last.setdefault(key, Last(direction, moment, None, here=False, gate=device))
+        apart = last.here or last.gate != device  # two gates, this one or two peers: every gate of the site says it
+        if report and apart and last.direction == direction and direction in (Direction.IN, Direction.OUT):
             # Decided apart (a split, a broker down): both stand, nothing is rewritten; people must know.
             event(
                 logger, "site_conflict", logging.WARNING, worker=WorkerId(*key).masked, direction=direction,
-                here_utc=format_utc(last.moment), gate=device, there_utc=record.wall_utc,
+                here_utc=format_utc(last.moment), first_gate=last.gate or self.config.device_id, gate=device,
+                there_utc=record.wall_utc,
             )  # fmt: skip
         if moment > last.moment:
-            last.direction, last.moment, last.here = direction, moment, False
+            last.direction, last.moment, last.here, last.gate = direction, moment, False, device
         if direction == Direction.IN and (last.last_in is None or moment > last.last_in):
             last.last_in = moment
         uid = data.get("badge_uid")

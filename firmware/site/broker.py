@@ -27,6 +27,15 @@ def shipped(name: str) -> str:
     return resources.files("sitegate.site").joinpath(f"mosquitto/{name}").read_text(encoding="utf-8")
 
 
+def acl_for(users: tuple[str, ...]) -> str:
+    """The shipped ACL, plus one block per gate it does not name, written as its comment says (gate-a's block with
+    the device id changed): a site of twelve gates for the benchmarks."""
+    acl = shipped("sitegate.acl")
+    template = acl[acl.index("user gate-a\n") : acl.index("\n\n", acl.index("user gate-a\n"))]
+    extra = [template.replace("gate-a", user) for user in users if user != "fleet" and f"user {user}\n" not in acl]
+    return acl + "".join(f"\n{block}\n" for block in extra)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -49,7 +58,7 @@ class LocalBroker:
         for user, password in self.passwords.items():
             create = [] if passwd.exists() else ["-c"]
             subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True)
-        (directory / "sitegate.acl").write_text(shipped("sitegate.acl"))
+        (directory / "sitegate.acl").write_text(acl_for(users))
         (directory / "data").mkdir(exist_ok=True)
         replacements = {
             "password_file": passwd,

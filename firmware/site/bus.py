@@ -6,10 +6,17 @@ order, and keeps the highest seq the broker acknowledged (all before it included
 restart (or a SIGKILL) resumes there: at-least-once, receivers are idempotent on (device, seq).
 
 Catch-up by request, not retained state: on every (re)connect, and on every gap it sees, a gate publishes on its
-own `catchup` topic which seqs it wants of which device; the owner answers from its log and every peer from its
-mirror (the records are signed by their origin, so a relay cannot alter them), each on its own `records` topic.
-So a late gate learns the site at once even while a peer is dead, topics carry no worker identifier, and the
-broker keeps nothing but the health messages and each gate's latest checkpoint.
+own `catchup` topic which seqs it wants of which device. The traffic grows with the records missed, not with the
+square of the gate count (issue 23): the owner answers on its own `records` topic, which every gate reads, once
+for everyone who asked within a moment (the lowest seq asked for), and only up to what its publisher had sent
+already (the rest comes through the publisher); a peer relays from its mirror (the records are signed by their
+origin, so a relay cannot alter them) only while the owner is silent. Every answer stays within the 48 h horizon
+and goes out in pages. After a reconnect a gate holds its backlog and its answers until every peer is heard
+again (or HOLD_AFTER_CONNECT_NS): after a broker restart the gates come back within the reconnect delay, and
+what the first one published before the others were listening would have to be sent again. The request made on
+a (re)connect names its session, the probe published just before it: an owner that saw the probe sends only what
+it had published before then. Topics carry no
+worker identifier, and the broker keeps nothing but the health messages and each gate's latest checkpoint.
 
 The retained checkpoint is a witness off the device: rolling back the whole data directory (log, ledger, head file)
 fools every witness on it, not the broker. At each connect the gate reads its own retained checkpoint back (a probe
@@ -22,12 +29,13 @@ that peer asks to catch up, so a broker that lost its retained messages does not
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
 import threading
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,6 +61,14 @@ logger = logging.getLogger("sitegate.site.bus")
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
 CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
+RECONNECT_MOST_S = 4  # paho's reconnect delay doubles from 1 s up to this: the gates return within it
+# The backlog waits this long at most for the peers after a reconnect: two reconnect delays and a margin for a
+# busy gate; a dead peer holds nobody longer (it asks when it comes back, and is answered once).
+HOLD_AFTER_CONNECT_NS = int((2 * RECONNECT_MOST_S + 2) * 1e9)
+COALESCE_NS = int(0.5e9)  # requests for the same device within this moment share one answer
+ANSWER_PAGE = 1000  # records in one round of an answer; the rest in the next rounds
+MIRROR_KEEP = CATCHUP_WINDOW  # the gate's decisions read 48 h back, the day's listing less (a peer's own log keeps all)
+PRUNE_EVERY_NS = int(3600e9)
 PUBLISHED_SEQ = "published_seq"
 PEER_CHECKPOINT = "checkpoint:"  # + a peer's device id: its newest checkpoint we verified (canonical JSON)
 CONNECTED = "connected"  # "1" or "0", with CONNECTED_SINCE: for `sitegate status` and the metrics, read elsewhere
@@ -82,7 +98,7 @@ def mqtt_client(config: Config, client_id: str, will: tuple[str, str] | None = N
         client.tls_set(ca_certs=str(bus.ca_file) if bus.ca_file else None)
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
-    client.reconnect_delay_set(1, 10)
+    client.reconnect_delay_set(1, RECONNECT_MOST_S)
     return client
 
 
@@ -121,6 +137,20 @@ def record_message(origin: str, record: Record, anchor: bool = False) -> str:
     return canonical_json(message)
 
 
+ClientFactory = Callable[[Config, str, tuple[str, str] | None], mqtt.Client]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What is owed to the site for one device: its records from `start` (to `end` for our own: the publisher
+    sends what follows), not before `not_before_ns` (monotonic: gathering the requests of a moment, or a cooldown)."""
+
+    start: int
+    end: int | None
+    not_before_ns: int
+    next_page: bool = False  # the rest of an answer (not a new one: the cooldown counts from its first page)
+
+
 @dataclass
 class BusCounters:
     """What the bus has done since it started (metrics and `sitegate site`)."""
@@ -142,9 +172,12 @@ class SiteBus:
         on_peer_registration: Callable[[str, Record], None] = lambda device, record: None,
         health: Callable[[], dict] | None = None,
         on_own_checkpoint: Callable[[checkpoints.Checkpoint, str], None] = lambda checkpoint, held_by: None,
+        make_client: ClientFactory = mqtt_client,
     ) -> None:
         """on_own_checkpoint: this gate's checkpoint as the broker ("broker") or a peer ("peer gate-b") holds it,
-        from the bus thread; judged by the caller (a peer cannot forge one: it is signed by this gate's key)."""
+        from the bus thread; judged by the caller (a peer cannot forge one: it is signed by this gate's key).
+        make_client: the MQTT client (paho's, with this gate's credentials; another for the tests)."""
+        self.make_client = make_client
         self.config = config
         self.bus: BusConfig = config.bus
         self.device = config.device_id
@@ -157,8 +190,11 @@ class SiteBus:
         self._acked_mids: list[int] = []
         self._connected_now = threading.Event()
         self._offline: set[str] = set()  # peers whose last health message said offline
-        self._wanted: dict[tuple[str, str], int] = {}  # (requester, origin) -> from seq: asked, not yet sent
-        self._answered: dict[tuple[str, str], tuple[int, int]] = {}  # (requester, origin) -> (from seq, when, ns)
+        self._wanted: dict[str, Wanted] = {}  # origin -> what the site asked for, not yet sent
+        self._answered: dict[str, tuple[int, int]] = {}  # origin -> (from seq, when (monotonic ns)): the last answer
+        self._connected_at_ns: int | None = None  # since a (re)connect, until the hold is over
+        self._heard_live: set[str] = set()  # peers heard since our connect (not a retained message): listening
+        self._listening: dict[str, tuple[str, int]] = {}  # peer -> (its session, our published seq when it began)
         self._unacked: dict[int, int] = {}  # mid -> seq
         self._published_to = 0  # highest seq handed to paho
         self._acked_to = 0  # every seq up to this one acknowledged by the broker
@@ -207,66 +243,99 @@ class SiteBus:
     # The bus thread.
 
     def run(self, stop: threading.Event) -> None:
-        log = LogView(database.connect(self.config.database_path))  # the ledger attached: its checkpoints
-        mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, self.bus.peer_keys)
-        self._acked_to = self._published_to = int(mirror.state(PUBLISHED_SEQ) or 0)
-        offline = canonical_json({"device_id": self.device, "site": self.bus.site, "online": False})
-        client = mqtt_client(self.config, f"sitegate-{self.bus.site}-{self.device}", (self._health_topic, offline))
+        self.open()
+        try:
+            while not stop.is_set():
+                self.wake.wait(1.0)
+                self.wake.clear()
+                self.step()
+        finally:
+            self.close()
+
+    def open(self) -> None:
+        """Open the log and the mirror, start connecting (paho's thread retries until the broker answers)."""
+        self.log = LogView(database.connect(self.config.database_path))  # the ledger attached: its checkpoints
+        self.mirror = Mirror(connect_mirror(self.config.mirror_path), self.device, self.bus.peer_keys)
+        self._acked_to = self._published_to = int(self.mirror.state(PUBLISHED_SEQ) or 0)
+        self._offline_message = canonical_json({"device_id": self.device, "site": self.bus.site, "online": False})
+        will = (self._health_topic, self._offline_message)
+        self.client = client = self.make_client(self.config, f"sitegate-{self.bus.site}-{self.device}", will)
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
         client.on_message, client.on_publish = self._on_message, self._on_publish
         client.connect_async(
             self.bus.host, self.bus.port, keepalive=15, clean_start=True, properties=connect_properties()
         )
         client.loop_start()
-        next_health_ns, shown_connected = 0, None
-        try:
-            while not stop.is_set():
-                self.wake.wait(1.0)
-                self.wake.clear()
-                if self._connected_now.is_set():
-                    self._connected_now.clear()
-                    self._connected(client, mirror)
-                if self.counters.connected != shown_connected:
-                    shown_connected = self.counters.connected
-                    mirror.set_state(CONNECTED, "1" if shown_connected else "0")
-                    mirror.set_state(CONNECTED_SINCE, format_utc(self.clock.now()))
-                self._take_messages(client, log, mirror)
-                self._take_acks(mirror)
-                if self.counters.connected:
-                    self._publish_checkpoint(client, log)
-                    self._publish_own(client, log)
-                    self._answer_waiting(client, log, mirror)
-                    self._send_witnesses(client, mirror)
-                    if self.health and self.clock.monotonic_ns() >= next_health_ns:
-                        client.publish(self._health_topic, canonical_json(self.health()), qos=1, retain=True)
-                        next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
-        finally:
-            if self.counters.connected:  # a clean stop is not a crash: say offline ourselves
-                try:
-                    client.publish(self._health_topic, offline, qos=1, retain=True).wait_for_publish(2)
-                except (RuntimeError, ValueError):  # the broker went away meanwhile: the last will says it
-                    pass
-            client.disconnect()
-            client.loop_stop()
-            mirror.set_state(CONNECTED, "0")
+        self._next_health_ns, self._shown_connected, self._next_prune_ns = 0, None, 0
+
+    def step(self) -> None:
+        """One round of the bus thread: what came in, what was acknowledged, what is owed to the broker."""
+        client, log, mirror = self.client, self.log, self.mirror
+        if self._connected_now.is_set():
+            self._connected_now.clear()
+            self._connected(client, mirror)
+        if self.counters.connected != self._shown_connected:
+            self._shown_connected = self.counters.connected
+            mirror.set_state(CONNECTED, "1" if self._shown_connected else "0")
             mirror.set_state(CONNECTED_SINCE, format_utc(self.clock.now()))
-            log.db.close()
-            mirror.db.close()
+        self._take_messages(client, log, mirror)
+        self._take_acks(mirror)
+        if self.counters.connected:
+            self._publish_checkpoint(client, log)
+            if not self._holding():
+                self._answer_waiting(client, log, mirror)  # before the backlog: a requester takes them in order
+                self._publish_own(client, log)
+            self._send_witnesses(client, mirror)
+            if self.health and self.clock.monotonic_ns() >= self._next_health_ns:
+                client.publish(self._health_topic, canonical_json(self.health()), qos=1, retain=True)
+                self._next_health_ns = self.clock.monotonic_ns() + int(self.bus.health_every_s * 1e9)
+        if self.clock.monotonic_ns() >= self._next_prune_ns:
+            mirror.prune(self.clock.now() - MIRROR_KEEP)
+            self._next_prune_ns = self.clock.monotonic_ns() + PRUNE_EVERY_NS
+
+    def close(self) -> None:
+        client, mirror = self.client, self.mirror
+        if self.counters.connected:  # a clean stop is not a crash: say offline ourselves
+            try:
+                client.publish(self._health_topic, self._offline_message, qos=1, retain=True).wait_for_publish(2)
+            except (RuntimeError, ValueError):  # the broker went away meanwhile: the last will says it
+                pass
+        client.disconnect()
+        client.loop_stop()
+        mirror.set_state(CONNECTED, "0")
+        mirror.set_state(CONNECTED_SINCE, format_utc(self.clock.now()))
+        self.log.db.close()
+        mirror.db.close()
+
+    def _holding(self) -> bool:
+        """Just reconnected and a peer not heard yet: what we publish now it would miss (and ask for again)."""
+        if self._connected_at_ns is None:
+            return False
+        waited = self.clock.monotonic_ns() - self._connected_at_ns
+        unheard = sorted(set(self.bus.peer_keys) - self._heard_live)
+        if waited < HOLD_AFTER_CONNECT_NS and unheard:
+            return True
+        event(logger, "bus_hold_over", waited_ms=waited // 10**6, unheard=unheard)  # who will ask for it again
+        self._connected_at_ns = None
+        return False
 
     def _connected(self, client: mqtt.Client, mirror: Mirror) -> None:
         """A (re)connect: resume publishing from the last acknowledged seq, ask the site what we missed."""
         self.counters.connected = True
+        self._connected_at_ns, self._heard_live = self.clock.monotonic_ns(), set()
         self._unacked.clear()
         self._published_to = self._acked_to
         event(logger, "bus_connected", host=self.bus.host, resume_after=self._acked_to)
         self._checkpoint_read_back, self._probe = False, secrets.token_hex(8)
         client.publish(self._checkpoint_topic, canonical_json({"probe": self._probe}), qos=1)  # after the subscribe
-        self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys})
+        self._request(client, {device: mirror.next_seq(device) for device in self.bus.peer_keys}, self._probe)
 
-    def _request(self, client: mqtt.Client, want: dict[str, int]) -> None:
+    def _request(self, client: mqtt.Client, want: dict[str, int], session: str | None = None) -> None:
+        """want: device -> the first seq missing. session: on a (re)connect, the probe published just before (a
+        peer that saw it knows what it published since reached us); never on a gap (a record lost on the way)."""
         if want:
             topic = topics.topic(self.bus.site, self.device, topics.CATCHUP)
-            client.publish(topic, canonical_json({"want": want}), qos=1)
+            client.publish(topic, canonical_json({"want": want, **({"session": session} if session else {})}), qos=1)
 
     def _publish_own(self, client: mqtt.Client, log: LogView) -> None:
         room = MAX_UNACKED - len(self._unacked)
@@ -304,7 +373,10 @@ class SiteBus:
     def _take_peer_checkpoint(self, mirror: Mirror, origin: str, body: object) -> None:
         """A peer's checkpoint: kept, when its key signed it, if newer than the one kept (never an older one)."""
         if isinstance(body, dict) and set(body) == {"probe"}:
-            return  # the peer reading its own retained checkpoint back
+            # The peer reading its own retained checkpoint back, just (re)connected and subscribed: whatever we
+            # publish from now on reaches it; its catch-up request of this session needs only what came before.
+            self._listening[origin] = (str(body["probe"]), self._published_to)
+            return
         try:
             held = checkpoints.Checkpoint.from_dict(body)
         except ValueError as error:
@@ -370,6 +442,8 @@ class SiteBus:
                 except (ValueError, RecursionError):
                     event(logger, "bus_checkpoint_unreadable", logging.ERROR, problem="not JSON")
                 continue
+            if where is not None and where.device in self.bus.peer_keys and not message.retain:
+                self._heard_live.add(where.device)  # connected now, and subscribed (it subscribes first)
             if (
                 where is None
                 or where.device == self.device
@@ -432,39 +506,68 @@ class SiteBus:
                 self._request(client, {origin: accepted.next_seq})
 
     def _answer(self, client: mqtt.Client, log: LogView, mirror: Mirror, body: dict, requester: str) -> None:
-        """A catch-up request: our own records from our log, a peer's from our mirror, from the seq asked for
-        (or from the start of the recent window, marked as an anchor)."""
+        """A catch-up request of a configured peer: noted, answered by `_answer_waiting` once for everyone who
+        asked within COALESCE_NS; our own records up to what the publisher sent already, a peer's only while that
+        peer is silent (its owner answers otherwise)."""
         want = body.get("want") if isinstance(body, dict) else None
         if not isinstance(want, dict) or requester not in self.bus.peer_keys:  # a configured peer's, or no one's
             return
+        now_ns = self.clock.monotonic_ns()
         for origin, start in want.items():
-            if isinstance(start, int) and start >= 1 and (origin == self.device or origin in self.bus.peer_keys):
-                self._wanted[(requester, origin)] = min(start, self._wanted.get((requester, origin), start))
-        self._answer_waiting(client, log, mirror)
+            if not isinstance(start, int) or isinstance(start, bool) or start < 1:
+                continue
+            if origin == self.device:
+                end: int | None = self._published_to
+                listening = self._listening.get(requester)
+                if listening is not None and listening[0] == body.get("session"):
+                    end = min(self._published_to, listening[1])  # what followed reached it
+                if start > end:
+                    continue  # nothing sent yet from there: the publisher sends it to everyone
+            elif origin in self.bus.peer_keys and self._silent(mirror, origin):
+                end = None
+            else:
+                continue
+            not_before = now_ns + COALESCE_NS
+            answered_from, answered_at = self._answered.get(origin, (0, None))
+            if answered_at is not None and answered_from <= start and now_ns - answered_at < CATCHUP_COOLDOWN_NS:
+                not_before = answered_at + CATCHUP_COOLDOWN_NS  # sent just now: asked again, sent again at its end
+            waiting = self._wanted.get(origin)
+            if waiting is not None:
+                start, not_before = min(start, waiting.start), min(not_before, waiting.not_before_ns)
+                end = None if end is None or waiting.end is None else max(end, waiting.end)
+            continuing = waiting is not None and waiting.next_page and start == waiting.start
+            self._wanted[origin] = Wanted(start, end, not_before, continuing)
 
     def _answer_waiting(self, client: mqtt.Client, log: LogView, mirror: Mirror) -> None:
-        """Send what gates asked for, except what a gate was sent within CATCHUP_COOLDOWN_NS: that waits for the
-        cooldown's end, however often it is asked meanwhile. An answer can be 48 h of records: one small request a
-        second (a gate's bug, or anyone with its password) must not make every gate resend them all each time."""
+        """Send what is owed and due, one page (ANSWER_PAGE) per device a round; within the 48 h horizon. One small
+        request a second (a gate's bug, or anyone with its password) earns one answer per CATCHUP_COOLDOWN_NS."""
         now_ns = self.clock.monotonic_ns()
         window_start = format_utc(self.clock.now() - CATCHUP_WINDOW)
-        for (requester, origin), start in list(self._wanted.items()):
-            sent_from, sent_at = self._answered.get((requester, origin), (0, None))
-            if sent_at is not None and sent_from <= start and now_ns - sent_at < CATCHUP_COOLDOWN_NS:
+        for origin, wanted in list(self._wanted.items()):
+            if now_ns < wanted.not_before_ns:
                 continue
-            del self._wanted[(requester, origin)]
-            self._answered[(requester, origin)] = (start, now_ns)
+            del self._wanted[origin]
             if origin == self.device:
                 recent = log.first_since(window_start) or log.count() + 1
-                records: Iterable[Record] = log.records(max(start, recent))
+                first = max(wanted.start, recent)
+                end = wanted.end or 0
+                page = itertools.islice(log.records(first), ANSWER_PAGE)
+                records: list[Record] = [record for record in page if record.seq <= end]
+            elif self._silent(mirror, origin):
+                first = wanted.start
+                records = list(mirror.records_of(origin, first, since_utc=window_start, limit=ANSWER_PAGE))
             else:
-                records = mirror.records_of(origin, start)  # from our mirror's own start, if that is later
+                continue  # the owner spoke meanwhile: it answers
+            if not wanted.next_page:
+                self._answered[origin] = (wanted.start, now_ns)
             # Only the owner, or a relay while the owner is silent, may offer a later start as an anchor: a relay's
             # later start must not win over the owner's earlier one (workers in between would be missed).
-            may_anchor = origin == self.device or self._silent(mirror, origin)
             for index, record in enumerate(records):
-                anchor = may_anchor and index == 0 and record.seq > start
+                anchor = index == 0 and record.seq > wanted.start
                 client.publish(self._records_topic, record_message(origin, record, anchor), qos=1)
+            if len(records) == ANSWER_PAGE and (wanted.end is None or records[-1].seq < wanted.end):
+                self._wanted[origin] = Wanted(records[-1].seq + 1, wanted.end, now_ns, next_page=True)
+                self.wake.set()
 
     def _silent(self, mirror: Mirror, device: str) -> bool:
         """Offline by its last will (or a clean stop), or unheard for bus.stale_after_s."""

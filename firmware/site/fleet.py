@@ -17,6 +17,7 @@ from sitegate.clock.timefmt import parse_utc
 from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.site import topics
+from sitegate.site.bus import ClientFactory, connect_properties, mqtt_client
 
 ORDER = {"offline": 0, "unreadable": 1, "silent": 2, "critical": 3, "warning": 4, "ok": 5}
 UNREADABLE = "its health message is not one sitegate writes (another version, or someone with its password): check it"
@@ -70,13 +71,17 @@ def _judge(site: str, device: str, body: dict, now: datetime, silent_after_s: fl
     return GateHealth(site, device, state, sent, undelivered, oldest, clock, problems)
 
 
-def read_fleet(config: Config, clock: Clock, settle_s: float = 1.0, at_most_s: float = 5.0) -> list[GateHealth]:
-    """Connect, take the retained health messages, disconnect. Worst first."""
-    from sitegate.site.bus import connect_properties, mqtt_client
-
+def read_fleet(
+    config: Config,
+    clock: Clock,
+    settle_s: float = 1.0,
+    at_most_s: float = 5.0,
+    make_client: ClientFactory = mqtt_client,
+) -> list[GateHealth]:
+    """Connect, take the retained health messages, disconnect. Worst first. make_client: as for SiteBus."""
     found: dict[tuple[str, str], dict] = {}
     subscribed, failed = threading.Event(), []
-    client = mqtt_client(config, f"sitegate-fleet-{config.device_id}-{clock.monotonic_ns()}")
+    client = make_client(config, f"sitegate-fleet-{config.device_id}-{clock.monotonic_ns()}", None)
 
     def on_connect(c, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

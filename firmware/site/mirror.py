@@ -130,9 +130,9 @@ class Mirror:
         public_key = self.peers.get(origin)
         if public_key is None:
             return self._reject(origin, record, now, f"{origin!r} is not a configured peer (no pinned key)")
-        stored = self._stored_hash(origin, record.seq)
+        stored = self._stored(origin, record.seq)
         if stored is not None:
-            if stored == record.hash:
+            if stored == record:  # every field: an edited payload sent with the original's hash is not a repeat
                 return Accepted(Verdict.DUPLICATE)
             return self._reject(origin, record, now, "differs from the record already mirrored at this seq")
         state = self._state(origin)
@@ -201,6 +201,27 @@ class Mirror:
         self._rejected(sender, None, reason, now)
         event(logger, "bus_message_rejected", logging.ERROR, sender=sender, reason=reason)
 
+    def prune(self, before: datetime) -> int:
+        """Forget the peers' records made before `before`, except each peer's newest (its chain goes on from the
+        peers table; a mirror never empties, so a relay's later start cannot re-anchor it). The decisions and the
+        day's listing read less far back; each gate's signed log stays the record of its own. Rows deleted."""
+        with database.immediate(self.db):
+            deleted = self.db.execute(
+                "DELETE FROM mirror WHERE wall_utc < ? AND seq < (SELECT max(seq) FROM mirror AS newest "
+                "WHERE newest.device = mirror.device)",
+                [format_utc(before)],
+            ).rowcount
+        if deleted:
+            event(logger, "mirror_pruned", rows=deleted, before_utc=format_utc(before))
+        return deleted
+
+    def size(self) -> tuple[int, int]:
+        """(records kept, bytes of the file's pages in use)."""
+        rows = self.db.execute("SELECT count(*) FROM mirror").fetchone()[0]
+        pages, free, page_size = (self.db.execute(f"PRAGMA {name}").fetchone()[0] for name in
+                                  ("page_count", "freelist_count", "page_size"))  # fmt: skip
+        return rows, (pages - free) * page_size
+
     def set_state(self, key: str, value: str) -> None:
         with database.immediate(self.db):
             self.db.execute("INSERT OR REPLACE INTO bus_state (key, value) VALUES (?, ?)", [key, value])
@@ -224,9 +245,8 @@ class Mirror:
         row = self.db.execute("SELECT last_hash FROM peers WHERE device = ?", [device]).fetchone()
         return row[0] if row else GENESIS_HASH
 
-    def _stored_hash(self, device: str, seq: int) -> str | None:
-        row = self.db.execute("SELECT hash FROM mirror WHERE device = ? AND seq = ?", [device, seq]).fetchone()
-        return row[0] if row else None
+    def _stored(self, device: str, seq: int) -> Record | None:
+        return next(self._rows("device = ? AND seq = ?", [device, seq]), (None, None))[1]
 
     def peer_state(self, device: str) -> PeerState:
         return self._state(device)
@@ -256,17 +276,19 @@ class Mirror:
         ).fetchall()
         return [dict(zip(("id", "device", "seq", "reason", "received_utc"), row, strict=True)) for row in rows]
 
-    def _rows(self, where: str, params: list) -> Iterator[tuple[str, Record]]:
-        for row in self.db.execute(f"{_SELECT} WHERE {where} ORDER BY device, seq", params):
+    def _rows(self, where: str, params: list, limit: int = -1) -> Iterator[tuple[str, Record]]:
+        for row in self.db.execute(f"{_SELECT} WHERE {where} ORDER BY device, seq LIMIT ?", [*params, limit]):
             yield row[0], Record(*row[1:])
 
     def registrations_since(self, wall_utc: str) -> Iterator[tuple[str, Record]]:
         """(device, record) of every mirrored registration made at or after `wall_utc`: presence's input."""
         return self._rows("kind = ? AND wall_utc >= ?", [Kind.REGISTRATION, wall_utc])
 
-    def records_of(self, device: str, start: int) -> Iterator[Record]:
-        """One peer's mirrored records from `start` (a catch-up answer relays them)."""
-        return (record for _, record in self._rows("device = ? AND seq >= ?", [device, start]))
+    def records_of(self, device: str, start: int, since_utc: str = "", limit: int = -1) -> Iterator[Record]:
+        """One peer's mirrored records from `start` made at or after `since_utc`, at most `limit` (a catch-up
+        answer relays them, one page at a time)."""
+        rows = self._rows("device = ? AND seq >= ? AND wall_utc >= ?", [device, start, since_utc], limit)
+        return (record for _, record in rows)
 
     def newest_wall(self, device: str) -> str | None:
         return self.db.execute("SELECT max(wall_utc) FROM mirror WHERE device = ?", [device]).fetchone()[0]

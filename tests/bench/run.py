@@ -18,8 +18,10 @@ from bench_drain import bench_drain  # noqa: E402
 from bench_gate import bench_gate  # noqa: E402
 from bench_listing import bench_listing  # noqa: E402
 from bench_log import bench_log  # noqa: E402
+from bench_mirror import bench_mirror  # noqa: E402
 from bench_reader import bench_reader  # noqa: E402
 from bench_site import bench_site  # noqa: E402
+from bench_site_catchup import bench_site_catchup  # noqa: E402
 from bench_stop import bench_stop  # noqa: E402
 from bench_web import bench_web  # noqa: E402
 from floor import raw_insert_floor  # noqa: E402
@@ -53,6 +55,8 @@ def main() -> int:
         results += bench_stop(Path(scratch), result)
         os.sync()
         results += bench_site(Path(scratch).resolve(), result)
+        results += bench_site_catchup(Path(scratch).resolve(), result)
+        results += bench_mirror(Path(scratch).resolve(), result)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(r["name"]) for r in results)
     print(f"{'name'.ljust(width)}  {'value':>12}  {'reference':>12}  {'ratio':>7}  target")
