@@ -31,6 +31,7 @@ import jwt
 
 from sitegate.clock import SYSTEM, Clock
 from sitegate.service import presence_rest_v1 as contract
+from sitegate.simulator import soap
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
@@ -75,6 +76,7 @@ class SimulatedService:
         self._five_fields: set[tuple] = set()
         self._last_type: dict[str, tuple[str, datetime]] = {}
         self._last_in: dict[str, datetime] = {}
+        self.presences = soap.SoapPresences(clock, persons)  # the SOAP channel's state (simulator/soap.py)
 
     def set_fault(self, fault: str | None, count: int | None = None, seconds: float | None = None) -> None:
         if fault is not None and fault not in FAULTS:
@@ -266,6 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": str(error)})
                 return
             self._json(200, {"fault": service.fault})
+            return
+        if path == soap.ROUTE:
+            soap.answer(self, service, body)
             return
         if path not in (contract.TOKEN_PATH, BULK_ROUTE):
             self._json(404, {"error": f"no such path {path}"})
