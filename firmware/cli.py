@@ -337,10 +337,10 @@ def cmd_simulator(args) -> int:
 
 def cmd_forward(args) -> Report:
     from sitegate.queue.forwarder import Forwarder
-    from sitegate.service.client import ServiceClient
+    from sitegate.service.channels import channel_for
 
     device = _open(args)
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service))
+    forwarder = Forwarder(device.ledger, device.config, channel_for(device.config))
     report = forwarder.drain()
     result = {
         "calls": report.calls,

@@ -17,6 +17,7 @@ from typing import ClassVar
 from sitegate import value_checks as checks
 from sitegate.errors import ConfigError
 from sitegate.service.presence_rest_v1 import BASE_PATH, MAX_BULK, TOKEN_PATH
+from sitegate.service.presence_soap_v1 import PATH as SOAP_PATH
 from sitegate.settings import REQUIRED, Checker, Problem, example, key, read_section
 
 DEFAULT_PATH = Path("/etc/sitegate/sitegate.toml")
@@ -149,6 +150,9 @@ class ServiceConfig:
     DOC: ClassVar[str] = "Check In and Out at Work, and the company's credentials (the key signs the JWT)."
     base_url: str = key(SERVICE_HOST + BASE_PATH, check=checks.https)
     token_url: str = key(SERVICE_HOST + TOKEN_PATH, check=checks.https)
+    channel: str = key("rest", choices=("rest", "soap"), doc="soap: the construction sector's PresenceRegistration")
+    fallback: str = key("", choices=("", "rest", "soap"), doc="the other channel, tried when the first is down")
+    soap_url: str = key(SERVICE_HOST + SOAP_PATH, check=checks.https, doc="SOAP: signed with key_file, cert_file")
     client_id: str = key("")
     key_file: Path | None = key(
         None, example="/etc/sitegate/credentials/client.key", doc="the company's certificate key: set it"
@@ -158,6 +162,11 @@ class ServiceConfig:
     batch_size: int = key(MAX_BULK, low=1, high=MAX_BULK, fix=f"at most {MAX_BULK} registrations per call")
     connect_timeout_s: float = key(5.0, low=0.1, high=60)
     read_timeout_s: float = key(20.0, low=0.1, high=300)
+
+    @staticmethod
+    def validate(checker: Checker, values: dict, path: str) -> None:
+        if values["fallback"] == values["channel"]:
+            checker.problem(f"{path}.fallback", "is the channel itself", 'name the other channel, or "" for none')
 
 
 @dataclass(frozen=True, kw_only=True)

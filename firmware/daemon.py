@@ -40,7 +40,7 @@ from sitegate.queue.records import Kind
 from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
-from sitegate.service.client import ServiceClient
+from sitegate.service.channels import channel_for
 
 if TYPE_CHECKING:
     from sitegate.site.bus import SiteBus
@@ -136,7 +136,7 @@ class Daemon:
         self.forwarder = Forwarder(
             ledger,
             self.config,
-            ServiceClient(self.config.service),
+            channel_for(self.config, self.clock),
             on_failure=lambda failure: self.probe_now.set(),
             on_recovery=self.probe_now.set,
             stopping=self.stop,
