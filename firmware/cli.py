@@ -313,6 +313,8 @@ def cmd_simulator(args) -> int:
         tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
     service = SimulatedService(reception_delay_s=args.delay, persons=persons)
+    if args.trust:
+        service.presences.trust(Path(args.trust))
     server = SimulatorServer(service, args.host, args.port, tls)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(
@@ -883,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.add_argument("--tls-dir", help="where to write the simulator's key and certificate")
     sim_cmd.add_argument("--delay", type=int, default=900, help="reception delay behind remark 32, seconds")
     sim_cmd.add_argument("--persons", help="file of known NISS numbers; others get remark 15")
+    sim_cmd.add_argument("--trust", help="the gate's certificate (PEM) whose SOAP signatures are accepted")
 
     demo_cmd = command("demo", cmd_demo, "run a demonstration site on this machine", json_flag=False)
     demo_cmd.add_argument(

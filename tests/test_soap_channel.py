@@ -112,6 +112,17 @@ def test_a_morning_of_badges_is_one_presence_per_worker_and_the_later_badges_sta
         assert references == [f"gate-01:{seq}" for seq in (1, 2, 3, 4)]
 
 
+def test_after_a_restart_the_days_first_registrations_are_read_back_from_the_log(tmp_path, clock, credentials):
+    with soap_site(tmp_path, clock, credentials) as (device, service):
+        badge(device, clock, 0, "IN")
+        assert forwarder(device, clock).drain().delivered == 1
+        badge(device, clock, 0, "OUT")
+        badge(device, clock, 1, "IN")
+        assert forwarder(device, clock).drain().delivered == 2  # a new client: nothing of the first in memory
+        assert [entry["reference"] for entry in service.presences.received] == ["gate-01:1", "gate-01:3"]
+        assert states(device)[1] == (2, "delivered", "NOT SENT: the day's presence is registration 1")
+
+
 def test_the_next_day_is_a_new_presence_and_yesterdays_backlog_is_refused_by_the_service(tmp_path, clock, credentials):
     """RegistrationDate can only be today or tomorrow: a presence still queued from yesterday is refused (the
     foreman registers it through another channel, `sitegate remarks` lists it)."""

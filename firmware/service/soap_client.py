@@ -58,24 +58,42 @@ def _day_bounds(day: str) -> tuple[str, str]:
     return format_utc(start), format_utc(start + timedelta(days=1))
 
 
-def first_of_day(db: sqlite_utils.Database, batch: list[Pending]) -> list[contract.Presence | Covered]:
-    """Each registration of the batch as a presence to send, or as covered by an earlier one of the same worker,
-    employer and Brussels day (in the log before it, or earlier in the batch)."""
-    presences = [contract.Presence(p.seq, json.loads(p.payload), p.send_utc) for p in batch]
-    first: dict[tuple, int] = {}
-    view = LogView(db)
-    for day in sorted({contract.registration_date(p.wall_utc) for p in presences}):
+class FirstOfDay:
+    """Which registration is each worker's first of the day (by worker, employer and Brussels day), read from the
+    log once per day and then only forward, so a drain costs one pass over the log, not one per batch."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, dict[tuple, int]] = {}  # day -> presence key -> first seq
+        self.read_before: dict[str, int] = {}  # day -> every registration before this seq is in `first`
+
+    def _read(self, view: LogView, day: str, before: int) -> dict[tuple, int]:
+        first = self.first.setdefault(day, {})
         start, end = _day_bounds(day)
-        for record in view.between(Kind.REGISTRATION, start, end):
-            if record.seq >= batch[0].seq:
+        done = self.read_before.get(day)
+        records = view.between(Kind.REGISTRATION, start, end) if done is None else view.records(done, Kind.REGISTRATION)
+        for record in records:
+            if record.seq >= before:
                 break
-            first.setdefault(contract.presence_key(record.data, record.wall_utc), record.seq)
-    chosen: list[contract.Presence | Covered] = []
-    for presence in presences:
-        key = contract.presence_key(presence.payload, presence.wall_utc)
-        earlier = first.setdefault(key, presence.seq)
-        chosen.append(presence if earlier == presence.seq else Covered(presence.seq, earlier))
-    return chosen
+            if start <= record.wall_utc < end:
+                first.setdefault(contract.presence_key(record.data, record.wall_utc), record.seq)
+        self.read_before[day] = max(before, done or 0)
+        return first
+
+    def choose(self, db: sqlite_utils.Database, batch: list[Pending]) -> list[contract.Presence | Covered]:
+        """Each registration as a presence to send, or as covered by an earlier one of the same worker, employer
+        and Brussels day (in the log before the batch, or earlier in it)."""
+        presences = [contract.Presence(p.seq, json.loads(p.payload), p.send_utc) for p in batch]
+        days = {contract.registration_date(p.wall_utc) for p in presences}
+        for old in set(self.first) - days:  # the days behind us: forget them
+            del self.first[old], self.read_before[old]
+        view = LogView(db)
+        firsts = {day: self._read(view, day, batch[0].seq) for day in sorted(days)}
+        chosen: list[contract.Presence | Covered] = []
+        for presence in presences:
+            key = contract.presence_key(presence.payload, presence.wall_utc)
+            earlier = firsts[key[-1]].setdefault(key, presence.seq)
+            chosen.append(presence if earlier == presence.seq else Covered(presence.seq, earlier))
+        return chosen
 
 
 class SoapClient(ServiceClient):
@@ -93,6 +111,7 @@ class SoapClient(ServiceClient):
         super().__init__(config, session, clock)
         self.device_id = device_id
         self._token_step = token_step
+        self.first_of_day = FirstOfDay()
 
     def token_step(self) -> TokenStep:
         if self._token_step is None:
@@ -104,7 +123,7 @@ class SoapClient(ServiceClient):
 
     def deliver(self, batch: list[Pending], config: Config, db: sqlite_utils.Database) -> BulkAnswer:
         """The day's first registrations sent as presences; the others settled as covered by them."""
-        chosen = first_of_day(db, batch)
+        chosen = self.first_of_day.choose(db, batch)
         to_send = [c for c in chosen if isinstance(c, contract.Presence)]
         sent = self.register(to_send, config.site.works_declaration or "") if to_send else BulkAnswer([], None)
         answers = iter(sent.results)
