@@ -346,6 +346,11 @@ class Config:
         names = [reader.name for reader in values["readers"]] if isinstance(values["readers"], tuple) else []
         if len(set(names)) != len(names):
             checker.problem("reader", f"reader names repeat: {names}", "give every [[reader]] its own name")
+        service, site = values["service"], values["site"]
+        if isinstance(service, ServiceConfig) and isinstance(site, SiteConfig) and not site.works_declaration:
+            if "soap" in (service.channel, service.fallback):
+                fix = "set site.works_declaration (the SOAP channel registers presences on it), or use the REST channel"
+                checker.problem("site.works_declaration", "empty, but the SOAP channel needs it (WorkPlaceId)", fix)
         bus, device = values["bus"], values["device"]
         if isinstance(bus, BusConfig) and isinstance(device, DeviceConfig) and bus.enabled:
             if device.id in bus.peer_keys:

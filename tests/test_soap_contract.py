@@ -7,13 +7,16 @@ uses are read back from the WSDL and the XSDs, so a name typed wrong fails here,
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from importlib import resources
 
 import pytest
-from conftest import VALID_NISS, registration
+from conftest import CONFIG_TEXT, VALID_NISS, registration
 from lxml import etree
 
+from sitegate import config as configuration
 from sitegate.domain.identifiers import WorkerId
+from sitegate.errors import ConfigError
 from sitegate.service import presence_soap_v1 as soap
 from sitegate.service.presence_rest_v1 import ContractError, ItemResult
 
@@ -237,3 +240,26 @@ def test_a_fault_is_read_with_the_services_detail():
     )
     assert not soap.fault_of(root).ours
     assert soap.fault_of(answer()) is None
+
+
+# --- the configuration --------------------------------------------------------------------------------------
+
+
+def _config_with(service: str, works_declaration: str = "1Y101DRUNWB5Z"):
+    text = CONFIG_TEXT.replace('works_declaration = "1Y101DRUNWB5Z"', f'works_declaration = "{works_declaration}"')
+    return configuration.parse(tomllib.loads(text + "\n[service]\n" + service))
+
+
+def test_the_channel_and_its_fallback_are_configured_once_each():
+    assert _config_with('channel = "soap"\nfallback = "rest"').service.soap_url.endswith(soap.PATH)
+    with pytest.raises(ConfigError, match="service.fallback: is the channel itself"):
+        _config_with('channel = "soap"\nfallback = "soap"')
+    with pytest.raises(ConfigError, match="is not one of rest, soap"):
+        _config_with('channel = "smtp"')
+
+
+def test_the_soap_channel_needs_the_works_declaration():
+    assert _config_with('channel = "rest"', works_declaration="").service.channel == "rest"
+    for service in ('channel = "soap"', 'channel = "rest"\nfallback = "soap"'):
+        with pytest.raises(ConfigError, match="the SOAP channel needs it"):
+            _config_with(service, works_declaration="")
