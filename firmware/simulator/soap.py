@@ -13,6 +13,7 @@ HAS ALREADY BEEN REGISTERED", the list's remark 14).
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from datetime import datetime, timedelta
@@ -191,7 +192,7 @@ class SoapPresences:
 
 def _copy(item: etree._Element) -> list[etree._Element]:
     """The submitted fields, as the answer's PresenceRegistrationSubmitted repeats them."""
-    return [etree.fromstring(etree.tostring(child)) for child in item]
+    return [copy.deepcopy(child) for child in item]
 
 
 def answer(handler: _Handler, service: SimulatedService, body: bytes) -> None:
