@@ -263,3 +263,25 @@ def test_the_soap_channel_needs_the_works_declaration():
     for service in ('channel = "soap"', 'channel = "rest"\nfallback = "soap"'):
         with pytest.raises(ConfigError, match="the SOAP channel needs it"):
             _config_with(service, works_declaration="")
+
+
+def test_the_simulators_answers_satisfy_the_published_xsd_too(clock):
+    """What the simulator answers (registered, with remarks, refused, a resend) is a RegisterPresencesResponse the
+    XSD allows, so the client is tested against answers the real service could give."""
+    from sitegate.simulator.soap import SoapPresences
+
+    presences = SoapPresences(clock, persons={VALID_NISS[1]})
+    yesterday = presence(3, wall_utc="2026-11-21T07:00:00.000000Z")
+    sent = request(presence(1), presence(2), yesterday)
+    first = presences.register(list(sent))
+    again = presences.register(list(request(presence(1), presence(7))))  # a resend; seq 7: the worker of seq 1
+    for response in (first, again):
+        assert_valid(response)
+    results = soap.parse_register_response(soap.envelope(first), 3) + soap.parse_register_response(
+        soap.envelope(again), 2
+    )
+    assert [r.created for r in results] == [True, True, False, True, True]
+    assert results[1].remarks == (15,)  # a person the simulator does not know
+    assert results[3] == results[0]  # the resend: the presence it already holds, not a second one
+    assert results[4].remarks == (14,)  # ...but another registration of the same day: SAME DECLARATION
+    assert presences.summary()["created"] == 3 and presences.summary()["resent"] == 1

@@ -55,8 +55,9 @@ def fault(code: str, text: str) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
-def _field(item: etree._Element, name: str) -> str | None:
-    return item.findtext(f"{_T}{name}")
+def _fields(item: etree._Element) -> dict[str, str | None]:
+    """The submitted fields by their local names (one pass over the item)."""
+    return {child.tag.rpartition("}")[2]: child.text for child in item}
 
 
 class SoapPresences:
@@ -114,48 +115,44 @@ class SoapPresences:
         response = etree.Element(f"{_P}RegisterPresencesResponse", nsmap={"pr": contract.PROTOCOL})
         with self.lock:
             self.calls += 1
-            today = local(self.now()).date()
+            today, created_at = local(self.now()).date(), self.now().isoformat()
             for index, item in enumerate(items):
-                reference = _field(item, "ClientPresenceRegistrationReference")
-                self.received.append({"reference": reference, "date": _field(item, "RegistrationDate")})
+                fields = _fields(item)
+                reference = fields.get("ClientPresenceRegistrationReference")
+                self.received.append({"reference": reference, "date": fields.get("RegistrationDate")})
                 answer = etree.SubElement(response, f"{_P}PresenceRegistrationResponse")
                 if reference and reference in self.by_reference:
                     self.resent += 1  # our own resend after a lost answer: the presence it already holds
                     answer.append(etree.fromstring(etree.tostring(self.by_reference[reference])))
                     continue
-                errors = self._errors(item, today)
+                errors = self._errors(fields, today)
                 if not errors and partial and index % 2 == 1:
                     errors = [("SIM-PARTIAL", "simulated: not registered (partial success)")]
-                answer.append(self._refused(item, errors) if errors else self._registered(item, reference))
+                answer.append(self._refused(item, errors) if errors else self._registered(item, fields, created_at))
         return response
 
     @staticmethod
-    def _errors(item: etree._Element, today) -> list[tuple[str, str]]:
-        day = datetime.fromisoformat(_field(item, "RegistrationDate") or today.isoformat()).date()
+    def _errors(fields: dict, today) -> list[tuple[str, str]]:
+        day = datetime.fromisoformat(fields.get("RegistrationDate") or today.isoformat()).date()
         if day not in (today, today + timedelta(days=1)):
             return [("PR-DATE", f"RegistrationDate {day} is neither today nor tomorrow")]
         return []
 
-    def _registered(self, item: etree._Element, reference: str | None) -> etree._Element:
-        key = (
-            _field(item, "INSS"),
-            _field(item, "CompanyID"),
-            _field(item, "LimosaId"),
-            _field(item, "WorkPlaceId"),
-            _field(item, "RegistrationDate"),
-        )
+    def _registered(self, item: etree._Element, fields: dict, created_at: str) -> etree._Element:
+        reference = fields.get("ClientPresenceRegistrationReference")
+        key = tuple(fields.get(name) for name in ("INSS", "CompanyID", "LimosaId", "WorkPlaceId", "RegistrationDate"))
         remarks = []
         if key in self.by_presence:
             remarks.append(contract.REMARKS[14 - 1])
-        inss = _field(item, "INSS")
+        inss = fields.get("INSS")
         if self.persons is not None and inss and inss not in self.persons:
             remarks.append(contract.REMARKS[15 - 1])
         presence_id = str(FIRST_ID + len(self.created) + 1)
         self.by_presence.setdefault(key, presence_id)
         element = etree.Element(f"{_T}PresenceRegistration", nsmap={"t": contract.TYPES})
-        etree.SubElement(element, f"{_T}PresenceRegistrationSubmitted").extend(_copy(item))
+        element.append(_submitted(item))
         etree.SubElement(element, f"{_T}PresenceRegistrationId").text = presence_id
-        etree.SubElement(element, f"{_T}CreationDate").text = self.now().isoformat()
+        etree.SubElement(element, f"{_T}CreationDate").text = created_at
         etree.SubElement(element, f"{_T}Channel").text = "WEBSERVICE"
         validation = etree.SubElement(element, f"{_T}LastValidation")
         etree.SubElement(validation, f"{_T}Status").text = "FAILED" if remarks else "VALIDATED"
@@ -171,7 +168,7 @@ class SoapPresences:
     @staticmethod
     def _refused(item: etree._Element, errors: list[tuple[str, str]]) -> etree._Element:
         element = etree.Element(f"{_T}PresenceRegistrationError", nsmap={"t": contract.TYPES})
-        etree.SubElement(element, f"{_T}PresenceRegistrationSubmitted").extend(_copy(item))
+        element.append(_submitted(item))
         listed = etree.SubElement(element, f"{_T}ErrorList")
         for code, description in errors:
             error = etree.SubElement(listed, f"{_T}Error")
@@ -190,9 +187,11 @@ class SoapPresences:
             }
 
 
-def _copy(item: etree._Element) -> list[etree._Element]:
+def _submitted(item: etree._Element) -> etree._Element:
     """The submitted fields, as the answer's PresenceRegistrationSubmitted repeats them."""
-    return [copy.deepcopy(child) for child in item]
+    submitted = copy.deepcopy(item)
+    submitted.tag = f"{_T}PresenceRegistrationSubmitted"
+    return submitted
 
 
 def answer(handler: _Handler, service: SimulatedService, body: bytes) -> None:
