@@ -26,6 +26,7 @@ from sitegate.service import presence_soap_v1 as contract
 from sitegate.service.channels import Failover, channel_for
 from sitegate.service.client import DeliveryFailure
 from sitegate.service.credentials import make_self_signed
+from sitegate.service.remarks import needing_action
 from sitegate.service.soap_client import SoapClient
 from sitegate.service.wssecurity import X509Signature
 from sitegate.simulator import SimulatedService, SimulatorServer
@@ -135,6 +136,9 @@ def test_the_next_day_is_a_new_presence_and_yesterdays_backlog_is_refused_by_the
         rows = device.ledger.execute("SELECT seq, state, last_error FROM delivery ORDER BY seq").fetchall()
         assert rows[0][:2] == (1, "rejected") and "neither today nor tomorrow" in rows[0][2]
         assert rows[1][:2] == (2, "delivered")
+        [listed] = needing_action(device.db)  # what `sitegate remarks` shows the foreman
+        assert listed.seq == 1 and listed.code is None and "PR-DATE: RegistrationDate 2026-11-22" in listed.text
+        assert listed.action == "check the worker's data and register again through another channel"
 
 
 # --- faults -------------------------------------------------------------------------------------------------
