@@ -27,6 +27,7 @@ SERVICE_HOST = "https://services.socialsecurity.be"
 BASE_PATH = "/REST/presenceRegistration/v1"
 TOKEN_PATH = "/REST/oauth/v5/token"
 MAX_BULK = 200
+SOAP_PATH = "/PresenceRegistration/v1"  # the SOAP channel's (presence_soap_v1.py)
 _BCM = {"low": 0, "high": 27, "fix": "a BCM pin number"}
 
 
@@ -154,6 +155,9 @@ class ServiceConfig:
     DOC: ClassVar[str] = "Check In and Out at Work, and the company's credentials (the key signs the JWT)."
     base_url: str = key(SERVICE_HOST + BASE_PATH, check=checks.https)
     token_url: str = key(SERVICE_HOST + TOKEN_PATH, check=checks.https)
+    channel: str = key("rest", choices=("rest", "soap"), doc="soap: the construction sector's PresenceRegistration")
+    fallback: str = key("", choices=("", "rest", "soap"), doc="the other channel, tried when the first is down")
+    soap_url: str = key(SERVICE_HOST + SOAP_PATH, check=checks.https, doc="SOAP: signed with key_file, cert_file")
     client_id: str = key("")
     key_file: Path | None = key(
         None, example="/etc/sitegate/credentials/client.key", doc="the company's certificate key: set it"
@@ -163,6 +167,11 @@ class ServiceConfig:
     batch_size: int = key(MAX_BULK, low=1, high=MAX_BULK, fix=f"at most {MAX_BULK} registrations per call")
     connect_timeout_s: float = key(5.0, low=0.1, high=60)
     read_timeout_s: float = key(20.0, low=0.1, high=300)
+
+    @staticmethod
+    def validate(checker: Checker, values: dict, path: str) -> None:
+        if values["fallback"] == values["channel"]:
+            checker.problem(f"{path}.fallback", "is the channel itself", 'name the other channel, or "" for none')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,6 +351,11 @@ class Config:
         names = [reader.name for reader in values["readers"]] if isinstance(values["readers"], tuple) else []
         if len(set(names)) != len(names):
             checker.problem("reader", f"reader names repeat: {names}", "give every [[reader]] its own name")
+        service, site = values["service"], values["site"]
+        if isinstance(service, ServiceConfig) and isinstance(site, SiteConfig) and not site.works_declaration:
+            if "soap" in (service.channel, service.fallback):
+                fix = "set site.works_declaration (the SOAP channel registers presences on it), or use the REST channel"
+                checker.problem("site.works_declaration", "empty, but the SOAP channel needs it (WorkPlaceId)", fix)
         bus, device = values["bus"], values["device"]
         if isinstance(bus, BusConfig) and isinstance(device, DeviceConfig) and bus.enabled:
             if device.id in bus.peer_keys:

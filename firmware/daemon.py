@@ -41,7 +41,7 @@ from sitegate.queue.log import RegistrationLog
 from sitegate.reader.factory import make_source
 from sitegate.reader.feedback import Feedback, Signal
 from sitegate.reader.sources import BadgeSource, LineSource
-from sitegate.service.client import ServiceClient
+from sitegate.service.channels import channel_for
 from sitegate.status import health_message
 from sitegate.supervisor import Supervisor
 
@@ -91,7 +91,7 @@ class Daemon:
         self.forwarder = Forwarder(
             database.connect_ledger(config.database_path),
             config,
-            ServiceClient(config.service, clock=clock),
+            channel_for(config, clock),
             clock,
             on_failure=lambda failure: self.probe_now.set(),
             on_recovery=self.probe_now.set,

@@ -7,7 +7,6 @@ service's confirmation of that very item; a per-item refusal is final for that i
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -128,10 +127,6 @@ class Forwarder:
             self.gather(GATHER_S)
         self.wake.clear()
 
-    def _items(self, batch: list[delivery.Pending]) -> list[dict]:
-        site = self.config.site
-        return [contract.item(json.loads(p.payload), p.send_utc, site) for p in batch]
-
     def _flag_late(self, batch: list[delivery.Pending], now: datetime) -> None:
         """A registration whose age at sending reaches the reception delay will draw remark 32: say so."""
         delay = self.config.site.reception_delay_s
@@ -148,7 +143,7 @@ class Forwarder:
         report.calls += 1
         report.sent += len(batch)
         try:
-            answer = self.client.send_bulk(self._items(batch))
+            answer = self.client.deliver(batch, self.config, self.db)  # REST, SOAP or both (service/channels.py)
         except DeliveryFailure as failure:
             seqs = [p.seq for p in batch]
             delivery.release(self.db, seqs, failure.problem, failure.symptom, format_utc(now), failure.answer_lost)

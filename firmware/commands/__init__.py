@@ -187,6 +187,7 @@ COMMANDS: tuple[Command | Group, ...] = (
             option("--tls-dir", help="where to write the simulator's key and certificate"),
             option("--delay", type=int, default=900, help="reception delay behind remark 32, seconds"),
             option("--persons", help="file of known NISS numbers; others get remark 15"),
+            option("--trust", help="the gate's certificate (PEM) whose SOAP signatures are accepted"),
         ),
         json=False,
     ),

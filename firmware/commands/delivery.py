@@ -8,7 +8,7 @@ from sitegate.commands.device import open_device
 from sitegate.output import Report, fields, pairs, severity
 from sitegate.queue import delivery
 from sitegate.queue.forwarder import Forwarder
-from sitegate.service.client import ServiceClient
+from sitegate.service.channels import channel_for
 
 
 def queue(args) -> Report:
@@ -35,7 +35,7 @@ def queue(args) -> Report:
 
 def forward(args) -> Report:
     device = open_device(args)
-    forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
+    forwarder = Forwarder(device.ledger, device.config, channel_for(device.config, SYSTEM), SYSTEM)
     report = forwarder.drain()
     result = {
         "calls": report.calls,

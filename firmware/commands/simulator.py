@@ -24,6 +24,8 @@ def simulator(args) -> int:
         tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
     service = SimulatedService(SYSTEM, reception_delay_s=args.delay, persons=persons)
+    if args.trust:
+        service.presences.trust(Path(args.trust))
     server = SimulatorServer(service, args.host, args.port, tls)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(

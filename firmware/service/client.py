@@ -7,6 +7,7 @@ one rule in queue/failures.py, which the outage journal uses too, so the forward
 from __future__ import annotations
 
 import email.utils
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ import requests
 from urllib3.exceptions import ProtocolError
 
 from sitegate.clock import Clock
-from sitegate.config import ServiceConfig
+from sitegate.config import Config, ServiceConfig
 from sitegate.errors import SitegateError
 from sitegate.queue.failures import Cause, Symptom, cause
 from sitegate.service import presence_rest_v1 as contract
@@ -219,6 +220,11 @@ class ServiceClient:
         # Date has whole seconds, truncated: the server's time was, on average, half a second later.
         midpoint = sent + (received - sent) / 2
         self.server_offset_s = round((server - midpoint).total_seconds() + 0.5, 3)
+
+    def deliver(self, batch: list, config: Config, db: object = None) -> BulkAnswer:
+        """The channel interface the forwarder uses (queue/delivery.py's Pending registrations): each sent as the
+        bulk call's item. `db` is the SOAP channel's (one presence a day); REST sends every registration."""
+        return self.send_bulk([contract.item(json.loads(p.payload), p.send_utc, config.site) for p in batch])
 
     def send_bulk(self, items: list[dict]) -> BulkAnswer:
         """POST the items; fetch a token first, and once more on a 401."""

@@ -17,6 +17,7 @@ import jwt
 
 from sitegate.servers import PromptShutdown
 from sitegate.service import presence_rest_v1 as contract
+from sitegate.simulator import soap
 from sitegate.simulator.service import SimulatedService
 
 BULK_ROUTE = contract.BASE_PATH + contract.BULK_PATH
@@ -77,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": str(error)})
                 return
             self._json(200, {"fault": service.fault})
+            return
+        if path == soap.ROUTE:
+            soap.answer(self, service, body)
             return
         if path not in (contract.TOKEN_PATH, BULK_ROUTE):
             self._json(404, {"error": f"no such path {path}"})

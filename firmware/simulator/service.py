@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import jwt
 
 from sitegate.clock import Clock
+from sitegate.simulator import soap
 from sitegate.value_checks import BELGIUM_LATITUDE, BELGIUM_LONGITUDE
 
 # Faults of the bulk call only (the token call is left alone), then every fault.
@@ -54,6 +55,7 @@ class SimulatedService:
         self._five_fields: set[tuple] = set()
         self._last_type: dict[str, tuple[str, datetime]] = {}
         self._last_in: dict[str, datetime] = {}
+        self.presences = soap.SoapPresences(clock, persons)  # the SOAP channel's state (simulator/soap.py)
 
     def set_fault(self, fault: str | None, count: int | None = None, seconds: float | None = None) -> None:
         if fault is not None and fault not in FAULTS:

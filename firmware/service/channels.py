@@ -1,0 +1,97 @@
+"""The service's channels behind one interface (`deliver(batch, config, db) -> BulkAnswer`), and the failover.
+
+service.channel names the first channel (REST or SOAP), service.fallback the other one, tried by the gate itself
+before an outage opens (the procedure's "try another channel"). A batch moves to the fallback only when the first
+channel's answer proves it was not received: the connection refused before anything was sent, a 5xx or a fault,
+the signature or token refused. Never after a lost answer (no answer in time, a connection reset after sending, an
+unreadable success): those registrations stay with the channel that may hold them, so no badge is registered through
+both. When both fail, the failure names both channels' answers (the outage's evidence).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import sqlite_utils
+
+from sitegate.clock import SYSTEM, Clock
+from sitegate.config import Config
+from sitegate.jsonlog import event
+from sitegate.queue.failures import Symptom
+from sitegate.service.client import BulkAnswer, DeliveryFailure, ServiceClient
+from sitegate.service.soap_client import SoapClient
+
+logger = logging.getLogger("sitegate.service")
+# What proves the first channel did not take the batch (and the answer was not lost on the way back).
+NOT_RECEIVED = (Symptom.REFUSED, Symptom.SERVICE_ERROR, Symptom.CREDENTIALS)
+
+
+class Channel(Protocol):
+    def deliver(self, batch: list, config: Config, db: sqlite_utils.Database) -> BulkAnswer: ...
+
+
+def single(name: str, config: Config, clock: Clock = SYSTEM) -> Channel:
+    if name == "soap":
+        return SoapClient(config.service, config.device_id, clock=clock)
+    return ServiceClient(config.service, clock=clock)
+
+
+class Failover:
+    """The first channel, then the fallback when the first proves it did not take the batch."""
+
+    def __init__(self, first: tuple[str, Channel], fallback: tuple[str, Channel]) -> None:
+        self.first, self.fallback = first, fallback
+        # Registrations whose answer a channel lost: they may be there, so they go to that channel only (in
+        # memory: after a restart, the first channel again; its resend is then told apart by remark 14).
+        self.pinned: dict[int, str] = {}
+
+    def deliver(self, batch: list, config: Config, db: sqlite_utils.Database) -> BulkAnswer:
+        channels = dict((self.first, self.fallback))
+        pinned = {self.pinned[p.seq] for p in batch if p.seq in self.pinned}
+        # A batch holding registrations a channel may have: that channel only, no failover. (Held by both, after
+        # two losses: the first channel, whose resends are recognised by remark 14 or the client reference.)
+        order = [self.first, self.fallback] if not pinned else [(min(pinned), channels[min(pinned)])]
+        if len(pinned) > 1:
+            order = [self.first]
+        failures: list[tuple[str, DeliveryFailure]] = []
+        for name, channel in order:
+            try:
+                answer = channel.deliver(batch, config, db)
+            except DeliveryFailure as failure:
+                failures.append((name, failure))
+                if failure.answer_lost:
+                    self.pinned.update((p.seq, name) for p in batch)
+                    break
+                if failure.symptom not in NOT_RECEIVED:
+                    break
+                continue
+            for p in batch:
+                self.pinned.pop(p.seq, None)
+            if failures:
+                event(logger, "failover", logging.WARNING, to=name, after=failures[0][1].problem, batch=len(batch))
+            return answer
+        raise self._combined(failures)
+
+    @staticmethod
+    def _combined(failures: list[tuple[str, DeliveryFailure]]) -> DeliveryFailure:
+        """One failure: the last channel's symptom and whether its answer was lost, both channels' words."""
+        last = failures[-1][1]
+        if len(failures) == 1:
+            return last
+        problem = "; ".join(f"{n}: {f.problem}" for n, f in failures)
+        return DeliveryFailure(
+            last.symptom,
+            f"both channels failed ({problem})",
+            last.fix,
+            max((f.retry_after for _, f in failures if f.retry_after is not None), default=None),
+            last.answer_lost,
+        )
+
+
+def channel_for(config: Config, clock: Clock) -> Channel:
+    """The channel the configuration names, with its fallback when one is set."""
+    first = (config.service.channel, single(config.service.channel, config, clock))
+    if not config.service.fallback:
+        return first[1]
+    return Failover(first, (config.service.fallback, single(config.service.fallback, config, clock)))
