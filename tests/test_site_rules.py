@@ -382,7 +382,7 @@ def test_the_gates_code_names_no_broker():
     import subprocess
     import sys
 
-    for module in ("bus", "fleet", "inbox", "mirror", "topics", "view", "metrics"):
+    for module in ("bus", "fleet", "inbox", "mirror", "topics", "view", "acknowledge"):
         source = importlib.resources.files("sitegate.site").joinpath(f"{module}.py").read_text(encoding="utf-8")
         assert "mosquitto" not in source.lower(), module
     loaded = subprocess.run(

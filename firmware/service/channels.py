@@ -15,7 +15,7 @@ from typing import Protocol
 
 import sqlite_utils
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.config import Config
 from sitegate.jsonlog import event
 from sitegate.queue.failures import Symptom
@@ -31,7 +31,7 @@ class Channel(Protocol):
     def deliver(self, batch: list, config: Config, db: sqlite_utils.Database) -> BulkAnswer: ...
 
 
-def single(name: str, config: Config, clock: Clock = SYSTEM) -> Channel:
+def single(name: str, config: Config, clock: Clock) -> Channel:
     if name == "soap":
         return SoapClient(config.service, config.device_id, clock=clock)
     return ServiceClient(config.service, clock=clock)

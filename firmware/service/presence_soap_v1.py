@@ -2,8 +2,8 @@
 
 The construction and meat sectors' channel: one presence per worker per day (a date, no time of day, no direction),
 on the site's works declaration. Every name the service sees or sends is in this module, taken from the published
-WSDL and XSDs (version 1.9) shipped beside it in `wsdl/` (their source: `wsdl/SOURCE.md`); tests/test_soap_contract.py
-checks these names against the WSDL and validates every request body against the XSD.
+WSDL and XSDs (version 1.9) shipped beside it in `wsdl/` (their source: `firmware/service/wsdl/SOURCE.md`);
+tests/test_soap_contract.py checks these names against the WSDL and validates every request body against the XSD.
 
 The requests are built and the answers read with lxml element trees, never with text templates.
 """

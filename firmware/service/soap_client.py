@@ -18,7 +18,7 @@ import requests
 import sqlite_utils
 from lxml import etree
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.clock.timefmt import BRUSSELS, format_utc
 from sitegate.config import Config, ServiceConfig
 from sitegate.jsonlog import event
@@ -105,10 +105,11 @@ class SoapClient(ServiceClient):
         config: ServiceConfig,
         device_id: str,
         session: requests.Session | None = None,
-        clock: Clock = SYSTEM,
+        *,
+        clock: Clock,
         token_step: TokenStep | None = None,
     ) -> None:
-        super().__init__(config, session, clock)
+        super().__init__(config, session, clock=clock)
         self.device_id = device_id
         self._token_step = token_step
         self.first_of_day = FirstOfDay()

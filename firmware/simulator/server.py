@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import jwt
+from lxml import etree
 
 from sitegate.servers import PromptShutdown
 from sitegate.service import presence_rest_v1 as contract
@@ -49,6 +50,65 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+    def _soap(self, service: SimulatedService, body: bytes) -> None:
+        """One POST to the SOAP route (simulator/soap.py holds its rules): the faults first, as the REST endpoint,
+        then the signature, the XSD, the call."""
+        presences = service.presences
+        fault_now = service.take_fault(bulk=True)
+        if fault_now == "refuse":
+            self._reset()
+        if fault_now in ("timeout", "slow"):
+            time.sleep(service.timeout_s if fault_now == "timeout" else service.slow_s)
+        if fault_now in ("503", "503_retry_after", "429"):
+            headers = {"Retry-After": "7"} if fault_now != "503" else None
+            self._send(int(fault_now[:3]), b"Service Unavailable", "text/plain", headers)
+            return
+        if fault_now == "html":
+            self._send(502, b"<html><body><h1>502 Bad Gateway</h1>proxy</body></html>", "text/html")
+            return
+        if fault_now == "malformed":
+            self._send(200, soap.GARBLED, soap.contract.CONTENT_TYPE)
+            return
+        if fault_now == "500":
+            self._send(500, soap.fault("soapenv:Server", "simulated internal error"), soap.contract.CONTENT_TYPE)
+            return
+        try:
+            if self.headers.get("SOAPAction", "").strip('"') != soap.contract.SOAP_ACTION:
+                raise soap.Refused("soapenv:Client", f"SOAPAction must be {soap.contract.SOAP_ACTION}")
+            try:
+                root = etree.fromstring(body)
+            except etree.XMLSyntaxError as error:
+                raise soap.Refused("soapenv:Client", f"not XML: {error}") from None
+            if fault_now == "revoked_token":
+                raise soap.Refused("wsse:FailedAuthentication", "simulated: the certificate is revoked")
+            try:
+                presences.check_signature(root)
+            except soap.Refused:
+                with presences.lock:
+                    presences.refused_signatures += 1
+                raise
+            if fault_now == "reject_batch":
+                raise soap.Refused("soapenv:Client", "simulated: malformed request")
+            items = presences.request_items(root)
+        except (soap.Refused, soap.contract.ContractError) as refusal:
+            code, text = (
+                (refusal.code, refusal.text) if isinstance(refusal, soap.Refused) else ("soapenv:Client", str(refusal))
+            )
+            self._send(
+                500, soap.fault(code, text), soap.contract.CONTENT_TYPE
+            )  # SOAP 1.1: a fault travels with status 500
+            return
+        response = presences.register(items, partial=fault_now == "partial")
+        # The lost-answer faults: the presences are registered, the answer never reaches the device.
+        if fault_now == "answer_reset":
+            self._reset()
+        if fault_now == "answer_timeout":
+            time.sleep(service.timeout_s)
+        if fault_now == "answer_malformed":
+            self._send(200, soap.GARBLED, soap.contract.CONTENT_TYPE)
+            return
+        self._send(200, etree.tostring(soap.contract.envelope(response), encoding="utf-8"), soap.contract.CONTENT_TYPE)
+
     def _reset(self) -> None:
         """Drop the connection with a TCP reset, as a down network or firewall does."""
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -80,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"fault": service.fault})
             return
         if path == soap.ROUTE:
-            soap.answer(self, service, body)
+            self._soap(service, body)
             return
         if path not in (contract.TOKEN_PATH, BULK_ROUTE):
             self._json(404, {"error": f"no such path {path}"})

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lxml import etree
 from zeep import ns
@@ -28,9 +26,6 @@ from zeep.wsse.signature import MemorySignature
 from sitegate.clock import SYSTEM, Clock
 from sitegate.clock.timefmt import local
 from sitegate.service import presence_soap_v1 as contract
-
-if TYPE_CHECKING:
-    from sitegate.simulator import SimulatedService, _Handler
 
 ROUTE = contract.PATH
 FIRST_ID = 900_000_000_000_000  # PresenceRegistrationId: an xs:long of at most 15 digits
@@ -192,58 +187,3 @@ def _submitted(item: etree._Element) -> etree._Element:
     submitted = copy.deepcopy(item)
     submitted.tag = f"{_T}PresenceRegistrationSubmitted"
     return submitted
-
-
-def answer(handler: _Handler, service: SimulatedService, body: bytes) -> None:
-    """One POST to the SOAP route: the faults first (as the REST endpoint), then the signature, the XSD, the call."""
-    presences = service.presences
-    fault_now = service.take_fault(bulk=True)
-    if fault_now == "refuse":
-        handler._reset()
-    if fault_now in ("timeout", "slow"):
-        time.sleep(service.timeout_s if fault_now == "timeout" else service.slow_s)
-    if fault_now in ("503", "503_retry_after", "429"):
-        headers = {"Retry-After": "7"} if fault_now != "503" else None
-        handler._send(int(fault_now[:3]), b"Service Unavailable", "text/plain", headers)
-        return
-    if fault_now == "html":
-        handler._send(502, b"<html><body><h1>502 Bad Gateway</h1>proxy</body></html>", "text/html")
-        return
-    if fault_now == "malformed":
-        handler._send(200, GARBLED, contract.CONTENT_TYPE)
-        return
-    if fault_now == "500":
-        handler._send(500, fault("soapenv:Server", "simulated internal error"), contract.CONTENT_TYPE)
-        return
-    try:
-        if handler.headers.get("SOAPAction", "").strip('"') != contract.SOAP_ACTION:
-            raise Refused("soapenv:Client", f"SOAPAction must be {contract.SOAP_ACTION}")
-        try:
-            root = etree.fromstring(body)
-        except etree.XMLSyntaxError as error:
-            raise Refused("soapenv:Client", f"not XML: {error}") from None
-        if fault_now == "revoked_token":
-            raise Refused("wsse:FailedAuthentication", "simulated: the certificate is revoked")
-        try:
-            presences.check_signature(root)
-        except Refused:
-            with presences.lock:
-                presences.refused_signatures += 1
-            raise
-        if fault_now == "reject_batch":
-            raise Refused("soapenv:Client", "simulated: malformed request")
-        items = presences.request_items(root)
-    except (Refused, contract.ContractError) as refusal:
-        code, text = (refusal.code, refusal.text) if isinstance(refusal, Refused) else ("soapenv:Client", str(refusal))
-        handler._send(500, fault(code, text), contract.CONTENT_TYPE)  # SOAP 1.1: a fault travels with status 500
-        return
-    response = presences.register(items, partial=fault_now == "partial")
-    # The lost-answer faults: the presences are registered, the answer never reaches the device.
-    if fault_now == "answer_reset":
-        handler._reset()
-    if fault_now == "answer_timeout":
-        time.sleep(service.timeout_s)
-    if fault_now == "answer_malformed":
-        handler._send(200, GARBLED, contract.CONTENT_TYPE)
-        return
-    handler._send(200, etree.tostring(contract.envelope(response), encoding="utf-8"), contract.CONTENT_TYPE)
