@@ -196,12 +196,7 @@ class ServiceClient:
                 "check the site's internet access (proxy, hotspot login); if other sites load, the service is down",
             )
         if response.status_code >= 500 or response.status_code == 429:
-            raise DeliveryFailure(
-                Symptom.SERVICE_ERROR,
-                f"{what}: service unavailable ({response.status_code})",
-                "nothing to do: retried automatically",
-                retry_after_seconds(response.headers.get("Retry-After"), self.now()),
-            )
+            raise self.unavailable(what, response)
         try:
             return response.json()
         except ValueError:
@@ -211,6 +206,15 @@ class ServiceClient:
                 "retried automatically",
                 answer_lost=items_sent and response.ok,
             ) from None
+
+    def unavailable(self, what: str, response: requests.Response) -> DeliveryFailure:
+        """A 5xx or 429 of either channel: the service's side, retried, after its Retry-After when it gives one."""
+        return DeliveryFailure(
+            Symptom.SERVICE_ERROR,
+            f"{what}: service unavailable ({response.status_code})",
+            "nothing to do: retried automatically",
+            retry_after_seconds(response.headers.get("Retry-After"), self.now()),
+        )
 
     def _observe_date(self, response: requests.Response, sent: datetime, received: datetime) -> None:
         try:

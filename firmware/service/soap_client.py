@@ -34,7 +34,6 @@ from sitegate.service.client import (
     ServiceClient,
     answer_lost,
     classify_exception,
-    retry_after_seconds,
 )
 from sitegate.service.credentials import CredentialError
 from sitegate.service.presence_rest_v1 import ItemResult
@@ -196,12 +195,7 @@ class SoapClient(ServiceClient):
         if fault is not None:
             self._raise_fault(fault)
         if response.status_code >= 500 or response.status_code == 429:
-            raise DeliveryFailure(
-                Symptom.SERVICE_ERROR,
-                f"SOAP call: service unavailable ({response.status_code})",
-                "nothing to do: retried automatically",
-                retry_after_seconds(response.headers.get("Retry-After"), self.now()),
-            )
+            raise self.unavailable("SOAP call", response)
         if root is None or not response.ok:
             raise DeliveryFailure(
                 Symptom.OFF_CONTRACT,
