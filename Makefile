@@ -52,8 +52,11 @@ $(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	rm -f $(WHEELHOUSE)/sitegate-*.whl
 	touch $@
 
+# The suite, then the VM checks (`test-vm`, below) with fewer power cuts than the documented run: CI has 90 minutes.
+TEST_VM_ROUNDS ?= 3
 test: package system-deps $(WHEELHOUSE)/.complete
 	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory test-vm ROUNDS=$(TEST_VM_ROUNDS)
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
 test-fast: package system-deps
