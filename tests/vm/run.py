@@ -2,9 +2,12 @@
 
 Builds (once, cached in .vm/) the guest's disk from Debian packages, boots it, installs sitegate as the README says
 (`sudo make install`, offline from the wheelhouse), and checks in this order: the install and a technician's
-commands; the unit under its full hardening (READY, badges delivered to the simulator on the host, journald);
-the watchdog after SIGSTOP and Restart=always after SIGKILL; power cuts (SIGKILL of qemu itself during a badge rush,
-the disk at cache=writethrough); a reboot. Writes .vm/results.json and exits 1 when any check failed.
+commands; the unit under its full hardening (READY, badges delivered to the simulator on the host, journald, the
+page's unit, the metrics textfile); the watchdog after SIGSTOP and Restart=always after SIGKILL; power cuts (SIGKILL
+of qemu itself during a badge rush, the disk at cache=writethrough); a reboot; the journal's checkpoints given to
+`sitegate verify`; append_durable on a drive throttled to an SD card; no RTC (a boot hours behind, NTP from the
+host's loopback started after some badges) and a clock step while badging. Writes .vm/results.json and exits 1
+when any check failed.
 
 Usage: python tests/vm/run.py [--arch x86_64] [--rounds N]
 """
