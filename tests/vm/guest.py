@@ -12,11 +12,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVICE_ADDRESS = "10.0.2.100"  # the guest's view of the host's simulator (guestfwd)
 SERVICE_PORT = 80
+NTP_ADDRESS = "10.0.2.101"  # the guest's view of the host's NTP server (guestfwd, NTP carried over TCP)
+NTP_PORT = 123
+# The SD card's disk (check 8): an A1 card's floor (SD Association: at least 500 random 4 KiB writes a second) and a
+# class 10 card's sequential floor (10 MB/s), as qemu throttling limits on the guest's third drive.
+SD_WRITE_IOPS = 500
+SD_WRITE_BPS = 10 * 1000 * 1000
 
 
 def free_port() -> int:
@@ -32,10 +39,23 @@ class GuestError(AssertionError):
 class Guest:
     """One qemu process booting the cached kernel and the run's disk; `kill()` is a power cut (SIGKILL to qemu)."""
 
-    def __init__(self, image_dir: Path, disk: Path, project_disk: Path, simulator_port: int, console: Path) -> None:
+    def __init__(
+        self,
+        image_dir: Path,
+        disks: tuple[Path, Path, Path],
+        ports: tuple[int, int],
+        console: Path,
+        clock_behind_s: int = 0,
+    ) -> None:
+        """disks: the guest's own, the project's (read-only), the SD card's (throttled); ports: the host's simulator
+        and NTP server on 127.0.0.1; clock_behind_s: the guest's clock starts that far behind (a Pi without RTC)."""
         self.key = image_dir / "id_ed25519"
         self.ssh_port = free_port()
+        disk, project_disk, sd_disk = disks
+        simulator_port, ntp_port = ports
         relay = f"{sys.executable} {HERE / 'relay.py'} {simulator_port}"
+        ntp_relay = f"{sys.executable} {HERE / 'udp_over_tcp.py'} host {ntp_port}"
+        started = datetime.now(UTC) - timedelta(seconds=clock_behind_s)
         command = [
             "qemu-system-x86_64",
             "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2",
@@ -46,9 +66,13 @@ class Guest:
             # writethrough: a write the guest has flushed (fsync) is in the host's file when qemu is killed.
             "-drive", f"file={disk},format=raw,if=virtio,cache=writethrough",
             "-drive", f"file={project_disk},format=raw,if=virtio,readonly=on",
+            "-drive", f"file={sd_disk},format=raw,if=virtio,cache=writethrough,"
+            f"throttling.iops-write={SD_WRITE_IOPS},throttling.bps-write={SD_WRITE_BPS}",
+            "-rtc", f"base={started:%Y-%m-%dT%H:%M:%S}",
             "-nic",
             f"user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
-            f"guestfwd=tcp:{SERVICE_ADDRESS}:{SERVICE_PORT}-cmd:{relay}",
+            f"guestfwd=tcp:{SERVICE_ADDRESS}:{SERVICE_PORT}-cmd:{relay},"
+            f"guestfwd=tcp:{NTP_ADDRESS}:{NTP_PORT}-cmd:{ntp_relay}",
         ]  # fmt: skip
         self.console = console
         self.control_dir = console.parent
@@ -96,8 +120,8 @@ class Guest:
                     for user in ("root", "tech"):
                         self.login(user)
                     return time.monotonic() - started
-            except subprocess.TimeoutExpired:
-                pass
+            except (subprocess.TimeoutExpired, subprocess.CalledProcessError):
+                pass  # sshd not answering yet, or too slowly for one login (a loaded machine): again
             time.sleep(2)
         raise GuestError(f"no ssh login within {timeout} s; console: {self.console_tail()}")
 

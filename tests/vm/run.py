@@ -2,9 +2,12 @@
 
 Builds (once, cached in .vm/) the guest's disk from Debian packages, boots it, installs sitegate as the README says
 (`sudo make install`, offline from the wheelhouse), and checks in this order: the install and a technician's
-commands; the unit under its full hardening (READY, badges delivered to the simulator on the host, journald);
-the watchdog after SIGSTOP and Restart=always after SIGKILL; power cuts (SIGKILL of qemu itself during a badge rush,
-the disk at cache=writethrough); a reboot. Writes .vm/results.json and exits 1 when any check failed.
+commands; the unit under its full hardening (READY, badges delivered to the simulator on the host, journald, the
+page's unit, the metrics textfile); the watchdog after SIGSTOP and Restart=always after SIGKILL; power cuts (SIGKILL
+of qemu itself during a badge rush, the disk at cache=writethrough); a reboot; the journal's checkpoints given to
+`sitegate verify`; append_durable on a drive throttled to an SD card; no RTC (a boot hours behind, NTP from the
+host's loopback started after some badges) and a clock step while badging. Writes .vm/results.json and exits 1
+when any check failed.
 
 Usage: python tests/vm/run.py [--arch x86_64] [--rounds N]
 """
@@ -13,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from guest import Guest, GuestError
@@ -29,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from chrony_pair import write_configs  # noqa: E402
 from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
 from waiting import wait_until  # noqa: E402
 
@@ -41,6 +48,12 @@ HEARTBEAT_S = 5  # short, so that a stall shows in `sitegate status` before the 
 WATCHDOG_S = 30  # the unit's WatchdogSec=
 RUSH = 150  # badges per power-cut round
 RUSH_PAUSE_S = 0.02
+METRICS_FILE = "/var/lib/prometheus/node-exporter/sitegate.prom"
+PAGE_PORT = 8081
+NO_KNOWN_PIN = "scrypt$16384$8$1$EQXz593gxfBfC5CtNfbdCw==$ctPqVuZ7H9ICvuht4wwe3efiKikN8pP8o5JwZgK4bXA="  # the example's
+CLOCK_BEHIND_S = 3 * 3600  # check 5: the guest boots this far behind (a Pi's fake-hwclock after a long power cut)
+GUEST_NTP_PORT = 1123  # the guest's end of NTP over TCP (tests/vm/udp_over_tcp.py), chrony's only server
+DATE_TOLERANCE_S = 5.0  # a delivered time against the host's clock while the badge was made (ssh, scheduling)
 
 
 def uid(index: int) -> str:
@@ -52,8 +65,9 @@ def roster(workers: int) -> str:
     return header + "".join(f"{uid(i)},,{10**16 + i:017d},Worker{i},Vm,0403170701,,\n" for i in range(workers))
 
 
-def site_config(simulator: SimulatorProcess) -> str:
-    """The gate's configuration in the guest: a FIFO reader, the simulator behind the guest's loopback proxy."""
+def site_config(simulator: SimulatorProcess, trust_system_clock: bool = True) -> str:
+    """The gate's configuration in the guest: a FIFO reader, the simulator behind the guest's loopback proxy, the
+    page on the guest's loopback, the metrics textfile. trust_system_clock: until check 5 starts the NTP server."""
     host = simulator.base_url.split("/")[2]
     return (
         f'\n[device]\nid = "gate-vm"\ndata_dir = "{STATE}"\n'
@@ -66,7 +80,10 @@ def site_config(simulator: SimulatorProcess) -> str:
             (Path("/etc/sitegate/client.key"), Path("/etc/sitegate/client.crt")),
             read_timeout_s=20.0,
         )
-        + f"\n[clock]\ntrust_system_clock = true\n\n[gate]\nheartbeat_s = {HEARTBEAT_S}\n"
+        + f"\n[clock]\ntrust_system_clock = {str(trust_system_clock).lower()}\n\n[gate]\nheartbeat_s = {HEARTBEAT_S}\n"
+        + f'\n[metrics]\ntextfile = "{METRICS_FILE}"\nevery_s = 5\n'
+        + f'\n[web]\nenabled = true\nlisten = "127.0.0.1"\nport = {PAGE_PORT}\n'
+        + f'[[web.foreman]]\nname = "Vm Foreman"\npin_hash = "{NO_KNOWN_PIN}"\n'
     )
 
 
@@ -84,10 +101,37 @@ UNIT
 systemctl daemon-reload && systemctl enable --now simulator-proxy.socket
 """
 
-# The drop-in the issue's manual run used: no GPIO in a VM, so the LEDs are gpiozero's mock pins.
+# node_exporter's textfile folder, before the unit starts (its ReadWritePaths= is resolved at start); a group
+# right where the README gives an ACL (the image has no setfacl).
+METRICS_FOLDER = """
+install -d -o root -g sitegate -m 0775 /var/lib/prometheus/node-exporter
+"""
+
+# Check 5: chrony's only server is the host's NTP server, reached over TCP (guestfwd carries no UDP).
+NTP_OVER_TCP = f"""
+cat > /etc/systemd/system/ntp-over-tcp.service <<'UNIT'
+[Unit]
+Before=chrony.service
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/lib/udp_over_tcp.py guest {GUEST_NTP_PORT} 10.0.2.101:123
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat > /etc/chrony/chrony.conf <<'CONF'
+server 127.0.0.1 port {GUEST_NTP_PORT} iburst minpoll -2 maxpoll 0
+makestep 1 3
+driftfile /var/lib/chrony/chrony.drift
+CONF
+systemctl daemon-reload && systemctl enable ntp-over-tcp.service chrony.service
+"""
+
+# The drop-in the issue's manual run used: no GPIO in a VM, so the LEDs are gpiozero's mock pins. And a longer start
+# timeout than systemd's 90 s: under emulation on a loaded shared machine a start took over 90 s (READY 10 s at a
+# load of 2; at a load of 30, past 90 s), which says nothing of a Pi (start_to_ready in results.json is measured).
 MOCK_PINS = """
 mkdir -p /etc/systemd/system/sitegate.service.d
-printf '[Service]\\nEnvironment=GPIOZERO_PIN_FACTORY=mock\\n' > /etc/systemd/system/sitegate.service.d/vm.conf
+printf '[Service]\\nEnvironment=GPIOZERO_PIN_FACTORY=mock\\nTimeoutStartSec=600\\n' \\
+  > /etc/systemd/system/sitegate.service.d/vm.conf
 systemctl daemon-reload
 """
 
@@ -106,33 +150,41 @@ class Checks:
             "acknowledged": 0,
             "lost": 0,
             "verify_failed_rounds": 0,
-            "redated_before_sync": None,  # check 5 (no RTC) is not done yet
+            "redated_before_sync": 0,
             "reboot_ok": False,
-            "journal_witness_ok": None,  # check 7 is not done yet
-            "append_durable_sd_ratio": None,  # check 8 is not done yet
+            "journal_witness_ok": False,
+            "append_durable_sd_ratio": None,
             "checks": {},
             "timings_s": {},
         }
         self.simulator = SimulatorProcess("--host", "127.0.0.1")
         self.guest: Guest | None = None
+        ntp_dir = run_dir / "ntp"
+        ntp_dir.mkdir(exist_ok=True)
+        self.ntp_port, _ = write_configs(ntp_dir)  # the host's NTP server (loopback only), started by check 5
+        self.ntp_config = ntp_dir / "server.conf"
+        self.ntp_server: subprocess.Popen | None = None
         self.boots = 0
         self.next_badge = 0
 
     # --- the guest's life
-    def boot(self) -> float:
+    def boot(self, clock_behind_s: int = 0) -> float:
         self.boots += 1
         self.guest = Guest(
             self.image_dir,
-            self.run_dir / "disk.img",
-            self.run_dir / "project.img",
-            int(self.simulator.url.rsplit(":", 1)[1].split("/")[0]),
+            (self.run_dir / "disk.img", self.run_dir / "project.img", self.run_dir / "sd.img"),
+            (int(self.simulator.url.rsplit(":", 1)[1].split("/")[0]), self.ntp_port),
             self.run_dir / f"console-{self.boots}.log",
+            clock_behind_s,
         )
         return self.guest.wait_ssh()
 
     def close(self) -> None:
         if self.guest:
             self.guest.kill()
+        if self.ntp_server:
+            os.killpg(self.ntp_server.pid, signal.SIGKILL)
+            self.ntp_server.wait(10)
         self.simulator.stop()
 
     def tech(self, command: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -232,7 +284,7 @@ class Checks:
         self.guest.put("/etc/sitegate/client.key", key.read_text(), "root:sitegate", "0640")
         self.guest.put("/etc/sitegate/client.crt", cert.read_text(), "root:sitegate", "0640")
         self.guest.put("/tmp/roster.csv", roster(workers), "root:root", "0644")
-        self.guest.run(SIMULATOR_PROXY + MOCK_PINS)
+        self.guest.run(SIMULATOR_PROXY + MOCK_PINS + METRICS_FOLDER)
         imported = self.tech("roster import /tmp/roster.csv")
         assert imported.returncode == 0, imported.stdout + imported.stderr
         started = time.monotonic()
@@ -250,6 +302,22 @@ class Checks:
         assert sum(1 for b in badges if b.get("outcome") == "registered") >= 20, lines[-10:]
         status = self.tech("status --json")
         assert json.loads(status.stdout)["daemon_running"], status.stdout
+        self.page_and_metrics()
+
+    def page_and_metrics(self) -> None:
+        """The page's own unit starts (Type=notify) and answers on the guest's loopback; the daemon writes the
+        metrics textfile node_exporter would read."""
+        self.guest.run("systemctl enable --now sitegate-web", timeout=300)
+        page = self.guest.run(
+            f"python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:{PAGE_PORT}/\").status)'"
+        )
+        assert page.stdout.strip() == "200", page.stdout
+        self.results["page_unit_ok"] = True
+        metrics = self.wait(
+            lambda: self.guest.run(f"cat {METRICS_FILE}", check=False).stdout, "the metrics textfile written", 60
+        )
+        assert "sitegate_metrics_timestamp_seconds" in metrics, metrics[:500]
+        self.results["metrics_textfile_ok"] = True
 
     # --- 3. watchdog and Restart=always
     def watchdog(self) -> None:
@@ -322,7 +390,6 @@ class Checks:
     def reboot(self) -> None:
         self.guest.run("systemctl is-enabled sitegate")
         self.badge(10)
-        _, pid = self.service_state()
         boot_id = self.guest.run("cat /proc/sys/kernel/random/boot_id").stdout
         started = time.monotonic()
         try:
@@ -332,10 +399,133 @@ class Checks:
         self.guest.forget_logins()
         self.wait(lambda: self.guest.boot_id() not in ("", boot_id), "the guest came back from its reboot", 600)
         self.guest.wait_ssh()
-        self.wait_active(300, not_pid=pid)
+        self.wait_active(300)  # a new boot, so a new daemon: its pid may well be the last boot's (it was, 234)
         self.results["timings_s"]["reboot_to_active"] = round(time.monotonic() - started, 1)
         self.wait(lambda: self.pending() == 0, "the queue drained after the reboot", 300)
         self.results["reboot_ok"] = True
+
+    # --- 7. the journal as a witness
+    def journal_witness(self) -> None:
+        """Each checkpoint the daemon wrote to journald, read back there whole (no digit masked) and given to
+        `sitegate verify --checkpoint`, as a technician would after losing the other witnesses: the log extends each."""
+        lines = self.guest.run('journalctl -u sitegate -o cat --no-pager | grep \'"event": *"checkpoint"\'').stdout
+        found = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
+        points = {entry["seq"]: entry for entry in found if entry.get("event") == "checkpoint"}
+        self.results["journal_checkpoints"] = len(points)
+        assert len(points) >= 3, f"{len(points)} checkpoints in the journal: {lines[-500:]}"
+        masked = [e for e in points.values() if not set(e["hash"] + e["signature"]) <= set("0123456789abcdef")]
+        assert not masked, f"{len(masked)} checkpoints masked in the journal: {masked[:2]}"
+        seqs = sorted(points)
+        for seq in {seqs[0], seqs[len(seqs) // 2], seqs[-1]}:
+            verify = self.tech(f"verify --json --checkpoint {seq}:{points[seq]['hash']}")
+            report = json.loads(verify.stdout)
+            given = [w for w in report["witnesses"] if w["witness"] == "given checkpoint"]
+            assert verify.returncode == 0 and given and given[0]["state"] == "extends", verify.stdout[-1500:]
+        self.results["journal_witness_ok"] = True
+
+    # --- 8. the disk of a Pi
+    def sd_card_append(self) -> None:
+        """The signed append against the raw fsync'd insert, in one run, in the guest, on the throttled drive."""
+        out = self.guest.run(
+            "mkdir -p /mnt/sd && (mountpoint -q /mnt/sd || mount /dev/vdc /mnt/sd) && rm -rf /mnt/sd/bench && "
+            "mkdir /mnt/sd/bench && cd /root/sitegate/tests/bench && "
+            "/opt/sitegate/venv/bin/python ../vm/sd_append.py /mnt/sd/bench vdc",
+            timeout=1800,
+        ).stdout
+        measured = json.loads(out.splitlines()[-1])
+        self.results["append_durable_sd"] = measured
+        # The issue's target, ratio <= 1.1, is for a Pi's CPU: under emulation the append's signing and encoding take
+        # hundreds of times a native CPU's time (append_cpu_us), so the wall-time ratio is kept as measured, against
+        # its target, and the check asserts what emulation leaves true: the writes the SD card gets per call.
+        ratio = measured["append_us"] / measured["raw_us"]
+        self.results["append_durable_sd_ratio"] = round(ratio, 3)
+        self.results["append_durable_sd_target_met"] = ratio <= 1.1
+        writes = measured["append_writes"] / measured["raw_writes"]
+        self.results["append_durable_sd_write_ratio"] = round(writes, 3)
+        assert writes <= 1.1, f"the signed append sends the SD card {writes:.2f} times the raw insert's writes"
+
+    # --- 5. no RTC
+    def no_rtc(self) -> None:
+        """The power goes; the gate comes back hours behind (a Pi has no RTC), chrony with no server yet. Badges
+        taken before the first sync reach the service with the true time (the signed correction)."""
+        self.guest.put("/usr/local/lib/udp_over_tcp.py", (HERE / "udp_over_tcp.py").read_text(), "root:root", "0644")
+        self.guest.run(NTP_OVER_TCP)
+        config = site_config(self.simulator, trust_system_clock=False)
+        self.guest.put("/etc/sitegate/sitegate.toml", config, "root:sitegate", "0640")
+        self.guest.run("sync")
+        self.guest.kill()
+        self.boot(clock_behind_s=CLOCK_BEHIND_S)
+        behind = time.time() - float(self.guest.run("date +%s.%N").stdout)
+        self.results["clock_behind_at_boot_s"] = round(behind)
+        assert behind > CLOCK_BEHIND_S - 600, f"the guest booted only {behind:.0f} s behind"
+        self.wait_active(300)
+        first, seqs_before = self.next_badge, self.registered_seqs()
+        window = self.badge_window(10, pause_s=0.5)
+        self.wait(lambda: len(self.registered_seqs() - seqs_before) >= 10, "10 registrations before the sync", 120)
+        stored = self.guest.run(
+            f"sqlite3 -readonly {STATE}/sitegate.db \"SELECT wall_utc FROM records WHERE kind = 'registration' "
+            'ORDER BY seq DESC LIMIT 10"'
+        ).stdout.split()
+        self.results["stored_behind_s"] = round(window[0] - max(parse_utc(t) for t in stored))
+        self.start_ntp_server()
+        self.wait(self.guest_synced, "the guest's clock synced to the host's NTP server", 300)
+        self.wait(lambda: self.pending() == 0, "the queue drained after the sync", 300)
+        dated = self.delivered_dates(range(first, first + 10), "IN")
+        right = [d for d in dated if window[0] - DATE_TOLERANCE_S <= d <= window[1] + DATE_TOLERANCE_S]
+        self.results["redated_before_sync"] = len(right)
+        assert len(right) == 10, f"delivered {[round(d - window[0]) for d in dated]} s from the badges' start"
+
+    def clock_step(self) -> None:
+        """While workers badge, the clock is set an hour ahead by hand and chrony steps it back (`makestep`): the
+        registrations made meanwhile reach the service with the true time."""
+        first = self.next_badge
+        started = time.time()
+        rush = self.badge(30, pause_s=0.5, background=True)
+        time.sleep(4)
+        self.guest.run("date -s @$(( $(date +%s) + 3600 )) >/dev/null")
+
+        def stepped_back() -> bool:
+            self.guest.run("chronyc makestep >/dev/null", check=False)
+            return abs(float(self.guest.run("date +%s.%N").stdout) - time.time()) < 2
+
+        self.wait(stepped_back, "chrony stepped the clock back", 120)
+        rush.wait(300)
+        ended = time.time()
+        self.wait(self.guest_synced, "the guest's clock synced again", 300)
+        self.wait(lambda: self.pending() == 0, "the queue drained after the step", 300)
+        dated = self.delivered_dates(range(first, first + 30), "IN")
+        right = [d for d in dated if started - DATE_TOLERANCE_S <= d <= ended + DATE_TOLERANCE_S]
+        self.results["redated_after_step"] = len(right)
+        assert len(right) == 30, f"delivered {[round(d - started) for d in dated]} s from the rush's start"
+
+    def badge_window(self, count: int, pause_s: float) -> tuple[float, float]:
+        """The host's time around `count` badges (the true time, whatever the guest's clock says)."""
+        started = time.time()
+        self.badge(count, pause_s=pause_s)
+        return started, time.time()
+
+    def start_ntp_server(self) -> None:
+        """chronyd on the host as an NTP server on a loopback port only: -x leaves the host's clock alone, and it
+        drops root for chrony's own user."""
+        self.ntp_server = subprocess.Popen(
+            ["chronyd", "-x", "-d", "-u", "_chrony", "-f", str(self.ntp_config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    def guest_synced(self) -> bool:
+        """chrony in the guest tracks the host's server and the guest's clock is within a second of the host's."""
+        out = self.guest.run("chronyc -c tracking; date +%s.%N", check=False).stdout.split()
+        return len(out) == 2 and out[0].split(",")[-1] == "Normal" and abs(float(out[1]) - time.time()) < 1
+
+    def delivered_dates(self, workers: range, direction: str) -> list[float]:
+        """The times the service received for these workers' registrations in `direction` (Unix seconds)."""
+        numbers = {f"{10**16 + i:017d}" for i in workers}
+        items = [entry["item"] for entry in self.simulator.received()["received"]]
+        return [parse_utc(i["registrationDate"]) for i in items if i["limosaId"] in numbers and i["type"] == direction]
+
+
+def parse_utc(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def read_acks(journal: subprocess.Popen, acks: list[int]) -> None:
@@ -408,6 +598,8 @@ def main() -> int:
         run_dir.mkdir(parents=True)
         subprocess.run(["cp", "--sparse=always", str(image_dir / "base.img"), str(run_dir / "disk.img")], check=True)
     project_disk(run_dir)
+    # The SD card's drive (check 8), empty, throttled by qemu (tests/vm/guest.py).
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sd", str(run_dir / "sd.img"), "256M"], check=True)
     checks = Checks(args.arch, args.rounds, run_dir, image_dir)
     checks.results["fresh_install"] = not kept
     rng = random.Random(19)
@@ -421,6 +613,10 @@ def main() -> int:
             ("watchdog", checks.watchdog),
             ("power_cuts", lambda: checks.power_cuts(rng)),
             ("reboot", checks.reboot),
+            ("journal_witness", checks.journal_witness),
+            ("sd_card_append", checks.sd_card_append),
+            ("no_rtc", checks.no_rtc),
+            ("clock_step", checks.clock_step),
         ]
         for name, step in steps:
             started = time.monotonic()
