@@ -170,22 +170,16 @@ def take_batch(
     db: sqlite_utils.Database, limit: int, now: str, device_id: str, boot_id: str | None = None
 ) -> list[Pending]:
     """The oldest pending registrations, marked in flight (durably) before they are sent. A registration captured
-    in this boot while the clock was not trusted waits for its corrected time: after a step the clock watch re-dates
-    it within a second; before the first sync (a Pi has no RTC: it boots at the last saved time), at the sync."""
+    after a clock step in this boot waits for its corrected time (the clock watch re-dates it within a second).
+    One captured before the first sync is sent as it is: a gate without a time source must still deliver (an
+    unsynced clock is a warning, never an outage); its signed correction follows at the sync."""
     with immediate(db):
         catch_up(db, device_id, now)
         rows = db.execute(
             "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
-            "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state NOT IN (?, ?, ?) OR r.boot_id != ?) "
+            "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
             "ORDER BY d.seq LIMIT ?",
-            [
-                DeliveryState.PENDING,
-                ClockState.STEPPED,
-                ClockState.UNSYNCED,
-                ClockState.UNKNOWN,
-                boot_id or read_boot_id(),
-                limit,
-            ],
+            [DeliveryState.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
