@@ -306,6 +306,27 @@ def test_both_channels_down_fail_with_both_in_the_evidence(tmp_path, clock, cred
         assert caught.value.symptom == Symptom.SERVICE_ERROR and failures == [caught.value]
 
 
+def test_a_batch_the_fallback_lost_goes_to_the_fallback_only(tmp_path, clock, credentials, caplog):
+    """REST refused (nothing sent), SOAP took the batch and lost its answer: the resend goes to SOAP alone, never
+    through REST first (were REST back, the presences would be registered through both)."""
+    with soap_site(tmp_path, clock, credentials, channel="rest", fallback="soap") as (device, service):
+        badge(device, clock, 0)
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        rest = dataclasses.replace(device.config.service, base_url=nobody + "/REST", token_url=nobody + "/token")
+        config = dataclasses.replace(device.config, service=rest)
+        sender = Forwarder(device.ledger, config, channel_for(config, clock), clock=clock)
+        service.set_fault("answer_reset", count=1)
+        with pytest.raises(DeliveryFailure) as caught:
+            sender.deliver_batch(ForwardReport())
+        assert caught.value.answer_lost
+        caplog.clear()
+        assert sender.drain().delivered == 1
+        assert [r for r in caplog.records if r.getMessage() == "failover"] == []  # REST was not tried first
+        assert service.presences.summary()["created"] == 1
+
+
 def test_a_lost_answer_never_moves_to_the_other_channel(tmp_path, clock, credentials):
     """SOAP first: its answer is lost (the service may hold the presences), so they are not sent over REST; the
     resend goes to SOAP again and is recognised by its client reference."""

@@ -47,12 +47,14 @@ class Failover:
         self.pinned: dict[int, str] = {}
 
     def deliver(self, batch: list, config: Config, db: sqlite_utils.Database) -> BulkAnswer:
-        channels = dict((self.first, self.fallback))
         pinned = {self.pinned[p.seq] for p in batch if p.seq in self.pinned}
         # A batch holding registrations a channel may have: that channel only, no failover. (Held by both, after
         # two losses: the first channel, whose resends are recognised by remark 14 or the client reference.)
-        order = [self.first, self.fallback] if not pinned else [(min(pinned), channels[min(pinned)])]
-        if len(pinned) > 1:
+        if not pinned:
+            order = [self.first, self.fallback]
+        elif pinned == {self.fallback[0]}:
+            order = [self.fallback]
+        else:
             order = [self.first]
         failures: list[tuple[str, DeliveryFailure]] = []
         for name, channel in order:
