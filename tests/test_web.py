@@ -448,6 +448,7 @@ def test_the_page_says_the_gate_is_not_working_when_its_daemon_is_stopped(tmp_pa
     "keep badging"; a button that needs the daemon says so in words, not `[Errno 2]`."""
     site = start(sites, tmp_path / "site", service)
     site.badge("10000000")
+    site.wait(lambda: site.json("queue")["delivered"] == 1, "the badge delivered")  # before it: "never connected"
     narrow(driver)
     sign_in(driver, site.web.url, PINS[ANNA], language="fr")
     assert "state ok" in driver.find_element(By.ID, "state").get_attribute("class")
