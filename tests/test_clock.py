@@ -20,7 +20,7 @@ from sitegate import config as configuration
 from sitegate.clock import Capture, ClockReading
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
-from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch
+from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch, read_together
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.metrics import Metrics
@@ -274,6 +274,35 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     clock.wall += timedelta(hours=1)  # stepped back onto the carried time: trusted again
     watch.current()
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
+
+
+class PausedAtFirstRead:
+    """The real machine's clocks as a loaded 2-core machine showed them in CI: the thread paused 108 ms right after
+    its first wall-clock read (time goes on: monotonic and wall advance together)."""
+
+    def __init__(self, clock) -> None:
+        self.clock, self.reads = clock, 0
+
+    def wall(self):
+        self.reads += 1
+        now = self.clock.wall
+        self.clock.advance(0.108 if self.reads == 1 else 0.00001)
+        return now
+
+
+def test_the_anchor_is_read_at_one_instant_even_when_the_thread_is_paused_between_reads(device, clock):
+    paused = PausedAtFirstRead(clock)
+    wall, mono = read_together(paused.wall, lambda: clock.mono_ns)
+    true_at_mono = clock.wall - timedelta(microseconds=(clock.mono_ns - mono) / 1000)
+    assert abs((wall - true_at_mono).total_seconds()) <= 0.001, (wall, true_at_mono)
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    watch = watch_for(device, clock, readings)
+    paused.reads = 0
+    watch.wall = paused.wall
+    watch.check()
+    carried = watch._anchor.at(clock.mono_ns)
+    assert abs((carried - clock.wall).total_seconds()) <= 0.001, (carried, clock.wall)
 
 
 def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(config_file, clock):
