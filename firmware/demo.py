@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from sitegate import config as configuration
+from sitegate.config import SOAP_PATH
 from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import local, show
 from sitegate.device import Device
@@ -84,6 +85,9 @@ token_url = "{token_url}"
 client_id = "sitegate-demo"
 key_file = "credentials/client.key"
 cert_file = "credentials/client.crt"
+channel = "{channel}"
+fallback = "{fallback}"
+soap_url = "{soap_url}"
 
 [clock]
 # The demo machine may have no time source at all: trust its clock (never on a real gate).
@@ -101,14 +105,21 @@ def _environment(config_file: Path) -> dict:
     return {**os.environ, "SITEGATE_CONFIG": str(config_file), "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
 
 
-def prepare(directory: Path, base_url: str, token_url: str, interactive: bool) -> Path:
-    """Config, credentials and a roster: the demo workers (names with diacritics) and a few dozen more."""
-    make_self_signed(directory / "credentials", "client")
+CHANNELS = ("rest", "soap")
+
+
+def prepare(directory: Path, endpoints: dict, interactive: bool, channel: str = "rest") -> Path:
+    """Config and a roster (the demo workers, names with diacritics, and a few dozen more); the gate's credentials
+    are made before, as the simulator trusts its certificate. The other channel is the fallback, as on a gate that
+    has both."""
     config_file = directory / "sitegate.toml"
     config_file.write_text(
         DEMO_CONFIG.format(
-            base_url=base_url,
-            token_url=token_url,
+            base_url=endpoints["base_url"],
+            token_url=endpoints["token_url"],
+            soap_url=endpoints["url"] + SOAP_PATH,
+            channel=channel,
+            fallback=next(other for other in CHANNELS if other != channel),
             entry_name="desk" if interactive else "entry",
             entry_source="keyboard" if interactive else "fifo",
             entry_direction="toggle" if interactive else "entry",
@@ -143,7 +154,7 @@ def _clock() -> str:
     return local(SYSTEM.now()).strftime("%H:%M:%S")
 
 
-def _morning(directory: Path) -> None:
+def _morning(directory: Path, channel: str) -> None:
     roster_uids = [
         line.split(",")[0]
         for line in resources.files("sitegate").joinpath("data/demo_roster.csv").read_text().splitlines()[1:]
@@ -156,7 +167,8 @@ def _morning(directory: Path) -> None:
     _badge(directory / "entry.fifo", uids[0])
     print(f"{_clock()}  an unknown badge …")
     _badge(directory / "entry.fifo", "DEADBEEF")
-    print(f"{_clock()}  an OUT without IN at the exit reader ({roster_uids[-1]}: remark 24 expected) …")
+    expected = "remark 24 expected" if channel == "rest" else "SOAP: the day's first badge is the presence"
+    print(f"{_clock()}  an OUT without IN at the exit reader ({roster_uids[-1]}: {expected}) …")
     _badge(directory / "exit.fifo", roster_uids[-1])
 
 
@@ -289,14 +301,17 @@ def _by_hand(config_file: Path) -> int:
     return 0 if code in (0, -signal.SIGTERM) else code
 
 
-def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
+def run_demo(directory: Path | None = None, interactive: bool = False, channel: str = "rest") -> int:
     directory = fresh(Path(directory or DEFAULT_DIR))
-    simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    certificate = make_self_signed(directory / "credentials", "client")[1]
+    simulator = subprocess.Popen(
+        [_sitegate(), "simulator", "--port", "0", "--trust", str(certificate)], stdout=subprocess.PIPE, text=True
+    )
     daemon = None
     try:
         endpoints = json.loads(simulator.stdout.readline())
-        config_file = prepare(directory, endpoints["base_url"], endpoints["token_url"], interactive)
-        print(f"demo site in {directory}; service simulator at {endpoints['url']}")
+        config_file = prepare(directory, endpoints, interactive, channel)
+        print(f"demo site in {directory}; service simulator at {endpoints['url']} ({channel.upper()} channel)")
         if interactive:
             print("type a badge UID and Enter (e.g. 04A1B2C3); Ctrl-D or Ctrl-C to stop")
             return _by_hand(config_file)
@@ -309,7 +324,7 @@ def run_demo(directory: Path | None = None, interactive: bool = False) -> int:
         )
         _wait_ready(daemon)
         print("gate daemon ready (sitegate run, fifo readers 'entry' and 'exit', GPIO simulated)\n")
-        _morning(directory)
+        _morning(directory, channel)
         device = _drain(config_file)
         daemon.send_signal(signal.SIGTERM)
         out, _ = daemon.communicate(timeout=30)

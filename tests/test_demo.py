@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import run_sitegate
 
+from sitegate.queue import database, delivery
+
 
 def test_scripted_morning_runs_to_delivered(tmp_path):
     result = run_sitegate("demo", "--dir", str(tmp_path / "demo"))
@@ -20,6 +22,19 @@ def test_scripted_morning_runs_to_delivered(tmp_path):
     # the commands it suggests next are runnable as printed: the config exported, the command by its full path
     assert f"export SITEGATE_CONFIG={tmp_path / 'demo' / 'sitegate.toml'}" in out
     assert f"  {Path(sys.executable).parent / 'sitegate'} status" in out
+
+
+def test_the_demo_runs_on_the_soap_channel_to_delivered(tmp_path):
+    result = run_sitegate("demo", "--channel", "soap", "--dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(SOAP channel)" in result.stdout and "delivered       35 (pending 0, rejected 0)" in result.stdout
+    config = tmp_path / "demo" / "sitegate.toml"
+    assert 'channel = "soap"\nfallback = "rest"' in config.read_text()
+    ledger = database.connect_readonly(tmp_path / "demo" / "data" / "sitegate.db")
+    ids = [row.service_id for row in delivery.rows(ledger)]
+    # a SOAP PresenceRegistrationId is a long (the REST simulator's ids are "SIM-…"): each came over SOAP
+    assert len(ids) == 35 and all(service_id.isdigit() for service_id in ids), ids
+    assert run_sitegate("verify", config=config).returncode == 0
 
 
 def test_badging_by_hand_is_said_as_a_person_reads_it_and_ctrl_d_stops_it(tmp_path):

@@ -202,6 +202,12 @@ COMMANDS: tuple[Command | Group, ...] = (
             ),
             option("--interactive", action="store_true", help="keep the gate running for badging by hand"),
             option("--site", action="store_true", help="two gates of one site on a local mosquitto (site bus)"),
+            option(
+                "--channel",
+                choices=("rest", "soap"),
+                default="rest",
+                help="the service channel the gate uses first (the other one is its fallback)",
+            ),
         ),
         json=False,
     ),

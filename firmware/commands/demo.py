@@ -12,4 +12,4 @@ def demo(args) -> int:
         from sitegate.site.demo import run_site_demo
 
         return run_site_demo(Path(args.dir) if args.dir else None)
-    return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive)
+    return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive, channel=args.channel)

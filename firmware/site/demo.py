@@ -13,6 +13,7 @@ from sitegate.clock import SYSTEM
 from sitegate.demo import _environment, _sitegate, _wait_ready, fresh, prepare
 from sitegate.errors import SitegateError
 from sitegate.queue.signing import DeviceKey
+from sitegate.service.credentials import make_self_signed
 from sitegate.site.broker import INSTALL_HINT, LocalBroker
 
 DEFAULT_SITE_DIR = Path("demo-site-data")  # in the current folder, replaced at each run
@@ -21,12 +22,13 @@ GATES = ("gate-a", "gate-b")
 WORKERS = ("04A1B2C3", "04A1B2C4", "04A1B2C5", "04A1B2C6")  # the first demo roster workers
 
 
-def _gates(directory: Path, broker: LocalBroker, base_url: str, token_url: str) -> dict[str, Path]:
+def _gates(directory: Path, broker: LocalBroker, endpoints: dict) -> dict[str, Path]:
     configs, keys = {}, {}
     for name in GATES:
         folder = directory / name
         folder.mkdir(parents=True, exist_ok=True)
-        configs[name] = prepare(folder, base_url, token_url, interactive=False)
+        make_self_signed(folder / "credentials", "client")
+        configs[name] = prepare(folder, endpoints, interactive=False)
         keys[name] = DeviceKey.load_or_create(folder / "data" / "device.key").public_key_hex
     for name, config in configs.items():
         peers = {other: key for other, key in keys.items() if other != name}
@@ -60,7 +62,7 @@ def run_site_demo(directory: Path | None = None) -> int:
     daemons: dict[str, subprocess.Popen] = {}
     try:
         endpoints = json.loads(simulator.stdout.readline())
-        configs = _gates(directory, broker, endpoints["base_url"], endpoints["token_url"])
+        configs = _gates(directory, broker, endpoints)
         print(f"site demo in {directory}: mosquitto on 127.0.0.1:{broker.port} (TLS, the shipped ACL), two gates")
         for name, config in configs.items():
             daemons[name] = subprocess.Popen(
