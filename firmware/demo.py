@@ -21,9 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 from sitegate import config as configuration
-from sitegate.config import SOAP_PATH
 from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import local, show
+from sitegate.config import SOAP_PATH
 from sitegate.device import Device
 from sitegate.domain.roster import parse_csv
 from sitegate.errors import SitegateError
