@@ -90,6 +90,28 @@ _OTHER_CHANNEL = {
     "nl": ("registreer de werknemers via een ander kanaal", "de online registratie of de smartphone-app"),
 }
 
+# A gate with a fallback channel tried it itself before the outage opened (the procedure's "another channel").
+_OTHER_TRIED = {
+    "en": "the gate already tried the other channel ({channel}) itself: it does not work either",
+    "fr": "le portique a d\u00e9j\u00e0 essay\u00e9 lui-m\u00eame l'autre canal ({channel}) : il ne fonctionne "
+    "pas non plus",
+    "nl": "de toegangspoort heeft zelf al het andere kanaal ({channel}) geprobeerd: het werkt ook niet",
+}
+_OTHER_TRIED_THEN = {
+    "en": (
+        "if you can, register the workers online or with the smartphone app",
+        "both channels are in the signed evidence of the unavailability",
+    ),
+    "fr": (
+        "si vous le pouvez, faites l'enregistrement en ligne ou avec l'application smartphone",
+        "les deux canaux figurent dans la preuve sign\u00e9e de l'indisponibilit\u00e9",
+    ),
+    "nl": (
+        "registreer de werknemers zo mogelijk online of met de smartphone-app",
+        "beide kanalen staan in het ondertekende bewijs van de onbeschikbaarheid",
+    ),
+}
+
 _HEADLINE = {
     Cause.INFRASTRUCTURE: {
         "en": "OUTAGE: internet, phone network or power (a third party). Workers are EXEMPT.",
@@ -212,12 +234,17 @@ def _numbered(steps: list[ProcedureStep]) -> str:
     return " ".join(f"{index}. {step}" for index, step in enumerate(steps, start=1))
 
 
-def steps(cause: Cause | str, language: str) -> tuple[str, list[ProcedureStep]]:
-    """The headline and the procedure's steps for one cause."""
+def steps(cause: Cause | str, language: str, other_tried: str | None = None) -> tuple[str, list[ProcedureStep]]:
+    """The headline and the procedure's steps for one cause. other_tried: the other channel, when the gate tried it
+    itself (the evidence shows it): the foreman is told, and the step "another channel" is what is left to try."""
     cause = Cause(cause)
+    tried = None
+    if other_tried:
+        then, evidence = _OTHER_TRIED_THEN[language]
+        tried = (_OTHER_TRIED[language].format(channel=other_tried.upper()), evidence if cause.exempt else then)
     if cause.exempt:
-        return _HEADLINE[cause][language], [_step(pair) for pair in _EXEMPT_STEPS[language]]
-    found = [_OTHER_CHANNEL[language], _CONTACT[language], _LISTING[language]]
+        return _HEADLINE[cause][language], [_step(pair) for pair in [*_EXEMPT_STEPS[language], *filter(None, [tried])]]
+    found = [tried or _OTHER_CHANNEL[language], _CONTACT[language], _LISTING[language]]
     if cause is Cause.OURS:
         found.insert(0, _PROVIDER[language])
     return _HEADLINE[cause][language], [_step(pair) for pair in found]
@@ -232,9 +259,9 @@ def state_steps(state: Operation | OutageState, language: str) -> tuple[str, lis
     return _STATE[state][language].removesuffix(": {steps}"), [_step(pair) for pair in found]
 
 
-def what_to_do(cause: Cause | str, language: str) -> str:
+def what_to_do(cause: Cause | str, language: str, other_tried: str | None = None) -> str:
     """The headline and the numbered steps of the procedure for one cause."""
-    headline, found = steps(cause, language)
+    headline, found = steps(cause, language, other_tried)
     return f"{headline} {' '.join(map(str, found)) if Cause(cause).exempt else _numbered(found)}"
 
 

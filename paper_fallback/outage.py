@@ -46,7 +46,11 @@ def _round(probes: list[Probe]) -> dict:
     """One probe round, compactly: its time and what failed."""
     return {
         "at_utc": min(p.at_utc for p in probes),
-        "failed": [{"name": p.name, "symptom": p.symptom, "detail": p.detail} for p in probes if not p.ok],
+        "failed": [
+            {key: value for key, value in p.as_dict().items() if key not in ("ok", "at_utc")}
+            for p in probes
+            if not p.ok
+        ],
     }
 
 
@@ -173,12 +177,23 @@ class Outage:
             return True
         return wall_utc < self.start_utc and (delivered_utc is None or delivered_utc >= self.start_utc)
 
+    @property
+    def other_channel_tried(self) -> str | None:
+        """The other channel, when the newest failed delivery in the signed evidence shows the gate tried it itself
+        (a gate with a fallback; None when it was not tried: no fallback, or the first channel's answer was lost)."""
+        for piece in reversed(self.evidence):
+            answer = next((probe for probe in failed_probes(piece) if probe["name"] == "service_answer"), None)
+            if answer is not None:
+                channels = answer.get("channels") or []
+                return channels[1] if len(channels) > 1 else None
+        return None
+
     def what_to_do(self, language: str) -> str:
         if self.state == OutageState.SUSPECTED:
             return guidance.state_line(OutageState.SUSPECTED, language, since=show(self.start_utc))
         if self.state == OutageState.NEVER_CONNECTED:
             return guidance.state_line(OutageState.NEVER_CONNECTED, language)
-        return guidance.what_to_do(self.cause, language)
+        return guidance.what_to_do(self.cause, language, self.other_channel_tried)
 
     def as_dict(self, now: datetime, language: str = "en") -> dict:
         end = parse_utc(self.end_utc) if self.end_utc else now
@@ -195,6 +210,12 @@ class Outage:
             "what_to_do": self.what_to_do(language),
             "evidence": self.evidence,
         }
+
+
+def failed_probes(piece: dict) -> list[dict]:
+    """What failed, as one signed piece of evidence says: its probes, or its latest probe round."""
+    failed = [probe for probe in piece.get("probes", []) if not probe.get("ok", True)]
+    return failed or (piece.get("rounds") or [{}])[-1].get("failed", [])
 
 
 def episodes(log: RegistrationLog) -> list[Outage]:

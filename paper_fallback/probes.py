@@ -40,6 +40,7 @@ class Probe:
     detail: str
     at_utc: str
     symptom: str | None = None  # a failures.Symptom value when it failed
+    channels: tuple[str, ...] | None = None  # service_answer: the channels the failed call tried (with a fallback)
 
     def as_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -232,5 +233,6 @@ class Prober:
         )
         if failing:
             detail = f"{summary.failed_attempts} failed call(s) since {summary.first_failure_utc}: {summary.last_error}"
-            return Probe("service_answer", False, detail, summary.last_error_utc, summary.last_error_symptom)
+            channels = summary.last_error_channels or None
+            return Probe("service_answer", False, detail, summary.last_error_utc, summary.last_error_symptom, channels)
         return self._probe("service_answer", True, f"last delivery {summary.last_delivery_utc or 'never'}")

@@ -55,6 +55,7 @@ class QueueSummary:
     first_failure_utc: str | None = None  # the first failed attempt since the last delivery: an outage's start
     failed_attempts: int = 0  # failed calls since the last delivery
     resends: int = 0
+    last_error_channels: tuple[str, ...] = ()  # the channels the last failed call tried (a gate with a fallback)
 
     @property
     def undelivered(self) -> int:
@@ -98,6 +99,7 @@ def summary(db: sqlite_utils.Database, now: datetime) -> QueueSummary:
         last_error_utc=_get_meta(db, "last_error_utc", DELIVERY_META),
         first_failure_utc=_get_meta(db, "first_failure_utc", DELIVERY_META),
         failed_attempts=int(_get_meta(db, "failed_attempts", DELIVERY_META) or 0),
+        last_error_channels=tuple(filter(None, (_get_meta(db, "last_error_channels", DELIVERY_META) or "").split(","))),
         resends=int(_get_meta(db, "resends", DELIVERY_META) or 0),
     )
 
@@ -190,12 +192,19 @@ def take_batch(
 
 
 def release(
-    db: sqlite_utils.Database, seqs: list[int], error: str, symptom: str, now: str, answer_lost: bool = False
+    db: sqlite_utils.Database,
+    seqs: list[int],
+    error: str,
+    symptom: str,
+    now: str,
+    answer_lost: bool = False,
+    channels: tuple[str, ...] = (),
 ) -> None:
     """Back to pending after a failure that says nothing about the items themselves.
 
     answer_lost: the call went out and its answer was lost, so the service may hold the items already; counted on
     each row (only these rows), so a remark 14 on their resend is known as ours (firmware/service/remarks.py).
+    channels: the channels the call tried (a gate with a fallback), kept with the last error.
     The first failure since the last delivery is kept: an outage starts at its earliest failed attempt."""
     with immediate(db):
         db.conn.executemany(
@@ -212,6 +221,7 @@ def release(
             last_error_class=judged_class(db, symptom),
             last_error_symptom=symptom,
             last_error_utc=now,
+            last_error_channels=",".join(channels),
             first_failure_utc=first,
             failed_attempts=attempts,
         )

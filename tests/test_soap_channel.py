@@ -17,9 +17,15 @@ from lxml import etree
 from simulator_process import client_credentials
 
 from sitegate import config as configuration
+from sitegate.clock.timefmt import format_utc
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
+from sitegate.paper_fallback import guidance, outage
+from sitegate.paper_fallback.guidance import OutageState
+from sitegate.paper_fallback.outage import OutageJournal
+from sitegate.paper_fallback.probes import Prober
 from sitegate.queue import delivery
+from sitegate.queue.database import immediate
 from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.forwarder import Forwarder, ForwardReport
 from sitegate.service import presence_soap_v1 as contract
@@ -31,6 +37,7 @@ from sitegate.service.soap_client import SoapClient
 from sitegate.service.wssecurity import X509Signature
 from sitegate.simulator import SimulatedService, SimulatorServer
 from sitegate.simulator.soap import Refused
+from sitegate.web import views
 
 
 @pytest.fixture(scope="session")
@@ -304,6 +311,70 @@ def test_both_channels_down_fail_with_both_in_the_evidence(tmp_path, clock, cred
         assert problem.startswith("both channels failed (rest: token request: service unavailable (503)")
         assert "; soap: SOAP call: service unavailable (503)" in problem
         assert caught.value.symptom == Symptom.SERVICE_ERROR and failures == [caught.value]
+
+
+def open_outage(device, clock):
+    """Two probe rounds on the gate's real probes (its simulator on loopback) with no grace: the outage opens."""
+    journal = OutageJournal(device.log, grace_s=0)
+    for _ in range(2):
+        summary = delivery.summary(device.db, clock.now())
+        journal.observe(Prober(device.config, clock.now).round(summary, []), summary, clock.now())
+        clock.advance(1)
+    return outage.current(device.log)
+
+
+def test_the_foreman_is_told_the_gate_tried_the_other_channel_itself(tmp_path, clock, credentials):
+    """Both channels down: the signed evidence names both channels, and the guidance (`sitegate outage`, the
+    page) says the gate tried the other one itself, in the foreman's language."""
+    with soap_site(tmp_path, clock, credentials, channel="rest", fallback="soap") as (device, service):
+        badge(device, clock, 0)
+        assert forwarder(device, clock).drain().delivered == 1  # the gate has worked: an outage, not never-connected
+        badge(device, clock, 1)
+        service.set_fault("503")
+        with pytest.raises(DeliveryFailure):
+            forwarder(device, clock).deliver_batch(ForwardReport())
+        ongoing = open_outage(device, clock)
+        assert ongoing.state == OutageState.OPEN and ongoing.other_channel_tried == "soap"
+        assert "The gate already tried the other channel (SOAP) itself: it does not work either." in (
+            ongoing.what_to_do("en")
+        )
+        assert "Le portique a d\u00e9j\u00e0 essay\u00e9 lui-m\u00eame l'autre canal (SOAP)" in ongoing.what_to_do("fr")
+        with immediate(device.db):
+            delivery.note_heartbeat(device.db, format_utc(clock.now()), [])
+        page = views.state(device.db, device.config, clock.now(), "nl")
+        assert page.level == "outage"
+        assert any("heeft zelf al het andere kanaal (SOAP) geprobeerd" in step.action for step in page.steps)
+
+
+def test_a_fault_of_ours_on_both_channels_tells_what_is_left_to_try():
+    """Not exempt (our credentials refused by both, say): the step "another channel" says the gate tried its other
+    one, and what is left for the foreman (online, the app), before the contact centre."""
+    headline, found = guidance.steps(Cause.OURS, "en", "soap")
+    assert [step.action for step in found[:2]] == [
+        "Call the gate's provider (technician) now.",
+        "The gate already tried the other channel (SOAP) itself: it does not work either.",
+    ]
+    assert found[1].detail == "If you can, register the workers online or with the smartphone app."
+    assert found[2].action.startswith("Call the contact centre") and "NO exemption" in headline
+    assert [str(step) for step in guidance.steps(Cause.OURS, "en")[1]][1] == (
+        "Register the workers through another channel. Online registration or the smartphone app."
+    )
+
+
+def test_a_lost_answer_is_never_told_as_the_other_channel_tried(tmp_path, clock, credentials):
+    """The first channel's answer was lost: the other one was not tried (it might register the badge twice), and
+    nothing tells the foreman it was."""
+    with soap_site(tmp_path, clock, credentials, channel="rest", fallback="soap") as (device, service):
+        badge(device, clock, 0)
+        assert forwarder(device, clock).drain().delivered == 1
+        badge(device, clock, 1)
+        service.set_fault("answer_reset")
+        with pytest.raises(DeliveryFailure) as caught:
+            forwarder(device, clock).deliver_batch(ForwardReport())
+        assert caught.value.answer_lost and caught.value.channels == ("rest",)
+        ongoing = open_outage(device, clock)
+        assert ongoing.other_channel_tried is None
+        assert "tried the other channel" not in ongoing.what_to_do("en")
 
 
 def test_a_batch_the_fallback_lost_goes_to_the_fallback_only(tmp_path, clock, credentials, caplog):

@@ -77,10 +77,12 @@ class Failover:
 
     @staticmethod
     def _combined(failures: list[tuple[str, DeliveryFailure]]) -> DeliveryFailure:
-        """One failure: the last channel's symptom and whether its answer was lost, both channels' words."""
+        """One failure: the last channel's symptom and whether its answer was lost, every channel's words, and the
+        names of the channels tried."""
         last = failures[-1][1]
+        channels = tuple(name for name, _ in failures)
         if len(failures) == 1:
-            return last
+            return DeliveryFailure(last.symptom, last.problem, last.fix, last.retry_after, last.answer_lost, channels)
         problem = "; ".join(f"{n}: {f.problem}" for n, f in failures)
         return DeliveryFailure(
             last.symptom,
@@ -88,6 +90,7 @@ class Failover:
             last.fix,
             max((f.retry_after for _, f in failures if f.retry_after is not None), default=None),
             last.answer_lost,
+            channels,
         )
 
 

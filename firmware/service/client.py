@@ -29,7 +29,9 @@ class DeliveryFailure(SitegateError):
 
     answer_lost: the bulk call went out and no readable answer came back (no answer in time, the connection broken
     after it was made, a success answer that cannot be read): the service may have registered the items, so their
-    resend may draw remark 14. Every other failure shows the items did not get there, or the service said so."""
+    resend may draw remark 14. Every other failure shows the items did not get there, or the service said so.
+    channels: the channels whose answers make up the failure, in the order tried, when the gate has a fallback
+    (service/channels.py): the outage's evidence and the foreman's guidance say the gate tried the other one."""
 
     def __init__(
         self,
@@ -38,10 +40,12 @@ class DeliveryFailure(SitegateError):
         fix: str = "",
         retry_after: float | None = None,
         answer_lost: bool = False,
+        channels: tuple[str, ...] = (),
     ) -> None:
         self.symptom = symptom
         self.retry_after = retry_after
         self.answer_lost = answer_lost
+        self.channels = channels
         super().__init__(problem, fix)
 
     def cause(self, internet_ok: bool | None) -> Cause:

@@ -18,7 +18,7 @@ from sitegate.domain.identifiers import mask
 from sitegate.domain.presence import Doubt, OnSite, doubts, on_site, recent_registrations
 from sitegate.paper_fallback import guidance
 from sitegate.paper_fallback.guidance import Operation, OutageState
-from sitegate.paper_fallback.outage import outages, situation
+from sitegate.paper_fallback.outage import failed_probes, outages, situation
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
@@ -59,12 +59,6 @@ class RegistrationLine:
     reader: str
 
 
-def _failed(piece: dict) -> list[dict]:
-    """What failed, as one signed piece of evidence says: its probes, or its latest probe round."""
-    failed = [probe for probe in piece.get("probes", []) if not probe.get("ok", True)]
-    return failed or (piece.get("rounds") or [{}])[-1].get("failed", [])
-
-
 def state(db: sqlite_utils.Database, config: Config, now: datetime, language: str) -> PageState:
     """Stopped, working, waiting, or the episode going on, in the words of the outage verdict (guidance.py).
 
@@ -75,14 +69,14 @@ def state(db: sqlite_utils.Database, config: Config, now: datetime, language: st
         return PageState("down", *guidance.state_steps(Operation.DOWN, language))
     if ongoing is not None:
         shown = ongoing.as_dict(now, language)
-        evidence = [Evidence(piece["at_utc"], piece["event"], _failed(piece)) for piece in shown["evidence"]]
+        evidence = [Evidence(piece["at_utc"], piece["event"], failed_probes(piece)) for piece in shown["evidence"]]
         if ongoing.state == OutageState.SUSPECTED:
             line = guidance.state_line(OutageState.SUSPECTED, language, since=show(ongoing.start_utc))
             return PageState("suspected", line, [], evidence)  # its line says since when
         if ongoing.state == OutageState.NEVER_CONNECTED:
             headline, steps = guidance.state_steps(OutageState.NEVER_CONNECTED, language)
             return PageState("fault", headline, steps, evidence, ongoing.start_utc)
-        headline, steps = guidance.steps(ongoing.cause, language)
+        headline, steps = guidance.steps(ongoing.cause, language, ongoing.other_channel_tried)
         return PageState("outage" if shown["exempt"] else "fault", headline, steps, evidence, ongoing.start_utc)
     if found.state == OutageState.NEVER_CONNECTED:
         return PageState("fault", *guidance.state_steps(OutageState.NEVER_CONNECTED, language))
