@@ -134,8 +134,22 @@ def _ledger_v4(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN lost_answers INTEGER NOT NULL DEFAULT 0")
 
 
+def _ledger_v5(db: sqlite_utils.Database) -> None:
+    """Ledger schema version 5: the channel a registration last went out through, written before the call (a gate
+    with a fallback, firmware/service/channels.py): one whose answer was lost, or that was in flight when the power
+    went, is resent through that channel only, after a restart too, so no badge is registered through both."""
+    for table in ("delivery", "superseded"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
-LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_ledger_v1, _ledger_v2, _ledger_v3, _ledger_v4]
+LEDGER_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _ledger_v1,
+    _ledger_v2,
+    _ledger_v3,
+    _ledger_v4,
+    _ledger_v5,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

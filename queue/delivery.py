@@ -258,6 +258,20 @@ def settle(
             _set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
 
 
+def going_through(db: sqlite_utils.Database, seqs: list[int], channel: str | None) -> None:
+    """The channel these registrations go out through, written before the call (None: the call proved they did not
+    get there); what a lost answer or a power cut leaves here is where they may be held."""
+    with immediate(db):
+        db.conn.executemany("UPDATE delivery SET channel = ? WHERE seq = ?", [(channel, seq) for seq in seqs])
+
+
+def held_by(db: sqlite_utils.Database, seqs: list[int]) -> dict[int, str]:
+    """The channel each of these registrations may already be at (a call through it went out unanswered)."""
+    marks = ",".join("?" * len(seqs))
+    found = db.execute(f"SELECT seq, channel FROM delivery WHERE channel IS NOT NULL AND seq IN ({marks})", seqs)
+    return dict(found.fetchall())
+
+
 def recover_in_flight(db: sqlite_utils.Database) -> int:
     """After a crash, what was in flight may or may not have reached the service: send it again, and count it
     (its answer, if the call went out, was lost with the process)."""

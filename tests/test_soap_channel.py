@@ -398,6 +398,64 @@ def test_a_batch_the_fallback_lost_goes_to_the_fallback_only(tmp_path, clock, cr
         assert service.presences.summary()["created"] == 1
 
 
+def test_a_batch_the_fallback_lost_stays_with_it_after_a_restart(tmp_path, clock, credentials):
+    """REST refused, SOAP took the batch and lost its answer; the gate restarts (a new forwarder and channels, the
+    ledger reopened) and REST is back: the resend still goes to SOAP alone (before, the pin lived in memory and the
+    first channel was tried again: the presence registered through both)."""
+    with soap_site(tmp_path, clock, credentials, channel="rest", fallback="soap") as (device, service):
+        badge(device, clock, 0)
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        config = device.config
+        refused = dataclasses.replace(config.service, base_url=nobody + "/REST", token_url=nobody + "/token")
+        down = dataclasses.replace(config, service=refused)  # REST refuses the connection: it did not get there
+        service.set_fault("answer_reset", count=1)
+        with pytest.raises(DeliveryFailure) as caught:
+            Forwarder(device.ledger, down, channel_for(down, clock), clock=clock).deliver_batch(ForwardReport())
+        assert caught.value.answer_lost and caught.value.channels == ("rest", "soap")
+        device.close()
+        device = Device.open(config, clock)  # the restart, REST back
+        try:
+            assert forwarder(device, clock).drain().delivered == 1
+            assert service.summary()["received"] == 0  # REST never took it
+            assert service.presences.summary()["created"] == 1 and service.presences.summary()["resent"] == 1
+        finally:
+            device.close()
+
+
+class PowerCut(BaseException):
+    """The process stops here: nothing after it runs (no except clause of ours catches it)."""
+
+
+class CutDuring:
+    """A channel whose call is cut by a power failure once it has gone out."""
+
+    def deliver(self, batch, config, db):
+        raise PowerCut
+
+
+def test_a_batch_in_flight_through_the_fallback_at_a_power_cut_is_resent_through_it(tmp_path, clock, credentials):
+    """The power goes while the fallback's call is out: after the restart (in flight → pending, counted as a lost
+    answer), the batch goes to the fallback only, though the first channel answers again."""
+    with soap_site(tmp_path, clock, credentials, channel="rest", fallback="soap") as (device, service):
+        badge(device, clock, 0)
+        service.set_fault("503", count=1)  # REST: it did not get there
+        first = channel_for(device.config, clock)
+        cut = Failover(first.first, ("soap", CutDuring()))
+        with pytest.raises(PowerCut):
+            Forwarder(device.ledger, device.config, cut, clock=clock).deliver_batch(ForwardReport())
+        config = device.config
+        device.close()
+        device = Device.open(config, clock)
+        try:
+            assert delivery.recover_in_flight(device.ledger) == 1  # what the daemon does at start
+            assert forwarder(device, clock).drain().delivered == 1
+            assert service.summary()["received"] == 0 and service.presences.summary()["created"] == 1
+        finally:
+            device.close()
+
+
 def test_a_lost_answer_never_moves_to_the_other_channel(tmp_path, clock, credentials):
     """SOAP first: its answer is lost (the service may hold the presences), so they are not sent over REST; the
     resend goes to SOAP again and is recognised by its client reference."""

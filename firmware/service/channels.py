@@ -18,6 +18,7 @@ import sqlite_utils
 from sitegate.clock import Clock
 from sitegate.config import Config
 from sitegate.jsonlog import event
+from sitegate.queue import delivery
 from sitegate.queue.failures import Symptom
 from sitegate.service.client import BulkAnswer, DeliveryFailure, ServiceClient
 from sitegate.service.soap_client import SoapClient
@@ -38,16 +39,18 @@ def single(name: str, config: Config, clock: Clock) -> Channel:
 
 
 class Failover:
-    """The first channel, then the fallback when the first proves it did not take the batch."""
+    """The first channel, then the fallback when the first proves it did not take the batch.
+
+    Registrations whose answer a channel lost (or that were in flight through it when the power went) may be
+    there, so they go to that channel only: the ledger notes each batch's channel before the call goes out
+    (`delivery.going_through`), and clears it when the answer proves the batch did not get there."""
 
     def __init__(self, first: tuple[str, Channel], fallback: tuple[str, Channel]) -> None:
         self.first, self.fallback = first, fallback
-        # Registrations whose answer a channel lost: they may be there, so they go to that channel only (in
-        # memory: after a restart, the first channel again; its resend is then told apart by remark 14).
-        self.pinned: dict[int, str] = {}
 
     def deliver(self, batch: list, config: Config, db: sqlite_utils.Database) -> BulkAnswer:
-        pinned = {self.pinned[p.seq] for p in batch if p.seq in self.pinned}
+        seqs = [p.seq for p in batch]
+        pinned = set(delivery.held_by(db, seqs).values())
         # A batch holding registrations a channel may have: that channel only, no failover. (Held by both, after
         # two losses: the first channel, whose resends are recognised by remark 14 or the client reference.)
         if not pinned:
@@ -58,18 +61,16 @@ class Failover:
             order = [self.first]
         failures: list[tuple[str, DeliveryFailure]] = []
         for name, channel in order:
+            delivery.going_through(db, seqs, name)
             try:
                 answer = channel.deliver(batch, config, db)
             except DeliveryFailure as failure:
                 failures.append((name, failure))
-                if failure.answer_lost:
-                    self.pinned.update((p.seq, name) for p in batch)
-                    break
-                if failure.symptom not in NOT_RECEIVED:
+                if not failure.answer_lost and not pinned:
+                    delivery.going_through(db, seqs, None)  # it did not get there
+                if failure.answer_lost or failure.symptom not in NOT_RECEIVED:
                     break
                 continue
-            for p in batch:
-                self.pinned.pop(p.seq, None)
             if failures:
                 event(logger, "failover", logging.WARNING, to=name, after=failures[0][1].problem, batch=len(batch))
             return answer
