@@ -151,15 +151,3 @@ def _load(path: Path | None, name: str, parse, problems: list[Problem]):
     except (OSError, ValueError, TypeError) as error:
         problems.append(Problem(name, f"{path} is not a usable PEM file: {error}", "install an unencrypted PEM file"))
     return None
-
-
-def online_problems(service: configuration.ServiceConfig) -> list[Problem]:
-    """`config check --online`: a token obtained from the service now proves client id, key and certificate."""
-    from sitegate.clock import SYSTEM
-    from sitegate.service.client import DeliveryFailure, ServiceClient
-
-    try:
-        ServiceClient(service, clock=SYSTEM).token()
-    except DeliveryFailure as error:
-        return [Problem("service.token_url", f"no token: {error.problem}", error.fix)]
-    return []

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from sitegate import health
 from sitegate.clock import SYSTEM, Clock
@@ -22,6 +23,9 @@ from sitegate.config import Config, ReaderConfig
 from sitegate.device import Device
 from sitegate.errors import SitegateError
 from sitegate.queue.records import Kind
+
+if TYPE_CHECKING:
+    from sitegate.service.online import ChannelCheck
 
 PASS, WARN, FAIL = "pass", "warning", "fail"
 SKIP = "skip"  # nothing here to test (no printer configured, a reader without a chip to ask): neither pass nor fail
@@ -69,10 +73,10 @@ def _real_printer(spec: str):
     return escpos_device(spec)
 
 
-def _real_token(config: Config) -> str:
-    from sitegate.service.client import ServiceClient  # noqa: PLC0415
+def _real_channel(name: str, config: Config) -> ChannelCheck:
+    from sitegate.service.online import check_channel  # noqa: PLC0415
 
-    return ServiceClient(config.service, clock=SYSTEM).token()
+    return check_channel(name, config, SYSTEM)
 
 
 def _real_clock(config: Config) -> TimeReading:
@@ -89,7 +93,7 @@ class Hardware:
     reader: Callable[[ReaderConfig], object] = _real_reader
     feedback: Callable[[Config], object] = _real_feedback
     printer: Callable[[str], object] = _real_printer
-    token: Callable[[Config], str] = _real_token
+    channel: Callable[[str, Config], ChannelCheck] = _real_channel
     clock_reading: Callable[[Config], TimeReading] = _real_clock
     watchdog: Callable[[], str | None] = _systemd_watchdog
     disk_free: Callable[[Config], int] = field(default=lambda config: shutil.disk_usage(config.data_dir).free)
@@ -160,12 +164,18 @@ def printer_step(config: Config, hardware: Hardware, device_id: str) -> Step:
     return _guarded("printer", "check the printer's power, paper and printer.escpos", slip)
 
 
-def token_step(config: Config, hardware: Hardware) -> Step:
-    def token() -> Step:
-        hardware.token(config)
-        return Step("service token", PASS, f"token obtained from {config.service.token_url}")
+def service_steps(config: Config, hardware: Hardware) -> list[Step]:
+    """Each configured channel asked once, read only: REST for a token, SOAP with a signed read."""
+    steps = []
+    for name in filter(None, (config.service.channel, config.service.fallback)):
+        title = "service token" if name == "rest" else "service soap"
 
-    return _guarded("service token", "run `sitegate config check --online` for the detail", token)
+        def ask(name=name, title=title) -> Step:
+            found = hardware.channel(name, config)
+            return Step(title, PASS if found.ok else FAIL, found.detail, found.fix)
+
+        steps.append(_guarded(title, "run `sitegate config check --online` for the detail", ask))
+    return steps
 
 
 def clock_step(config: Config, hardware: Hardware) -> Step:
@@ -216,7 +226,7 @@ def run(device: Device, clock: Clock, hardware: Hardware | None = None) -> tuple
         *reader_steps(config, hardware),
         signals_step(config, hardware),
         printer_step(config, hardware, config.device_id),
-        token_step(config, hardware),
+        *service_steps(config, hardware),
         clock_step(config, hardware),
         disk_step(config, hardware),
         watchdog_step(hardware),

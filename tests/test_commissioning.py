@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from simulator_process import SimulatorProcess
 from sitegate import commissioning
 from sitegate import config as configuration
 from sitegate.clock import SYSTEM
+from sitegate.config import SOAP_PATH
 from sitegate.service.credentials import make_self_signed
 
 # A commissioned site of its own: none of the example's values.
@@ -154,6 +156,35 @@ def test_online_obtains_a_token_from_the_service(tmp_path):
     data = json.loads(result.stdout)
     assert result.returncode == 2 and data["online"] is False
     assert [p["path"] for p in data["problems"]] == ["service.token_url"]
+
+
+def test_online_on_a_soap_only_gate_makes_a_signed_read_and_asks_no_rest_token(tmp_path):
+    """A building contractor with only the SOAP channel activated has no REST client: the online check signs a read
+    of the SOAP service, and never asks the (here unreachable) token address for a token it has no use for."""
+    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    service = SimulatorProcess("--trust", str(cert))
+    try:
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        urls = f'channel = "soap"\nsoap_url = "{service.url}{SOAP_PATH}"\ntoken_url = "{nobody}/token"\n'
+        path = write_config(tmp_path, key=key, cert=cert, service_extra=urls)
+        result = run_sitegate("config", "check", "--online", "--json", config=path)
+        data = json.loads(result.stdout)
+        assert result.returncode == 0 and data["online"] is True, result.stdout
+        assert [(c["channel"], c["ok"]) for c in data["channels"]] == [("soap", True)]
+        assert (
+            "SOAP channel: signed call accepted by" in run_sitegate("config", "check", "--online", config=path).stdout
+        )
+        other_key, other_cert = make_self_signed(tmp_path / "unregistered", "company")
+        path = write_config(tmp_path, key=other_key, cert=other_cert, service_extra=urls + 'fallback = "rest"\n')
+        data = json.loads(run_sitegate("config", "check", "--online", "--json", config=path).stdout)
+        assert {p["path"]: p["message"].split(":")[0] for p in data["problems"]} == {
+            "service.soap_url": "SOAP channel",  # a certificate the service does not know
+            "service.token_url": "REST channel",  # the fallback, asked too: nothing answers there
+        }
+    finally:
+        service.stop()
 
 
 def test_online_is_not_silently_skipped_when_there_are_errors(tmp_path):

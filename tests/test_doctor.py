@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import gpiozero
@@ -19,6 +20,7 @@ from sitegate.paper_fallback.printing import escpos_printers
 from sitegate.queue.records import Kind
 from sitegate.reader.feedback import PATTERNS, Feedback
 from sitegate.service.credentials import make_self_signed
+from sitegate.service.online import ChannelCheck
 
 SYNCED = TimeReading("chrony", True, 0.002, 0.01)
 
@@ -90,7 +92,7 @@ def test_each_failure_says_what_to_fix(chip, gate, service):
     bench.hardware.watchdog = lambda: None
     bench.hardware.disk_free = lambda config: 10 * 2**20
     bench.hardware.printer = lambda spec: (_ for _ in ()).throw(OSError("USB device not found"))
-    bench.hardware.token = lambda config: (_ for _ in ()).throw(OSError("refused"))
+    bench.hardware.channel = lambda name, config: (_ for _ in ()).throw(OSError("refused"))
     steps = {step.name: step for step in doctor.run(device, SYSTEM, bench.hardware)[0]}
     for name in ("reader gate", "printer", "service token", "clock", "disk", "watchdog"):
         assert steps[name].result == "fail" and steps[name].fix, steps[name]
@@ -117,7 +119,7 @@ def test_the_command_prints_a_table_or_json_with_exit_codes(chip, gate, monkeypa
 def test_a_step_with_nothing_to_test_is_skipped_not_passed(config_file, monkeypatch):
     """A FIFO reader has no chip to ask and no printer is configured: SKIP, shown and counted as such, not PASS."""
     bench = Bench()
-    bench.hardware.token = lambda config: "a token"
+    bench.hardware.channel = lambda name, config: ChannelCheck(name, True, "token obtained")
     monkeypatch.setattr(doctor, "Hardware", lambda: bench.hardware)
     shown = run_sitegate("doctor", config=config_file)
     assert shown.returncode == 0, shown.stdout + shown.stderr  # nothing failed: a skip is not a failure
@@ -160,3 +162,18 @@ def test_a_reader_driver_that_cannot_start_is_not_blamed_on_the_cable(config_fil
     [step] = doctor.reader_steps(configuration.load(config_file), doctor.Hardware())
     assert step.result == "fail" and "the MFRC522 driver cannot start" in step.detail, step
     assert "cable" not in step.fix and 'source = "fifo"' in step.fix, step
+
+
+def test_each_configured_channel_is_one_step_and_a_soap_only_gate_asks_no_token(config_file):
+    asked = []
+    hardware = doctor.Hardware(channel=lambda name, config: asked.append(name) or ChannelCheck(name, True, "accepted"))
+    config = configuration.load(config_file)
+    soap_first = dataclasses.replace(config.service, channel="soap", fallback="rest")
+    steps = doctor.service_steps(dataclasses.replace(config, service=soap_first), hardware)
+    assert [(s.name, s.result) for s in steps] == [("service soap", "pass"), ("service token", "pass")]
+    soap_only = dataclasses.replace(config.service, channel="soap", fallback="")
+    refused = ChannelCheck("soap", False, "the service refuses our signature", "check service.cert_file")
+    hardware.channel = lambda name, config: asked.append(name) or refused
+    [step] = doctor.service_steps(dataclasses.replace(config, service=soap_only), hardware)
+    assert (step.name, step.result, step.fix) == ("service soap", "fail", "check service.cert_file")
+    assert asked == ["soap", "rest", "soap"]

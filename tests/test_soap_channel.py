@@ -233,6 +233,24 @@ def test_a_signature_by_another_certificate_is_refused_and_nothing_is_registered
         assert service.presences.summary()["created"] == 0
 
 
+def test_the_online_check_is_a_signed_read_the_service_accepts_or_refuses(tmp_path, clock, credentials):
+    """`config check --online` on the SOAP channel: one signed getPresenceRegistration, nothing registered; a
+    certificate the service does not trust, or a service that is down, is said with the fix."""
+    with soap_site(tmp_path, clock, credentials) as (device, service):
+        client = SoapClient(device.config.service, device.config.device_id, clock=clock)
+        assert client.check_online().startswith("signed call accepted by http://127.0.0.1:")
+        assert service.presences.summary()["created"] == 0 and service.presences.summary()["calls"] == 0
+        service.set_fault("503", count=1)
+        with pytest.raises(DeliveryFailure) as down:
+            client.check_online()
+        assert down.value.symptom == Symptom.SERVICE_ERROR
+        service.presences.trust(make_self_signed(tmp_path / "other", "someone-else")[1])
+        with pytest.raises(DeliveryFailure) as refused:
+            client.check_online()
+        assert refused.value.symptom == Symptom.CREDENTIALS and "certificate registered with ONSS" in refused.value.fix
+        assert service.presences.summary()["refused_signatures"] == 1
+
+
 def signed_envelope(credentials, clock) -> etree._Element:
     presence = contract.Presence(1, registration(0).payload(), "2026-11-22T07:00:00.000000Z")
     root = contract.envelope(contract.register_request([contract.request_item(presence, "gate-01", "1Y101DRUNWB5Z")]))

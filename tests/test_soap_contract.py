@@ -285,3 +285,26 @@ def test_the_simulators_answers_satisfy_the_published_xsd_too(clock):
     assert results[3] == results[0]  # the resend: the presence it already holds, not a second one
     assert results[4].remarks == (14,)  # ...but another registration of the same day: SAME DECLARATION
     assert presences.summary()["created"] == 3 and presences.summary()["resent"] == 1
+
+
+def test_the_read_the_online_check_sends_and_the_simulators_answers_satisfy_the_xsd(clock):
+    """getPresenceRegistration, the online check's read: the request is what the XSD allows, and so are the
+    simulator's answers for a presence it holds (with its status) and for an id it does not know (none)."""
+    from sitegate.simulator.soap import SoapPresences
+
+    asked = soap.get_request(soap.PROBE_ID)
+    assert_valid(asked)
+    assert soap.GET_ACTION == "http://socialsecurity.be/presenceregistration/v1/getPresenceRegistration"
+    wsdl = published("v1/PresenceRegistration-X509_v1.wsdl")
+    actions = wsdl.xpath(
+        "//soap11:operation/@soapAction", namespaces={"soap11": "http://schemas.xmlsoap.org/wsdl/soap/"}
+    )
+    assert soap.GET_ACTION in actions
+    presences = SoapPresences(clock)
+    [held] = soap.parse_register_response(soap.envelope(presences.register(list(request(presence(1))))), 1)
+    for presence_id, status in ((held.service_id, "VALIDATED"), (soap.PROBE_ID, None)):
+        answer = presences.get(soap.envelope(soap.get_request(presence_id)))
+        assert_valid(answer)
+        assert soap.parse_get_response(soap.envelope(answer)) == status
+    with pytest.raises(ContractError):
+        soap.parse_get_response(soap.envelope(presences.register(list(request(presence(2))))))

@@ -9,6 +9,8 @@ from sitegate import config as configuration
 from sitegate.clock import SYSTEM
 from sitegate.errors import ConfigError
 from sitegate.output import OK, Report, severity
+from sitegate.service.online import check_channels
+from sitegate.settings import Problem
 
 
 def check(args) -> Report:
@@ -22,21 +24,22 @@ def check(args) -> Report:
     except ConfigError as error:
         config, problems = None, error.problems
     online = args.online and config is not None and not any(p.severity == "error" for p in problems)
-    if online:
-        problems += commissioning.online_problems(config.service)
+    checks = check_channels(config, SYSTEM) if online else []
+    problems += [Problem(c.setting, f"{c.label}: {c.detail}", c.fix) for c in checks if not c.ok]
     errors = [p for p in problems if p.severity == "error"]
     lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
     lines.append(
         "configuration has errors" if errors else "configuration OK" + (" (with warnings)" if problems else "")
     )
     if online and not errors:
-        lines.append(f"token obtained from {config.service.token_url}")
+        lines += [f"{check.label}: {check.detail}" for check in checks]
     not_run = "fix the errors above first" if args.online and not online else None
     if not_run:  # asked for, not done: say so rather than let silence pass for a token obtained
         lines.append(f"online check not run: {not_run}")
     data = {
         "ok": not errors,
         "online": online and not errors,
+        "channels": [{"channel": c.channel, "ok": c.ok, "detail": c.detail} for c in checks],
         **({"online_not_run": not_run} if not_run else {}),
         "source": str(configuration.config_path(args.config)),
         "problems": [p.__dict__ for p in problems],

@@ -29,6 +29,8 @@ TYPES = "http://socialsecurity.be/presenceregistration/schemas/v1"  # the regist
 ERRORS = "http://socialsecurity.be/errors/v1"  # the faults' detail (SystemError, BusinessError)
 OPERATION = "registerPresences"
 SOAP_ACTION = f"{PROTOCOL}/{OPERATION}"
+GET_ACTION = f"{PROTOCOL}/getPresenceRegistration"  # read only: the online check asks it
+PROBE_ID = "1"  # the PresenceRegistrationId the online check asks for: the answer matters, not the presence
 # The WSDL's address is the simulation host's; the production host's path is assumed to be the same.
 PATH = SOAP_PATH
 CONTENT_TYPE = "text/xml; charset=utf-8"  # SOAP 1.1
@@ -243,3 +245,23 @@ def parse_register_response(root: etree._Element, expected: int) -> list[ItemRes
         else:
             raise ContractError("an item is neither PresenceRegistration nor PresenceRegistrationError")
     return results
+
+
+def get_request(presence_id: str) -> etree._Element:
+    """The GetPresenceRegistrationRequest body element: one presence asked for by its id."""
+    request = etree.Element(_p("GetPresenceRegistrationRequest"), nsmap={"pr": PROTOCOL, "t": TYPES})
+    criteria = etree.SubElement(request, _p("GetPresenceRegistrationRequest"))
+    etree.SubElement(criteria, _t("PresenceRegistrationId")).text = presence_id
+    return request
+
+
+def parse_get_response(root: etree._Element) -> str | None:
+    """The asked presence's last status, or None when the service holds none of that id; ContractError otherwise."""
+    answer = body_of(root)
+    if answer.tag != _p("GetPresenceRegistrationResponse"):
+        raise ContractError(f"the answer is {answer.tag}, not GetPresenceRegistrationResponse")
+    found = answer.find(f"{_p('GetPresenceRegistrationResponseType')}/{_t('GetPresenceRegistrationType')}")
+    if found is None:
+        raise ContractError("a GetPresenceRegistrationResponse without its GetPresenceRegistrationType")
+    presence = found.find(_t("PresenceRegistrationType"))
+    return None if presence is None else presence.findtext(f"{_t('LastValidation')}/{_t('Status')}")

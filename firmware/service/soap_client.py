@@ -146,7 +146,40 @@ class SoapClient(ServiceClient):
             raise BatchRejected(
                 f"a registration cannot be sent as a presence: {error}", "see `sitegate queue`"
             ) from None
-        envelope = contract.envelope(request)
+        root, response = self._call(request, contract.SOAP_ACTION)
+        results = self._results(root, response, len(presences))
+        return BulkAnswer(results, self.server_offset_s)
+
+    def check_online(self) -> str:
+        """`config check --online` and `doctor` for this channel: one signed getPresenceRegistration, read only.
+        Any answer but a security fault proves the certificate, the signature and the clock are accepted (an id
+        the service does not know may draw a business fault: that is past the security check too)."""
+        self._check_trust()
+        root, response = self._call(contract.get_request(contract.PROBE_ID), contract.GET_ACTION)
+        fault = self._fault(root)
+        if fault is not None:
+            self._raise_security(fault)
+            if not fault.ours:
+                self._raise_fault(fault)
+            return f"signed call accepted by {self.config.soap_url} (it answered {fault.code})"
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self.unavailable("SOAP call", response)
+        try:
+            if root is None or not response.ok:
+                raise contract.ContractError("not a SOAP envelope")
+            contract.parse_get_response(root)
+        except contract.ContractError:
+            raise DeliveryFailure(
+                Symptom.OFF_CONTRACT,
+                f"SOAP call: the answer ({response.status_code}) is not a getPresenceRegistration answer",
+                f"check service.soap_url: it must be the PresenceRegistration service ({contract.CONTRACT})",
+            ) from None
+        return f"signed call accepted by {self.config.soap_url}"
+
+    def _call(self, body: etree._Element, action: str) -> tuple[etree._Element | None, requests.Response]:
+        """One signed call: the envelope secured by the token step, posted with its SOAPAction; the answer's
+        envelope (None when the body is not XML) and the response. The server's Date is read on the way."""
+        envelope = contract.envelope(body)
         step = self.token_step()
         sent = self.now()
         try:
@@ -157,7 +190,7 @@ class SoapClient(ServiceClient):
             response = self.session.post(
                 self.config.soap_url,
                 data=etree.tostring(envelope, xml_declaration=True, encoding="utf-8"),
-                headers={"Content-Type": contract.CONTENT_TYPE, "SOAPAction": f'"{contract.SOAP_ACTION}"'},
+                headers={"Content-Type": contract.CONTENT_TYPE, "SOAPAction": f'"{action}"'},
                 timeout=self.timeout,
                 verify=self.verify,
             )
@@ -166,9 +199,7 @@ class SoapClient(ServiceClient):
             failure.answer_lost = answer_lost(error)
             raise failure from None
         self._observe_date(response, sent, self.now())
-        root = self._envelope(response)
-        results = self._results(root, response, len(presences))
-        return BulkAnswer(results, self.server_offset_s)
+        return self._envelope(response), response
 
     def _envelope(self, response: requests.Response) -> etree._Element | None:
         """The answer's envelope; None when the body is not XML (the status then says what happened)."""
@@ -185,13 +216,16 @@ class SoapClient(ServiceClient):
         except etree.XMLSyntaxError:
             return None
 
+    @staticmethod
+    def _fault(root: etree._Element | None) -> contract.Fault | None:
+        """The answer's SOAP fault, if it is one (an answer that is no envelope is judged by its status)."""
+        try:
+            return contract.fault_of(root) if root is not None else None
+        except contract.ContractError:
+            return None
+
     def _results(self, root: etree._Element | None, response: requests.Response, expected: int) -> list[ItemResult]:
-        fault = None
-        if root is not None:
-            try:
-                fault = contract.fault_of(root)
-            except contract.ContractError:
-                root = None
+        fault = self._fault(root)
         if fault is not None:
             self._raise_fault(fault)
         if response.status_code >= 500 or response.status_code == 429:
@@ -218,9 +252,8 @@ class SoapClient(ServiceClient):
         return results
 
     @staticmethod
-    def _raise_fault(fault: contract.Fault) -> None:
-        """A fault is the service's answer that the call was not taken: refused security, our request, or its own
-        error (all three prove nothing was registered)."""
+    def _raise_security(fault: contract.Fault) -> None:
+        """A security fault: our certificate, signature or clock refused."""
         prefix, _, name = fault.code.rpartition(":")
         if prefix in ("wsse", "wsu") or name in ("FailedAuthentication", "InvalidSecurity", "FailedCheck"):
             raise DeliveryFailure(
@@ -228,6 +261,12 @@ class SoapClient(ServiceClient):
                 f"the service refuses our signature ({fault.code}: {fault.message[:200]})",
                 "check service.key_file and service.cert_file: the certificate registered with ONSS, and the clock",
             )
+
+    @classmethod
+    def _raise_fault(cls, fault: contract.Fault) -> None:
+        """A fault is the service's answer that the call was not taken: refused security, our request, or its own
+        error (all three prove nothing was registered)."""
+        cls._raise_security(fault)
         if fault.ours:
             raise BatchRejected(
                 f"the service refused the call ({fault.code}: {fault.message[:300]})",

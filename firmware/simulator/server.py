@@ -54,7 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
         """One POST to the SOAP route (simulator/soap.py holds its rules): the faults first, as the REST endpoint,
         then the signature, the XSD, the call."""
         presences = service.presences
-        fault_now = service.take_fault(bulk=True)
+        action = self.headers.get("SOAPAction", "").strip('"')
+        fault_now = service.take_fault(bulk=action != soap.contract.GET_ACTION)  # a read is not the bulk call
         if fault_now == "refuse":
             self._reset()
         if fault_now in ("timeout", "slow"):
@@ -73,7 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, soap.fault("soapenv:Server", "simulated internal error"), soap.contract.CONTENT_TYPE)
             return
         try:
-            if self.headers.get("SOAPAction", "").strip('"') != soap.contract.SOAP_ACTION:
+            if action not in (soap.contract.SOAP_ACTION, soap.contract.GET_ACTION):
                 raise soap.Refused("soapenv:Client", f"SOAPAction must be {soap.contract.SOAP_ACTION}")
             try:
                 root = etree.fromstring(body)
@@ -87,6 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
                 with presences.lock:
                     presences.refused_signatures += 1
                 raise
+            if action == soap.contract.GET_ACTION:
+                answer = soap.contract.envelope(presences.get(root))
+                self._send(200, etree.tostring(answer, encoding="utf-8"), soap.contract.CONTENT_TYPE)
+                return
             if fault_now == "reject_batch":
                 raise soap.Refused("soapenv:Client", "simulated: malformed request")
             items = presences.request_items(root)

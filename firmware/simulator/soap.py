@@ -96,14 +96,40 @@ class SoapPresences:
         if expires <= self.now():
             raise Refused("wsu:MessageExpired", "the message's timestamp has expired")
 
-    def request_items(self, root: etree._Element) -> list[etree._Element]:
-        """The call's PresenceRegistrationRequest items, after the body passed the published XSD."""
+    @staticmethod
+    def _valid_body(root: etree._Element, operation: str) -> etree._Element:
+        """The call's body element, after it passed the published XSD as the operation's request."""
         body = contract.body_of(root)
         schema = contract.schema()
-        if body.tag != f"{_P}RegisterPresencesRequest" or not schema.validate(body):
+        if body.tag != f"{_P}{operation}" or not schema.validate(body):
             errors = "; ".join(str(e.message) for e in schema.error_log)[:300] or f"unexpected {body.tag}"
             raise Refused("soapenv:Client", f"the request does not satisfy the XSD: {errors}")
-        return list(body)
+        return body
+
+    def request_items(self, root: etree._Element) -> list[etree._Element]:
+        """The call's PresenceRegistrationRequest items."""
+        return list(self._valid_body(root, "RegisterPresencesRequest"))
+
+    def get(self, root: etree._Element) -> etree._Element:
+        """The GetPresenceRegistrationResponse: the request repeated, and the presence of that id when there is one
+        (the published type allows none: what the service answers for an unknown id is not public)."""
+        criteria = self._valid_body(root, "GetPresenceRegistrationRequest")[0]
+        presence_id = criteria.findtext(f"{_T}PresenceRegistrationId")
+        response = etree.Element(f"{_P}GetPresenceRegistrationResponse", nsmap={"pr": contract.PROTOCOL})
+        answer = etree.SubElement(response, f"{_P}GetPresenceRegistrationResponseType")
+        asked = etree.SubElement(answer, f"{_T}GetPresenceRegistrationRequest", nsmap={"t": contract.TYPES})
+        etree.SubElement(asked, f"{_T}PresenceRegistrationId").text = presence_id
+        found = etree.SubElement(answer, f"{_T}GetPresenceRegistrationType")
+        with self.lock:
+            held = next(
+                (p for p in self.by_reference.values() if p.findtext(f"{_T}PresenceRegistrationId") == presence_id),
+                None,
+            )
+            if held is not None:
+                presence = copy.deepcopy(held)
+                presence.tag = f"{_T}PresenceRegistrationType"
+                found.append(presence)
+        return response
 
     def register(self, items: list[etree._Element], partial: bool = False) -> etree._Element:
         """The RegisterPresencesResponse: each item registered (remarks never refuse) or refused with its errors."""
