@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sitegate import config as configuration
+from sitegate.clock import Clock
 from sitegate.domain.identifiers import normalise_enterprise_number, normalise_works_declaration
 from sitegate.errors import DeviceKeyError, SitegateError
 from sitegate.health import CRITICAL, WARNING, Finding
@@ -153,13 +154,12 @@ def _load(path: Path | None, name: str, parse, problems: list[Problem]):
     return None
 
 
-def online_problems(service: configuration.ServiceConfig) -> list[Problem]:
+def online_problems(service: configuration.ServiceConfig, clock: Clock) -> list[Problem]:
     """`config check --online`: a token obtained from the service now proves client id, key and certificate."""
-    from sitegate.clock import SYSTEM
     from sitegate.service.client import DeliveryFailure, ServiceClient
 
     try:
-        ServiceClient(service, clock=SYSTEM).token()
+        ServiceClient(service, clock=clock).token()
     except DeliveryFailure as error:
         return [Problem("service.token_url", f"no token: {error.problem}", error.fix)]
     return []

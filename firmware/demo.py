@@ -103,7 +103,7 @@ def _environment(config_file: Path) -> dict:
 
 def prepare(directory: Path, base_url: str, token_url: str, interactive: bool) -> Path:
     """Config, credentials and a roster: the demo workers (names with diacritics) and a few dozen more."""
-    make_self_signed(directory / "credentials", "client")
+    make_self_signed(directory / "credentials", SYSTEM.now(), "client")
     config_file = directory / "sitegate.toml"
     config_file.write_text(
         DEMO_CONFIG.format(
@@ -119,7 +119,7 @@ def prepare(directory: Path, base_url: str, token_url: str, interactive: bool) -
     roster += "".join(
         f"04C0{i:04X},,{10**16 + i:017d},Worker{i:02d},Demo,0403.170.701,,\n" for i in range(EXTRA_WORKERS)
     )
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     device.roster.replace(parse_csv(roster).workers)
     device.close()
     return config_file
@@ -161,7 +161,7 @@ def _morning(directory: Path) -> None:
 
 
 def _drain(config_file: Path, timeout: float = 60) -> Device:
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     deadline = SYSTEM.monotonic_ns() + timeout * 1e9
     while SYSTEM.monotonic_ns() < deadline:
         summary = delivery.summary(device.db, SYSTEM.now())

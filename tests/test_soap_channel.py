@@ -17,6 +17,7 @@ from lxml import etree
 from simulator_process import client_credentials
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.queue import delivery
@@ -217,7 +218,7 @@ def test_a_whole_call_refused_as_malformed_isolates_the_guilty_item(tmp_path, cl
 def test_a_signature_by_another_certificate_is_refused_and_nothing_is_registered(tmp_path, clock, credentials):
     with soap_site(tmp_path, clock, credentials) as (device, service):
         badge(device, clock, 0)
-        service.presences.trust(make_self_signed(tmp_path / "other", "someone-else")[1])
+        service.presences.trust(make_self_signed(tmp_path / "other", SYSTEM.now(), "someone-else")[1])
         with pytest.raises(DeliveryFailure) as caught:
             forwarder(device, clock).deliver_batch(ForwardReport())
         assert caught.value.symptom == Symptom.CREDENTIALS and not caught.value.answer_lost

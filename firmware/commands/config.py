@@ -23,7 +23,7 @@ def check(args) -> Report:
         config, problems = None, error.problems
     online = args.online and config is not None and not any(p.severity == "error" for p in problems)
     if online:
-        problems += commissioning.online_problems(config.service)
+        problems += commissioning.online_problems(config.service, SYSTEM)
     errors = [p for p in problems if p.severity == "error"]
     lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
     lines.append(

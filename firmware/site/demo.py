@@ -55,7 +55,7 @@ def run_site_demo(directory: Path | None = None) -> int:
         print("(`sitegate demo` without --site needs no broker)")
         return 1
     directory = fresh(Path(directory or DEFAULT_SITE_DIR))
-    broker = LocalBroker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker", SYSTEM).start()
     simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
     daemons: dict[str, subprocess.Popen] = {}
     try:

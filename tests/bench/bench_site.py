@@ -41,7 +41,7 @@ def _start(gate: SiteGate, feedback: TimedFeedback | None = None) -> tuple[Daemo
 
 
 def site_latencies(directory: Path) -> tuple[list[float], list[float], list[float]]:
-    broker = LocalBroker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker", SYSTEM).start()
     simulator = SimulatorProcess()
     try:
         service = simulator_service(simulator, directory)
