@@ -75,14 +75,24 @@ def test_the_installed_package_has_no_import_circle():
     assert circles(graph) == []
 
 
-def test_a_circle_is_found_through_a_lazy_import(tmp_path):
+def sample_package(tmp_path: Path, modules: dict[str, str]) -> Path:
+    """A package `sitegate` of the given modules (path: source), each folder with its `__init__.py`."""
     package = tmp_path / "sitegate"
-    (package / "web").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "web" / "__init__.py").write_text("")
-    (package / "config.py").write_text("def check():\n    from sitegate.web import pins\n")
-    (package / "web" / "pins.py").write_text("from .. import config\n")
-    (package / "status.py").write_text("from sitegate import config\n")
+    for path, source in {"__init__.py": "", **modules}.items():
+        (package / path).parent.mkdir(parents=True, exist_ok=True)
+        init = (package / path).parent / "__init__.py"
+        if not init.exists():
+            init.write_text("")
+        (package / path).write_text(source)
+    return package
+
+
+def test_a_circle_is_found_through_a_lazy_import(tmp_path):
+    package = sample_package(
+        tmp_path,
+        {"config.py": "def check():\n    from sitegate.web import pins\n", "web/pins.py": "from .. import config\n",
+         "status.py": "from sitegate import config\n"},
+    )  # fmt: skip
     assert circles(import_graph(package)) == [["sitegate.config", "sitegate.web.pins"]]
 
 
@@ -171,12 +181,10 @@ def test_no_module_imports_from_a_floor_above_its_own():
 
 
 def test_an_upward_import_is_found(tmp_path):
-    package = tmp_path / "sitegate"
-    (package / "site").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "site" / "__init__.py").write_text("")
-    (package / "demo.py").write_text("from sitegate.site import bus\n")
-    (package / "site" / "bus.py").write_text("def run():\n    from sitegate import demo\n")
+    package = sample_package(
+        tmp_path,
+        {"demo.py": "from sitegate.site import bus\n", "site/bus.py": "def run():\n    from sitegate import demo\n"},
+    )
     layers = [("ground", {"sitegate"}), ("site", {"sitegate.site"}), ("top", {"sitegate.demo"})]
     assert upward_imports(import_graph(package), layers) == [
         "sitegate.site.bus (floor 1) imports sitegate.demo (floor 2)"
