@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from sitegate.clock import Clock, SystemClock
+from sitegate.clock import Clock
 from sitegate.config import Config
 from sitegate.domain.roster import RosterStore
 from sitegate.errors import DeviceKeyError
@@ -35,14 +35,14 @@ class Device:
     ledger: sqlite_utils.Database  # delivery state, written by the forwarder (and `sitegate forward --once`)
 
     @classmethod
-    def open(cls, config: Config, clock: Clock | None = None, signing: bool = True) -> Device:
+    def open(cls, config: Config, clock: Clock, signing: bool = True) -> Device:
         """Open the database (creating it on first start) and, to sign, the key (made only for a new log).
 
         signing=False: a reader (status, verify, export, ...) needs only the public key, which the log holds: no
         device.key is loaded, and none is ever made (`key_problem` only looks at the file)."""
         db = database.connect(config.database_path)
         key = DeviceKey.for_log(config.key_path, LogView(db).signing_key()) if signing else None
-        log = RegistrationLog(db, key, clock or SystemClock(), config.device_id)
+        log = RegistrationLog(db, key, clock, config.device_id)
         return cls(config, db, key, log, RosterStore(db), database.connect_ledger(config.database_path))
 
     @property

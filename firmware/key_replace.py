@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sitegate.clock import Clock
 from sitegate.commissioning import check_reason
 from sitegate.config import Config
 from sitegate.device import Device
@@ -38,10 +39,11 @@ def _set_aside(path: Path, now: datetime) -> str:
     return f"unusable, kept as {kept.name}"
 
 
-def replace_key(config: Config, by: str, reason: str, now: datetime, progress: Callable[[int], None]) -> Replaced:
+def replace_key(config: Config, clock: Clock, by: str, reason: str, progress: Callable[[int], None]) -> Replaced:
     """Start a new device key that continues the log; see the module's docstring for when it is refused."""
     reason = check_reason(reason)
-    device = Device.open(config, signing=False)
+    now = clock.now()
+    device = Device.open(config, clock, signing=False)
     try:
         if daemon_running(device.db, device.config.gate.heartbeat_s, now):
             raise DeviceKeyError(

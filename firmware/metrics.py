@@ -8,20 +8,27 @@ the time it was written: a gate whose daemon died shows as silent, where a dead 
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
-from sitegate.clock import ClockReading, ClockState
+from sitegate.clock import Clock, ClockReading, ClockState
 from sitegate.clock.timefmt import parse_utc
 from sitegate.commissioning import certificate_expiry
+from sitegate.config import Config
 from sitegate.device import Device
+from sitegate.errors import SitegateError
+from sitegate.jsonlog import event
 from sitegate.paper_fallback.guidance import OutageState
 from sitegate.status import collect
 
 PREFIX = "sitegate"
+logger = logging.getLogger("sitegate.daemon")
 
 
 class Metrics:
@@ -91,3 +98,34 @@ class Metrics:
         """Atomically (a temporary file renamed over it): node_exporter never reads half a file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         write_to_textfile(str(path), self.registry)
+
+
+class Textfile:
+    """The daemon's metrics loop: the textfile rewritten every `metrics.every_s`; a failure is said and the gate goes
+    on (monitoring must never take the gate down)."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        reading: Callable[[], ClockReading],
+        bus_connected: Callable[[], bool | None],
+        stop: threading.Event,
+    ) -> None:
+        """reading: the clock watch's; bus_connected: the running bus's (None: no bus)."""
+        self.config = config
+        self.clock = clock
+        self.reading = reading
+        self.bus_connected = bus_connected
+        self.stop = stop
+
+    def run(self) -> None:
+        device, metrics = Device.open(self.config, self.clock, signing=False), Metrics()
+        path = self.config.metrics.textfile
+        while not self.stop.is_set():
+            try:
+                metrics.refresh(device, self.clock.now(), self.reading(), self.bus_connected())
+                metrics.write(path)
+            except (OSError, SitegateError) as error:
+                event(logger, "metrics_failed", logging.ERROR, file=str(path), problem=str(error))
+            self.clock.wait(self.config.metrics.every_s, self.stop)

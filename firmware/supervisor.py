@@ -53,8 +53,3 @@ class Supervisor:
             beat()
             self.clock.wait(every_s, self.stop)
         return 1 if self.crashed else 0
-
-    @staticmethod
-    def helper(name: str, target: Callable[[], None]) -> None:
-        """A short-lived helper thread (a print), not one of the lasting loops."""
-        threading.Thread(target=target, name=name, daemon=True).start()

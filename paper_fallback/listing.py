@@ -20,6 +20,7 @@ from sitegate.device import Device
 from sitegate.domain.presence import doubts
 from sitegate.domain.registration import Direction
 from sitegate.domain.roster import sort_key
+from sitegate.paper_fallback.guidance import OutageState
 from sitegate.paper_fallback.outage import check_reference, episodes
 from sitegate.queue.records import Kind, Record
 
@@ -87,7 +88,7 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
     A listing's own are those recorded since the day's latest episode began (its first failure): a second outage's
     listing never carries the first one's reference before anyone has called about it."""
     start, end = day_bounds(day)
-    began = [e.start_utc for e in episodes(device.log) if start <= e.start_utc < end and e.state != "cleared"]
+    began = [e.start_utc for e in episodes(device.log) if start <= e.start_utc < end and e.state != OutageState.CLEARED]
     since = max(began, default=start)
     own: dict[str, Record] = {}
     others: list[Record] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sitegate.clock.timefmt import format_utc, parse_utc, show
 from sitegate.errors import IdentifierError
@@ -35,6 +36,22 @@ from sitegate.queue.records import Kind
 logger = logging.getLogger("sitegate.outage")
 MAX_ROUNDS = 1000  # probe rounds kept between two signed evidence records (a day at one a minute fits easily)
 # Journal states: what `observe` returns, and what `sitegate outage --json` reports as "state".
+
+
+class OutageEvent(StrEnum):
+    """What an outage record says happened (its `event`). Signed in the log: never rename a value."""
+
+    SUSPECTED = "suspected"  # a first failing round: an episode begins
+    OPENED = "opened"  # the grace period passed with the service still unreachable
+    NEVER_CONNECTED = "never_connected"  # the same, for a gate that never delivered
+    CLEARED = "cleared"  # a suspicion that ended within the grace period
+    CLOSED = "closed"  # an episode past the grace period ended
+    RECLASSIFIED = "reclassified"  # the cause changed
+    EVIDENCE = "evidence"  # the probe rounds since the last record, every outage.summary_every_s
+    POWER_LOSS = "power_loss"  # at start: a silence longer than three heartbeats, without a clean stop
+
+
+ENDINGS = (OutageEvent.CLOSED, OutageEvent.CLEARED)
 _ENDED = {  # an episode's state once it ended
     OutageState.SUSPECTED: OutageState.CLEARED,
     OutageState.OPEN: OutageState.CLOSED,
@@ -68,9 +85,9 @@ class OutageJournal:
         with immediate(self.log.db):
             delivery.note_outage(self.log.db, note)
 
-    def _record(self, what: str, **fields) -> int:
+    def _record(self, what: OutageEvent, **fields) -> int:
         record = self.log.append(Kind.OUTAGE, {"event": what, **fields})
-        level = logging.INFO if what in ("closed", "cleared") else logging.WARNING
+        level = logging.INFO if what in ENDINGS else logging.WARNING
         event(logger, f"outage_{what}", level, seq=record.seq, **{k: v for k, v in fields.items() if k == "cause"})
         return record.seq
 
@@ -84,7 +101,7 @@ class OutageJournal:
         episode = note.episode
         if not found.failing:
             if episode is not None:
-                what = "cleared" if note.state == OutageState.SUSPECTED else "closed"
+                what = OutageEvent.CLEARED if note.state == OutageState.SUSPECTED else OutageEvent.CLOSED
                 self._record(what, episode=episode, at_utc=format_utc(now), probes=evidence)
                 self._note(delivery.OutageNote())
             self.rounds.clear()
@@ -93,7 +110,7 @@ class OutageJournal:
         if episode is None:
             failures = [p.at_utc for p in probes if not p.ok]
             since = min(failures + ([summary.first_failure_utc] if summary.first_failure_utc else []))
-            seq = self._record("suspected", since_utc=since, cause=found.cause, probes=evidence)
+            seq = self._record(OutageEvent.SUSPECTED, since_utc=since, cause=found.cause, probes=evidence)
             self._note(delivery.OutageNote(seq, OutageState.SUSPECTED, since, found.cause))
             self.last_summary = now
             return OutageState.SUSPECTED
@@ -103,7 +120,7 @@ class OutageJournal:
                 return OutageState.SUSPECTED
             state = OutageState.OPEN if summary.last_delivery_utc else OutageState.NEVER_CONNECTED
             self._record(
-                "opened" if state == OutageState.OPEN else "never_connected",
+                OutageEvent.OPENED if state == OutageState.OPEN else OutageEvent.NEVER_CONNECTED,
                 episode=episode,
                 since_utc=note.since_utc,
                 cause=found.cause,
@@ -113,11 +130,11 @@ class OutageJournal:
             self.last_summary = now
             return state
         if found.cause != note.cause:
-            self._record("reclassified", episode=episode, cause=found.cause, probes=evidence)
+            self._record(OutageEvent.RECLASSIFIED, episode=episode, cause=found.cause, probes=evidence)
             self._note(replace(note, cause=found.cause))
         elif self.last_summary is None or now - self.last_summary >= self.summary_every:
             self._record(
-                "evidence",
+                OutageEvent.EVIDENCE,
                 episode=episode,
                 cause=found.cause,
                 rounds=self.rounds,
@@ -138,7 +155,7 @@ class OutageJournal:
         if now - last < timedelta(seconds=3 * heartbeat_s):
             return None
         return self._record(
-            "power_loss",
+            OutageEvent.POWER_LOSS,
             cause=Cause.INFRASTRUCTURE,
             from_utc=heartbeat,
             to_utc=format_utc(now),
@@ -225,11 +242,11 @@ def episodes(log: RegistrationLog) -> list[Outage]:
         data = record.data
         what = data["event"]
         piece = {"event": what, "seq": record.seq, "at_utc": record.wall_utc, **data}
-        if what == "power_loss":
+        if what == OutageEvent.POWER_LOSS:
             found[record.seq] = Outage(
                 record.seq, data["from_utc"], data["to_utc"], data["cause"], OutageState.POWER_LOSS, [piece]
             )
-        elif what == "suspected":
+        elif what == OutageEvent.SUSPECTED:
             found[record.seq] = Outage(
                 record.seq, data["since_utc"], None, data["cause"], OutageState.SUSPECTED, [piece]
             )
@@ -237,9 +254,9 @@ def episodes(log: RegistrationLog) -> list[Outage]:
             episode = found[data["episode"]]
             episode.evidence.append(piece)
             episode.cause = data.get("cause", episode.cause)
-            if what in ("opened", "never_connected"):
-                episode.state = OutageState.OPEN if what == "opened" else OutageState.NEVER_CONNECTED
-            elif what in ("closed", "cleared"):
+            if what in (OutageEvent.OPENED, OutageEvent.NEVER_CONNECTED):
+                episode.state = OutageState.OPEN if what == OutageEvent.OPENED else OutageState.NEVER_CONNECTED
+            elif what in ENDINGS:
                 episode.state, episode.end_utc = _ENDED[episode.state], data["at_utc"]
     for record in log.records(kind=Kind.OUTAGE_REFERENCE):
         data = record.data

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from sitegate.clock import SYSTEM
 from sitegate.service.credentials import make_self_signed
 
 
@@ -73,4 +74,4 @@ def client_credentials(directory: Path) -> tuple[Path, Path]:
     key, cert = directory / "client.key", directory / "client.crt"
     if key.exists():
         return key, cert
-    return make_self_signed(directory, "client")
+    return make_self_signed(directory, SYSTEM.now(), "client")

@@ -14,6 +14,7 @@ from conftest import CONFIG_TEXT, run_sitegate
 from gate_site import ROSTER_HEADER, DaemonProcess, wait_until
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
+from sitegate.clock import SYSTEM
 from sitegate.queue.signing import DeviceKey
 from sitegate.site.broker import LocalBroker
 
@@ -141,7 +142,7 @@ def running_site(
 ) -> Iterator[tuple[LocalBroker, dict, SimulatorProcess]]:
     """A broker, the service simulator and the site's gates (those named in `running` started with `roster`),
     all stopped afterwards."""
-    broker = LocalBroker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker", SYSTEM).start()
     simulator = SimulatorProcess()
     gates = make_site(directory, broker, simulator_service(simulator, directory))
     started = [gates[name] for name in running]

@@ -35,7 +35,7 @@ def write_config(tmp_path, *, own_site=True, client_id="gate-client", key=None, 
             assert old in text, old
             text = text.replace(old, new)
     if key is None and cert is None:
-        key, cert = make_self_signed(tmp_path / "credentials", "company")
+        key, cert = make_self_signed(tmp_path / "credentials", SYSTEM.now(), "company")
     text += f'\n[service]\nclient_id = "{client_id}"\n{service_extra}'
     text += "".join(f'{name} = "{path}"\n' for name, path in (("key_file", key), ("cert_file", cert)) if path)
     path = tmp_path / "sitegate.toml"
@@ -85,7 +85,7 @@ def test_empty_client_id(tmp_path):
 
 
 def test_missing_and_unreadable_credentials(tmp_path):
-    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    key, cert = make_self_signed(tmp_path / "credentials", SYSTEM.now(), "company")
     code, problems = check(write_config(tmp_path, key=tmp_path / "nowhere.key", cert=cert))
     assert code == 2 and "does not exist" in problems["service.key_file"]["message"]
     garbage = tmp_path / "garbage.crt"
@@ -100,32 +100,32 @@ def test_missing_and_unreadable_credentials(tmp_path):
     os.geteuid() == 0, reason="root reads a mode-0 file: tests/test_install.py checks it as the daemon's user"
 )
 def test_unreadable_by_this_user(tmp_path):
-    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    key, cert = make_self_signed(tmp_path / "credentials", SYSTEM.now(), "company")
     key.chmod(0)
     code, problems = check(write_config(tmp_path, key=key, cert=cert))
     assert code == 2 and "cannot be read" in problems["service.key_file"]["message"]
 
 
 def test_a_certificate_of_another_key(tmp_path):
-    key, _ = make_self_signed(tmp_path / "one", "company")
-    _, other_cert = make_self_signed(tmp_path / "two", "company")
+    key, _ = make_self_signed(tmp_path / "one", SYSTEM.now(), "company")
+    _, other_cert = make_self_signed(tmp_path / "two", SYSTEM.now(), "company")
     code, problems = check(write_config(tmp_path, key=key, cert=other_cert))
     assert code == 2 and "is not the certificate of the key" in problems["service.cert_file"]["message"]
 
 
 def test_expired_certificate_is_critical_and_soon_expiring_a_warning(tmp_path):
     now = SYSTEM.now()
-    key, cert = make_self_signed(tmp_path / "old", "company", now=now - LIFETIME - timedelta(days=2))
+    key, cert = make_self_signed(tmp_path / "old", now - LIFETIME - timedelta(days=2), "company")
     code, problems = check(write_config(tmp_path, key=key, cert=cert))
     assert code == 2 and "expired" in problems["service.cert_file"]["message"]
-    key, cert = make_self_signed(tmp_path / "soon", "company", now=now - LIFETIME + timedelta(days=10))
+    key, cert = make_self_signed(tmp_path / "soon", now - LIFETIME + timedelta(days=10), "company")
     code, problems = check(write_config(tmp_path, key=key, cert=cert))
     assert code == 1 and problems["service.cert_file"]["severity"] == "warning"
     assert "expires on" in problems["service.cert_file"]["message"]
 
 
 def test_expiry_findings_for_status_every_day_until_renewed(tmp_path):
-    key, cert = make_self_signed(tmp_path / "c", "company")
+    key, cert = make_self_signed(tmp_path / "c", SYSTEM.now(), "company")
     service = configuration.load(write_config(tmp_path, key=key, cert=cert)).service
     issued = SYSTEM.now()
     assert commissioning.certificate_health(service, issued) == []
@@ -137,7 +137,7 @@ def test_expiry_findings_for_status_every_day_until_renewed(tmp_path):
 
 
 def test_status_says_the_certificate_expires_soon(tmp_path):
-    key, cert = make_self_signed(tmp_path / "soon", "company", now=SYSTEM.now() - LIFETIME + timedelta(days=10))
+    key, cert = make_self_signed(tmp_path / "soon", SYSTEM.now() - LIFETIME + timedelta(days=10), "company")
     result = run_sitegate("status", "--json", config=write_config(tmp_path, key=key, cert=cert))
     warnings = json.loads(result.stdout)["warnings"]
     assert result.returncode >= 1 and any("the company certificate expires on" in w for w in warnings), warnings
@@ -161,7 +161,7 @@ def test_online_obtains_a_token_from_the_service(tmp_path):
 def test_online_on_a_soap_only_gate_makes_a_signed_read_and_asks_no_rest_token(tmp_path):
     """A building contractor with only the SOAP channel activated has no REST client: the online check signs a read
     of the SOAP service, and never asks the (here unreachable) token address for a token it has no use for."""
-    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    key, cert = make_self_signed(tmp_path / "credentials", SYSTEM.now(), "company")
     service = SimulatorProcess("--trust", str(cert))
     try:
         with socket.socket() as closed:
@@ -176,7 +176,7 @@ def test_online_on_a_soap_only_gate_makes_a_signed_read_and_asks_no_rest_token(t
         assert (
             "SOAP channel: signed call accepted by" in run_sitegate("config", "check", "--online", config=path).stdout
         )
-        other_key, other_cert = make_self_signed(tmp_path / "unregistered", "company")
+        other_key, other_cert = make_self_signed(tmp_path / "unregistered", SYSTEM.now(), "company")
         path = write_config(tmp_path, key=other_key, cert=other_cert, service_extra=urls + 'fallback = "rest"\n')
         data = json.loads(run_sitegate("config", "check", "--online", "--json", config=path).stdout)
         assert {p["path"]: p["message"].split(":")[0] for p in data["problems"]} == {

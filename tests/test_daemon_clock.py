@@ -14,7 +14,7 @@ from waiting import wait_until
 
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading
-from sitegate.daemon import Daemon
+from sitegate.daemon import wire
 from sitegate.device import Device
 from sitegate.domain.roster import parse_csv
 from sitegate.queue import delivery
@@ -35,7 +35,7 @@ def gate(config, thread_errors):
     device.close()
     feedback = Feedback(config.gpio, background=True, pin_factory=MockFactory())
     synced = lambda: TimeReading("test", True, 0.0, 0.001)  # noqa: E731 - the one time source: synchronised
-    daemon = Daemon(config, feedback=feedback, time_sources=[synced], clock=clock)
+    daemon = wire(config, clock, feedback=feedback, time_sources=[synced])
     runner = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, name="daemon", daemon=True)
     runner.start()
     check = Device.open(config, clock, signing=False)
@@ -95,13 +95,13 @@ def test_a_badge_a_heartbeat_and_a_probe_round_on_the_fake_clock(gate, config):
 def test_a_foremans_single_read_counts_when_the_fake_clock_passes_the_gesture(gate, config):
     daemon, clock, check, fifo = gate
     badge(fifo, "0F0F0F0F")
-    wait_until(lambda: daemon.gate.gesture.held, "the foreman's read held")
+    wait_until(lambda: daemon.badges.gate.gesture.held, "the foreman's read held")
     clock.advance(config.gate.foreman_print_s / 2)
-    assert newest(check, Kind.REGISTRATION) is None and daemon.gate.gesture.held  # within the gesture: held
+    assert newest(check, Kind.REGISTRATION) is None and daemon.badges.gate.gesture.held  # within the gesture: held
     clock.advance(config.gate.foreman_print_s / 2)
     counted = wait_until(lambda: newest(check, Kind.REGISTRATION), "the foreman's own IN")
     assert (counted.data["badge_uid"], counted.data["direction"]) == ("0F0F0F0F", "IN")
-    assert daemon.gate.gesture.held == {}
+    assert daemon.badges.gate.gesture.held == {}
 
 
 def test_a_peers_registration_holds_the_same_badge_window_on_the_one_clock(gate):
@@ -111,7 +111,7 @@ def test_a_peers_registration_holds_the_same_badge_window_on_the_one_clock(gate)
     worker = {"kind": "ssin", "number": "17073003384", "last_name": "Dvořák", "first_name": "Antonín"}
     data = {"worker": worker, "employer": "0403170701", "direction": "IN", "badge_uid": "04A1B2C3", "reader": "entry"}
     at = format_utc(clock.now())
-    daemon.gate.observe(
+    daemon.badges.gate.observe(
         Record(7, Kind.REGISTRATION, canonical_json(data), at, 0, "gate-02-boot", "synced", 0, "", "", "")
     )
     clock.advance(1)  # well within the same-badge window

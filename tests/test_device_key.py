@@ -13,6 +13,7 @@ from gate_site import DaemonProcess, uid, wait_until, write_site
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.errors import DeviceKeyError, StorageError
@@ -53,14 +54,14 @@ def test_reading_commands_never_make_a_key_and_say_how_to_fix_it(tmp_path):
 
 def test_a_process_holding_the_old_key_cannot_sign_after_a_replacement(tmp_path, config_file):
     config = configuration.load(config_file)
-    running = Device.open(config)  # as a daemon would: the key loaded, then lost on disk
+    running = Device.open(config, SYSTEM)  # as a daemon would: the key loaded, then lost on disk
     append_registration(running.log, registration(0))
     config.key_path.unlink()
-    replaced = replace_key(config, TECHNICIAN, "SD card replaced", running.log.clock.now(), lambda n: None)
+    replaced = replace_key(config, running.log.clock, TECHNICIAN, "SD card replaced", lambda n: None)
     assert replaced.found == "missing" and replaced.change.old_public_key == running.key.public_key_hex
     with pytest.raises(DeviceKeyError, match="restart it"):
         append_registration(running.log, registration(1))
-    reopened = Device.open(config)
+    reopened = Device.open(config, SYSTEM)
     assert append_registration(reopened.log, registration(1)).seq == replaced.change.seq + 1
     assert [r.kind for r in reopened.log.records()][-2:] == [Kind.KEY_REPLACED, Kind.REGISTRATION]
     running.close()
@@ -71,7 +72,7 @@ def test_a_log_that_grows_during_a_replacement_is_refused_and_no_key_is_left(con
     """A writer still holding the old key (a daemon its heartbeat did not show) appends while the log is verified:
     the replacement is refused, and the new key it made is removed (it signed nothing)."""
     config = configuration.load(config_file)
-    running = Device.open(config)
+    running = Device.open(config, SYSTEM)
     append_registration(running.log, registration(0))
     config.key_path.unlink()
     grown = []
@@ -81,7 +82,7 @@ def test_a_log_that_grows_during_a_replacement_is_refused_and_no_key_is_left(con
             grown.append(append_registration(running.log, registration(1)))
 
     with pytest.raises(StorageError, match="changed while it was verified"):
-        replace_key(config, TECHNICIAN, "card died", running.log.clock.now(), meanwhile)
+        replace_key(config, running.log.clock, TECHNICIAN, "card died", meanwhile)
     assert grown and not config.key_path.exists()
     running.close()
 

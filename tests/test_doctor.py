@@ -28,7 +28,7 @@ SYNCED = TimeReading("chrony", True, 0.002, 0.01)
 @pytest.fixture
 def gate(tmp_path, service):
     """A gate with an SPI reader, a thermal printer and the simulator's token URL."""
-    key, cert = make_self_signed(tmp_path / "credentials", "company")
+    key, cert = make_self_signed(tmp_path / "credentials", SYSTEM.now(), "company")
     text = CONFIG_TEXT.replace('source = "fifo"', 'source = "mfrc522"') + (
         f'\n[service]\nbase_url = "{service.base_url}"\ntoken_url = "{service.token_url}"\nclient_id = "gate"\n'
         f'key_file = "{key}"\ncert_file = "{cert}"\n'
@@ -36,7 +36,7 @@ def gate(tmp_path, service):
     )
     path = tmp_path / "sitegate.toml"
     path.write_text(text)
-    device = Device.open(configuration.load(path))
+    device = Device.open(configuration.load(path), SYSTEM)
     yield device, path
     device.close()
 
@@ -138,7 +138,7 @@ def test_a_step_with_nothing_to_test_is_skipped_not_passed(config_file, monkeypa
     assert "5 passed, 0 warning(s), 0 failed, 2 skipped (not tested)" in shown.stdout
     data = json.loads(run_sitegate("doctor", "--json", config=config_file).stdout)
     assert data["counts"] == {"pass": 5, "warning": 0, "fail": 0, "skip": 2}
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     try:
         payload = json.loads(device.log.get(data["record"]).payload)
     finally:

@@ -19,7 +19,8 @@ from gate_site import uid, write_site
 from gpiozero.pins.mock import MockFactory
 
 from sitegate import config as configuration
-from sitegate.daemon import Daemon
+from sitegate.clock import SYSTEM, SystemClock
+from sitegate.daemon import wire
 from sitegate.device import Device
 from sitegate.domain.roster import read_csv
 from sitegate.reader.feedback import PATTERNS, Feedback
@@ -99,12 +100,12 @@ def test_button_and_badges_together_under_load(tmp_path, cpu_load, thread_errors
         gpio=dataclasses.replace(config.gpio, print_button=23),
         printer=dataclasses.replace(config.printer, format="escpos", escpos=f"file:{thermal}"),
     )
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     device.roster.replace(read_csv(tmp_path / "site" / "roster.csv").workers)
     device.close()
     factory = MockFactory()
     feedback = Feedback(config.gpio, background=True, pin_factory=factory)
-    daemon = Daemon(config, feedback=feedback)
+    daemon = wire(config, SystemClock(), feedback=feedback)
     runner = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, name="daemon", daemon=True)
     runner.start()
     try:
@@ -125,7 +126,7 @@ def test_button_and_badges_together_under_load(tmp_path, cpu_load, thread_errors
         daemon.stop.set()
         runner.join(10)
         feedback.close()
-    check = Device.open(config)
+    check = Device.open(config, SYSTEM)
     kinds = [record.kind for record in check.log.records()]
     check.close()
     assert thread_errors == []

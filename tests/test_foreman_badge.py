@@ -16,7 +16,8 @@ from test_daemon import feed
 from test_gate import Reads, make_gate
 
 from sitegate import config as configuration
-from sitegate.daemon import Daemon
+from sitegate.clock import SYSTEM, SystemClock
+from sitegate.daemon import wire
 from sitegate.device import Device
 from sitegate.domain.gate import Result
 from sitegate.domain.roster import FOREMAN, WORKER, parse_csv, read_csv
@@ -112,13 +113,13 @@ def test_the_foreman_badge_prints_through_the_daemon_and_is_never_registered_by_
     config = dataclasses.replace(
         config, printer=dataclasses.replace(config.printer, format="escpos", escpos=f"file:{thermal}")
     )
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     workers = read_csv(tmp_path / "site" / "roster.csv").workers
     foreman = dataclasses.replace(workers[0], badge_uid="0F0F0F0F", role=FOREMAN, last_name="Peeters")
     device.roster.replace([*workers[1:], foreman])
     device.close()
     feedback = Feedback(config.gpio, background=True, pin_factory=MockFactory())
-    daemon = Daemon(config, feedback=feedback)
+    daemon = wire(config, SystemClock(), feedback=feedback)
     runner = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, name="daemon", daemon=True)
     runner.start()
 
@@ -141,7 +142,7 @@ def test_the_foreman_badge_prints_through_the_daemon_and_is_never_registered_by_
         daemon.stop.set()
         runner.join(10)
         feedback.close()
-    check = Device.open(config)
+    check = Device.open(config, SYSTEM)
     records = list(check.log.records())
     check.close()
     assert thread_errors == []
@@ -176,7 +177,7 @@ def test_a_foreman_badged_once_still_counts_when_the_daemon_stops_during_the_ges
     daemon.kill(signal.SIGTERM)  # well within the gesture's 3 s
     assert daemon.process.returncode == 0
     assert [e["outcome"] for e in daemon.lines if e.get("event") == "badge"] == ["foreman_held", "registered"]
-    check = Device.open(configuration.load(config))
+    check = Device.open(configuration.load(config), SYSTEM)
     foreman = [r.data for r in check.log.records(kind=Kind.REGISTRATION)]
     check.close()
     assert [(r["badge_uid"], r["direction"]) for r in foreman] == [("0F0F0F0F", "IN")]

@@ -75,12 +75,117 @@ def test_the_installed_package_has_no_import_circle():
     assert circles(graph) == []
 
 
-def test_a_circle_is_found_through_a_lazy_import(tmp_path):
+def sample_package(tmp_path: Path, modules: dict[str, str]) -> Path:
+    """A package `sitegate` of the given modules (path: source), each folder with its `__init__.py`."""
     package = tmp_path / "sitegate"
-    (package / "web").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "web" / "__init__.py").write_text("")
-    (package / "config.py").write_text("def check():\n    from sitegate.web import pins\n")
-    (package / "web" / "pins.py").write_text("from .. import config\n")
-    (package / "status.py").write_text("from sitegate import config\n")
+    for path, source in {"__init__.py": "", **modules}.items():
+        (package / path).parent.mkdir(parents=True, exist_ok=True)
+        init = (package / path).parent / "__init__.py"
+        if not init.exists():
+            init.write_text("")
+        (package / path).write_text(source)
+    return package
+
+
+def test_a_circle_is_found_through_a_lazy_import(tmp_path):
+    package = sample_package(
+        tmp_path,
+        {"config.py": "def check():\n    from sitegate.web import pins\n", "web/pins.py": "from .. import config\n",
+         "status.py": "from sitegate import config\n"},
+    )  # fmt: skip
     assert circles(import_graph(package)) == [["sitegate.config", "sitegate.web.pins"]]
+
+
+# The floors of the house, lowest first, declared once: a module may import from its own floor and the ones below,
+# never from above. A module's floor is that of the longest name here it is or lies under; every module has one.
+LAYERS: list[tuple[str, set[str]]] = [
+    (
+        "ground: configuration, errors, logging, the clock itself, identifiers",
+        {
+            "sitegate",
+            "sitegate.config",
+            "sitegate.settings",
+            "sitegate.value_checks",
+            "sitegate.pins",
+            "sitegate.errors",
+            "sitegate.jsonlog",
+            "sitegate.ownership",
+            "sitegate.outfile",
+            "sitegate.servers",
+            "sitegate.startfailure",
+            "sitegate.clock",
+            "sitegate.clock.timefmt",
+            "sitegate.clock.timesource",
+            "sitegate.domain.identifiers",
+        },
+    ),  # fmt: skip
+    ("the queue, the service, the reader", {"sitegate.queue", "sitegate.service", "sitegate.reader"}),
+    ("the gate's domain, the clock watch, the device", {"sitegate.domain", "sitegate.clock.watch", "sitegate.device"}),
+    (
+        "what serves people and peers: paper, site, page, status, health, metrics, the simulator",
+        {
+            "sitegate.paper_fallback",
+            "sitegate.site",
+            "sitegate.web",
+            "sitegate.page_actions",
+            "sitegate.status",
+            "sitegate.health",
+            "sitegate.metrics",
+            "sitegate.commissioning",
+            "sitegate.output",
+            "sitegate.simulator",
+        },
+    ),  # fmt: skip
+    (
+        "the daemon and the commands",
+        {
+            "sitegate.daemon",
+            "sitegate.supervisor",
+            "sitegate.cli",
+            "sitegate.commands",
+            "sitegate.demo",
+            "sitegate.doctor",
+            "sitegate.key_replace",
+        },
+    ),  # fmt: skip
+]
+
+
+def floor(module: str, layers: list[tuple[str, set[str]]] = LAYERS) -> int | None:
+    """The floor of `module`: that of the longest declared name it is or lies under (None: not declared)."""
+    best: tuple[int, int] | None = None  # (length of the name, floor)
+    for number, (_, names) in enumerate(layers):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > best[0]):
+                best = (len(name), number)
+    return None if best is None else best[1]
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[tuple[str, set[str]]] = LAYERS) -> list[str]:
+    return sorted(
+        f"{module} (floor {floor(module, layers)}) imports {target} (floor {floor(target, layers)})"
+        for module, targets in graph.items()
+        for target in targets
+        if floor(target, layers) > floor(module, layers)
+    )
+
+
+def test_every_module_has_a_floor():
+    assert [module for module in import_graph() if floor(module) is None] == []
+
+
+def test_no_module_imports_from_a_floor_above_its_own():
+    graph = import_graph()
+    assert floor("sitegate.clock.watch") > floor("sitegate.clock") and floor("sitegate.demo.site") == len(LAYERS) - 1
+    assert upward_imports(graph) == []
+
+
+def test_an_upward_import_is_found(tmp_path):
+    package = sample_package(
+        tmp_path,
+        {"demo.py": "from sitegate.site import bus\n", "site/bus.py": "def run():\n    from sitegate import demo\n"},
+    )
+    layers = [("ground", {"sitegate"}), ("site", {"sitegate.site"}), ("top", {"sitegate.demo"})]
+    assert upward_imports(import_graph(package), layers) == [
+        "sitegate.site.bus (floor 1) imports sitegate.demo (floor 2)"
+    ]

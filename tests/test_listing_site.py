@@ -13,6 +13,7 @@ from simulator_process import SimulatorProcess
 from verdict_site import Site
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import BRUSSELS
 from sitegate.device import Device
 from sitegate.paper_fallback import listing as paper
@@ -111,7 +112,7 @@ def test_9_thermal_slips_transliterate_openly_and_leave_a_box_for_what_they_cann
 
 def test_10_in_and_out_times_are_both_shown(day):
     config = configuration.load(day.config)
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     try:
         now = datetime.now(UTC)
         listing = paper.build(device, now.astimezone(BRUSSELS).date(), now=now)

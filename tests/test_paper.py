@@ -17,7 +17,7 @@ from conftest import REPO, installed_sitegate, run_sitegate
 from pypdf import PdfReader
 
 from sitegate import config as configuration
-from sitegate.clock import ClockReading
+from sitegate.clock import SYSTEM, ClockReading
 from sitegate.device import Device
 from sitegate.domain.gate import Gate
 from sitegate.domain.roster import read_csv
@@ -169,7 +169,7 @@ def test_lp_is_called_with_the_printer_and_the_pdf(badged, clock, tmp_path, conf
     assert result.returncode == 0, result.stderr
     args = (tmp_path / "lp.args").read_text().split()
     assert args[:2] == ["-d", "site-office"] and args[-1].endswith(".pdf")
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     record = next(device.log.newest(Kind.PAPER_LISTING))
     device.close()
     assert record.data["by"] == pwd.getpwuid(os.getuid()).pw_name  # the Unix user who printed it

@@ -17,6 +17,7 @@ from gate_site import wait_until as wait
 from simulator_process import SimulatorProcess
 from site_bus import SiteGate, badge, client, roster_rows, send_too_large, simulator_service
 
+from sitegate.clock import SYSTEM
 from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.site import topics
@@ -31,7 +32,7 @@ OTHER_SITE = "site-2"
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    running = LocalBroker(tmp_path_factory.mktemp("acl")).start()
+    running = LocalBroker(tmp_path_factory.mktemp("acl"), SYSTEM).start()
     try:
         yield running
     finally:

@@ -376,7 +376,7 @@ def test_the_fleet_view_reads_the_retained_health_through_an_injected_client(sit
 
 
 def test_the_gates_code_names_no_broker():
-    """Only the demo and the tests start mosquitto (site/broker.py, site/demo.py); what a gate runs and the fleet
+    """Only the demo and the tests start mosquitto (site/broker.py, demo/site.py); what a gate runs and the fleet
     view speak MQTT 5 to whatever broker [bus] host names."""
     import importlib.resources
     import subprocess

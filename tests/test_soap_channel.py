@@ -17,6 +17,7 @@ from lxml import etree
 from simulator_process import client_credentials
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import format_utc
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
@@ -224,7 +225,7 @@ def test_a_whole_call_refused_as_malformed_isolates_the_guilty_item(tmp_path, cl
 def test_a_signature_by_another_certificate_is_refused_and_nothing_is_registered(tmp_path, clock, credentials):
     with soap_site(tmp_path, clock, credentials) as (device, service):
         badge(device, clock, 0)
-        service.presences.trust(make_self_signed(tmp_path / "other", "someone-else")[1])
+        service.presences.trust(make_self_signed(tmp_path / "other", SYSTEM.now(), "someone-else")[1])
         with pytest.raises(DeliveryFailure) as caught:
             forwarder(device, clock).deliver_batch(ForwardReport())
         assert caught.value.symptom == Symptom.CREDENTIALS and not caught.value.answer_lost
@@ -244,7 +245,7 @@ def test_the_online_check_is_a_signed_read_the_service_accepts_or_refuses(tmp_pa
         with pytest.raises(DeliveryFailure) as down:
             client.check_online()
         assert down.value.symptom == Symptom.SERVICE_ERROR
-        service.presences.trust(make_self_signed(tmp_path / "other", "someone-else")[1])
+        service.presences.trust(make_self_signed(tmp_path / "other", SYSTEM.now(), "someone-else")[1])
         with pytest.raises(DeliveryFailure) as refused:
             client.check_online()
         assert refused.value.symptom == Symptom.CREDENTIALS and "certificate registered with ONSS" in refused.value.fix

@@ -15,6 +15,7 @@ from conftest import CONFIG_TEXT
 
 from sitegate import config as configuration
 from sitegate import health
+from sitegate.clock import SYSTEM
 from sitegate.device import Device
 
 NOBODY = pwd.getpwnam("nobody")
@@ -35,7 +36,7 @@ def foreign_data_dir():
         base.chmod(0o755)
         (base / "sitegate.toml").write_text(CONFIG_TEXT, encoding="utf-8")
         config = configuration.load(base / "sitegate.toml")
-        Device.open(config).close()
+        Device.open(config, SYSTEM).close()
         config.data_dir.chmod(0o755)
         for file in config.data_dir.iterdir():
             file.chmod(0o644)

@@ -15,6 +15,7 @@ import pytest
 from simulator_process import SimulatorProcess
 from verdict_site import Site, closed_port_url, silent_gateway, trusting
 
+from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import show
 from sitegate.service.credentials import make_self_signed
 
@@ -63,7 +64,7 @@ def test_1_a_certificate_our_settings_cannot_verify_is_our_side_not_exempt(
     tmp_path, sites, service, secure_service, reference
 ):
     """Case 1: service.ca_file wrong or missing while the internet works: our side, never "exempt"."""
-    other_ca = make_self_signed(tmp_path / "other-ca", "other")[1]
+    other_ca = make_self_signed(tmp_path / "other-ca", SYSTEM.now(), "other")[1]
     for name, ca_file in (("wrong", other_ca), ("missing", tmp_path / "missing-ca.pem")):
         site = connected(
             sites,
@@ -88,7 +89,7 @@ def test_1_a_certificate_our_settings_cannot_verify_is_our_side_not_exempt(
 
 def test_1_an_intercepting_network_is_infrastructure(tmp_path, sites, service, secure_service, reference):
     """Case 1, the other side: the reference's certificate fails as well, so the network intercepts TLS."""
-    other_ca = make_self_signed(tmp_path / "other-ca", "other")[1]
+    other_ca = make_self_signed(tmp_path / "other-ca", SYSTEM.now(), "other")[1]
     site = connected(sites, tmp_path / "site", service)
     site.env.update(trusting(tmp_path, other_ca))  # the gate trusts neither certificate it is shown
     site.restart(

@@ -24,6 +24,7 @@ from verdict_site import closed_port_url, trusting
 from waiting import wait_until
 from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
 
+from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import format_utc, show
 from sitegate.paper_fallback import guidance
 from sitegate.queue import database, delivery
@@ -330,7 +331,7 @@ class attacker_page:
 
 
 def test_https_with_the_devices_own_certificate(tmp_path, sites, service):
-    key, cert = make_self_signed(tmp_path / "tls", "gate-01", hosts=("127.0.0.1",))
+    key, cert = make_self_signed(tmp_path / "tls", SYSTEM.now(), "gate-01", hosts=("127.0.0.1",))
     site = start(sites, tmp_path / "site", service, web={"tls_cert": f'"{cert}"', "tls_key": f'"{key}"'})
     url = site.web.url
     assert url.startswith("https://127.0.0.1:")

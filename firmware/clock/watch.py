@@ -117,6 +117,7 @@ class ClockWatch:
         self.warn_threshold_s = warn_threshold_s  # also the tolerance against the service's Date
         self.wall = clock.now
         self.monotonic_ns = clock.monotonic_ns
+        self.wait = clock.wait
         self.boot_id = boot_id or read_boot_id()
         self.wake = threading.Event()  # set when a badge saw a step: the clock thread records it at once
         self._lock = threading.Lock()
@@ -158,6 +159,12 @@ class ClockWatch:
         if self._anchor is not None:
             self._reading = ClockReading(ClockState.STEPPED, self._reading.offset_us)
         self.wake.set()
+
+    def keep_watching(self, stop: threading.Event) -> None:
+        """The daemon's clock loop: every minute; at once when a badge saw a step; every second while re-dating."""
+        while not stop.is_set():
+            stepped = self.check().state == ClockState.STEPPED
+            self.wait(1 if stepped else 60, self.wake)
 
     def check(self) -> ClockStatus:
         """Read the time source once; record changes; re-date what needs it. Called by the daemon."""

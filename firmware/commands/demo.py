@@ -9,7 +9,7 @@ from sitegate.demo import run_demo
 
 def demo(args) -> int:
     if args.site:
-        from sitegate.site.demo import run_site_demo
+        from sitegate.demo.site import run_site_demo
 
         return run_site_demo(Path(args.dir) if args.dir else None)
     return run_demo(Path(args.dir) if args.dir else None, interactive=args.interactive, channel=args.channel)

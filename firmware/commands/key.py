@@ -30,7 +30,7 @@ def describe(args) -> Report:
 def replace(args) -> Report:
     config = configuration.load(args.config)
     with progress(None, "verifying") as bar:
-        replaced = replace_key(config, actor(), args.reason, SYSTEM.now(), bar.update)
+        replaced = replace_key(config, SYSTEM, actor(), args.reason, bar.update)
     change = replaced.change
     lines = [
         f"new device key {verifier.fingerprint(change.new_public_key)} started: signed record {change.seq} continues "

@@ -21,7 +21,8 @@ def print_listing(args) -> Report:
     if args.out:  # refused before the listing is built, not after
         check_out(Path(args.out), device.config.data_dir)
     printer = device.config.printer
-    day = date.fromisoformat(args.date) if args.date else SYSTEM.now().astimezone(BRUSSELS).date()
+    now = SYSTEM.now()
+    day = date.fromisoformat(args.date) if args.date else now.astimezone(BRUSSELS).date()
     employer = normalise_enterprise_number(args.employer, "--employer") if args.employer else None
     document = paper.build(
         device,
@@ -30,7 +31,7 @@ def print_listing(args) -> Report:
         with_roster=args.with_roster or printer.include_roster,
         employer=employer,
         language=args.lang,
-        now=SYSTEM.now(),
+        now=now,
     )
     output_format = args.format or printer.format
     with progress(None, "printing"):

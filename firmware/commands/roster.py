@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.commands.device import open_device
 from sitegate.commissioning import actor
 from sitegate.device import Device
@@ -25,7 +26,7 @@ def import_csv(args) -> Report:
             f"{len(parsed.workers)} good rows with --skip-bad"
         )
         return Report(data, code=CRITICAL, notes=notes)
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     device.roster.replace(parsed.workers)
     signed = device.log.append(
         Kind.ROSTER_IMPORT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sitegate import config as configuration
 from sitegate import jsonlog, startfailure
 from sitegate.clock import SYSTEM
-from sitegate.daemon import Daemon
+from sitegate.daemon import wire
 from sitegate.errors import SitegateError
 
 
@@ -13,7 +13,7 @@ def run(args) -> int:
     jsonlog.setup()
     config = configuration.load(args.config)
     try:
-        return Daemon(config).run()
+        return wire(config, SYSTEM).run()  # the process's one clock: the watch gives it its state
     except SitegateError as error:  # left for `sitegate status`, which otherwise says only "not running"
         startfailure.record(config, error, SYSTEM.now())
         raise

@@ -21,7 +21,7 @@ def simulator(args) -> int:
         if not args.tls_dir:  # a certificate of its own, removed when the simulator stops
             scratch = tempfile.TemporaryDirectory(prefix="sitegate-sim-tls-")
         directory = Path(args.tls_dir or scratch.name)
-        tls = make_self_signed(directory, "simulator", hosts=(args.host, "localhost"))
+        tls = make_self_signed(directory, SYSTEM.now(), "simulator", hosts=(args.host, "localhost"))
         ca_file = str(tls[1])
     service = SimulatedService(SYSTEM, reception_delay_s=args.delay, persons=persons)
     if args.trust:

@@ -19,7 +19,7 @@ DAEMON_STATES = {"running": "running", "stalled": "STALLED (no heartbeat for {ag
 def status(args) -> Report:
     config = configuration.load(args.config)
     try:
-        device = Device.open(config, signing=False)  # a key problem is one of its critical lines
+        device = Device.open(config, SYSTEM, signing=False)  # a key problem is one of its critical lines
     except SitegateError:
         if failure := startfailure.last(config):  # the daemon met the same wall: say when, and what it was
             print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sitegate import config as configuration
 from sitegate import jsonlog
+from sitegate.clock import SYSTEM
 from sitegate.errors import SitegateError
 from sitegate.output import Report
 from sitegate.pins import hash_pin
@@ -21,7 +22,7 @@ from sitegate.web import server
 
 def serve(args) -> int:
     jsonlog.setup()
-    return server.serve(configuration.load(args.config))
+    return server.serve(configuration.load(args.config), SYSTEM)
 
 
 def pin_hash(args) -> Report:
@@ -40,7 +41,7 @@ def make_cert(args) -> Report:
     """The device's own certificate for the page's HTTPS: self-signed, for the gate's address on the site network."""
     config = configuration.load(args.config)
     directory = Path(args.dir) if args.dir else config.data_dir / "web-tls"
-    key, cert = make_self_signed(directory, f"sitegate-{config.device_id}", hosts=tuple(args.host))
+    key, cert = make_self_signed(directory, SYSTEM.now(), f"sitegate-{config.device_id}", hosts=tuple(args.host))
     der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER)
     fingerprint = ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
     text = "\n".join(

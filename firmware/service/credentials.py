@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sitegate.clock import SYSTEM
 from sitegate.errors import SitegateError
 
 
@@ -60,7 +59,7 @@ def client_assertion(client_id: str, token_url: str, key, thumbprint: str | None
 
 
 def make_self_signed(
-    directory: Path, common_name: str = "sitegate-test", hosts: tuple[str, ...] = (), now: dt.datetime | None = None
+    directory: Path, now: dt.datetime, common_name: str = "sitegate-test", hosts: tuple[str, ...] = ()
 ) -> tuple[Path, Path]:
     """A key and self-signed certificate for the simulator, the demo and tests (never for the real service)."""
     import ipaddress
@@ -68,7 +67,6 @@ def make_self_signed(
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = now or SYSTEM.now()
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -23,7 +23,7 @@ from zeep import ns
 from zeep.exceptions import SignatureVerificationFailed
 from zeep.wsse.signature import MemorySignature
 
-from sitegate.clock import SYSTEM, Clock
+from sitegate.clock import Clock
 from sitegate.clock.timefmt import local
 from sitegate.service import presence_soap_v1 as contract
 
@@ -58,7 +58,7 @@ def _fields(item: etree._Element) -> dict[str, str | None]:
 class SoapPresences:
     """The SOAP service's state: its presences, by client reference and by worker, company, workplace and day."""
 
-    def __init__(self, clock: Clock = SYSTEM, persons: set[str] | None = None) -> None:
+    def __init__(self, clock: Clock, persons: set[str] | None = None) -> None:
         self.now = clock.now
         self.persons = persons
         self.lock = threading.Lock()

@@ -14,7 +14,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from sitegate.clock import SYSTEM
+from sitegate.clock import Clock
 from sitegate.errors import SitegateError
 from sitegate.service.credentials import make_self_signed
 
@@ -45,14 +45,17 @@ def free_port() -> int:
 class LocalBroker:
     """`mosquitto -c` in its own process group on 127.0.0.1; kill() and start() again keep port and data."""
 
-    def __init__(self, directory: Path, users: tuple[str, ...] = USERS) -> None:
+    def __init__(self, directory: Path, clock: Clock, users: tuple[str, ...] = USERS) -> None:
         for tool in ("mosquitto", "mosquitto_passwd"):
             if shutil.which(tool) is None:
                 raise SitegateError(f"{tool} is not installed", INSTALL_HINT)
         self.directory = directory
+        self.clock = clock  # the start's deadline and pauses
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.key, self.ca_file = make_self_signed(directory / "certs", "broker", hosts=("127.0.0.1", "localhost"))
+        self.key, self.ca_file = make_self_signed(
+            directory / "certs", clock.now(), "broker", hosts=("127.0.0.1", "localhost")
+        )
         self.passwords = {user: f"pw-{user}" for user in users}
         passwd = directory / "sitegate.passwd"
         for user, password in self.passwords.items():
@@ -86,14 +89,14 @@ class LocalBroker:
         )
         log.close()
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        deadline = SYSTEM.monotonic_ns() + timeout_s * 1e9
-        while SYSTEM.monotonic_ns() < deadline:
+        deadline = self.clock.monotonic_ns() + timeout_s * 1e9
+        while self.clock.monotonic_ns() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.5) as raw:
                     with context.wrap_socket(raw, server_hostname="127.0.0.1"):
                         return self
             except OSError:
-                SYSTEM.wait(0.05)
+                self.clock.wait(0.05)
         self.stop()
         raise SitegateError(
             f"mosquitto did not start: {(self.directory / 'mosquitto.log').read_text()[-1000:]}", INSTALL_HINT

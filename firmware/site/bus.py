@@ -58,6 +58,8 @@ from sitegate.site.mirror import Mirror, Verdict
 from sitegate.site.mirror import connect as connect_mirror
 
 logger = logging.getLogger("sitegate.site.bus")
+daemon_logger = logging.getLogger("sitegate.daemon")  # a restart of the bus is the daemon's line, as it always was
+RESTART_PAUSE_S = 5.0
 CATCHUP_WINDOW = timedelta(hours=48)  # what a catch-up answer offers at most: the decisions' own horizon
 CATCHUP_COOLDOWN_NS = int(10e9)  # a gate asking again for what it was sent just now is answered after this
 MAX_UNACKED = 500  # records published and not yet acknowledged, before the publisher waits
@@ -241,6 +243,17 @@ class SiteBus:
             event(logger, "bus_publish_refused", logging.ERROR, mid=mid, reason=str(reason_code))
 
     # The bus thread.
+
+    def keep_running(self, stop: threading.Event) -> None:
+        """The daemon's bus loop: restarted after any failure, it must never take the gate down with it."""
+        while not stop.is_set():
+            try:
+                self.run(stop)
+            except Exception as error:  # noqa: BLE001 - the gate goes on without the bus, loudly
+                daemon_logger.exception(
+                    "site bus failed", extra={"fields": {"event": "bus_failed", "problem": str(error)}}
+                )
+                self.clock.wait(RESTART_PAUSE_S, stop)
 
     def run(self, stop: threading.Event) -> None:
         self.open()

@@ -15,7 +15,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from sitegate import __version__
-from sitegate.clock import Clock, SystemClock
+from sitegate.clock import Clock
 from sitegate.config import Config
 from sitegate.errors import SitegateError
 from sitegate.jsonlog import event
@@ -29,12 +29,12 @@ class WebError(SitegateError):
     """The page cannot be served as configured."""
 
 
-def serve(config: Config, clock: Clock | None = None, stop: threading.Event | None = None) -> int:
+def serve(config: Config, clock: Clock, stop: threading.Event | None = None) -> int:
     web = config.web
     if not web.enabled:
         event(logger, "web_off", reason="web.enabled is false")
         return 0
-    server = wsgi.Server((web.listen, web.port), make_app(config, clock or SystemClock()), numthreads=THREADS)
+    server = wsgi.Server((web.listen, web.port), make_app(config, clock), numthreads=THREADS)
     server.server_name = f"sitegate-{config.device_id}"
     if web.tls_cert is not None:
         server.ssl_adapter = BuiltinSSLAdapter(str(web.tls_cert), str(web.tls_key))

@@ -8,6 +8,7 @@ import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from itertools import chain
 
 import sqlite_utils
@@ -37,11 +38,22 @@ class Evidence:
     failed: list[dict] = field(default_factory=list)  # the probes that failed: name, symptom, detail
 
 
+class Band(StrEnum):
+    """The colour of the page's state band and its word (the template's CSS class and words' `level`)."""
+
+    OK = "ok"
+    WAITING = "waiting"
+    SUSPECTED = "suspected"
+    OUTAGE = "outage"  # the service's side: workers exempt, the paper procedure
+    FAULT = "fault"  # our side, or a gate that never connected: no exemption
+    DOWN = "down"  # the daemon is not running
+
+
 @dataclass(frozen=True)
 class PageState:
     """The gate's state as a foreman reads it: a headline, the steps to take (the action first), the evidence."""
 
-    level: str  # ok, waiting, suspected, outage, fault, down (the colour of the band and its word)
+    level: Band
     line: str
     steps: list[guidance.ProcedureStep] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
@@ -66,21 +78,21 @@ def state(db: sqlite_utils.Database, config: Config, now: datetime, language: st
     found = situation(LogView(db), delivery.summary(db, now), daemon_running(db, config.gate.heartbeat_s, now))
     ongoing = found.ongoing
     if found.state == Operation.DOWN:
-        return PageState("down", *guidance.state_steps(Operation.DOWN, language))
+        return PageState(Band.DOWN, *guidance.state_steps(Operation.DOWN, language))
     if ongoing is not None:
         shown = ongoing.as_dict(now, language)
         evidence = [Evidence(piece["at_utc"], piece["event"], failed_probes(piece)) for piece in shown["evidence"]]
         if ongoing.state == OutageState.SUSPECTED:
             line = guidance.state_line(OutageState.SUSPECTED, language, since=show(ongoing.start_utc))
-            return PageState("suspected", line, [], evidence)  # its line says since when
+            return PageState(Band.SUSPECTED, line, [], evidence)  # its line says since when
         if ongoing.state == OutageState.NEVER_CONNECTED:
             headline, steps = guidance.state_steps(OutageState.NEVER_CONNECTED, language)
-            return PageState("fault", headline, steps, evidence, ongoing.start_utc)
+            return PageState(Band.FAULT, headline, steps, evidence, ongoing.start_utc)
         headline, steps = guidance.steps(ongoing.cause, language, ongoing.other_channel_tried)
-        return PageState("outage" if shown["exempt"] else "fault", headline, steps, evidence, ongoing.start_utc)
+        return PageState(Band.OUTAGE if shown["exempt"] else Band.FAULT, headline, steps, evidence, ongoing.start_utc)
     if found.state == OutageState.NEVER_CONNECTED:
-        return PageState("fault", *guidance.state_steps(OutageState.NEVER_CONNECTED, language))
-    level = "waiting" if found.state == Operation.WAITING else "ok"
+        return PageState(Band.FAULT, *guidance.state_steps(OutageState.NEVER_CONNECTED, language))
+    level = Band.WAITING if found.state == Operation.WAITING else Band.OK
     return PageState(level, guidance.state_line(found.state, language))
 
 

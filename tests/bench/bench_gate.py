@@ -21,7 +21,8 @@ from gpiozero.pins.mock import MockFactory  # noqa: E402
 from simulator_process import SimulatorProcess, client_credentials, service_section  # noqa: E402
 
 from sitegate import config as configuration  # noqa: E402
-from sitegate.daemon import Daemon  # noqa: E402
+from sitegate.clock import SYSTEM, SystemClock  # noqa: E402
+from sitegate.daemon import wire  # noqa: E402
 from sitegate.device import Device  # noqa: E402
 from sitegate.domain.roster import read_csv  # noqa: E402
 from sitegate.reader.feedback import Feedback  # noqa: E402
@@ -82,11 +83,11 @@ def badge_latencies(
 def _badge_latencies(directory: Path, service: str, meanwhile) -> tuple[list[float], list[float]]:
     config_file = write_site(directory, WARM_BADGES + BADGES, service)
     config = configuration.load(config_file)
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     device.roster.replace(read_csv(directory / "roster.csv").workers)
     device.close()
     feedback = TimedFeedback(config.gpio)
-    daemon = Daemon(config, feedback=feedback)
+    daemon = wire(config, SystemClock(), feedback=feedback)
     thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
     thread.start()
     while not daemon.sources[0].online:

@@ -17,7 +17,8 @@ from simulator_process import SimulatorProcess  # noqa: E402
 from site_bus import SiteGate, simulator_service  # noqa: E402
 
 from sitegate import config as configuration  # noqa: E402
-from sitegate.daemon import Daemon  # noqa: E402
+from sitegate.clock import SYSTEM, SystemClock  # noqa: E402
+from sitegate.daemon import Daemon, wire  # noqa: E402
 from sitegate.device import Device  # noqa: E402
 from sitegate.domain.roster import read_csv  # noqa: E402
 from sitegate.site.broker import LocalBroker  # noqa: E402
@@ -28,10 +29,10 @@ RUSH = 1000  # badges back to back, the bus busy meanwhile
 
 def _start(gate: SiteGate, feedback: TimedFeedback | None = None) -> tuple[Daemon, threading.Thread]:
     config = configuration.load(gate.config)
-    device = Device.open(config)
+    device = Device.open(config, SYSTEM)
     device.roster.replace(read_csv(gate.directory / "roster.csv").workers)
     device.close()
-    daemon = Daemon(config, feedback=feedback or TimedFeedback(config.gpio))
+    daemon = wire(config, SystemClock(), feedback=feedback or TimedFeedback(config.gpio))
     thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
     thread.start()
     while not daemon.sources[0].online or not daemon.site_bus.counters.connected:
@@ -40,7 +41,7 @@ def _start(gate: SiteGate, feedback: TimedFeedback | None = None) -> tuple[Daemo
 
 
 def site_latencies(directory: Path) -> tuple[list[float], list[float], list[float]]:
-    broker = LocalBroker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker", SYSTEM).start()
     simulator = SimulatorProcess()
     try:
         service = simulator_service(simulator, directory)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from simulator_process import SimulatorProcess  # noqa: E402
 from site_bus import badge, client, make_site, roster_rows, simulator_service  # noqa: E402
 
+from sitegate.clock import SYSTEM
 from sitegate.site import topics  # noqa: E402
 from sitegate.site.broker import SITE, LocalBroker  # noqa: E402
 from sitegate.site.bus import HOLD_AFTER_CONNECT_NS  # noqa: E402
@@ -70,7 +71,7 @@ def wait(condition, what: str, at_most_s: float) -> float:
 def catchup(directory: Path, count: int) -> tuple[float, float, int]:
     """(record messages per missed record, seconds from the broker back to every headcount right, missed)."""
     names = devices(count)
-    broker = LocalBroker(directory / "broker", (*names, "fleet")).start()
+    broker = LocalBroker(directory / "broker", SYSTEM, (*names, "fleet")).start()
     simulator = SimulatorProcess()
     service = simulator_service(simulator, directory)
     gates = make_site(directory, broker, service, names, health_every_s=30.0)  # as shipped: idle gates

@@ -4,11 +4,12 @@ append() has returned (so the parent knows which records were acknowledged), unt
 import sys
 
 from sitegate import config as configuration
+from sitegate.clock import SYSTEM
 from sitegate.device import Device
 from sitegate.domain.identifiers import WorkerId
 from sitegate.domain.registration import Registration, append_registration
 
-device = Device.open(configuration.load(sys.argv[1]))
+device = Device.open(configuration.load(sys.argv[1]), SYSTEM)
 start = device.log.count()
 for index in range(start, start + 10_000_000):
     record = append_registration(

@@ -8,7 +8,7 @@ from sitegate.device import Device
 from sitegate.queue.forwarder import Forwarder
 from sitegate.service.client import ServiceClient
 
-device = Device.open(configuration.load(sys.argv[1]))
+device = Device.open(configuration.load(sys.argv[1]), SYSTEM)
 forwarder = Forwarder(device.ledger, device.config, ServiceClient(device.config.service, clock=SYSTEM), SYSTEM)
 print("started", flush=True)
 forwarder.run(idle_s=0.2)

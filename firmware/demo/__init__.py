@@ -130,7 +130,7 @@ def prepare(directory: Path, endpoints: dict, interactive: bool, channel: str = 
     roster += "".join(
         f"04C0{i:04X},,{10**16 + i:017d},Worker{i:02d},Demo,0403.170.701,,\n" for i in range(EXTRA_WORKERS)
     )
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     device.roster.replace(parse_csv(roster).workers)
     device.close()
     return config_file
@@ -173,7 +173,7 @@ def _morning(directory: Path, channel: str) -> None:
 
 
 def _drain(config_file: Path, timeout: float = 60) -> Device:
-    device = Device.open(configuration.load(config_file))
+    device = Device.open(configuration.load(config_file), SYSTEM)
     deadline = SYSTEM.monotonic_ns() + timeout * 1e9
     while SYSTEM.monotonic_ns() < deadline:
         summary = delivery.summary(device.db, SYSTEM.now())
@@ -303,7 +303,7 @@ def _by_hand(config_file: Path) -> int:
 
 def run_demo(directory: Path | None = None, interactive: bool = False, channel: str = "rest") -> int:
     directory = fresh(Path(directory or DEFAULT_DIR))
-    certificate = make_self_signed(directory / "credentials", "client")[1]
+    certificate = make_self_signed(directory / "credentials", SYSTEM.now(), "client")[1]
     simulator = subprocess.Popen(
         [_sitegate(), "simulator", "--port", "0", "--trust", str(certificate)], stdout=subprocess.PIPE, text=True
     )

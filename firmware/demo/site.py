@@ -27,7 +27,7 @@ def _gates(directory: Path, broker: LocalBroker, endpoints: dict) -> dict[str, P
     for name in GATES:
         folder = directory / name
         folder.mkdir(parents=True, exist_ok=True)
-        make_self_signed(folder / "credentials", "client")
+        make_self_signed(folder / "credentials", SYSTEM.now(), "client")
         configs[name] = prepare(folder, endpoints, interactive=False)
         keys[name] = DeviceKey.load_or_create(folder / "data" / "device.key").public_key_hex
     for name, config in configs.items():
@@ -57,7 +57,7 @@ def run_site_demo(directory: Path | None = None) -> int:
         print("(`sitegate demo` without --site needs no broker)")
         return 1
     directory = fresh(Path(directory or DEFAULT_SITE_DIR))
-    broker = LocalBroker(directory / "broker").start()
+    broker = LocalBroker(directory / "broker", SYSTEM).start()
     simulator = subprocess.Popen([_sitegate(), "simulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
     daemons: dict[str, subprocess.Popen] = {}
     try:
