@@ -9,7 +9,7 @@ from sitegate import config as configuration
 from sitegate.clock import SYSTEM
 from sitegate.errors import ConfigError
 from sitegate.output import OK, Report, severity
-from sitegate.service.online import check_channels
+from sitegate.service.online import ChannelCheck, check_channels
 from sitegate.settings import Problem
 
 
@@ -24,7 +24,9 @@ def check(args) -> Report:
     except ConfigError as error:
         config, problems = None, error.problems
     online = args.online and config is not None and not any(p.severity == "error" for p in problems)
-    checks = check_channels(config, SYSTEM) if online else []
+    checks: list[ChannelCheck] = []
+    if online:
+        checks = check_channels(config, SYSTEM)
     problems += [Problem(c.setting, f"{c.label}: {c.detail}", c.fix) for c in checks if not c.ok]
     errors = [p for p in problems if p.severity == "error"]
     lines = [f"{problem.severity.upper():8} {problem}" for problem in problems]
