@@ -282,9 +282,11 @@ def outages(log: RegistrationLog) -> list[Outage]:
     return [episode for episode in episodes(log) if episode.is_outage]
 
 
-def current(log: RegistrationLog) -> Outage | None:
-    """The episode going on now (suspected, open or never connected), if any."""
-    ongoing = [e for e in episodes(log) if e.end_utc is None and e.state != OutageState.POWER_LOSS]
+def current(log: RegistrationLog, found: list[Outage] | None = None) -> Outage | None:
+    """The episode going on now (suspected, open or never connected), if any, among `found` when the caller read
+    the episodes already (one reading: the daemon may sign a new episode between two)."""
+    every = episodes(log) if found is None else found
+    ongoing = [e for e in every if e.end_utc is None and e.state != OutageState.POWER_LOSS]
     return ongoing[-1] if ongoing else None
 
 
@@ -320,8 +322,10 @@ class Situation:
         return Operation.WAITING if self.undelivered else Operation.WORKING
 
 
-def situation(log: LogView, summary: QueueSummary, running: bool | None) -> Situation:
-    return Situation(running, current(log), never_connected(summary, log), summary.undelivered)
+def situation(
+    log: LogView, summary: QueueSummary, running: bool | None, found: list[Outage] | None = None
+) -> Situation:
+    return Situation(running, current(log, found), never_connected(summary, log), summary.undelivered)
 
 
 MAX_REFERENCE = 64  # the page's field holds as many; the contact centre's numbers are far shorter

@@ -337,6 +337,26 @@ def test_no_episode_is_said_in_the_reader_s_language_not_an_empty_table(config_f
     assert shown.returncode == 0 and "En service" in shown.stdout and "duration" not in shown.stdout
 
 
+def test_an_episode_signed_while_the_command_reads_is_never_half_seen(device, clock, config_file, monkeypatch):
+    """The daemon signs a suspected episode between the command's reads of the log: the command answers from one
+    reading (before, it saw no episode row and an ongoing suspicion, and stopped on a KeyError in the real-daemon
+    verdict test)."""
+    from sitegate.commands import outage as command
+
+    read_once = command.episodes
+
+    def then_the_daemon_signs(log):
+        found = read_once(log)
+        journal = OutageJournal(device.log, grace_s=300)
+        journal.observe([probe("service_connect", False, Symptom.REFUSED)], summary(device, clock), clock.now())
+        return found
+
+    monkeypatch.setattr(command, "episodes", then_the_daemon_signs)
+    shown = run_sitegate("outage", config=config_file)
+    assert shown.returncode == 0 and "En service" in shown.stdout, shown.stdout + shown.stderr
+    assert current(device.log) is not None  # the episode was signed meanwhile: the next reading shows it
+
+
 def test_outage_reference_command(config_file):
     result = run_sitegate("outage", "reference", "CC-1", config=config_file)
     assert result.returncode == 0 and "CC-1" in result.stdout

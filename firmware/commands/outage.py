@@ -30,7 +30,8 @@ def outage(args) -> Report:
     language = args.lang or device.config.site.language
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
-    standing = situation(device.log, delivery.summary(device.db, now), running=None)
+    # the episodes as read once: read again, a suspected episode signed meanwhile would be ongoing with no row
+    standing = situation(device.log, delivery.summary(device.db, now), running=None, found=found)
     ongoing, never = standing.ongoing, standing.never_connected
     data = {
         "state": standing.outage_state,
