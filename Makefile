@@ -31,18 +31,20 @@ package: $(DEPS)
 # that tests/test_install.py installs and uses), chromium and its chromedriver (the foreman's page in a real
 # browser; Selenium is pointed at them and never downloads one).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
-# mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules).
+# mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules);
+# iproute2 (`ip netns`: a network namespace with a DNS server of the test's own, tests/network_namespace.py).
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
 	    || ! command -v cc >/dev/null || [ ! -f /usr/include/stdlib.h ] \
 	    || ! command -v visudo >/dev/null || [ ! -f $(CJK_FONT) ] || ! command -v mosquitto >/dev/null \
-	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] \
+	    || ! command -v ip >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver >/dev/null; \
+	      chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver iproute2 >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime, gcc, libc6-dev, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium and chromium-driver:"; \
-	    echo "  sudo apt-get install chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, gcc, libc6-dev, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium, chromium-driver and iproute2:"; \
+	    echo "  sudo apt-get install chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver iproute2"; exit 1; \
 	  fi; \
 	fi
 

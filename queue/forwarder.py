@@ -146,7 +146,8 @@ class Forwarder:
             answer = self.client.deliver(batch, self.config, self.db)  # REST, SOAP or both (service/channels.py)
         except DeliveryFailure as failure:
             seqs = [p.seq for p in batch]
-            delivery.release(self.db, seqs, failure.problem, failure.symptom, format_utc(now), failure.answer_lost)
+            # Kept with its fix (str of a SitegateError): `status` and `queue` show the error and what to do.
+            delivery.release(self.db, seqs, str(failure), failure.symptom, format_utc(now), failure.answer_lost)
             report.failures.append(failure.problem)
             event(
                 logger,

@@ -9,16 +9,20 @@ public CAs.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
+from network_namespace import NetworkNamespace, needs_root
 from simulator_process import SimulatorProcess
 from verdict_site import Site, closed_port_url, silent_gateway, trusting
+from web_site import EXEMPT_WORDS, WebSite, signed_in_page
 
 from sitegate.clock.timefmt import show
 from sitegate.service.credentials import make_self_signed
 
 pytestmark = pytest.mark.slow
+RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # a stored time, never one a person reads
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +218,51 @@ def test_issue22_1_a_refused_token_decides_whatever_the_gateway_says(tmp_path, s
             site.wait(lambda: site.json("status")["queue"]["last_error_class"] == "our_side", "the queue agrees")
         finally:
             service.fault(None)
+
+
+def test_issue22_2_a_name_the_resolver_does_not_know_is_our_configuration(tmp_path, sites):
+    """NXDOMAIN for the service's name while the resolver answers, no reference host (the demo's reference_url =
+    ""): our configuration, never "exempt", in `outage`, `status` (with the fix) and on the page. The daemon and
+    the simulator run in a network namespace of the test's own, whose DNS server knows the service's right name
+    only: the daemon's lookups go through the system resolver as on a gate, and never leave loopback."""
+    needs_root()
+    with NetworkNamespace({"service.sitegate.test": "127.0.0.1"}) as namespace:
+        # Listening on the name (the namespace's DNS gives 127.0.0.1), with a certificate for it.
+        simulator = SimulatorProcess("--tls", "--host", "service.sitegate.test", prefix=namespace.prefix)
+        site = None
+        try:
+            named = {
+                host: {key: getattr(simulator, key).replace("127.0.0.1", host) for key in ("base_url", "token_url")}
+                for host in ("service.sitegate.test", "servcie.sitegate.test")  # the right name, and a typo
+            }
+            site = WebSite(tmp_path, **named["service.sitegate.test"], ca_file=simulator.ca_file)
+            site.prefix = namespace.prefix
+            site.roster([f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(3)])
+            sites.append(site.start())
+            site.badge("10000002")
+            site.wait(lambda: site.json("queue")["delivered"] == 1, "a first delivery: the resolver answers")
+            site.restart(**named["servcie.sitegate.test"])
+            site.badge("10000000")
+            current = site.wait_outage("open")["current"]
+            assert current["cause"] == "our_side" and current["exempt"] is False, current
+            probes = {p["name"]: p for piece in current["evidence"] for p in piece.get("probes", [])}
+            assert probes["dns"]["symptom"] == "name_unknown" and "reference" not in probes
+            assert "NO exemption" in current["what_to_do"] and "EXEMPT" not in current["what_to_do"]
+            outage = site.sitegate("outage")
+            assert outage.returncode == 2 and "FAULT ON OUR SIDE" in outage.stdout and "EXEMPT" not in outage.stdout
+            assert "failed call(s) since" in outage.stdout and not RAW_UTC.search(outage.stdout)  # Brussels time
+            site.wait(lambda: site.json("status")["queue"]["last_error_class"] == "our_side", "the queue agrees")
+            status = site.sitegate("status")
+            assert "our_side" in status.stdout and "servcie.sitegate.test does not exist" in status.stdout
+            assert "check the host names in service.base_url and service.token_url" in status.stdout
+            assert "internet link" not in status.stdout
+            for language in ("fr", "nl", "en"):
+                page = signed_in_page(site.config, language)
+                assert 'class="state fault"' in page and not EXEMPT_WORDS.search(page), (language, page)
+        finally:
+            if site is not None:
+                site.stop()
+            simulator.stop()
 
 
 def test_issue22_3_the_service_s_own_error_page_is_the_service(tmp_path, sites, service, secure_service):
