@@ -22,7 +22,18 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
 from waiting import wait_until
-from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
+from web_site import (
+    PINS,
+    WebSite,
+    axe_violations,
+    browser,
+    console_errors,
+    lighthouse,
+    narrow,
+    save_narrow,
+    screenshot,
+    too_wide,
+)
 
 from sitegate.clock.timefmt import format_utc, show
 from sitegate.paper_fallback import guidance
@@ -436,11 +447,14 @@ def foreign_words(driver, language: str) -> list[str]:
 
 
 def read_like_a_foreman(driver, language: str) -> None:
-    """At 360 px: nothing wider than the screen, every word in the page's language, no raw UTC time."""
+    """At 360 px: nothing wider than the screen, every word in the page's language, no raw UTC time; axe-core
+    finds nothing and the console has no error."""
     assert too_wide(driver) == [], driver.current_url
     assert foreign_words(driver, language) == [], driver.current_url
     shown = driver.find_element(By.TAG_NAME, "body").text
     assert not RAW_UTC.search(shown), RAW_UTC.search(shown)
+    assert axe_violations(driver) == [], driver.current_url
+    assert console_errors(driver) == [], driver.current_url
 
 
 def test_the_page_says_the_gate_is_not_working_when_its_daemon_is_stopped(tmp_path, sites, service, driver):
@@ -584,3 +598,52 @@ def test_one_employers_listing_from_the_page(tmp_path, sites, service, driver):
     printed = site.printer_file.read_bytes()
     assert b"Worker0" in printed and b"Cleaner" not in printed
     assert [r["employer"] for r in signed_records(site)[Kind.PAPER_LISTING]] == ["0202239951", "0403170701"]
+
+
+def measured(driver, url: str, name: str) -> dict:
+    """One page as the tools nobody here wrote see it: axe-core finds nothing, no console error, and Lighthouse
+    (mobile) scores accessibility and best practices 100 having connected to nothing but loopback."""
+    assert axe_violations(driver) == [], url
+    assert console_errors(driver) == [], url
+    found = lighthouse(driver, url, name)
+    assert found["final"] == url, found["final"]  # the page itself, not the sign-in page
+    assert found["scores"]["accessibility"] == 100 and found["scores"]["best-practices"] == 100, (name, found)
+    assert found["requests"] and all(r.startswith(url.split("/", 3)[0] + "//127.0.0.1:") for r in found["requests"])
+    assert found["connects"] and set(found["connects"]) <= {"127.0.0.1", "::1"}, found["connects"]
+    return found
+
+
+def test_every_state_of_the_page_measured_by_axe_core_and_lighthouse(tmp_path, sites, service, driver):
+    """Working, an outage of the service (orange), a fault on our side (red) and the gate stopped, each in French,
+    Dutch and English, and the sign-in, on-site and today pages: 0 axe-core violations, no console error,
+    Lighthouse accessibility 100 and best practices 100 (its JSON reports in .screenshots/lighthouse/)."""
+    site = start(sites, tmp_path / "site", service)
+    driver.get(f"{site.web.url}/login?lang=fr")
+    measured(driver, driver.current_url, "login-fr")
+    site.badge("10000000")
+    site.wait(lambda: site.json("queue")["delivered"] == 1, "the badge delivered")
+    sign_in(driver, site.web.url, PINS[ANNA])
+
+    def every_language(level: str) -> None:
+        for language in ("fr", "nl", "en"):
+            url = f"{site.web.url}/?lang={language}"
+            driver.get(url)
+            assert f"state {level}" in driver.find_element(By.ID, "state").get_attribute("class")
+            measured(driver, url, f"{level}-{language}")
+
+    every_language("ok")
+    for page in ("onsite", "today"):
+        driver.get(f"{site.web.url}/{page}?lang=en")
+        measured(driver, driver.current_url, page)
+    try:
+        service.fault("503")
+        site.badge("10000001")
+        site.wait(lambda: site.outage()["state"] == "open", "an outage of the service")
+        every_language("outage")
+        service.fault("revoked_token")  # our credentials refused: our side, no exemption
+        site.wait(lambda: (site.outage().get("current") or {}).get("cause") == "our_side", "a fault on our side")
+        every_language("fault")
+    finally:
+        service.fault(None)
+    site.daemon.kill(signal.SIGTERM)
+    every_language("down")
