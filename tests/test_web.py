@@ -373,10 +373,11 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         site.wait(lambda: site.json("remarks"), "remark 32 back from the service")
         sign_in(driver, site.web.url, PINS[ANNA])
         driver.get(f"{site.web.url}/today")
-        remarks = text(driver, "remarks")
-        assert "32 Reception delay of registrations exceeded." in remarks, remarks
-        assert "Check the working of your time-registration system." in remarks
+        listed = text(driver, "remarks")
+        assert "32 Reception delay of registrations exceeded." in listed, listed
+        assert "Check the working of your time-registration system." in listed
         assert "Worker0 Test" in text(driver, "registrations")
+        assert not re.search(r" \*( |$)", listed, re.M) and not driver.find_elements(By.ID, "our-translation")
         screenshot(driver, "today-remark")
         driver.get(f"{site.web.url}/today?lang=fr")
         assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
@@ -386,7 +387,8 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
             ("nl", "Ga de werking van uw registratiesysteem na."),
         ):
             driver.get(f"{site.web.url}/today?lang={language}")
-            assert action in text(driver, "remarks")
+            assert f"{action} *" in text(driver, "remarks")  # our translation, marked, and said so below
+            assert text(driver, "our-translation") == f"* {remarks.OUR_TRANSLATION[language]}"
             read_like_a_foreman(driver, language)
     finally:
         late.stop()
@@ -422,9 +424,10 @@ RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d(\.\d+)?Z")
 def vocabulary(language: str) -> set[str]:
     """Every word of the page's tables in one language: its own words and the procedure's (guidance.py)."""
     texts = [word[language] for word in WORDS.values()]
-    texts += [action[language] for action in words._ACTIONS.values() if language in action]
-    official = remarks.table().values()
-    texts += {"fr": [r.text_fr for r in official], "nl": list(words.REMARKS_NL.values())}.get(language, [])
+    texts += [action[language] for action in words._ACTIONS.values()]
+    for code in remarks.table():
+        texts += [w.text for w in (remarks.remark_wording(code, language), remarks.action_wording(code, language)) if w]
+    texts.append(remarks.OUR_TRANSLATION[language])
     for table in vars(guidance).values():
         if isinstance(table, dict):
             texts += [str(v[language]) for v in table.values() if isinstance(v, dict) and language in v]
