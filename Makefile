@@ -31,18 +31,22 @@ package: $(DEPS)
 # that tests/test_install.py installs and uses), chromium and its chromedriver (the foreman's page in a real
 # browser; Selenium is pointed at them and never downloads one).
 CJK_FONT := /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
-# mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules).
+# mosquitto (the site bus tests' broker, mosquitto_passwd) and prometheus (promtool tests the alerting rules);
+# iproute2 (`ip netns`: a network namespace with a DNS server of the test's own, tests/network_namespace.py);
+# nodejs and npm (axe-core and Lighthouse measure the page, below), strace (sees that Lighthouse connects only to
+# loopback).
 system-deps:
 	@if ! command -v chronyd >/dev/null || ! command -v chronyc >/dev/null || ! command -v faketime >/dev/null \
 	    || ! command -v cc >/dev/null || [ ! -f /usr/include/stdlib.h ] \
 	    || ! command -v visudo >/dev/null || [ ! -f $(CJK_FONT) ] || ! command -v mosquitto >/dev/null \
-	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	    || ! command -v promtool >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] \
+	    || ! command -v ip >/dev/null || ! command -v npm >/dev/null || ! command -v strace >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver >/dev/null; \
+	      chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver iproute2 nodejs npm strace >/dev/null; \
 	  else \
-	    echo "the tests need Debian's chrony, faketime, gcc, libc6-dev, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium and chromium-driver:"; \
-	    echo "  sudo apt-get install chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver"; exit 1; \
+	    echo "the tests need Debian's chrony, faketime, gcc, libc6-dev, fonts-droid-fallback, sudo, mosquitto, prometheus, chromium, chromium-driver, iproute2, nodejs, npm and strace:"; \
+	    echo "  sudo apt-get install chrony faketime gcc libc6-dev fonts-droid-fallback sudo mosquitto prometheus chromium chromium-driver iproute2 nodejs npm strace"; exit 1; \
 	  fi; \
 	fi
 
@@ -55,11 +59,21 @@ $(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	rm -f $(WHEELHOUSE)/sitegate-*.whl
 	touch $@
 
-test: package system-deps $(WHEELHOUSE)/.complete
+# Tools nobody here wrote, measuring the foreman's page in tests/test_web.py: axe-core and Lighthouse, from the npm
+# registry at the versions of tests/web_tools/package-lock.json (Lighthouse 12.2: 13 needs Node 22), installed
+# into .node/ (ignored) with no install script run; Lighthouse drives Debian's Chromium, never a download.
+NODE_TOOLS := .node
+$(NODE_TOOLS)/.complete: tests/web_tools/package.json tests/web_tools/package-lock.json
+	rm -rf $(NODE_TOOLS) && mkdir -p $(NODE_TOOLS)
+	cp tests/web_tools/package.json tests/web_tools/package-lock.json $(NODE_TOOLS)/
+	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+test: package system-deps $(WHEELHOUSE)/.complete $(NODE_TOOLS)/.complete
 	$(BIN)/python -m pytest -q tests
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
-test-fast: package system-deps
+test-fast: package system-deps $(NODE_TOOLS)/.complete
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # The README's promises on a real Debian Bookworm with real systemd, in qemu (tests/vm/run.py): the image is built
@@ -95,7 +109,7 @@ lint: $(DEPS)
 	$(BIN)/ruff format --check firmware reader queue paper_fallback tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .bench .pytest_cache $(WHEELHOUSE)
+	rm -rf $(VENV) build *.egg-info .bench .pytest_cache $(WHEELHOUSE) $(NODE_TOOLS)
 
 # `sudo make install` on a Raspberry Pi (Raspberry Pi OS Bookworm): users, directories, virtualenv, the command on
 # every user's PATH, the technicians' sudoers rule, the unit. Every path and name can be changed for a throw-away

@@ -22,6 +22,7 @@ from sitegate.domain.registration import Direction
 from sitegate.domain.roster import sort_key
 from sitegate.paper_fallback.guidance import OutageState
 from sitegate.paper_fallback.outage import check_reference, episodes
+from sitegate.queue import delivery
 from sitegate.queue.records import Kind, Record
 
 BLANK_ROWS = 8
@@ -59,6 +60,7 @@ class Listing:
     blank_rows: int = BLANK_ROWS
     gates: list[str] = field(default_factory=list)  # with the site bus: the gates whose records it holds, how fresh
     earlier_references: list[str] = field(default_factory=list)  # the day's other references, with time and employer
+    coverage: list[str] = field(default_factory=list)  # each reference with its outage and the rows it covers
 
     @property
     def reference(self) -> str | None:
@@ -106,6 +108,50 @@ def references(device: Device, day: date) -> tuple[dict[str, str], list[str]]:
         for r in sorted(others, key=lambda r: r.seq)
     ]
     return {key: record.data["reference"] for key, record in own.items()}, described
+
+
+def coverage(device: Device, day: date, registrations: list[tuple[str, Record]], ordered: list[Row]) -> list[str]:
+    """Each reference of the day with its episode's times and the rows of this listing (their numbers) that the
+    episode covers: the workers of registrations captured during it, or whose first send failed in it (this gate's
+    delivery ledger says when each was delivered); an employer's own reference covers that employer's rows only."""
+    start, end = day_bounds(day)
+    numbers = {row.number: index for index, row in enumerate(ordered, start=1)}
+    delivered = {row.seq: row.delivered_utc for row in delivery.rows(device.ledger)}
+    found = [e for e in episodes(device.log) if e.state != OutageState.CLEARED]
+    lines = []
+    for record in device.log.between(Kind.OUTAGE_REFERENCE, start, end):
+        episode = next((e for e in found if e.covers(record.wall_utc)), None)
+        if episode is None:
+            continue  # recorded with no episode open: printed among the references, with no rows to claim
+        employer = record.data.get("employer")
+        rows = {
+            numbers.get(registration.data["worker"]["number"])
+            for gate, registration in registrations
+            if (not employer or registration.data["employer"] == employer)
+            and (
+                episode.delayed(registration.wall_utc, delivered.get(registration.seq))
+                if gate == device.config.device_id
+                else episode.covers(registration.wall_utc)  # another gate's: its own ledger knows its sends
+            )
+        } - {None}
+        until = f"{local(episode.end_utc):%H:%M}" if episode.end_utc else "..."  # ASCII: any slip prints it
+        lines.append(
+            f"{record.data['reference']} ({local(episode.start_utc):%H:%M}-{until}"
+            + (f", {employer}): " if employer else "): ")
+            + (_spans(sorted(rows)) or "-")
+        )
+    return lines
+
+
+def _spans(numbers: list[int]) -> str:
+    """1, 2, 3, 5 as "1-3, 5"."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][-1] + 1:
+            spans[-1].append(number)
+        else:
+            spans.append([number])
+    return ", ".join(f"{s[0]}-{s[-1]}" if len(s) > 1 else str(s[0]) for s in spans)
 
 
 def _registrations(device: Device, day: date, now: datetime) -> tuple[list[tuple[str, Record]], list[str]]:
@@ -210,6 +256,7 @@ def build(
         rows=ordered,
         gates=gates,
         earlier_references=earlier,
+        coverage=coverage(device, day, registrations, ordered),
     )
 
 

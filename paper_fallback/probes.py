@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import dns.exception
 import dns.resolver
 
-from sitegate.clock.timefmt import format_utc
+from sitegate.clock.timefmt import format_utc, show
 from sitegate.config import Config
 from sitegate.queue.delivery import QueueSummary
 from sitegate.queue.failures import Cause, Symptom, cause
@@ -232,7 +232,9 @@ class Prober:
             not summary.last_delivery_utc or summary.last_error_utc > summary.last_delivery_utc
         )
         if failing:
-            detail = f"{summary.failed_attempts} failed call(s) since {summary.first_failure_utc}: {summary.last_error}"
+            since = show(summary.first_failure_utc or summary.last_error_utc)  # Brussels time: a person reads it
+            detail = f"{summary.failed_attempts} failed call(s) since {since}: {summary.last_error}"
             channels = summary.last_error_channels or None
             return Probe("service_answer", False, detail, summary.last_error_utc, summary.last_error_symptom, channels)
-        return self._probe("service_answer", True, f"last delivery {summary.last_delivery_utc or 'never'}")
+        last = show(summary.last_delivery_utc) if summary.last_delivery_utc else "never"
+        return self._probe("service_answer", True, f"last delivery {last}")

@@ -50,6 +50,7 @@ LABELS = {
         "expected": "expected, not badged",
         "others": "References of employers who called separately",
         "earlier": "Other references of the day",
+        "coverage": "Each reference, its outage and the rows (#) it covers",
         "gates": "Gates of the site on this listing",
         "printed": "printed {at} (clock {clock})",
         "clock_unknown": "state unknown",
@@ -78,6 +79,7 @@ LABELS = {
         "expected": "attendu, pas badgé",
         "others": "Références des employeurs ayant appelé séparément",
         "earlier": "Autres références du jour",
+        "coverage": "Chaque référence, sa panne et les lignes (#) qu'elle couvre",
         "gates": "Portiques du chantier sur cette liste",
         "printed": "imprimé le {at} (horloge {clock})",
         "clock_unknown": "état inconnu",
@@ -111,6 +113,7 @@ LABELS = {
         "expected": "verwacht, niet gebadged",
         "others": "Referenties van werkgevers die apart belden",
         "earlier": "Andere referenties van de dag",
+        "coverage": "Elke referentie, haar storing en de rijen (#) die ze dekt",
         "gates": "Toegangspoorten van de werf op deze lijst",
         "printed": "afgedrukt {at} (klok {clock})",
         "clock_unknown": "toestand onbekend",
@@ -276,6 +279,10 @@ def pdf(listing: Listing) -> tuple[bytes, list[str]]:
         document.set_font("DejaVu", "", 8.5)
         earlier = "; ".join(listing.earlier_references)
         document.multi_cell(0, 5, f"{labels['earlier']}: {earlier}", new_x="LMARGIN", new_y="NEXT")
+    if listing.coverage:
+        document.set_font("DejaVu", "", 8.5)
+        covered = "; ".join(listing.coverage)
+        document.multi_cell(0, 5, f"{labels['coverage']}: {covered}", new_x="LMARGIN", new_y="NEXT")
     if listing.gates:
         document.set_font("DejaVu", "", 8.5)
         document.multi_cell(0, 5, f"{labels['gates']}: {'; '.join(listing.gates)}", new_x="LMARGIN", new_y="NEXT")
@@ -384,6 +391,8 @@ def escpos(listing: Listing, printer) -> SlipReport:
         for line in [labels["gates"] + ":", *listing.gates] if listing.gates else []:
             printer.textln(line)
         for line in [labels["earlier"] + ":", *listing.earlier_references] if listing.earlier_references else []:
+            printer.textln(line)
+        for line in [labels["coverage"] + ":", *listing.coverage] if listing.coverage else []:
             printer.textln(line)
         printer.textln(_printed_line(listing, labels))
         printer.textln(_checkpoint_line(listing, labels))

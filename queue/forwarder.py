@@ -146,8 +146,9 @@ class Forwarder:
             answer = self.client.deliver(batch, self.config, self.db)  # REST, SOAP or both (service/channels.py)
         except DeliveryFailure as failure:
             seqs = [p.seq for p in batch]
+            # Kept with its fix (str of a SitegateError): `status` and `queue` show the error and what to do.
             delivery.release(
-                self.db, seqs, failure.problem, failure.symptom, format_utc(now), failure.answer_lost, failure.channels
+                self.db, seqs, str(failure), failure.symptom, format_utc(now), failure.answer_lost, failure.channels
             )
             report.failures.append(failure.problem)
             event(

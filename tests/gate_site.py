@@ -31,15 +31,21 @@ def write_site(directory: Path, workers: int, service: str = "") -> Path:
 
 class DaemonProcess:
     """`sitegate run` (or another long-running command: `args`) as systemd would run it; its JSON log lines are
-    collected as they come, and `ready` is set at the first line whose event is `ready_event`."""
+    collected as they come, and `ready` is set at the first line whose event is `ready_event`. `prefix` runs it
+    through another command that then executes it in its place (`ip netns exec NAME`: same process id)."""
 
     def __init__(
-        self, config: Path, env: dict | None = None, args: tuple[str, ...] = ("run",), ready_event: str = "ready"
+        self,
+        config: Path,
+        env: dict | None = None,
+        args: tuple[str, ...] = ("run",),
+        ready_event: str = "ready",
+        prefix: tuple[str, ...] = (),
     ) -> None:
         environment = {**os.environ, "SITEGATE_CONFIG": str(config), "GPIOZERO_PIN_FACTORY": "mock", **(env or {})}
         self.ready_event = ready_event
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sitegate"), *args],
+            [*prefix, str(Path(sys.executable).parent / "sitegate"), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

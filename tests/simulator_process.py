@@ -16,8 +16,11 @@ from sitegate.service.credentials import make_self_signed
 
 
 class SimulatorProcess:
-    def __init__(self, *args: str) -> None:
-        command = [str(Path(sys.executable).parent / "sitegate"), "simulator", "--port", "0", *args]
+    """`sitegate simulator` as a process; `prefix` runs it through a command that executes it in its place
+    (`ip netns exec NAME`: then only a process in that namespace reaches it)."""
+
+    def __init__(self, *args: str, prefix: tuple[str, ...] = ()) -> None:
+        command = [*prefix, str(Path(sys.executable).parent / "sitegate"), "simulator", "--port", "0", *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line:

@@ -162,7 +162,9 @@ MUTATIONS = {
 }
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No per-example deadline: under load (2 shared cores, several suites at once) an example overran Hypothesis's
+# 200 ms and failed the run. That is a timing, never a property of the code (speed is measured by `make bench`).
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sets(st.sampled_from(sorted(MUTATIONS)), min_size=1))
 def test_any_combination_of_mistakes_gets_every_message(chosen):
     text = CONFIG_TEXT

@@ -1,7 +1,7 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.be import bis, nn, vat
 
@@ -16,6 +16,10 @@ from sitegate.domain.identifiers import (
 )
 from sitegate.errors import IdentifierError
 
+# No per-example deadline: under load (2 shared cores, several suites at once) an example overran Hypothesis's
+# 200 ms and failed the run. That is a timing, never a property of the code (speed is measured by `make bench`).
+NO_DEADLINE = settings(deadline=None)
+
 
 def make_ssin(birth: date, serial: int, bis_offset: int = 0) -> str:
     """Build a NISS (or BIS with month + 20/40) with its check digits, as the register does."""
@@ -28,6 +32,7 @@ def with_separators(number: str) -> str:
     return f"{number[:2]}.{number[2:4]}.{number[4:6]}-{number[6:9]}.{number[9:]}"
 
 
+@NO_DEADLINE
 @given(st.dates(date(1920, 1, 1), date(2025, 12, 31)), st.integers(1, 998), st.sampled_from([0, 20, 40]))
 def test_valid_ssin_accepted_like_stdnum(birth, serial, offset):
     number = make_ssin(birth, serial, offset)
@@ -36,6 +41,7 @@ def test_valid_ssin_accepted_like_stdnum(birth, serial, offset):
     assert normalise_ssin(f"  {number} ") == number
 
 
+@NO_DEADLINE
 @given(st.text(alphabet="0123456789", min_size=11, max_size=11))
 def test_any_eleven_digits_agree_with_stdnum(number):
     expected = nn.is_valid(number) or bis.is_valid(number)
@@ -47,6 +53,7 @@ def test_any_eleven_digits_agree_with_stdnum(number):
     assert accepted == expected
 
 
+@NO_DEADLINE
 @given(st.dates(date(1950, 1, 1), date(2020, 12, 31)), st.integers(1, 998), st.integers(1, 96))
 def test_wrong_check_digits_are_rejected_with_the_field(birth, serial, delta):
     number = make_ssin(birth, serial)
@@ -58,6 +65,7 @@ def test_wrong_check_digits_are_rejected_with_the_field(birth, serial, delta):
     assert caught.value.problem.startswith("roster.niss:")
 
 
+@NO_DEADLINE
 @given(st.integers(1_000_000, 99_999_999))
 def test_enterprise_numbers_agree_with_stdnum(first_eight):
     valid = f"{first_eight:08d}{97 - first_eight % 97:02d}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import struct
-import threading
 from datetime import timedelta
 
 import pytest
 from conftest import registration, run_sitegate
+from helpers.dns_server import DnsServer
 
 from sitegate.clock.timefmt import format_utc
 from sitegate.domain.registration import append_registration
@@ -250,40 +249,12 @@ def test_tampered_outage_record_is_caught(device, clock):
     assert caught.value.seq == seq
 
 
-class NxdomainResolver:
-    """A DNS server on loopback that answers every question with NXDOMAIN (a name that does not exist)."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-        self.port = self.socket.getsockname()[1]
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                query, peer = self.socket.recvfrom(512)
-            except TimeoutError:
-                continue
-            (ident,) = struct.unpack("!H", query[:2])
-            header = struct.pack("!HHHHHH", ident, 0x8183, 1, 0, 0, 0)  # response, RD, RA, rcode 3 (NXDOMAIN)
-            self.socket.sendto(header + query[12:], peer)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        self.socket.close()
-
-
 def test_real_probes_name_the_hop_that_failed(config, tmp_path):
     """A refused port, a resolver answering NXDOMAIN, a missing CA file: all on loopback."""
     import dataclasses
     from datetime import UTC, datetime
 
-    resolver = NxdomainResolver()
+    resolver = DnsServer()  # knows no name: NXDOMAIN for every question
     try:
         outage = dataclasses.replace(
             config.outage, gateway="127.0.0.1:9", dns_resolver=f"127.0.0.1:{resolver.port}", probe_timeout_s=2

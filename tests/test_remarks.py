@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import registration
+from conftest import registration, run_sitegate
 from inprocess import simulated_site
 from simulator_process import client_credentials
 
@@ -17,7 +17,15 @@ from sitegate.domain.registration import append_registration
 from sitegate.output import PIPE_CLOSED
 from sitegate.queue import delivery
 from sitegate.service.presence_rest_v1 import ItemResult
-from sitegate.service.remarks import OWN_RESEND, info, needing_action, table
+from sitegate.service.remarks import (
+    OUR_TRANSLATION,
+    OWN_RESEND,
+    action_wording,
+    info,
+    needing_action,
+    remark_wording,
+    table,
+)
 
 
 def test_the_official_table_is_shipped_whole():
@@ -96,3 +104,25 @@ def test_remark_14_is_ours_only_where_an_answer_was_lost(device, clock):
     assert "explain to the worker" in blamed.action and blamed.action_in("fr") == blamed.action
     assert [ours.action_in(language) for language in ("en", "fr", "nl")] == [OWN_RESEND[k] for k in ("en", "fr", "nl")]
     assert "lost" in ours.cause and ours.as_dict()["own_resend"]
+
+
+def test_remarks_in_the_foreman_s_language_our_translations_said_so(device, config_file, clock):
+    """`sitegate remarks --lang fr|nl|en`: the remark and its action in that language; the French and Dutch
+    actions and the Dutch remarks are our translations, marked "*" and said so, never passed off as official."""
+    append_registration(device.log, registration(0))
+    now = "2026-11-22T10:00:00.000000Z"
+    delivery.take_batch(device.ledger, 10, now, "gate-01")
+    delivery.settle(device.ledger, [(1, ItemResult(True, "A", "INVALID", (10,)))], now)
+    english = run_sitegate("remarks", config=config_file).stdout
+    assert info(10).text_en in english and info(10).action in english
+    assert f"{info(10).action} *" not in english and OUR_TRANSLATION["en"] not in english  # the official list's
+    for language, official in (("fr", True), ("nl", False)):
+        remark = remark_wording(10, language).text
+        shown = run_sitegate("remarks", "--lang", language, config=config_file)
+        action = action_wording(10, language)
+        assert action.translated and f"{action.text} *" in shown.stdout.replace("\n", " ")
+        assert remark in shown.stdout and (f"{remark} *" in shown.stdout) is not official
+        assert shown.stdout.rstrip().endswith(f"* {OUR_TRANSLATION[language]}")
+        [item] = json.loads(run_sitegate("remarks", "--lang", language, "--json", config=config_file).stdout)
+        assert item["language"] == language and item["action"] == action.text
+        assert item["translated"] == (["action"] if official else ["text", "action"])

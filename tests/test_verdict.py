@@ -8,18 +8,25 @@ public CAs.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import time
 
 import pytest
+from network_namespace import NetworkNamespace, needs_root
+from pypdf import PdfReader
 from simulator_process import SimulatorProcess
 from verdict_site import Site, closed_port_url, silent_gateway, trusting
+from web_site import EXEMPT_WORDS, WebSite, signed_in, signed_in_page
 
 from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import show
 from sitegate.service.credentials import make_self_signed
+from sitegate.service.remarks import info
 
 pytestmark = pytest.mark.slow
+RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # a stored time, never one a person reads
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +224,51 @@ def test_issue22_1_a_refused_token_decides_whatever_the_gateway_says(tmp_path, s
             service.fault(None)
 
 
+def test_issue22_2_a_name_the_resolver_does_not_know_is_our_configuration(tmp_path, sites):
+    """NXDOMAIN for the service's name while the resolver answers, no reference host (the demo's reference_url =
+    ""): our configuration, never "exempt", in `outage`, `status` (with the fix) and on the page. The daemon and
+    the simulator run in a network namespace of the test's own, whose DNS server knows the service's right name
+    only: the daemon's lookups go through the system resolver as on a gate, and never leave loopback."""
+    needs_root()
+    with NetworkNamespace({"service.sitegate.test": "127.0.0.1"}) as namespace:
+        # Listening on the name (the namespace's DNS gives 127.0.0.1), with a certificate for it.
+        simulator = SimulatorProcess("--tls", "--host", "service.sitegate.test", prefix=namespace.prefix)
+        site = None
+        try:
+            named = {
+                host: {key: getattr(simulator, key).replace("127.0.0.1", host) for key in ("base_url", "token_url")}
+                for host in ("service.sitegate.test", "servcie.sitegate.test")  # the right name, and a typo
+            }
+            site = WebSite(tmp_path, **named["service.sitegate.test"], ca_file=simulator.ca_file)
+            site.prefix = namespace.prefix
+            site.roster([f"{0x10000000 + i:08X},,{10**16 + i:017d},Worker{i},Test,0403170701,," for i in range(3)])
+            sites.append(site.start())
+            site.badge("10000002")
+            site.wait(lambda: site.json("queue")["delivered"] == 1, "a first delivery: the resolver answers")
+            site.restart(**named["servcie.sitegate.test"])
+            site.badge("10000000")
+            current = site.wait_outage("open")["current"]
+            assert current["cause"] == "our_side" and current["exempt"] is False, current
+            probes = {p["name"]: p for piece in current["evidence"] for p in piece.get("probes", [])}
+            assert probes["dns"]["symptom"] == "name_unknown" and "reference" not in probes
+            assert "NO exemption" in current["what_to_do"] and "EXEMPT" not in current["what_to_do"]
+            outage = site.sitegate("outage")
+            assert outage.returncode == 2 and "FAULT ON OUR SIDE" in outage.stdout and "EXEMPT" not in outage.stdout
+            assert "failed call(s) since" in outage.stdout and not RAW_UTC.search(outage.stdout)  # Brussels time
+            site.wait(lambda: site.json("status")["queue"]["last_error_class"] == "our_side", "the queue agrees")
+            status = site.sitegate("status")
+            assert "our_side" in status.stdout and "servcie.sitegate.test does not exist" in status.stdout
+            assert "check the host names in service.base_url and service.token_url" in status.stdout
+            assert "internet link" not in status.stdout
+            for language in ("fr", "nl", "en"):
+                page = signed_in_page(site.config, language)
+                assert 'class="state fault"' in page and not EXEMPT_WORDS.search(page), (language, page)
+        finally:
+            if site is not None:
+                site.stop()
+            simulator.stop()
+
+
 def test_issue22_3_the_service_s_own_error_page_is_the_service(tmp_path, sites, service, secure_service):
     """An HTML error page over the service's own verified certificate, no reference host: the service itself is
     unavailable (exempt), never "internet, phone network or power"."""
@@ -270,3 +322,87 @@ def test_issue22_9_a_flapping_service_is_said_with_the_share_of_failed_sends(tmp
     [said] = [line for line in warnings if "delivery is unreliable" in line]
     assert "5 of 10 sends failed in the last hour (50%)" in said and "no exemption" in said
     assert status.returncode == 1
+
+
+# Issue 22, cases 6 to 8 through the real daemon process and the simulator.
+def listing_text(site: Site, out) -> tuple[int, str]:
+    """`sitegate paper print --format pdf --out FILE` as a technician runs it, and the PDF's text."""
+    printed = site.sitegate("paper", "print", "--format", "pdf", "--out", str(out), "--lang", "en")
+    assert printed.returncode in (0, 1), printed.stdout + printed.stderr
+    return printed.returncode, "\n".join(page.extract_text() for page in PdfReader(out).pages)
+
+
+def test_issue22_6_the_registration_whose_failed_send_opened_the_outage_is_explained_by_it(tmp_path, sites):
+    """A service whose reception delay is 2 s answers 503 from the first send of a registration: that failed send
+    opens the outage, whose start is the failure, a moment after the registration was captured. When the service is
+    back the registration draws remark 32; `sitegate remarks` explains it by the outage, never by the clock."""
+    late = SimulatorProcess("--delay", "2")
+    try:
+        site = connected(sites, tmp_path, late)
+        late.fault("503")
+        site.badge("10000000")
+        badged = time.monotonic()
+        opened = site.wait_outage("open")["current"]
+        time.sleep(max(0.0, 3 - (time.monotonic() - badged)))  # past the 2 s reception delay: remark 32 is due
+        late.fault(None)
+        listed = site.wait(lambda: [i for i in site.json("remarks") if i["code"] == 32], "remark 32 back")
+        [item] = listed
+        assert item["registered_utc"] < opened["start_utc"]  # captured before the outage began: the case
+        assert f"captured during outage {opened['seq']} (service_unavailable" in item["cause"]
+        assert "not the clock" in item["cause"], item
+        shown = site.sitegate("remarks").stdout
+        assert "not the clock" in shown and info(32).cause not in shown
+    finally:
+        late.stop()
+
+
+def test_issue22_7_a_name_no_font_can_draw_still_gives_a_pdf_with_a_box_to_write_it(tmp_path, sites, service):
+    """An Ethiopic name on the roster: the listing the command prints and the one the page downloads through the
+    daemon are PDFs with that worker's box to fill in by hand, and say so; never rc 2 and no file."""
+    site = WebSite(tmp_path, service.base_url, service.token_url)
+    site.roster(
+        [
+            "10000000,,10000000000000000,ኃይሌ,ገብረሥላሴ,0403170701,,",  # Haile Gebrselassie, in Ge'ez script
+            "10000001,,10000000000000001,Peeters,Jan,0403170701,,",
+        ]
+    )
+    sites.append(site.start())
+    site.badge("10000000", "10000001")
+    site.wait(lambda: site.json("queue")["delivered"] == 2, "both delivered")
+    code, text = listing_text(site, tmp_path / "listing.pdf")
+    assert code == 1 and "write it by hand" in text and "10000000000000000" in text and "Peeters" in text
+    said = site.sitegate("paper", "print", "--format", "pdf", "--out", str(tmp_path / "again.pdf"))
+    assert "10000000000000000" in said.stdout + said.stderr and "by hand" in said.stdout + said.stderr
+    page = signed_in(site.config, "en")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.get("/").text).group(1)
+    download = page.post("/listing.pdf", {"csrf": csrf}, headers={"Origin": "http://gate.test"})
+    assert download.content_type == "application/pdf"
+    pages = PdfReader(io.BytesIO(download.body)).pages
+    assert "write it by hand" in pages[0].extract_text() and "10000000000000000" in pages[0].extract_text()
+
+
+def test_issue22_8_two_references_of_two_outages_are_each_printed_with_the_rows_they_cover(tmp_path, sites, service):
+    """Two outages of the service, a reference recorded in each (`sitegate outage reference`, the daemon running):
+    the day's listing prints both, each with its outage's times and the rows (#) of the workers it covers."""
+    site = connected(sites, tmp_path, service)  # Worker2 delivered before any outage: covered by neither
+    seen = []
+    try:
+        for uid, reference in (("10000000", "REF-1"), ("10000001", "REF-2")):
+            service.fault("503")
+            site.badge(uid)
+            current = site.wait(
+                lambda: (c := site.outage()["current"]) and c["state"] == "open" and c["seq"] not in seen and c,
+                f"the outage {reference} is for",
+            )
+            seen.append(current["seq"])
+            assert site.sitegate("outage", "reference", reference).returncode == 0
+            service.fault(None)
+            site.wait(lambda: site.outage()["state"] == "ok", "the outage closed")
+    finally:
+        service.fault(None)
+    _, text = listing_text(site, tmp_path / "listing.pdf")
+    rows = [line.split()[:4] for line in text.splitlines() if re.match(r"\d+ \d{17} ", line)]
+    assert rows == [[str(n + 1), f"{10**16 + n:017d}", "Limosa", f"Worker{n}"] for n in range(3)], text
+    flat = " ".join(text.split())
+    for reference, row in (("REF-1", 1), ("REF-2", 2)):  # Worker0's row for the first, Worker1's for the second
+        assert re.search(rf"{reference} \(\d\d:\d\d-\d\d:\d\d\): {row}(;|\s)", flat), (reference, flat)

@@ -22,7 +22,18 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from simulator_process import SimulatorProcess
 from verdict_site import closed_port_url, trusting
 from waiting import wait_until
-from web_site import PINS, WebSite, browser, narrow, save_narrow, screenshot, too_wide
+from web_site import (
+    PINS,
+    WebSite,
+    axe_violations,
+    browser,
+    console_errors,
+    lighthouse,
+    narrow,
+    save_narrow,
+    screenshot,
+    too_wide,
+)
 
 from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import format_utc, show
@@ -363,10 +374,11 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
         site.wait(lambda: site.json("remarks"), "remark 32 back from the service")
         sign_in(driver, site.web.url, PINS[ANNA])
         driver.get(f"{site.web.url}/today")
-        remarks = text(driver, "remarks")
-        assert "32 Reception delay of registrations exceeded." in remarks, remarks
-        assert "Check the working of your time-registration system." in remarks
+        listed = text(driver, "remarks")
+        assert "32 Reception delay of registrations exceeded." in listed, listed
+        assert "Check the working of your time-registration system." in listed
         assert "Worker0 Test" in text(driver, "registrations")
+        assert not re.search(r" \*( |$)", listed, re.M) and not driver.find_elements(By.ID, "our-translation")
         screenshot(driver, "today-remark")
         driver.get(f"{site.web.url}/today?lang=fr")
         assert "32 Délai de réception des enregistrements dépassé." in text(driver, "remarks")
@@ -376,7 +388,8 @@ def test_today_shows_the_remarks_to_act_on(tmp_path, sites, driver):
             ("nl", "Ga de werking van uw registratiesysteem na."),
         ):
             driver.get(f"{site.web.url}/today?lang={language}")
-            assert action in text(driver, "remarks")
+            assert f"{action} *" in text(driver, "remarks")  # our translation, marked, and said so below
+            assert text(driver, "our-translation") == f"* {remarks.OUR_TRANSLATION[language]}"
             read_like_a_foreman(driver, language)
     finally:
         late.stop()
@@ -412,9 +425,10 @@ RAW_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d(\.\d+)?Z")
 def vocabulary(language: str) -> set[str]:
     """Every word of the page's tables in one language: its own words and the procedure's (guidance.py)."""
     texts = [word[language] for word in WORDS.values()]
-    texts += [action[language] for action in words._ACTIONS.values() if language in action]
-    official = remarks.table().values()
-    texts += {"fr": [r.text_fr for r in official], "nl": list(words.REMARKS_NL.values())}.get(language, [])
+    texts += [action[language] for action in words._ACTIONS.values()]
+    for code in remarks.table():
+        texts += [w.text for w in (remarks.remark_wording(code, language), remarks.action_wording(code, language)) if w]
+    texts.append(remarks.OUR_TRANSLATION[language])
     for table in vars(guidance).values():
         if isinstance(table, dict):
             texts += [str(v[language]) for v in table.values() if isinstance(v, dict) and language in v]
@@ -437,11 +451,14 @@ def foreign_words(driver, language: str) -> list[str]:
 
 
 def read_like_a_foreman(driver, language: str) -> None:
-    """At 360 px: nothing wider than the screen, every word in the page's language, no raw UTC time."""
+    """At 360 px: nothing wider than the screen, every word in the page's language, no raw UTC time; axe-core
+    finds nothing and the console has no error."""
     assert too_wide(driver) == [], driver.current_url
     assert foreign_words(driver, language) == [], driver.current_url
     shown = driver.find_element(By.TAG_NAME, "body").text
     assert not RAW_UTC.search(shown), RAW_UTC.search(shown)
+    assert axe_violations(driver) == [], driver.current_url
+    assert console_errors(driver) == [], driver.current_url
 
 
 def test_the_page_says_the_gate_is_not_working_when_its_daemon_is_stopped(tmp_path, sites, service, driver):
@@ -585,3 +602,52 @@ def test_one_employers_listing_from_the_page(tmp_path, sites, service, driver):
     printed = site.printer_file.read_bytes()
     assert b"Worker0" in printed and b"Cleaner" not in printed
     assert [r["employer"] for r in signed_records(site)[Kind.PAPER_LISTING]] == ["0202239951", "0403170701"]
+
+
+def measured(driver, url: str, name: str) -> dict:
+    """One page as the tools nobody here wrote see it: axe-core finds nothing, no console error, and Lighthouse
+    (mobile) scores accessibility and best practices 100 having connected to nothing but loopback."""
+    assert axe_violations(driver) == [], url
+    assert console_errors(driver) == [], url
+    found = lighthouse(driver, url, name)
+    assert found["final"] == url, found["final"]  # the page itself, not the sign-in page
+    assert found["scores"]["accessibility"] == 100 and found["scores"]["best-practices"] == 100, (name, found)
+    assert found["requests"] and all(r.startswith(url.split("/", 3)[0] + "//127.0.0.1:") for r in found["requests"])
+    assert found["connects"] and set(found["connects"]) <= {"127.0.0.1", "::1"}, found["connects"]
+    return found
+
+
+def test_every_state_of_the_page_measured_by_axe_core_and_lighthouse(tmp_path, sites, service, driver):
+    """Working, an outage of the service (orange), a fault on our side (red) and the gate stopped, each in French,
+    Dutch and English, and the sign-in, on-site and today pages: 0 axe-core violations, no console error,
+    Lighthouse accessibility 100 and best practices 100 (its JSON reports in .screenshots/lighthouse/)."""
+    site = start(sites, tmp_path / "site", service)
+    driver.get(f"{site.web.url}/login?lang=fr")
+    measured(driver, driver.current_url, "login-fr")
+    site.badge("10000000")
+    site.wait(lambda: site.json("queue")["delivered"] == 1, "the badge delivered")
+    sign_in(driver, site.web.url, PINS[ANNA])
+
+    def every_language(level: str) -> None:
+        for language in ("fr", "nl", "en"):
+            url = f"{site.web.url}/?lang={language}"
+            driver.get(url)
+            assert f"state {level}" in driver.find_element(By.ID, "state").get_attribute("class")
+            measured(driver, url, f"{level}-{language}")
+
+    every_language("ok")
+    for page in ("onsite", "today"):
+        driver.get(f"{site.web.url}/{page}?lang=en")
+        measured(driver, driver.current_url, page)
+    try:
+        service.fault("503")
+        site.badge("10000001")
+        site.wait(lambda: site.outage()["state"] == "open", "an outage of the service")
+        every_language("outage")
+        service.fault("revoked_token")  # our credentials refused: our side, no exemption
+        site.wait(lambda: (site.outage().get("current") or {}).get("cause") == "our_side", "a fault on our side")
+        every_language("fault")
+    finally:
+        service.fault(None)
+    site.daemon.kill(signal.SIGTERM)
+    every_language("down")

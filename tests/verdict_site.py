@@ -88,6 +88,7 @@ class Site:
         self.env = env or {}
         self.daemon: DaemonProcess | None = None
         self.handled = 0  # badges the daemon has logged so far
+        self.prefix: tuple[str, ...] = ()  # the daemon run through it: `ip netns exec NAME` (network_namespace.py)
 
     def write(self) -> None:
         o = self.options
@@ -124,7 +125,7 @@ class Site:
         assert result.returncode in (0, 1), result.stderr
 
     def start(self) -> Site:
-        self.daemon = DaemonProcess(self.config, env=self.env)
+        self.daemon = DaemonProcess(self.config, env=self.env, prefix=self.prefix)
         self.daemon.wait_ready()
         return self
 

@@ -4,9 +4,12 @@ headless Chromium (Debian's, driven by Debian's chromedriver: nothing is downloa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +103,7 @@ def browser(downloads: Path) -> Iterator:
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for console_errors()
     with tempfile.TemporaryDirectory(prefix="sg-chromium-") as scratch:
         service = Service(executable_path=CHROMEDRIVER, env={**os.environ, "TMPDIR": scratch})
         driver = webdriver.Chrome(options=options, service=service)
@@ -158,3 +162,106 @@ def save_narrow(driver, name: str) -> Path:
     driver.save_screenshot(str(path))
     narrow(driver)
     return path
+
+
+# What the page says only in an exempt state (the band's word and the headline), in every language.
+EXEMPT_WORDS = re.compile(r"EXEMPT|DISPENS|VRIJGESTELD|VRIJSTELLING")
+
+
+def signed_in(config: Path, language: str):
+    """The page served in this process (WebTest) from the gate's files, a foreman signed in: its forms reach the
+    real daemon through its socket, as the page's own process does."""
+    import webtest
+
+    from sitegate import config as configuration
+    from sitegate.clock import SYSTEM
+    from sitegate.web.app import make_app
+
+    page = webtest.TestApp(make_app(configuration.load(config), SYSTEM), extra_environ={"HTTP_HOST": "gate.test"})
+    token = re.search(r'name="token" value="([^"]+)"', page.get("/login").text).group(1)
+    pin = next(iter(PINS.values()))
+    page.post("/login", {"pin": pin, "token": token, "lang": language}, headers={"Origin": "http://gate.test"})
+    return page
+
+
+def signed_in_page(config: Path, language: str, path: str = "/") -> str:
+    """The page's HTML as a foreman signed in sees it."""
+    return signed_in(config, language).get(path).text
+
+
+# axe-core and Lighthouse, installed by `make test` from the npm registry into .node/ (tests/web_tools/).
+NODE_TOOLS = REPO / ".node" / "node_modules"
+AXE = NODE_TOOLS / "axe-core" / "axe.min.js"
+LIGHTHOUSE = NODE_TOOLS / "lighthouse" / "cli" / "index.js"
+MEASURED = REPO / ".screenshots" / "lighthouse"  # each report's JSON, kept after the run for a reviewer
+
+
+def installed(tool: Path) -> Path:
+    if not tool.is_file():
+        raise AssertionError(f"{tool} is missing: `make .node/.complete` installs axe-core and Lighthouse")
+    return tool
+
+
+def axe_violations(driver) -> list[str]:
+    """axe-core's violations on the page as it is (its folded parts opened first), every rule it runs by default."""
+    driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")
+    driver.execute_script(installed(AXE).read_text(encoding="utf-8"))
+    return driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ['violations']}).then(
+          found => done(found.violations.map(v => `${v.id} (${v.impact}): ${v.help}: `
+                                              + v.nodes.map(n => n.target.join(' ')).join(', '))),
+          error => done([`axe did not run: ${error}`]));
+        """
+    )
+
+
+def console_errors(driver) -> list[str]:
+    """The browser console's errors since the last call, but the document's own HTTP status (a 503 the page
+    answers on purpose, with its message in words)."""
+    own = f"{driver.current_url.split('?')[0]}"
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and not (entry["message"].startswith(own) and "the server responded with a status of" in entry["message"])
+    ]
+
+
+def lighthouse(driver, url: str, name: str) -> dict:
+    """Lighthouse (mobile, its default) on `url` in the signed-in browser (its debugging port; the session's
+    cookie kept: --disable-storage-reset), accessibility and best practices, no throttling to simulate and no
+    screenshot. Run under strace: every address Lighthouse's process connects to is returned, to be checked.
+    Returns {"scores": {category: 0..100}, "failed": [audit ids], "requests": [urls], "connects": [addresses],
+    "final": the URL measured (a lost session would have ended on the sign-in page)}."""
+    host, port = driver.capabilities["goog:chromeOptions"]["debuggerAddress"].rsplit(":", 1)
+    MEASURED.mkdir(parents=True, exist_ok=True)
+    report, trace = MEASURED / f"{name}.json", MEASURED / f"{name}.connect.txt"
+    command = [
+        *("strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace)),
+        *("node", str(installed(LIGHTHOUSE)), url, f"--port={port}", "--hostname=127.0.0.1"),
+        *("--only-categories=accessibility,best-practices,performance", "--throttling-method=provided"),
+        *("--disable-storage-reset", "--disable-full-page-screenshot", "--no-enable-error-reporting"),
+        *("--output=json", f"--output-path={report}", "--quiet"),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    found = json.loads(report.read_text(encoding="utf-8"))
+    assert not found.get("runtimeError"), found["runtimeError"]
+    scores = {key: round(category["score"] * 100) for key, category in found["categories"].items()}
+    failed = [
+        audit_id
+        for category in found["categories"].values()
+        for ref in category["auditRefs"]
+        if ref["weight"] and (audit_id := ref["id"]) and found["audits"][audit_id]["score"] not in (None, 1)
+    ]
+    requests_made = [item["url"] for item in found["audits"]["network-requests"]["details"]["items"]]
+    connects = re.findall(r'inet_(?:addr\("|pton\(AF_INET6, ")([^"]+)"', trace.read_text())
+    return {
+        "scores": scores,
+        "failed": failed,
+        "requests": requests_made,
+        "connects": connects,
+        "final": found["finalDisplayedUrl"],
+    }

@@ -175,7 +175,12 @@ COMMANDS: tuple[Command | Group, ...] = (
         (option("--once", action="store_true", required=True, help="drain once and stop"),),
     ),
     Command("clock", "clock:clock", "how good the clock is: source, offset, records to re-date (remark 32)"),
-    Command("remarks", "remarks:remarks", "remarks and refusals that need someone's action, soonest deadline first"),
+    Command(
+        "remarks",
+        "remarks:remarks",
+        "remarks and refusals that need someone's action, soonest deadline first",
+        (option("--lang", choices=LANGUAGES, help="language of the remark and its action (default: en)"),),
+    ),
     Command(
         "simulator",
         "simulator:simulator",

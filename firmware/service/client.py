@@ -10,6 +10,7 @@ import email.utils
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlparse
 
 import requests
 from urllib3.exceptions import ProtocolError
@@ -22,6 +23,9 @@ from sitegate.service import presence_rest_v1 as contract
 from sitegate.service.credentials import CredentialError, certificate_thumbprint, client_assertion, load_private_key
 
 TOKEN_MARGIN = timedelta(seconds=60)  # fetch a new token this long before the old one expires
+# getaddrinfo's words when a resolver answered that the name does not exist (EAI_NONAME, EAI_NODATA), as against
+# "Temporary failure in name resolution" (EAI_AGAIN: no resolver answered).
+NO_SUCH_NAME = ("Name or service not known", "No address associated with hostname")
 
 
 class DeliveryFailure(SitegateError):
@@ -101,7 +105,14 @@ def classify_exception(error: requests.RequestException, what: str) -> DeliveryF
             f"{what}: connected, but the service did not answer in time",
             "nothing to do: retried automatically",
         )
-    if "NameResolution" in text or "Name or service not known" in text or "name resolution" in text.lower():
+    if any(words in text for words in NO_SUCH_NAME):
+        host = urlparse(error.request.url).hostname if error.request is not None else "the service's host name"
+        return DeliveryFailure(
+            Symptom.NAME_UNKNOWN,
+            f"{what}: the resolver answered that {host} does not exist",
+            "our configuration: check the host names in service.base_url and service.token_url",
+        )
+    if "NameResolution" in text or "name resolution" in text.lower():
         return DeliveryFailure(Symptom.DNS, f"{what}: DNS lookup failed", "check the internet link and DNS")
     if any(word in text for word in ("Connection refused", "Connection reset", "Connection aborted")):
         return DeliveryFailure(

@@ -47,28 +47,72 @@ class RemarkInfo:
         return "within 30 days" in self.action
 
 
-@cache
-def table() -> dict[int, RemarkInfo]:
-    text = resources.files("sitegate").joinpath("data/remarks.csv").read_text(encoding="utf-8")
+def _read(name: str) -> dict[int, dict[str, str]]:
+    """A remarks table of the package's data, by code. The list says "Same as 10." for many causes and actions:
+    the reference is followed."""
+    text = resources.files("sitegate").joinpath(f"data/{name}").read_text(encoding="utf-8")
     rows = {int(r["code"]): r for r in csv.DictReader(io.StringIO(text))}
 
     def resolved(code: int, column: str) -> str:
-        """The list says "Same as 10." for many causes and actions: follow the reference."""
         value = rows[code][column]
         match = re.fullmatch(r"Same as (\d+)\.?", value.strip())
         return resolved(int(match.group(1)), column) if match else value
 
+    return {code: {column: resolved(code, column) for column in row} for code, row in rows.items()}
+
+
+@cache
+def table() -> dict[int, RemarkInfo]:
     return {
         code: RemarkInfo(
             code,
             r["remark_fr"],
             r["remark_en"],
-            resolved(code, "cause"),
-            resolved(code, "action"),
+            r["cause"],
+            r["action"],
             r["device_can_anticipate"],
         )
-        for code, r in rows.items()
+        for code, r in _read("remarks.csv").items()
     }
+
+
+# The official list gives each remark in French and English and its action in English. The Dutch remarks and the
+# French and Dutch actions are our translations (data/remarks_translated.csv, every row marked so): wherever one is
+# shown it is said to be ours, never the service's wording.
+OUR_TRANSLATION = {
+    "en": "our translation, not the official wording",
+    "fr": "notre traduction, pas le texte officiel",
+    "nl": "onze vertaling, niet de officiële tekst",
+}
+
+
+@dataclass(frozen=True)
+class Wording:
+    text: str
+    translated: bool = False  # our translation of the official wording: OUR_TRANSLATION is said beside it
+
+
+@cache
+def _translated() -> dict[int, dict[str, str]]:
+    return _read("remarks_translated.csv")
+
+
+def remark_wording(code: int, language: str) -> Wording | None:
+    """The remark itself: the official French or English, our Dutch; None where no text exists in `language`."""
+    remark = info(code)
+    if language in ("fr", "en"):
+        text = remark.text_fr if language == "fr" else remark.text_en
+        return Wording(text) if text else None
+    text = _translated().get(code, {}).get("remark_nl")
+    return Wording(text, translated=True) if text else None
+
+
+def action_wording(code: int, language: str) -> Wording | None:
+    """What to do about the remark: the official list's (English), or our French or Dutch translation of it."""
+    if language == "en":
+        return Wording(info(code).action)
+    text = _translated().get(code, {}).get(f"action_{language}")
+    return Wording(text, translated=True) if text else None
 
 
 def info(code: int) -> RemarkInfo:

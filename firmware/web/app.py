@@ -31,6 +31,7 @@ from sitegate.paper_fallback.outage import check_reference
 from sitegate.queue import database
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind
+from sitegate.service.remarks import OUR_TRANSLATION
 from sitegate.web import views
 from sitegate.web.auth import Gatekeeper, Session, same, same_origin
 from sitegate.web.words import LANGUAGES, named, say
@@ -213,6 +214,7 @@ def make_app(config: Config, clock: Clock) -> bottle.Bottle:
             remarks=remarks,
             remark_text=lambda item: views.remark_text(item, lang),
             remark_action=lambda item: views.remark_action(item, lang),
+            our_translation=OUR_TRANSLATION[lang],
         )
 
     @app.post("/reference")

@@ -23,10 +23,10 @@ from sitegate.paper_fallback.outage import failed_probes, outages, situation
 from sitegate.queue import delivery
 from sitegate.queue.log import LogView
 from sitegate.queue.records import Kind, Record
-from sitegate.service.remarks import ActionItem, info, needing_action
+from sitegate.service.remarks import ActionItem, Wording, action_wording, needing_action, remark_wording
 from sitegate.status import daemon_running
 from sitegate.web import words
-from sitegate.web.words import REMARKS_NL, say
+from sitegate.web.words import say
 
 PRESENCE_WINDOW = timedelta(hours=24)  # registrations older than this cannot keep anyone on site (reset <= 24 h)
 
@@ -157,20 +157,21 @@ def remarks(db: sqlite_utils.Database) -> list[ActionItem]:
     return needing_action(db, outages(LogView(db)))
 
 
-def remark_text(item: ActionItem, language: str) -> str:
-    """The remark's official wording in French or English, ours in Dutch (the official list has no Dutch
-    column); a refused registration is said in the page's words (the service's own error is in the journal)."""
+def remark_text(item: ActionItem, language: str) -> Wording:
+    """The remark in the page's language: the official French or English wording, our Dutch translation (marked);
+    a refused registration in the page's words (the service's own error is in the journal)."""
     if item.code is None:
-        return say("refused_registration", language)
-    if language == "fr":
-        return info(item.code).text_fr
-    return REMARKS_NL.get(item.code, say("remark_unknown", language)) if language == "nl" else item.text
+        return Wording(say("refused_registration", language))
+    return remark_wording(item.code, language) or Wording(say("remark_unknown", language))
 
 
-def remark_action(item: ActionItem, language: str) -> str:
+def remark_action(item: ActionItem, language: str) -> Wording:
+    """What to do: the official list's action in English, our French or Dutch translation of it (marked)."""
     if item.own_resend:  # our own duplicate after a lost answer: nothing to do, in the page's language
-        return item.action_in(language)
-    return words.remark_action(item.code, language) or item.action
+        return Wording(item.action_in(language))
+    if item.code is None:
+        return Wording(words.fallback_action(True, language))
+    return action_wording(item.code, language) or Wording(words.fallback_action(False, language))
 
 
 def references_today(db: sqlite_utils.Database, now: datetime) -> list[dict]:

@@ -224,118 +224,21 @@ def named(kind: str, value: str | None, language: str) -> str:
     return say(word if word in WORDS else f"{kind}:other", language)
 
 
-# The remarks someone must act on, for the Today page. The official list (data/remarks.csv) has the remark in
-# French and English and its action in English only: the Dutch remarks and the French and Dutch actions below are
-# ours, kept next to the code so a page never shows English on a French or Dutch screen.
-REMARKS_NL = {
-    1: "Er is geen relatie tussen de werknemer en de onderneming.",
-    2: "De relatie tussen de werknemer en de onderneming is niet meer actief.",
-    3: "De onderneming is geen werkgever of zelfstandige.",
-    4: "De onderneming bestaat niet.",
-    5: "Het is tijdelijk onmogelijk na te gaan of de geregistreerde persoon een wettelijke functie heeft in deze "
-    "onderneming.",
-    6: "Er bestaat geen Limosa-aangifte voor deze identificatie.",
-    7: "De Limosa-aangifte bestaat maar is niet actief.",
-    8: "Geen enkele Limosa bevat dit INSZ-BIS.",
-    9: "Geen enkele actieve Limosa bevat dit INSZ-BIS.",
-    10: "Er bestaat geen werkaangifte voor deze identificatie.",
-    11: "De werkaangifte bestaat maar is niet actief.",
-    12: "De onderneming heeft geen contract in de werkaangifte.",
-    14: "Er bestaat al een gelijkaardige registratie.",
-    16: "De werkgever is inactief in het repertorium.",
-    17: "Het contract is inactief in de werkaangifte.",
-    25: "Geen gps-coördinaten (locatie geweigerd of technisch probleem).",
-    32: "Ontvangsttermijn van de registraties overschreden.",
-    33: "Geen enkele Limosa bevat dit INSZ-BIS.",
-    34: "Registratie geweigerd door CAW.",
-    36: "Onjuiste gps-coördinaten.",
-    37: "Adres niet verifieerbaar omdat informatie ontbreekt.",
-    38: "Het adres kan niet bepaald worden uit het gecodeerde adres.",
-}
-
+# What to do about a refused registration, or a remark the translated table (data/remarks_translated.csv) does
+# not cover, in the page's words (the remarks themselves: sitegate.service.remarks).
 _ACTIONS = {
-    "dimona": {
-        "fr": "Vérifiez que le travailleur est le vôtre ; si oui, complétez ou corrigez la Dimona ; sinon, signalez "
-        "la mauvaise entreprise dans les 30 jours via le formulaire web.",
-        "nl": "Ga na of de werknemer de uwe is; zo ja, vul de Dimona aan of verbeter ze; zo niet, meld de verkeerde "
-        "onderneming binnen 30 dagen via het webformulier.",
-    },
-    "company": {
-        "fr": "Vérifiez le statut de l'entreprise auprès de l'INASTI et de la BCE.",
-        "nl": "Ga het statuut van de onderneming na bij het RSVZ en de KBO.",
-    },
-    "function": {
-        "fr": "Vérifiez le statut de votre entreprise auprès des organismes compétents (INASTI, BCE) ; la remarque "
-        "peut être erronée tant que le service ne peut pas les consulter.",
-        "nl": "Ga het statuut van uw onderneming na bij de bevoegde instellingen (RSVZ, KBO); de opmerking kan "
-        "verkeerd zijn zolang de dienst ze niet kan raadplegen.",
-    },
-    "limosa": {
-        "fr": "Vérifiez le travailleur ; complétez ou corrigez la Limosa ; sinon, signalez-le dans les 30 jours via "
-        "le formulaire web.",
-        "nl": "Ga de werknemer na; vul de Limosa aan of verbeter ze; anders, meld het binnen 30 dagen via het "
-        "webformulier.",
-    },
-    "works": {
-        "fr": "Vérifiez la déclaration de travaux dans l'application ; signalez un mauvais numéro dans les 30 jours "
-        "via le formulaire web.",
-        "nl": "Ga de werkaangifte na in de toepassing; meld een verkeerd nummer binnen 30 dagen via het webformulier.",
-    },
-    "duplicate": {
-        "fr": "Vérifiez votre système d'enregistrement ; expliquez au travailleur comment s'enregistrer correctement.",
-        "nl": "Ga uw registratiesysteem na; leg de werknemer uit hoe hij correct registreert.",
-    },
-    "gps": {
-        "fr": "Expliquez au travailleur comment activer la localisation.",
-        "nl": "Leg de werknemer uit hoe hij de locatie aanzet.",
-    },
-    "late": {
-        "fr": "Vérifiez le fonctionnement de votre système d'enregistrement.",
-        "nl": "Ga de werking van uw registratiesysteem na.",
-    },
-    "registration": {"fr": "Vérifiez que l'enregistrement est correct.", "nl": "Ga na of de registratie correct is."},
-    "coordinates": {
-        "fr": "Vérifiez les coordonnées ; rien à faire pour l'enregistrement déjà fait, mais corrigez-les pour les "
-        "suivants.",
-        "nl": "Ga de coördinaten na; niets te doen voor de registratie die al gedaan is, maar verbeter ze voor de "
-        "volgende.",
-    },
-    "address": {
-        "fr": "Vérifiez l'adresse ; si elle est fausse, corrigez-la pour les enregistrements suivants.",
-        "nl": "Ga het adres na; als het verkeerd is, verbeter het voor de volgende registraties.",
-    },
-    "spelling": {
-        "fr": "Vérifiez l'orthographe pour les enregistrements suivants.",
-        "nl": "Ga de spelling na voor de volgende registraties.",
-    },
     "refused": {
+        "en": "check the worker's data and register again through another channel",
         "fr": "Vérifiez les données du travailleur et enregistrez-le à nouveau par un autre canal.",
         "nl": "Ga de gegevens van de werknemer na en registreer opnieuw via een ander kanaal.",
     },
     "other": {
+        "en": "Check with the technician what to do.",
         "fr": "Voyez avec le technicien ce qu'il faut faire.",
         "nl": "Bekijk met de technicus wat er moet gebeuren.",
     },
 }
-_ACTION_OF = {
-    **dict.fromkeys((1, 2), "dimona"),
-    **dict.fromkeys((3, 4, 16), "company"),
-    5: "function",
-    **dict.fromkeys((6, 7, 8, 9, 33), "limosa"),
-    **dict.fromkeys((10, 11, 12, 17), "works"),
-    14: "duplicate",
-    25: "gps",
-    32: "late",
-    34: "registration",
-    36: "coordinates",
-    37: "address",
-    38: "spelling",
-}
 
 
-def remark_action(code: int | None, language: str) -> str | None:
-    """What to do about a remark (None: a refused registration) in French or Dutch; None in English (the
-    official list's own action is shown then)."""
-    if language == "en":
-        return None
-    return _ACTIONS["refused" if code is None else _ACTION_OF.get(code, "other")][language]
+def fallback_action(refused: bool, language: str) -> str:
+    return _ACTIONS["refused" if refused else "other"][language]

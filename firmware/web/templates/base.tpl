@@ -23,13 +23,13 @@
 <a href="/today" class="{{'current' if path == '/today' else ''}}">{{say('today')}}</a>
 </nav>
 % end
+<main>
 % if message:
 <p class="message" id="message">{{message}}</p>
 % end
 % if error:
 <p class="error" id="error">{{error}}</p>
 % end
-<main>
 {{!base}}
 </main>
 % if session:

@@ -4,13 +4,17 @@
 % if remarks:
 <ul>
 % for item in remarks:
-<li><strong>{{item.code if item.code else say('refused')}}</strong> {{remark_text(item)}} ({{item.worker}}, {{show(item.registered_utc)}})
+% text, action = remark_text(item), remark_action(item)
+<li><strong>{{item.code if item.code else say('refused')}}</strong> {{text.text}}{{' *' if text.translated else ''}} ({{item.worker}}, {{show(item.registered_utc)}})
 % if item.deadline_utc:
 <br><span class="deadline">{{say('report_by')}} {{show(item.deadline_utc)[:10]}}</span>
 % end
-<br><small>{{remark_action(item)}}</small></li>
+<br><small>{{action.text}}{{' *' if action.translated else ''}}</small></li>
 % end
 </ul>
+% if any(remark_text(i).translated or remark_action(i).translated for i in remarks):
+<p class="note" id="our-translation">* {{our_translation}}</p>
+% end
 % else:
 <p>{{say('no_remarks')}}</p>
 % end
