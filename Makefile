@@ -88,14 +88,24 @@ $(VM_WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	touch $@
 
 vm-deps:
-	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null \
+	    || ! command -v qemu-system-aarch64 >/dev/null || ! command -v cpio >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      qemu-system-x86 mmdebstrap e2fsprogs openssh-client sqlite3 >/dev/null; \
-	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 mmdebstrap e2fsprogs openssh-client"; exit 1; fi; \
+	      qemu-system-x86 qemu-system-arm cpio mmdebstrap e2fsprogs openssh-client sqlite3 >/dev/null; \
+	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 qemu-system-arm cpio mmdebstrap e2fsprogs openssh-client"; exit 1; fi; \
 	fi
 
-test-vm: package vm-deps $(WHEELHOUSE)/.complete $(VM_WHEELHOUSE)/.complete
+# ARCH=arm64: the guest installs from aarch64 wheels (tests/vm/wheels.py downloads them beside the pure-Python wheels
+# and the driver sources, and fails when a dependency has none).
+ARM64_WHEELHOUSE := .vm/arm64-wheelhouse
+$(ARM64_WHEELHOUSE)/.complete: pyproject.toml $(WHEELHOUSE)/.complete $(VM_WHEELHOUSE)/.complete
+	rm -rf $(ARM64_WHEELHOUSE) && mkdir -p $(ARM64_WHEELHOUSE)
+	cp $(WHEELHOUSE)/*-none-any.whl $(VM_WHEELHOUSE)/*-none-any.whl $(VM_WHEELHOUSE)/*.tar.gz $(ARM64_WHEELHOUSE)/
+	$(BIN)/python tests/vm/wheels.py aarch64 $(ARM64_WHEELHOUSE) > $(ARM64_WHEELHOUSE)/report.json
+	touch $@
+
+test-vm: package vm-deps $(WHEELHOUSE)/.complete $(VM_WHEELHOUSE)/.complete $(if $(filter arm64,$(ARCH)),$(ARM64_WHEELHOUSE)/.complete)
 	$(BIN)/python tests/vm/run.py --arch $(ARCH) --rounds $(ROUNDS)
 
 demo: package

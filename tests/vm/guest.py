@@ -24,6 +24,13 @@ NTP_PORT = 123
 # class 10 card's sequential floor (10 MB/s), as qemu throttling limits on the guest's third drive.
 SD_WRITE_IOPS = 500
 SD_WRITE_BPS = 10 * 1000 * 1000
+# Per architecture: qemu's emulator, machine and CPU (TCG), and the kernel's console. x86_64: -cpu max (under TCG's
+# default CPU a wheel's native code died with SIGILL); arm64: a Pi 4's core on qemu's generic board, with a
+# virtio RNG (sshd's keys at boot: a cortex-a72 has no RNDR instruction).
+MACHINES = {
+    "x86_64": (["qemu-system-x86_64", "-cpu", "max"], "ttyS0"),
+    "arm64": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-device", "virtio-rng-pci"], "ttyAMA0"),
+}
 
 
 def free_port() -> int:
@@ -46,9 +53,11 @@ class Guest:
         ports: tuple[int, int],
         console: Path,
         clock_behind_s: int = 0,
+        arch: str = "x86_64",
     ) -> None:
         """disks: the guest's own, the project's (read-only), the SD card's (throttled); ports: the host's simulator
-        and NTP server on 127.0.0.1; clock_behind_s: the guest's clock starts that far behind (a Pi without RTC)."""
+        and NTP server on 127.0.0.1; clock_behind_s: the guest's clock starts that far behind (a Pi without RTC);
+        arch: a key of MACHINES."""
         self.key = image_dir / "id_ed25519"
         self.ssh_port = free_port()
         disk, project_disk, sd_disk = disks
@@ -56,13 +65,14 @@ class Guest:
         relay = f"{sys.executable} {HERE / 'relay.py'} {simulator_port}"
         ntp_relay = f"{sys.executable} {HERE / 'udp_over_tcp.py'} host {ntp_port}"
         started = datetime.now(UTC) - timedelta(seconds=clock_behind_s)
+        machine, console_device = MACHINES[arch]
         command = [
-            "qemu-system-x86_64",
-            "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2",
+            *machine,
+            "-accel", "tcg", "-m", "1024", "-smp", "2",
             "-display", "none", "-monitor", "none",
             "-serial", f"file:{console}",
             "-kernel", str(image_dir / "vmlinuz"), "-initrd", str(image_dir / "initrd.img"),
-            "-append", "console=ttyS0 root=/dev/vda rw",
+            "-append", f"console={console_device} root=/dev/vda rw",
             # writethrough: a write the guest has flushed (fsync) is in the host's file when qemu is killed.
             "-drive", f"file={disk},format=raw,if=virtio,cache=writethrough",
             "-drive", f"file={project_disk},format=raw,if=virtio,readonly=on",

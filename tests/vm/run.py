@@ -42,6 +42,10 @@ from waiting import wait_until  # noqa: E402
 from sitegate.demo import DEMO_SITE, LOOPBACK_PROBES  # noqa: E402
 
 VM_DIR = REPO / ".vm"
+# Per architecture: the image's build script and what else it runs (their text is the cache's key), and the
+# wheelhouses the guest installs from (arm64: aarch64 wheels, the Makefile's ARM64_WHEELHOUSE).
+IMAGE_SCRIPTS = {"x86_64": ("build_image.sh",), "arm64": ("build_image_arm64.sh", "arm64_first_boot.sh")}
+WHEELHOUSES = {"x86_64": (REPO / ".wheelhouse", VM_DIR / "device-wheelhouse"), "arm64": (VM_DIR / "arm64-wheelhouse",)}
 GUEST_SERVICE = "127.0.0.1:8080"  # the simulator as the gate sees it: a socket proxy in the guest to the guestfwd
 STATE = "/var/lib/sitegate"
 HEARTBEAT_S = 5  # short, so that a stall shows in `sitegate status` before the watchdog (30 s) ends it
@@ -176,6 +180,7 @@ class Checks:
             (int(self.simulator.url.rsplit(":", 1)[1].split("/")[0]), self.ntp_port),
             self.run_dir / f"console-{self.boots}.log",
             clock_behind_s,
+            self.arch,
         )
         return self.guest.wait_ssh()
 
@@ -543,17 +548,18 @@ def read_acks(journal: subprocess.Popen, acks: list[int]) -> None:
 def ensure_image(arch: str) -> Path:
     """The cached image, rebuilt when the build script changed (its text is the cache's key)."""
     image_dir = VM_DIR / arch
-    key = (HERE / "build_image.sh").read_bytes()
+    scripts = IMAGE_SCRIPTS[arch]
+    key = b"".join((HERE / script).read_bytes() for script in scripts)
     stamp = image_dir / "built-with.sh"
     if not (image_dir / "base.img").exists() or not stamp.exists() or stamp.read_bytes() != key:
         started = time.monotonic()
-        subprocess.run([str(HERE / "build_image.sh"), arch, str(image_dir)], check=True)
+        subprocess.run([str(HERE / scripts[0]), arch, str(image_dir)], check=True)
         stamp.write_bytes(key)
         print(f"image built in {time.monotonic() - started:.0f} s", flush=True)
     return image_dir
 
 
-def project_disk(run_dir: Path) -> Path:
+def project_disk(run_dir: Path, arch: str) -> Path:
     """The project as the repository has it (tracked and new files, no .venv) and the wheelhouses, on a disk."""
     staging = run_dir / "project"
     shutil.rmtree(staging, ignore_errors=True)
@@ -568,7 +574,7 @@ def project_disk(run_dir: Path) -> Path:
             shutil.copy2(source, target)
     wheels = staging / "wheelhouse"
     wheels.mkdir(parents=True)
-    for folder in (REPO / ".wheelhouse", VM_DIR / "device-wheelhouse"):
+    for folder in WHEELHOUSES[arch]:
         for wheel in folder.iterdir():
             if wheel.suffix in (".whl", ".gz"):
                 shutil.copy2(wheel, wheels / wheel.name)
@@ -580,7 +586,7 @@ def project_disk(run_dir: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="x86_64", choices=["x86_64"])
+    parser.add_argument("--arch", default="x86_64", choices=sorted(IMAGE_SCRIPTS))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument(
         "--keep-disk",
@@ -597,7 +603,7 @@ def main() -> int:
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         subprocess.run(["cp", "--sparse=always", str(image_dir / "base.img"), str(run_dir / "disk.img")], check=True)
-    project_disk(run_dir)
+    project_disk(run_dir, args.arch)
     # The SD card's drive (check 8), empty, throttled by qemu (tests/vm/guest.py).
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "sd", str(run_dir / "sd.img"), "256M"], check=True)
     checks = Checks(args.arch, args.rounds, run_dir, image_dir)

@@ -2,8 +2,9 @@
 from wheels alone, asked of the package index with `pip download --only-binary=:all: --platform …`, and which
 would have to be built there (a compiler and Python's headers on the gate) or come from piwheels.
 
-Usage: python tests/vm/wheels.py aarch64|armv7l   (prints one JSON object; exit 1 when a dependency other than
-the known source-only ones has no wheel)"""
+Usage: python tests/vm/wheels.py aarch64|armv7l [WHEELHOUSE]   (prints one JSON object; exit 1 when a dependency
+other than the known source-only ones has no wheel). With WHEELHOUSE, the wheels are kept there, and what it already
+holds (the pure-Python wheels and sources copied in by the Makefile) counts: the arm64 guest installs from it."""
 
 from __future__ import annotations
 
@@ -27,15 +28,22 @@ SOURCE_ONLY = {"spidev": "C extension", "evdev": "C extension", "sdnotify": "pur
 NO_DEPS = "mfrc522>=0.0.7"  # installed with --no-deps (README: it would pull RPi.GPIO over rpi-lgpio)
 
 
+def name(requirement: str) -> str:
+    return requirement.split(">")[0].split("[")[0].lower()
+
+
 def requirements() -> list[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     return [*project["dependencies"], *project["optional-dependencies"]["device"], NO_DEPS]
 
 
-def wheel_only(requirement: str, platforms: list[str], folder: Path) -> tuple[bool, str]:
-    """Whether `requirement` and everything it needs come as wheels for these platforms (CPython 3.11)."""
+def wheel_only(requirement: str, platforms: list[str], folder: Path, local: bool) -> tuple[bool, str]:
+    """Whether `requirement` and everything it needs come as wheels for these platforms (CPython 3.11); local: the
+    folder's own files count too."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
                "--implementation", "cp", "--dest", str(folder), requirement]  # fmt: skip
+    if local:
+        command[4:4] = ["--find-links", str(folder)]
     for platform in platforms:
         command[4:4] = ["--platform", platform]
     if requirement == NO_DEPS:
@@ -45,12 +53,13 @@ def wheel_only(requirement: str, platforms: list[str], folder: Path) -> tuple[bo
     return result.returncode == 0, " ".join(said)[:300]
 
 
-def main(arch: str) -> int:
-    with tempfile.TemporaryDirectory() as folder:
-        outcome = {req: wheel_only(req, PLATFORMS[arch], Path(folder)) for req in requirements()}
-        wheels = sorted(path.name for path in Path(folder).glob("*.whl"))
+def main(arch: str, wheelhouse: str | None) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(wheelhouse or scratch)
+        wanted = [req for req in requirements() if not (wheelhouse and name(req) in SOURCE_ONLY)]
+        outcome = {req: wheel_only(req, PLATFORMS[arch], folder, bool(wheelhouse)) for req in wanted}
+        wheels = sorted(path.name for path in folder.glob("*.whl"))
     no_wheel = {req: said for req, (ok, said) in outcome.items() if not ok}
-    name = lambda req: req.split(">")[0].split("[")[0].lower()  # noqa: E731
     unexpected = sorted(req for req in no_wheel if name(req) not in SOURCE_ONLY)
     known = {req: SOURCE_ONLY[name(req)] for req in no_wheel if name(req) in SOURCE_ONLY}
     print(json.dumps({"arch": arch, "source_only": known, "unexpected": {r: no_wheel[r] for r in unexpected},
@@ -59,4 +68,4 @@ def main(arch: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
