@@ -28,9 +28,11 @@ def outage(args) -> Report:
         text = f"reference {reference}{whose} recorded (signed record {seq}); `sitegate paper print` prints it"
         return Report({"reference": reference, "employer": employer, "record": seq}, text)
     language = args.lang or device.config.site.language
+    # The standing first, the episodes after: the log only grows, so an episode the daemon signs between the two
+    # reads is in the table too (read the other way round, a new "suspected" had no table and no line).
+    standing = situation(device.log, delivery.summary(device.db, now), running=None)
     found = episodes(device.log)
     every = [e.as_dict(now, language) for e in found]
-    standing = situation(device.log, delivery.summary(device.db, now), running=None)
     ongoing, never = standing.ongoing, standing.never_connected
     data = {
         "state": standing.outage_state,
