@@ -41,7 +41,9 @@ def site(tmp_path, clock, credentials, base_url, token_url, **service):
 
 @pytest.fixture
 def gate(tmp_path, clock, credentials, simulator):
-    device, path = site(tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=0.5)
+    device, path = site(
+        tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=2.0
+    )  # 0.5 s failed under load
     device.config_file = path
     yield device
     device.close()
@@ -142,7 +144,7 @@ def test_each_fault_keeps_everything_and_is_classified(
     gate, clock, simulator, fault, symptom, error_class, retry_after, fragment, answer_lost
 ):
     fill(gate, clock, 3)
-    simulator.fault(fault, seconds=1.5 if "timeout" in fault else None)
+    simulator.fault(fault, seconds=2.5 if "timeout" in fault else None)
     sender = forwarder(gate, clock)
     with pytest.raises(DeliveryFailure) as caught:
         sender.deliver_batch(report := ForwardReport())
@@ -256,10 +258,10 @@ def test_remark_14_on_our_resend_after_a_lost_answer_is_ours_not_the_worker_s(tm
     duplicate with nothing to do, instead of telling the foreman to explain registering to the worker."""
     clock = ManualClock(datetime.now(UTC) - timedelta(minutes=1))  # the commands send now: no remark 32
     device, path = site(
-        tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=0.5, batch_size=3
+        tmp_path, clock, credentials, simulator.base_url, simulator.token_url, read_timeout_s=2.0, batch_size=3
     )
     fill(device, clock, 6)
-    simulator.fault(fault, count=1, seconds=1.5)
+    simulator.fault(fault, count=1, seconds=2.5)
     lost = run_sitegate("forward", "--once", "--json", config=path)
     assert lost.returncode == 2 and json.loads(lost.stdout)["pending"] == 6, lost.stdout
     assert simulator.summary()["created"] == 3  # the service did register the first batch
