@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import sdnotify
 
 from sitegate import __version__, health, startfailure
-from sitegate.clock import Clock, ClockState, SystemClock
+from sitegate.clock import Clock, SystemClock
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import best_reading
-from sitegate.clock.watch import ClockWatch, default_sources
+from sitegate.clock.watch import ClockWatch, default_sources, recheck_after_s
 from sitegate.config import Config
 from sitegate.device import Device, signing_key
 from sitegate.domain.gate import HISTORY, Gate, Outcome, Result
@@ -230,10 +230,9 @@ class Daemon:
             self.clock.wait(self.config.metrics.every_s, self.stop)
 
     def _watch_clock(self) -> None:
-        """Every minute; at once when a badge saw a step; every second while re-dating after one."""
+        """At the pace the clock's state asks for (recheck_after_s); at once when a badge saw a step."""
         while not self.stop.is_set():
-            stepped = self.watch.check().state == ClockState.STEPPED
-            self.clock.wait(1 if stepped else 60, self.watch.wake)
+            self.clock.wait(recheck_after_s(self.watch.check().state), self.watch.wake)
 
     def _probe(self) -> None:
         db = database.connect(self.config.database_path)

@@ -189,8 +189,9 @@ class Forwarder:
     def deliver_batch(self, report: ForwardReport) -> int:
         """Take and send one batch of the oldest pending registrations; the number taken (0: nothing to do)."""
         self.yield_to_gate()
+        hold = delivery.ClockHold.at(self.clock, self.config.clock.first_sync_wait_s)
         batch = delivery.take_batch(
-            self.db, self.config.service.batch_size, format_utc(self.now()), self.config.device_id
+            self.db, self.config.service.batch_size, format_utc(self.now()), self.config.device_id, hold
         )
         if batch:
             self.send(batch, report)

@@ -189,7 +189,9 @@ def test_unsynced_registrations_are_redated_after_sync(device, clock):
     assert [r.clock_state for r in device.log.records(kind="registration")] == ["unsynced"] * 3
     verify(device.log.records(), device.key.public_key_hex)
     # what the service will receive is the corrected time
-    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01")
+    batch = delivery.take_batch(
+        device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", delivery.ClockHold.at(clock, 0)
+    )
     assert [p.send_utc for p in batch] == [corrected[s] for s in seqs]
     assert (
         watch.check().state == "synced" and watch.redate(Anchor(clock.wall, clock.mono_ns), clock.mono_ns) == 0
@@ -257,7 +259,9 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
         clock.advance(2)
     assert watch.wake.is_set() and watch.current().state == "stepped"  # seen at the first capture after it
     assert [r.clock_state for r in device.log.records(kind="registration")] == ["synced"] + ["stepped"] * 3
-    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", clock.boot_id)
+    batch = delivery.take_batch(
+        device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", delivery.ClockHold.at(clock, 0)
+    )
     assert [p.seq for p in batch] == [before.seq]  # what is not re-dated yet waits
     status = watch.check()
     assert status.state == "stepped" and not status.synced  # the configuration alone cannot vouch after a step

@@ -81,6 +81,15 @@ class Anchor:
         return self.true_utc + timedelta(microseconds=(monotonic_ns - self.monotonic_ns) / 1000)
 
 
+def recheck_after_s(state: str) -> float:
+    """How soon the time source is read again: every second while re-dating after a step; every 5 s while the clock
+    is not trusted (registrations captured meanwhile wait for the first sync, a bounded wait: see
+    delivery.ClockHold); once trusted, every minute (a badge that sees a step wakes the watch at once)."""
+    if state == ClockState.STEPPED:
+        return 1.0
+    return 60.0 if state == ClockState.SYNCED else 5.0
+
+
 TIGHT_READING_NS = 1_000_000
 READING_TRIES = 5
 
