@@ -280,6 +280,31 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
 
 
+def test_after_a_step_a_source_that_knows_the_true_time_is_not_trusted_while_the_clock_is_still_off(device, clock):
+    """The VM's check 5: the clock set an hour ahead by hand; chrony measured the hour (its `makestep 1 3` steps only
+    at its first updates) and reports synced with a -3600 s offset. Trusting the clock then stored the next badges
+    as `synced` with the wrong time: 2 of 30 reached the service an hour ahead, until `chronyc makestep`."""
+    readings = Readings()
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    clock.wall += timedelta(hours=1)  # `date -s`: an hour ahead
+    append_registration(device.log, registration(0))
+    readings.next = TimeReading("chrony", True, -3600.0, 0.001, "synced")  # chrony measured it, has not stepped
+    assert watch.check().state == "stepped"
+    clock.advance(2)
+    meanwhile = append_registration(device.log, registration(1))
+    assert meanwhile.clock_state == "stepped" and watch.check().state == "stepped"
+    sent = delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
+    assert [(p.seq, p.send_utc) for p in sent][-1] == (meanwhile.seq, format_utc(clock.wall - timedelta(hours=1)))
+    clock.wall -= timedelta(hours=1)  # `chronyc makestep`
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch.current()
+    assert watch.check().state == "synced"
+
+
 class PausedAtFirstRead:
     """The real machine's clocks as a loaded 2-core machine showed them in CI: the thread paused 108 ms right after
     its first wall-clock read (time goes on: monotonic and wall advance together)."""

@@ -212,6 +212,8 @@ class ClockWatch:
         self._warn(reading, synced, warning)
         if synced and abs((source_time - carried).total_seconds()) <= STEP_THRESHOLD_S:
             trusted = Anchor(source_time, mono)
+            if abs(reading.offset_s or 0.0) > STEP_THRESHOLD_S:
+                return self._still_off(trusted, mono, reading, warning)
         elif (
             service is not None
             and abs(service) <= self.warn_threshold_s
@@ -230,6 +232,19 @@ class ClockWatch:
         return ClockStatus(
             ClockState.SYNCED, True, reading.offset_s, reading.max_error_s, reading.source, reading.detail, warning
         )
+
+    def _still_off(self, trusted: Anchor, mono: int, reading: TimeReading, warning: str | None) -> ClockStatus:
+        """The source knows the true time again, but the clock still shows the step (chrony measured it and slews,
+        or waits for a `makestep`): what is captured now would be stored with the wrong time as `synced`. So the
+        clock stays untrusted, and what is registered is re-dated by the source's time until the clock is set back."""
+        with self._lock:
+            self._anchor = trusted
+        self.redate(trusted, mono)
+        detail = (
+            f"the time source agrees with the time carried over the step, but the clock is still "
+            f"{reading.offset_s:+.0f} s off: re-dating until it is set back"
+        )
+        return ClockStatus(ClockState.STEPPED, False, reading.offset_s, None, reading.source, detail, warning)
 
     def _service_offset_since_step(self) -> float | None:
         """The service's Date against this clock, when measured after the step (None: not measured since)."""
