@@ -19,7 +19,7 @@ from conftest import CONFIG_TEXT, registration, run_sitegate
 from gate_site import ROSTER_HEADER
 from gpiozero.pins.mock import MockFactory
 from held_clock import HeldClock
-from simulator_process import SimulatorProcess, client_credentials, service_section
+from simulator_process import SimulatorProcess, service_section
 from waiting import wait_until
 
 from sitegate import config as configuration
@@ -54,18 +54,6 @@ class Source:
 
     def __call__(self) -> TimeReading:
         return self.reading
-
-
-@pytest.fixture(scope="module")
-def credentials(tmp_path_factory):
-    return client_credentials(tmp_path_factory.mktemp("credentials"))
-
-
-@pytest.fixture
-def simulator():
-    process = SimulatorProcess()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
