@@ -55,8 +55,12 @@ $(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	rm -f $(WHEELHOUSE)/sitegate-*.whl
 	touch $@
 
+# The suite, then the VM's checks (`make test-vm` below) with TEST_VM_ROUNDS power cuts: 1 by default, so that CI (90
+# min on 2 cores) has time for both; `make test-vm` alone runs 20.
+TEST_VM_ROUNDS ?= 1
 test: package system-deps $(WHEELHOUSE)/.complete
 	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory test-vm ROUNDS=$(TEST_VM_ROUNDS)
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
 test-fast: package system-deps
@@ -74,11 +78,12 @@ $(VM_WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	touch $@
 
 vm-deps:
-	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null || ! command -v mkfs.ext4 >/dev/null \
+	    || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v sqlite3 >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      qemu-system-x86 mmdebstrap e2fsprogs openssh-client sqlite3 >/dev/null; \
-	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 mmdebstrap e2fsprogs openssh-client"; exit 1; fi; \
+	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 mmdebstrap e2fsprogs openssh-client sqlite3"; exit 1; fi; \
 	fi
 
 test-vm: package vm-deps $(WHEELHOUSE)/.complete $(VM_WHEELHOUSE)/.complete
