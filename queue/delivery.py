@@ -273,9 +273,14 @@ def release(
 
 
 def settle(
-    db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], now: str, server_offset_s: float | None = None
+    db: sqlite_utils.Database,
+    outcomes: list[tuple[int, ItemResult]],
+    now: str,
+    server_offset_s: float | None = None,
+    asked_ns: int | None = None,
 ) -> None:
-    """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final)."""
+    """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final).
+    asked_ns: the monotonic time the call went out (its Date was measured after it; see service_offset_asked_ns)."""
     with immediate(db):
         for seq, result in outcomes:
             if result.created:
@@ -300,7 +305,13 @@ def settle(
         if any(result.created for _, result in outcomes):
             _set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
         if server_offset_s is not None:
-            _set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
+            _set_meta(
+                db,
+                DELIVERY_META,
+                service_offset_s=server_offset_s,
+                service_offset_utc=now,
+                service_offset_asked_ns=asked_ns,
+            )
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:
@@ -399,6 +410,14 @@ def service_offset(db: sqlite_utils.Database) -> tuple[float | None, str | None]
     """The service's `Date` against this clock at the last answer (positive: this clock behind), and when."""
     offset = _get_meta(db, "service_offset_s", DELIVERY_META)
     return (float(offset) if offset else None), _get_meta(db, "service_offset_utc", DELIVERY_META)
+
+
+def service_offset_asked_ns(db: sqlite_utils.Database) -> int | None:
+    """When (monotonic time) the call whose answer gave the last service offset went out: a measurement counts as
+    made after a clock step only if the call went out after the step was seen (an answer to a call made before the
+    step, stored after it, measured the clock as it was before)."""
+    asked = _get_meta(db, "service_offset_asked_ns", DELIVERY_META)
+    return int(asked) if asked else None
 
 
 def note_sends(db: sqlite_utils.Database, calls: int, failed: int, now_utc: str) -> None:

@@ -142,6 +142,7 @@ class Forwarder:
         self._flag_late(batch, now)
         report.calls += 1
         report.sent += len(batch)
+        asked_ns = self.clock.monotonic_ns()
         try:
             answer = self.client.deliver(batch, self.config, self.db)  # REST, SOAP or both (service/channels.py)
         except DeliveryFailure as failure:
@@ -171,7 +172,7 @@ class Forwarder:
                 self.send([single], report)
             return
         outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
-        delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s)
+        delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s, asked_ns)
         for seq, result in outcomes:
             if result.created:
                 report.delivered += 1

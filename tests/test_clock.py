@@ -305,6 +305,31 @@ def test_after_a_step_a_source_that_knows_the_true_time_is_not_trusted_while_the
     assert watch.check().state == "synced"
 
 
+def test_a_service_date_asked_before_the_step_and_stored_after_it_never_vouches_for_the_clock(device, clock):
+    """tests/test_clock_step.py failed twice under load (registrations after a step stored `synced`): the answer to a
+    call made just before the step was stored just after the watch recorded it, and its Date, measured on the clock
+    before the step, was taken as the service agreeing with the stepped clock. Only a call sent after the step was
+    seen counts."""
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    asked_before = clock.mono_ns  # a delivery goes out
+    clock.advance(0.2)
+    clock.wall -= timedelta(hours=1)  # the step, while the call is on its way
+    append_registration(device.log, registration(0))  # the next badge sees it
+    assert watch.check().state == "stepped"
+    delivery.settle(device.ledger, [], format_utc(clock.wall), server_offset_s=0.3, asked_ns=asked_before)
+    clock.advance(1)
+    assert watch.check().state == "stepped"  # the Date of a call sent before the step says nothing of it
+    asked_after = clock.mono_ns
+    clock.advance(0.2)
+    delivery.settle(device.ledger, [], format_utc(clock.wall), server_offset_s=0.3, asked_ns=asked_after)
+    assert watch.check().state == "synced"  # one sent after it agrees with the clock: the service's time wins
+
+
 class PausedAtFirstRead:
     """The real machine's clocks as a loaded 2-core machine showed them in CI: the thread paused 108 ms right after
     its first wall-clock read (time goes on: monotonic and wall advance together)."""

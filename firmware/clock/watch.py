@@ -135,7 +135,7 @@ class ClockWatch:
         self._last_state: str | None = None
         self._warned = False
         self._anchor: Anchor | None = None  # the last trusted time; None: not trusted in this process yet
-        self._date_seen: str | None = None  # the service Date measurement known at the step (a newer one is after)
+        self._step_seen_ns: int | None = None  # when the last step was seen: a service Date asked after it counts
         self._resume()
 
     def _resume(self) -> None:
@@ -144,6 +144,7 @@ class ClockWatch:
         carried = record.data.get("carried") if record and record.data["event"] == ClockState.STEPPED else None
         if carried and record.boot_id == self.boot_id:
             self._anchor = Anchor(parse_utc(carried["true_utc"]), carried["monotonic_ns"])
+            self._step_seen_ns = record.data["seen_monotonic_ns"]
             self._reading = ClockReading(ClockState.STEPPED, record.clock_offset_us)
             self._last_state = ClockState.STEPPED
 
@@ -248,8 +249,9 @@ class ClockWatch:
 
     def _service_offset_since_step(self) -> float | None:
         """The service's Date against this clock, when measured after the step (None: not measured since)."""
-        offset, seen = delivery.service_offset(self.ledger)
-        return offset if offset is not None and seen != self._date_seen else None
+        offset, asked_ns = delivery.service_offset(self.ledger)[0], delivery.service_offset_asked_ns(self.ledger)
+        after_step = asked_ns is not None and asked_ns > (self._step_seen_ns or 0)
+        return offset if offset is not None and after_step else None
 
     def _record_step(self, reading: TimeReading, jump: float, at_ns: int) -> None:
         """The step, with the time carried over it (when the clock was trusted before it)."""
@@ -259,7 +261,7 @@ class ClockWatch:
                 "true_utc": format_utc(self._anchor.true_utc),
                 "monotonic_ns": self._anchor.monotonic_ns,
             }
-            self._date_seen = delivery.service_offset(self.ledger)[1]
+            self._step_seen_ns = at_ns
         self._record(ClockState.STEPPED, reading, **extra)
 
     def _warn(self, reading: TimeReading, synced: bool, warning: str | None) -> None:
