@@ -26,7 +26,7 @@ from sitegate import config as configuration
 from sitegate.clock import ClockReading, ClockState, ManualClock, read_boot_id
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading
-from sitegate.clock.watch import ClockWatch
+from sitegate.clock.watch import ClockWatch, recheck_after_s
 from sitegate.daemon import Daemon
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
@@ -221,3 +221,9 @@ def test_status_and_queue_say_why_registrations_wait_and_for_how_long_at_most(co
         assert left and 0 <= int(left[1] or 0) * 60 + int(left[2]) <= 90, line  # of 120 s, 30 s have passed
     held = json.loads(run_sitegate("queue", "--json", config=config_file).stdout)["held_for_clock"]
     assert held["count"] == 2 and held["oldest_utc"] == "2026-12-03T05:00:00.000000Z" and held["at_most_s"] <= 90
+
+
+def test_the_watch_looks_often_enough_while_untrusted_to_see_the_sync_well_within_the_bound():
+    """Every minute while untrusted, a sync could be seen only after half the bound had passed."""
+    assert recheck_after_s(ClockState.UNSYNCED) == recheck_after_s(ClockState.UNKNOWN) == 5.0 < WAIT_S / 10
+    assert (recheck_after_s(ClockState.STEPPED), recheck_after_s(ClockState.SYNCED)) == (1.0, 60.0)
