@@ -69,8 +69,12 @@ $(NODE_TOOLS)/.complete: tests/web_tools/package.json tests/web_tools/package-lo
 	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
+# The suite, then the VM's checks (`make test-vm` below) with TEST_VM_ROUNDS power cuts: 1 by default, so that CI (90
+# min on 2 cores) has time for both; `make test-vm` alone runs 20.
+TEST_VM_ROUNDS ?= 1
 test: package system-deps $(WHEELHOUSE)/.complete $(NODE_TOOLS)/.complete
 	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory test-vm ROUNDS=$(TEST_VM_ROUNDS)
 
 # The same suite without the tests marked slow (crash, soak, real-time patterns): for the edit-test loop.
 test-fast: package system-deps $(NODE_TOOLS)/.complete
@@ -88,12 +92,13 @@ $(VM_WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
 	touch $@
 
 vm-deps:
-	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null \
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v mmdebstrap >/dev/null || ! command -v mkfs.ext4 >/dev/null \
+	    || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v sqlite3 >/dev/null \
 	    || ! command -v qemu-system-aarch64 >/dev/null || ! command -v cpio >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      qemu-system-x86 qemu-system-arm cpio mmdebstrap e2fsprogs openssh-client sqlite3 >/dev/null; \
-	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 qemu-system-arm cpio mmdebstrap e2fsprogs openssh-client"; exit 1; fi; \
+	  else echo "make test-vm needs: sudo apt-get install qemu-system-x86 qemu-system-arm cpio mmdebstrap e2fsprogs openssh-client sqlite3"; exit 1; fi; \
 	fi
 
 # ARCH=arm64: the guest installs from aarch64 wheels (tests/vm/wheels.py downloads them beside the pure-Python wheels

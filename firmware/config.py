@@ -279,6 +279,14 @@ class ClockConfig:
     warn_fraction: float = key(0.1, low=0.001, high=0.9, doc="warn when the offset reaches this share of the delay")
     ntp_server: str = key("be.pool.ntp.org")
     trust_system_clock: bool = key(False, doc="demo and bench only: no time source is asked; never on a gate")
+    # A Pi has no RTC: after a power cut it boots at the last saved time, hours or days behind, until chrony's first
+    # sync (`iburst`: about 10 s once the network is up; a site's 4G router powered on with the gate attaches in about
+    # a minute). 120 s covers both and is 2 min of the 15 min reception delay: a held registration still arrives
+    # in near real time with its true time. A gate with no time source at all delivers, 2 min late, with a warning.
+    first_sync_wait_s: float = key(
+        120.0, low=0, high=600, fix="seconds (0: send at once with the unsynced time; at most 600)",
+        doc="a registration captured before the boot's first clock sync waits this long at most for its true time",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

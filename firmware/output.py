@@ -83,3 +83,18 @@ def when(moment: str | None, otherwise: str = "never") -> str:
 def progress(total: int | None, description: str) -> tqdm:
     """A progress bar on stderr, shown only on a terminal (never in journald or a pipe)."""
     return tqdm(total=total, desc=description, unit="rec", file=sys.stderr, disable=None, leave=False)
+
+
+def held_for_clock(count: int, oldest_utc: str | None, at_most_s: float | None) -> str:
+    """Why registrations wait although the service may answer: the clock (delivery.ClockHold)."""
+    if not count:
+        return "none"
+    some = f"{count} registration{'s' if count > 1 else ''} captured since {show(oldest_utc)} (by the clock"
+    if at_most_s is None:
+        return f"{some} before a step) wait for their corrected time: re-dated within seconds"
+    left = max(0, round(at_most_s))
+    within = f"{left // 60} min {left % 60:02d} s" if left >= 60 else f"{left} s"
+    return (
+        f"{some}, not yet synchronised) wait for its first sync: sent with their true time when it comes, "
+        f"or as captured (a clock warning) in {within} at most"
+    )

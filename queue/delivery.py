@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import sqlite_utils
 
-from sitegate.clock import ClockState, read_boot_id
+from sitegate.clock import Clock, ClockState
 from sitegate.clock.timefmt import parse_utc
 from sitegate.jsonlog import event
 from sitegate.queue.database import immediate
@@ -168,20 +168,75 @@ def catch_up(ledger: sqlite_utils.Database, device_id: str, now: str) -> int:
     ).rowcount
 
 
-def take_batch(
-    db: sqlite_utils.Database, limit: int, now: str, device_id: str, boot_id: str | None = None
-) -> list[Pending]:
-    """The oldest pending registrations, marked in flight (durably) before they are sent. A registration captured
-    after a clock step in this boot waits for its corrected time (the clock watch re-dates it within a second).
-    One captured before the first sync is sent as it is: a gate without a time source must still deliver (an
-    unsynced clock is a warning, never an outage); its signed correction follows at the sync."""
+@dataclass(frozen=True)
+class ClockHold:
+    """Which registrations wait for their corrected time: this boot's captured while the clock was not trusted.
+    After a step, until the clock watch re-dates them (within a second). Before the first sync (a Pi has no RTC: it
+    boots at the last saved time), until the sync re-dates them, but at most `first_sync_wait_s` of monotonic time
+    since their capture: a gate with no time source must still deliver (an unsynced clock is a warning, never an
+    outage); their signed correction follows at the sync. Monotonic time, as the records store it: a step of the
+    wall clock cannot stretch or cut the wait, and a restarted daemon of the same boot keeps it."""
+
+    boot_id: str
+    monotonic_ns: int  # now, in the boot's monotonic time
+    first_sync_wait_s: float
+
+    @classmethod
+    def at(cls, clock: Clock, first_sync_wait_s: float) -> ClockHold:
+        return cls(clock.boot_id, clock.monotonic_ns(), first_sync_wait_s)
+
+    def where(self) -> tuple[str, list]:
+        """The SQL condition (on `delivery d JOIN records r`) of a registration held now, and its parameters."""
+        return (
+            "(d.corrected_utc IS NULL AND r.boot_id = ? "
+            "AND (r.clock_state = ? OR (r.clock_state IN (?, ?) AND r.monotonic_ns > ?)))",
+            [
+                self.boot_id,
+                ClockState.STEPPED,
+                ClockState.UNSYNCED,
+                ClockState.UNKNOWN,
+                self.monotonic_ns - int(self.first_sync_wait_s * 1e9),
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class HeldForClock:
+    """Registrations waiting for their corrected time: how many, the oldest one's capture time by the untrusted
+    clock, and the longest any of them may still wait (None: none waits for a first sync; after a step the clock
+    watch re-dates within a second)."""
+
+    count: int
+    oldest_utc: str | None = None
+    at_most_s: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def held_for_clock(db: sqlite_utils.Database, hold: ClockHold) -> HeldForClock:
+    """What waits for the clock now (pending only: one in flight is already on its way)."""
+    held, params = hold.where()
+    count, oldest, newest_unsynced = db.execute(
+        "SELECT count(*), min(r.wall_utc), max(CASE WHEN r.clock_state != ? THEN r.monotonic_ns END) "
+        f"FROM delivery d JOIN records r ON r.seq = d.seq WHERE d.state = ? AND {held}",
+        [ClockState.STEPPED, DeliveryState.PENDING, *params],
+    ).fetchone()
+    if newest_unsynced is None:
+        return HeldForClock(count, oldest)
+    return HeldForClock(count, oldest, round(hold.first_sync_wait_s - (hold.monotonic_ns - newest_unsynced) / 1e9))
+
+
+def take_batch(db: sqlite_utils.Database, limit: int, now: str, device_id: str, hold: ClockHold) -> list[Pending]:
+    """The oldest pending registrations not held for their corrected time (ClockHold), marked in flight (durably)
+    before they are sent."""
+    held, params = hold.where()
     with immediate(db):
         catch_up(db, device_id, now)
         rows = db.execute(
             "SELECT d.seq, d.reference, d.corrected_utc FROM delivery d JOIN records r ON r.seq = d.seq "
-            "WHERE d.state = ? AND (d.corrected_utc IS NOT NULL OR r.clock_state != ? OR r.boot_id != ?) "
-            "ORDER BY d.seq LIMIT ?",
-            [DeliveryState.PENDING, ClockState.STEPPED, boot_id or read_boot_id(), limit],
+            f"WHERE d.state = ? AND NOT {held} ORDER BY d.seq LIMIT ?",
+            [DeliveryState.PENDING, *params, limit],
         ).fetchall()
         records = LogView(db).get_many([row[0] for row in rows])
         db.conn.executemany(
@@ -228,9 +283,14 @@ def release(
 
 
 def settle(
-    db: sqlite_utils.Database, outcomes: list[tuple[int, ItemResult]], now: str, server_offset_s: float | None = None
+    db: sqlite_utils.Database,
+    outcomes: list[tuple[int, ItemResult]],
+    now: str,
+    server_offset_s: float | None = None,
+    asked_ns: int | None = None,
 ) -> None:
-    """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final)."""
+    """Store the service's answer: delivered with its id and remarks, or rejected with its reason (final).
+    asked_ns: the monotonic time the call went out (its Date was measured after it; see service_offset_asked_ns)."""
     with immediate(db):
         for seq, result in outcomes:
             if result.created:
@@ -255,7 +315,13 @@ def settle(
         if any(result.created for _, result in outcomes):
             _set_meta(db, DELIVERY_META, last_delivery_utc=now, first_failure_utc=None, failed_attempts=0)
         if server_offset_s is not None:
-            _set_meta(db, DELIVERY_META, service_offset_s=server_offset_s, service_offset_utc=now)
+            _set_meta(
+                db,
+                DELIVERY_META,
+                service_offset_s=server_offset_s,
+                service_offset_utc=now,
+                service_offset_asked_ns=asked_ns,
+            )
 
 
 def going_through(db: sqlite_utils.Database, seqs: list[int], channel: str | None) -> None:
@@ -368,6 +434,14 @@ def service_offset(db: sqlite_utils.Database) -> tuple[float | None, str | None]
     """The service's `Date` against this clock at the last answer (positive: this clock behind), and when."""
     offset = _get_meta(db, "service_offset_s", DELIVERY_META)
     return (float(offset) if offset else None), _get_meta(db, "service_offset_utc", DELIVERY_META)
+
+
+def service_offset_asked_ns(db: sqlite_utils.Database) -> int | None:
+    """When (monotonic time) the call whose answer gave the last service offset went out: a measurement counts as
+    made after a clock step only if the call went out after the step was seen (an answer to a call made before the
+    step, stored after it, measured the clock as it was before)."""
+    asked = _get_meta(db, "service_offset_asked_ns", DELIVERY_META)
+    return int(asked) if asked else None
 
 
 def note_sends(db: sqlite_utils.Database, calls: int, failed: int, now_utc: str) -> None:

@@ -142,6 +142,7 @@ class Forwarder:
         self._flag_late(batch, now)
         report.calls += 1
         report.sent += len(batch)
+        asked_ns = self.clock.monotonic_ns()
         try:
             answer = self.client.deliver(batch, self.config, self.db)  # REST, SOAP or both (service/channels.py)
         except DeliveryFailure as failure:
@@ -174,7 +175,7 @@ class Forwarder:
                 self.send([single], report)
             return
         outcomes = list(zip((p.seq for p in batch), answer.results, strict=True))
-        delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s)
+        delivery.settle(self.db, outcomes, format_utc(self.now()), answer.server_offset_s, asked_ns)
         for seq, result in outcomes:
             if result.created:
                 report.delivered += 1
@@ -192,8 +193,9 @@ class Forwarder:
     def deliver_batch(self, report: ForwardReport) -> int:
         """Take and send one batch of the oldest pending registrations; the number taken (0: nothing to do)."""
         self.yield_to_gate()
+        hold = delivery.ClockHold.at(self.clock, self.config.clock.first_sync_wait_s)
         batch = delivery.take_batch(
-            self.db, self.config.service.batch_size, format_utc(self.now()), self.config.device_id
+            self.db, self.config.service.batch_size, format_utc(self.now()), self.config.device_id, hold
         )
         if batch:
             self.send(batch, report)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fake_mfrc522 import FakeChip, install
-from simulator_process import SimulatorProcess
+from simulator_process import SimulatorProcess, client_credentials
 
 from sitegate import config as configuration
 from sitegate.clock import ManualClock
@@ -78,6 +78,20 @@ def leaves_nothing_behind(tmp_path_factory):
     while (left := _lingering(base)) and time.monotonic() < deadline:
         time.sleep(0.2)  # processes just signalled are still exiting
     assert not left, f"processes the tests started are still running: {left}"
+
+
+@pytest.fixture(scope="session")
+def credentials(tmp_path_factory):
+    """The client's key and certificate the simulator is told to trust."""
+    return client_credentials(tmp_path_factory.mktemp("credentials"))
+
+
+@pytest.fixture
+def simulator():
+    """A service simulator of the test's own (what it received is the test's alone)."""
+    process = SimulatorProcess()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,9 @@ def take(device, clock) -> checkpoints.Checkpoint:
 
 def deliver(device, up_to: int) -> None:
     """The forwarder's own ledger functions: taken in, sent, accepted with a service id."""
-    batch = delivery.take_batch(device.ledger, up_to, format_utc(datetime.now(UTC)), "gate-01")
+    batch = delivery.take_batch(
+        device.ledger, up_to, format_utc(datetime.now(UTC)), "gate-01", delivery.ClockHold.at(device.log.clock, 0)
+    )
     outcomes = [(p.seq, ItemResult(True, f"svc-{p.seq}", "valid")) for p in batch if p.seq <= up_to]
     delivery.settle(device.ledger, outcomes, format_utc(datetime.now(UTC)))
 

@@ -189,7 +189,9 @@ def test_unsynced_registrations_are_redated_after_sync(device, clock):
     assert [r.clock_state for r in device.log.records(kind="registration")] == ["unsynced"] * 3
     verify(device.log.records(), device.key.public_key_hex)
     # what the service will receive is the corrected time
-    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01")
+    batch = delivery.take_batch(
+        device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", delivery.ClockHold.at(clock, 0)
+    )
     assert [p.send_utc for p in batch] == [corrected[s] for s in seqs]
     assert (
         watch.check().state == "synced" and watch.redate(Anchor(clock.wall, clock.mono_ns), clock.mono_ns) == 0
@@ -257,7 +259,9 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
         clock.advance(2)
     assert watch.wake.is_set() and watch.current().state == "stepped"  # seen at the first capture after it
     assert [r.clock_state for r in device.log.records(kind="registration")] == ["synced"] + ["stepped"] * 3
-    batch = delivery.take_batch(device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", clock.boot_id)
+    batch = delivery.take_batch(
+        device.ledger, 10, "2026-11-22T08:00:00.000000Z", "gate-01", delivery.ClockHold.at(clock, 0)
+    )
     assert [p.seq for p in batch] == [before.seq]  # what is not re-dated yet waits
     status = watch.check()
     assert status.state == "stepped" and not status.synced  # the configuration alone cannot vouch after a step
@@ -274,6 +278,56 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     clock.wall += timedelta(hours=1)  # stepped back onto the carried time: trusted again
     watch.current()
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
+
+
+def test_after_a_step_a_source_that_knows_the_true_time_is_not_trusted_while_the_clock_is_still_off(device, clock):
+    """The VM's check 5: the clock set an hour ahead by hand; chrony measured the hour (its `makestep 1 3` steps only
+    at its first updates) and reports synced with a -3600 s offset. Trusting the clock then stored the next badges
+    as `synced` with the wrong time: 2 of 30 reached the service an hour ahead, until `chronyc makestep`."""
+    readings = Readings()
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    clock.wall += timedelta(hours=1)  # `date -s`: an hour ahead
+    append_registration(device.log, registration(0))
+    readings.next = TimeReading("chrony", True, -3600.0, 0.001, "synced")  # chrony measured it, has not stepped
+    assert watch.check().state == "stepped"
+    clock.advance(2)
+    meanwhile = append_registration(device.log, registration(1))
+    assert meanwhile.clock_state == "stepped" and watch.check().state == "stepped"
+    sent = delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
+    assert [(p.seq, p.send_utc) for p in sent][-1] == (meanwhile.seq, format_utc(clock.wall - timedelta(hours=1)))
+    clock.wall -= timedelta(hours=1)  # `chronyc makestep`
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch.current()
+    assert watch.check().state == "synced"
+
+
+def test_a_service_date_asked_before_the_step_and_stored_after_it_never_vouches_for_the_clock(device, clock):
+    """tests/test_clock_step.py failed twice under load (registrations after a step stored `synced`): the answer to a
+    call made just before the step was stored just after the watch recorded it, and its Date, measured on the clock
+    before the step, was taken as the service agreeing with the stepped clock. Only a call sent after the step was
+    seen counts."""
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    asked_before = clock.mono_ns  # a delivery goes out
+    clock.advance(0.2)
+    clock.wall -= timedelta(hours=1)  # the step, while the call is on its way
+    append_registration(device.log, registration(0))  # the next badge sees it
+    assert watch.check().state == "stepped"
+    delivery.settle(device.ledger, [], format_utc(clock.wall), server_offset_s=0.3, asked_ns=asked_before)
+    clock.advance(1)
+    assert watch.check().state == "stepped"  # the Date of a call sent before the step says nothing of it
+    asked_after = clock.mono_ns
+    clock.advance(0.2)
+    delivery.settle(device.ledger, [], format_utc(clock.wall), server_offset_s=0.3, asked_ns=asked_after)
+    assert watch.check().state == "synced"  # one sent after it agrees with the clock: the service's time wins
 
 
 class PausedAtFirstRead:

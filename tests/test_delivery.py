@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import CONFIG_TEXT, cut_log, registration, run_sitegate
-from simulator_process import SimulatorProcess, client_credentials, service_section
+from simulator_process import SimulatorProcess, service_section
 
 from sitegate import config as configuration
 from sitegate.clock import ManualClock
@@ -18,18 +18,6 @@ from sitegate.queue.failures import Cause, Symptom
 from sitegate.queue.forwarder import Forwarder, ForwardReport
 from sitegate.service.client import DeliveryFailure, ServiceClient
 from sitegate.service.remarks import OWN_RESEND
-
-
-@pytest.fixture(scope="session")
-def credentials(tmp_path_factory):
-    return client_credentials(tmp_path_factory.mktemp("credentials"))
-
-
-@pytest.fixture
-def simulator():
-    process = SimulatorProcess()
-    yield process
-    process.stop()
 
 
 def site(tmp_path, clock, credentials, base_url, token_url, **service):

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import registration
 from inprocess import simulated_site
-from simulator_process import client_credentials
 
 from sitegate.domain.registration import append_registration
 from sitegate.queue import delivery
 from sitegate.queue.forwarder import MAX_BACKOFF_S
-
-
-@pytest.fixture(scope="module")
-def credentials(tmp_path_factory):
-    return client_credentials(tmp_path_factory.mktemp("credentials"))
 
 
 def run_until_drained(device, forwarder, clock, waits):

@@ -153,7 +153,7 @@ def test_outage_suspected_opened_reclassified_summarised_closed(device, clock):
     assert all("at_utc" in piece for piece in shown["evidence"])
     verify(device.log.records(), device.key.public_key_hex)
     # a late registration of that time is explained by the outage, not blamed on the clock
-    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(device.ledger, [(late.seq, ItemResult(True, "X", "INVALID", (32,)))], format_utc(clock.wall))
     [item] = needing_action(device.db, outages(device.log))
     assert item.code == 32 and "outage" in item.cause and "CC-2026-4711" in item.cause
@@ -164,12 +164,12 @@ def test_the_registration_whose_failed_send_opened_the_outage_belongs_to_it(devi
     remark 32 is the outage's, not "the clock is not set correctly"; one delivered before the outage keeps it."""
     delivered_once(device, clock)
     on_time = append_registration(device.log, registration(1))
-    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(device.ledger, [(on_time.seq, ItemResult(True, "A", "INVALID", (32,)))], format_utc(clock.wall))
     clock.advance(10)
     opener = append_registration(device.log, registration(0))
     clock.advance(0.5)
-    taken = delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    taken = delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.release(
         device.ledger, [p.seq for p in taken], "no connection", Symptom.NO_CONNECTION, format_utc(clock.wall)
     )
@@ -182,7 +182,7 @@ def test_the_registration_whose_failed_send_opened_the_outage_belongs_to_it(devi
     assert opener.wall_utc < outage.start_utc  # captured before the episode's start
     clock.advance(600)
     journal.observe(scripted(clock), summary(device, clock), clock.wall)
-    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01")
+    delivery.take_batch(device.ledger, 10, format_utc(clock.wall), "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(device.ledger, [(opener.seq, ItemResult(True, "B", "INVALID", (32,)))], format_utc(clock.wall))
     items = {item.seq: item for item in needing_action(device.db, outages(device.log))}
     assert "outage" in items[opener.seq].cause and "not the clock" in items[opener.seq].cause

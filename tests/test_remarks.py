@@ -51,7 +51,7 @@ def test_deadline_first_then_the_rest(device, clock):
     for index in range(3):
         append_registration(device.log, registration(index))
         clock.advance(3600)
-    delivery.take_batch(device.ledger, 10, "2026-11-22T10:00:00.000000Z", "gate-01")
+    delivery.take_batch(device.ledger, 10, "2026-11-22T10:00:00.000000Z", "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(
         device.ledger,
         [
@@ -93,9 +93,9 @@ def test_remark_14_is_ours_only_where_an_answer_was_lost(device, clock):
         append_registration(device.log, registration(index))
         clock.advance(1)
     now = "2026-11-22T10:00:00.000000Z"
-    [first] = delivery.take_batch(device.ledger, 1, now, "gate-01")
+    [first] = delivery.take_batch(device.ledger, 1, now, "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.release(device.ledger, [first.seq], "bulk call: no answer in time", "no_answer", now, answer_lost=True)
-    delivery.take_batch(device.ledger, 10, now, "gate-01")
+    delivery.take_batch(device.ledger, 10, now, "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(
         device.ledger, [(1, ItemResult(True, "A", "INVALID", (14,))), (2, ItemResult(True, "B", "INVALID", (14,)))], now
     )

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import pytest
 from conftest import CONFIG_TEXT, registration
 from lxml import etree
-from simulator_process import client_credentials
 
 from sitegate import config as configuration
 from sitegate.clock import SYSTEM
@@ -39,11 +38,6 @@ from sitegate.service.wssecurity import X509Signature
 from sitegate.simulator import SimulatedService, SimulatorServer
 from sitegate.simulator.soap import Refused
 from sitegate.web import views
-
-
-@pytest.fixture(scope="session")
-def credentials(tmp_path_factory):
-    return client_credentials(tmp_path_factory.mktemp("credentials"))
 
 
 def service_section(server: SimulatorServer, credentials, channel="soap", fallback="", batch_size=200) -> str:

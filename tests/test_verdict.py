@@ -146,8 +146,10 @@ def test_2_which_hop_failed_decides_and_both_classifications_agree(
 
 
 def test_3_an_unsynced_clock_is_a_warning_never_an_outage(tmp_path, sites, service):
-    """Case 3: every registration delivered, the clock unsynced (no time source): no outage, a clock warning."""
-    site = start(sites, tmp_path, service.base_url, service.token_url, trusted_clock=False)
+    """Case 3: every registration delivered, the clock unsynced (no time source): no outage, a clock warning.
+    Delivered once they have waited `clock.first_sync_wait_s` for a sync that never comes: 2 s here rather than the
+    default's 2 min (tests/test_clock_hold.py proves the wait on a fake clock)."""
+    site = start(sites, tmp_path, service.base_url, service.token_url, trusted_clock=False, first_sync_wait_s=2)
     site.badge("10000000", "10000001")
     site.wait(lambda: site.json("queue")["delivered"] == 2, "both delivered")
     site.wait(lambda: len([e for e in site.daemon.lines if e.get("event") == "delivered"]) >= 1, "delivered")

@@ -38,6 +38,7 @@ DEFAULTS = {
     "probe_interval_s": 1,
     "summary_every_s": 60,
     "trusted_clock": True,
+    "first_sync_wait_s": 120,  # the product's default
     "works_declaration": "1Y101DRUNWB5Z",
     "language": "en",
     "gateway": "127.0.0.1",
@@ -106,7 +107,7 @@ class Site:
             + f'\n[outage]\ngateway = "{o["gateway"]}"\nreference_url = "{o["reference_url"]}"\n'
             + f"grace_s = {o['grace_s']}\nprobe_interval_s = {o['probe_interval_s']}\n"
             + f"summary_every_s = {o['summary_every_s']}\nprobe_timeout_s = {o['probe_timeout_s']}\n"
-            + f"\n[clock]\n{clock}\n",
+            + f"\n[clock]\n{clock}\nfirst_sync_wait_s = {o['first_sync_wait_s']}\n",
             encoding="utf-8",
         )
 

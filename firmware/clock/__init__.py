@@ -47,6 +47,8 @@ class Clock(Protocol):
     """The one source of time, injected everywhere as gpiozero injects its pin factory: the daemon, the forwarder,
     the journal and the readers ask it, so a test or a soak run can drive them all in simulated time."""
 
+    boot_id: str  # monotonic time counts within one boot
+
     def now(self) -> datetime: ...
 
     def monotonic_ns(self) -> int: ...

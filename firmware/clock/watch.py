@@ -81,6 +81,15 @@ class Anchor:
         return self.true_utc + timedelta(microseconds=(monotonic_ns - self.monotonic_ns) / 1000)
 
 
+def recheck_after_s(state: str) -> float:
+    """How soon the time source is read again: every second while re-dating after a step; every 5 s while the clock
+    is not trusted (registrations captured meanwhile wait for the first sync, a bounded wait: see
+    delivery.ClockHold); once trusted, every minute (a badge that sees a step wakes the watch at once)."""
+    if state == ClockState.STEPPED:
+        return 1.0
+    return 60.0 if state == ClockState.SYNCED else 5.0
+
+
 TIGHT_READING_NS = 1_000_000
 READING_TRIES = 5
 
@@ -127,7 +136,7 @@ class ClockWatch:
         self._last_state: str | None = None
         self._warned = False
         self._anchor: Anchor | None = None  # the last trusted time; None: not trusted in this process yet
-        self._date_seen: str | None = None  # the service Date measurement known at the step (a newer one is after)
+        self._step_seen_ns: int | None = None  # when the last step was seen: a service Date asked after it counts
         self._resume()
 
     def _resume(self) -> None:
@@ -136,6 +145,7 @@ class ClockWatch:
         carried = record.data.get("carried") if record and record.data["event"] == ClockState.STEPPED else None
         if carried and record.boot_id == self.boot_id:
             self._anchor = Anchor(parse_utc(carried["true_utc"]), carried["monotonic_ns"])
+            self._step_seen_ns = record.data["seen_monotonic_ns"]
             self._reading = ClockReading(ClockState.STEPPED, record.clock_offset_us)
             self._last_state = ClockState.STEPPED
 
@@ -161,10 +171,10 @@ class ClockWatch:
         self.wake.set()
 
     def keep_watching(self, stop: threading.Event) -> None:
-        """The daemon's clock loop: every minute; at once when a badge saw a step; every second while re-dating."""
+        """The daemon's clock loop, at the pace the clock's state asks for (recheck_after_s); at once when a badge
+        saw a step."""
         while not stop.is_set():
-            stepped = self.check().state == ClockState.STEPPED
-            self.wait(1 if stepped else 60, self.wake)
+            self.wait(recheck_after_s(self.check().state), self.wake)
 
     def check(self) -> ClockStatus:
         """Read the time source once; record changes; re-date what needs it. Called by the daemon."""
@@ -210,6 +220,8 @@ class ClockWatch:
         self._warn(reading, synced, warning)
         if synced and abs((source_time - carried).total_seconds()) <= STEP_THRESHOLD_S:
             trusted = Anchor(source_time, mono)
+            if abs(reading.offset_s or 0.0) > STEP_THRESHOLD_S:
+                return self._still_off(trusted, mono, reading, warning)
         elif (
             service is not None
             and abs(service) <= self.warn_threshold_s
@@ -229,10 +241,24 @@ class ClockWatch:
             ClockState.SYNCED, True, reading.offset_s, reading.max_error_s, reading.source, reading.detail, warning
         )
 
+    def _still_off(self, trusted: Anchor, mono: int, reading: TimeReading, warning: str | None) -> ClockStatus:
+        """The source knows the true time again, but the clock still shows the step (chrony measured it and slews,
+        or waits for a `makestep`): what is captured now would be stored with the wrong time as `synced`. So the
+        clock stays untrusted, and what is registered is re-dated by the source's time until the clock is set back."""
+        with self._lock:
+            self._anchor = trusted
+        self.redate(trusted, mono)
+        detail = (
+            f"the time source agrees with the time carried over the step, but the clock is still "
+            f"{reading.offset_s:+.0f} s off: re-dating until it is set back"
+        )
+        return ClockStatus(ClockState.STEPPED, False, reading.offset_s, None, reading.source, detail, warning)
+
     def _service_offset_since_step(self) -> float | None:
         """The service's Date against this clock, when measured after the step (None: not measured since)."""
-        offset, seen = delivery.service_offset(self.ledger)
-        return offset if offset is not None and seen != self._date_seen else None
+        offset, asked_ns = delivery.service_offset(self.ledger)[0], delivery.service_offset_asked_ns(self.ledger)
+        after_step = asked_ns is not None and asked_ns > (self._step_seen_ns or 0)
+        return offset if offset is not None and after_step else None
 
     def _record_step(self, reading: TimeReading, jump: float, at_ns: int) -> None:
         """The step, with the time carried over it (when the clock was trusted before it)."""
@@ -242,7 +268,7 @@ class ClockWatch:
                 "true_utc": format_utc(self._anchor.true_utc),
                 "monotonic_ns": self._anchor.monotonic_ns,
             }
-            self._date_seen = delivery.service_offset(self.ledger)[1]
+            self._step_seen_ns = at_ns
         self._record(ClockState.STEPPED, reading, **extra)
 
     def _warn(self, reading: TimeReading, synced: bool, warning: str | None) -> None:

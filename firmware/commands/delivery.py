@@ -5,7 +5,7 @@ from __future__ import annotations
 from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import show
 from sitegate.commands.device import open_device
-from sitegate.output import Report, fields, pairs, severity
+from sitegate.output import Report, fields, held_for_clock, pairs, severity
 from sitegate.queue import delivery
 from sitegate.queue.forwarder import Forwarder
 from sitegate.service.channels import channel_for
@@ -14,6 +14,7 @@ from sitegate.service.channels import channel_for
 def queue(args) -> Report:
     device = open_device(args)
     summary = delivery.summary(device.db, SYSTEM.now())
+    held = delivery.held_for_clock(device.db, delivery.ClockHold.at(SYSTEM, device.config.clock.first_sync_wait_s))
     oldest = (
         f"record {summary.oldest_pending_seq}, {show(summary.oldest_pending_utc)} "
         f"({summary.oldest_pending_age_s:.0f} s ago)"
@@ -27,10 +28,11 @@ def queue(args) -> Report:
             ("delivered", summary.delivered),
             ("rejected", summary.rejected),
             ("oldest undelivered", oldest),
+            ("waiting for the clock", held_for_clock(**held.as_dict())),
             ("last error", f"{summary.last_error} ({summary.last_error_class})" if summary.last_error else "none"),
         ]
     )
-    return Report(summary.as_dict(), text, severity(warning=summary.rejected))
+    return Report({**summary.as_dict(), "held_for_clock": held.as_dict()}, text, severity(warning=summary.rejected))
 
 
 def forward(args) -> Report:

@@ -10,7 +10,8 @@ from sitegate.clock import SYSTEM
 from sitegate.clock.timefmt import show
 from sitegate.device import Device
 from sitegate.errors import SitegateError
-from sitegate.output import Report, flagged, pairs, when
+from sitegate.output import Report, flagged, held_for_clock, pairs, when
+from sitegate.queue import delivery
 from sitegate.status import collect, exit_code
 
 DAEMON_STATES = {"running": "running", "stalled": "STALLED (no heartbeat for {age} s)", "stopped": "NOT RUNNING"}
@@ -25,6 +26,8 @@ def status(args) -> Report:
             print(f"daemon: NOT RUNNING; {health.start_failure(failure)[0].text}", file=sys.stderr)
         raise
     status, warnings, critical = collect(device, SYSTEM.now())
+    hold = delivery.ClockHold.at(SYSTEM, config.clock.first_sync_wait_s)
+    status["held_for_clock"] = delivery.held_for_clock(device.db, hold).as_dict()
     queue_state, ongoing = status["queue"], status["outage"]
     text = pairs(
         [
@@ -39,6 +42,7 @@ def status(args) -> Report:
             ),
             ("last delivery", when(queue_state["last_delivery_utc"])),
             ("last error", queue_state["last_error"] or "none"),
+            ("waiting for the clock", held_for_clock(**status["held_for_clock"])),
             ("clock", f"{status['clock_state']} ({status['unsynced_records']} records to re-date)"),
             ("disk free", f"{status['disk_free_bytes'] // 2**20} MiB"),
             ("database", f"{status['database_bytes'] // 1024} KiB, {status['records']} records"),

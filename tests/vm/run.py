@@ -472,8 +472,13 @@ class Checks:
             'ORDER BY seq DESC LIMIT 10"'
         ).stdout.split()
         self.results["stored_behind_s"] = round(window[0] - max(parse_utc(t) for t in stored))
+        # they wait for the first sync (clock.first_sync_wait_s at most), and the technician is told so
+        said = self.tech("queue").stdout
+        assert "wait for its first sync" in said and self.pending() >= 10, said
+        self.results["queue_said_before_sync"] = next(x for x in said.splitlines() if x.startswith("waiting for"))
         self.start_ntp_server()
         self.wait(self.guest_synced, "the guest's clock synced to the host's NTP server", 300)
+        self.results["synced_after_first_badge_s"] = round(time.time() - window[0], 1)
         self.wait(lambda: self.pending() == 0, "the queue drained after the sync", 300)
         dated = self.delivered_dates(range(first, first + 10), "IN")
         right = [d for d in dated if window[0] - DATE_TOLERANCE_S <= d <= window[1] + DATE_TOLERANCE_S]
