@@ -27,7 +27,7 @@ from sitegate.clock import ClockReading, ClockState, ManualClock, read_boot_id
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading
 from sitegate.clock.watch import ClockWatch, recheck_after_s
-from sitegate.daemon import Daemon
+from sitegate.daemon import Daemon, wire
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.domain.roster import parse_csv
@@ -165,7 +165,7 @@ def stop(daemon: Daemon, clock: HeldClock, runner: threading.Thread) -> None:
 def test_a_daemon_restart_during_the_wait_loses_nothing_and_keeps_the_bound(site_config, simulator, thread_errors):
     """No time source: the registration is sent as captured, when its bound from the capture has passed (not one
     counted again from the restart), and `sitegate status` warns of the clock."""
-    device = Device.open(site_config)
+    device = Device.open(site_config, HeldClock(TRUE_START - BEHIND))
     device.roster.replace(parse_csv(ROSTER_HEADER + f"04A1B2C3,{WORKER_NISS},,Dvořák,Antonín,0403170701,,\n").workers)
     device.close()
     feedback = Feedback(site_config.gpio, background=True, pin_factory=MockFactory())
@@ -173,7 +173,7 @@ def test_a_daemon_restart_during_the_wait_loses_nothing_and_keeps_the_bound(site
     check = Device.open(site_config, clock, signing=False)
     try:
         for part in ("before", "after"):
-            daemon = Daemon(site_config, feedback=feedback, time_sources=[Source()], clock=clock)
+            daemon = wire(site_config, clock, feedback=feedback, time_sources=[Source()])
             runner = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, name="daemon", daemon=True)
             runner.start()
             wait_until(lambda d=daemon: d.sources[0].online, "the reader's pipe open")

@@ -111,7 +111,7 @@ def test_remarks_in_the_foreman_s_language_our_translations_said_so(device, conf
     actions and the Dutch remarks are our translations, marked "*" and said so, never passed off as official."""
     append_registration(device.log, registration(0))
     now = "2026-11-22T10:00:00.000000Z"
-    delivery.take_batch(device.ledger, 10, now, "gate-01")
+    delivery.take_batch(device.ledger, 10, now, "gate-01", delivery.ClockHold.at(clock, 0))
     delivery.settle(device.ledger, [(1, ItemResult(True, "A", "INVALID", (10,)))], now)
     english = run_sitegate("remarks", config=config_file).stdout
     assert info(10).text_en in english and info(10).action in english
