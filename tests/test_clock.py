@@ -20,7 +20,7 @@ from sitegate import config as configuration
 from sitegate.clock import Capture, ClockReading
 from sitegate.clock.timefmt import format_utc
 from sitegate.clock.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
-from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch, read_together
+from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch, discount_applied, read_together
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
 from sitegate.metrics import Metrics
@@ -328,6 +328,78 @@ def test_a_service_date_asked_before_the_step_and_stored_after_it_never_vouches_
     clock.advance(0.2)
     delivery.settle(device.ledger, [], format_utc(clock.wall), server_offset_s=0.3, asked_ns=asked_after)
     assert watch.check().state == "synced"  # one sent after it agrees with the clock: the service's time wins
+
+
+# `chronyc -c tracking` from a real chronyd (4.3) just after it stepped a clock booted 3 hours behind (makestep), until
+# its next update: the system time is right, and the last offset still says 3 hours (tests/test_clock_step.py makes it).
+STALE_AFTER_STEP = (
+    "7F000001,127.0.0.1,2,1796300866.956728107,0.000000000,-10800.000000000,10800.000000000,0.000,0.000,"
+    "0.000,0.000044884,0.000179642,0.0,Normal"
+)
+
+
+def test_an_offset_is_taken_out_only_when_the_clock_was_moved_by_it():
+    stale = parse_chrony_tracking(STALE_AFTER_STEP)
+    assert stale.offset_s == pytest.approx(10800)
+    now = discount_applied(stale, [10800.1])
+    assert now.offset_s == pytest.approx(-0.1) and "measured before the clock was stepped by +10800.100 s" in now.detail
+    assert now.max_error_s == pytest.approx(stale.max_error_s - 10800 + 0.1)
+    # the clock set 2 minutes behind by hand, and chronyd -x measuring it: the move explains nothing
+    assert discount_applied(parse_chrony_tracking(LARGE), [-120.0]).offset_s == pytest.approx(120)
+    assert discount_applied(stale, [3600.0, -10800.0]) == stale
+    assert discount_applied(parse_chrony_tracking(SYNCED), [0.9]) == parse_chrony_tracking(SYNCED)
+
+
+@pytest.mark.parametrize("seen", ["with the offset", "a check before the offset"])
+def test_a_clock_chrony_stepped_at_its_first_sync_is_not_moved_again_by_the_offset_it_still_reports(
+    device, clock, seen
+):
+    """The arm64 VM's check 5: booted 3 hours behind (no RTC); chronyd stepped the clock and, until its next update,
+    still reported the 3 hours it had applied. The watch added them to the corrected clock: 10 registrations reached
+    the service 10,800 s ahead of true time, and the next step's carried time was 3 hours ahead too."""
+    readings = Readings()
+    true_start = clock.wall
+    clock.wall -= timedelta(hours=3)
+    watch = watch_for(device, clock, readings)
+    assert watch.check().state == "unsynced"
+    clock.reading = watch.current()
+    seqs = []
+    for index in range(3):
+        clock.advance(10)
+        seqs.append(append_registration(device.log, registration(index)).seq)
+    clock.advance(20)
+    clock.wall += timedelta(hours=3, seconds=0.1)  # chronyd's makestep (it measured 0.1 s more than the 3 hours)
+    if seen == "a check before the offset":
+        assert watch.check().state == "unsynced"  # chronyc was asked just before chronyd's update
+        clock.advance(5)
+    readings.next = parse_chrony_tracking(STALE_AFTER_STEP.replace("-10800.000000000", "-10800.100000000", 1))
+    status = watch.check()
+    assert status.state == "synced" and abs(status.offset_s) < 0.001 and not status.warning, status
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    expected = [true_start + timedelta(seconds=10 * (i + 1) + 0.1) for i in range(3)]
+    assert [corrected[s] for s in seqs] == [format_utc(e) for e in expected]
+    assert "offset_warning" not in clock_events(device)
+    assert abs((watch._anchor.at(clock.mono_ns) - clock.wall).total_seconds()) < 0.001
+
+
+def test_a_clock_set_wrong_and_stepped_back_by_chrony_is_trusted_at_once_despite_the_stale_offset(device, clock):
+    """The clock set an hour ahead by hand, chrony measures it and `chronyc makestep` steps it back: until its next
+    update chrony still says -3600 s. The clock is right again (it agrees with the time carried over the step): it is
+    trusted, and a badge then is `synced` with the true time."""
+    readings = Readings()
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    clock.wall += timedelta(hours=1)
+    readings.next = TimeReading("chrony", True, -3600.0, 3600.001, "measured, not stepped")
+    assert watch.check().state == "stepped"
+    clock.advance(2)
+    clock.wall -= timedelta(hours=1)  # `chronyc makestep`; chrony's last offset still says -3600 s
+    assert watch.check().state == "synced"
+    after = append_registration(device.log, registration(1))
+    assert after.clock_state == "synced" and after.wall_utc == format_utc(clock.wall)
 
 
 class PausedAtFirstRead:

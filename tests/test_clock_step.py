@@ -25,6 +25,7 @@ from gate_site import DaemonProcess, uid, wait_until, write_site
 from simulator_process import SimulatorProcess, client_credentials, service_section
 
 from sitegate.clock.timefmt import parse_utc
+from sitegate.clock.timesource import TimeReading, chrony
 from sitegate.queue import database
 from sitegate.queue.log import LogView
 
@@ -170,38 +171,65 @@ class SteppableClock:
         return struct.unpack("q", self.file.read_bytes())[0] / 1e9
 
 
-@pytest.fixture
-def chrony_stepping(tmp_path):
-    """A chronyd serving real time and a chronyd with `makestep 1 -1` keeping the test clock, read by the daemon's
-    `chronyc` (a wrapper that points the real chronyc at it)."""
-    for tool in ("chronyd", "chronyc", "setpriv"):
-        assert shutil.which(tool), f"{tool} missing: `make test` installs Debian's chrony"
-    clock = SteppableClock(tmp_path)
-    _, command_port = write_configs(tmp_path, client_extra="makestep 1 -1\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "chronyc").write_text(f'#!/bin/sh\nexec {shutil.which("chronyc")} -h 127.0.0.1 -p {command_port} "$@"\n')
-    (bin_dir / "chronyc").chmod(0o755)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
-    server = subprocess.Popen(["chronyd", "-x", "-d", "-f", str(tmp_path / "server.conf")], **quiet)
-    client = subprocess.Popen(
-        ["setpriv", "--inh-caps=-sys_time", "--bounding-set=-sys_time", "chronyd", "-u", "root", "-d", "-f"]
-        + [str(tmp_path / "client.conf")],
-        env={**os.environ, **clock.env},
-        **quiet,
-    )
-    env = {**clock.env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    try:
-        wait_until(lambda: chrony_synced(env), "chronyd synchronised to the local server", timeout=30)
-        yield clock, server, env
-    finally:
-        for process in (client, server):
+class SteppingChrony:
+    """A chronyd serving real time, and a chronyd with `makestep` keeping the test clock (without CAP_SYS_TIME: the
+    machine's clock is out of its reach), read by the daemon's `chronyc` (a wrapper that points the real chronyc at
+    it). Each is started when the test says."""
+
+    def __init__(self, folder: Path, clock: SteppableClock, makestep: str) -> None:
+        for tool in ("chronyd", "chronyc", "setpriv"):
+            assert shutil.which(tool), f"{tool} missing: `make test` installs Debian's chrony"
+        self.folder, self.clock = folder, clock
+        _, self.command_port = write_configs(folder, client_extra=f"makestep {makestep}\n")
+        bin_dir = folder / "bin"
+        bin_dir.mkdir()
+        wrapper = bin_dir / "chronyc"
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("chronyc")} -h 127.0.0.1 -p {self.command_port} "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = {**clock.env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        self.processes: list[subprocess.Popen] = []
+
+    def _start(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+        self.processes.append(subprocess.Popen(command, env=env, **quiet))
+        return self.processes[-1]
+
+    def start_server(self) -> subprocess.Popen:
+        return self._start(["chronyd", "-x", "-d", "-f", str(self.folder / "server.conf")])
+
+    def start_client(self) -> None:
+        self._start(
+            ["setpriv", "--inh-caps=-sys_time", "--bounding-set=-sys_time", "chronyd", "-u", "root", "-d", "-f"]
+            + [str(self.folder / "client.conf")],
+            env={**os.environ, **self.clock.env},
+        )
+
+    def tracking(self) -> TimeReading:
+        return chrony(host="127.0.0.1", port=self.command_port)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGCONT)
                 os.kill(process.pid, signal.SIGTERM)
             process.wait(10)
-    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
-    assert not left, f"processes of this test still running: {left}"
+        left = subprocess.run(["pgrep", "-f", str(self.folder)], capture_output=True, text=True).stdout.split()
+        assert not left, f"processes of this test still running: {left}"
+
+
+@pytest.fixture
+def chrony_stepping(tmp_path):
+    """chronyd serving real time, and chronyd keeping the test clock and stepping it whenever it is off (makestep 1
+    -1), both running and synchronised."""
+    clock = SteppableClock(tmp_path)
+    pair = SteppingChrony(tmp_path, clock, "1 -1")
+    try:
+        server = pair.start_server()
+        pair.start_client()
+        wait_until(lambda: chrony_synced(pair.env), "chronyd synchronised to the local server", timeout=30)
+        yield clock, server, pair.env
+    finally:
+        pair.stop()
 
 
 def chrony_synced(env: dict) -> bool:
@@ -286,3 +314,61 @@ def test_a_foreign_step_is_redated_until_chronyd_steps_the_clock_back(tmp_path, 
         if daemon is not None and daemon.process.poll() is None:
             daemon.kill(signal.SIGTERM)
         simulator.stop()
+
+
+@pytest.mark.slow
+def test_a_gate_booted_hours_behind_sends_the_true_time_once_chronyd_has_stepped_its_clock(tmp_path):
+    """Issue 19's check 5 on this machine: a gate with no RTC boots 3 hours behind; badges come before chronyd has a
+    server; chronyd then steps the clock (`makestep 1 3`, Debian's). Until its next update `chronyc tracking` still
+    reports the 3 hours it has just applied: here the reference is stopped right after the step, so that window lasts
+    (on the arm64 VM it lasted long enough by itself). The registrations reach the service with the true time, not 3
+    hours ahead (the arm64 VM's failure)."""
+    clock = SteppableClock(tmp_path)
+    clock.set_offset(-10800)
+    pair = SteppingChrony(tmp_path, clock, "1 3")
+    simulator = SimulatorProcess()
+    daemon = None
+    try:
+        reference = pair.start_server()
+        credentials = client_credentials(tmp_path / "credentials")
+        config = write_site(tmp_path, WORKERS, service_section(simulator.base_url, simulator.token_url, credentials))
+        config.write_text(config.read_text().replace("trust_system_clock = true", 'ntp_server = "127.0.0.1"'))
+        run_sitegate("roster", "import", str(tmp_path / "roster.csv"), config=config, check=True)
+        daemon = DaemonProcess(config, env=pair.env)
+        daemon.wait_ready()
+        with open(tmp_path / "badges.fifo", "w") as pipe:
+            badge_all(pipe)
+            wait_until(
+                lambda: len(daemon.registered()) == WORKERS, "the badges registered", said=lambda: daemon.lines[-4:]
+            )
+        assert simulator.received()["received"] == []  # held for the first sync
+        pair.start_client()
+        wait_until(lambda: abs(clock.offset()) < 1, "chronyd stepped the clock", timeout=60, every_s=0.01)
+        os.kill(reference.pid, signal.SIGSTOP)  # no next update: chronyd's report stays as it was just after its step
+        stale = pair.tracking()
+        received = lambda: simulator.received()["received"]  # noqa: E731
+        wait_until(lambda: len(received()) == WORKERS, "the registrations delivered", said=lambda: daemon.lines[-4:])
+        assert pair.tracking().offset_s == pytest.approx(10800, abs=1), "chronyd updated: the stale window is gone"
+
+        log = LogView(database.connect_readonly(tmp_path / "data" / "sitegate.db"))
+        records = list(log.records(kind="registration"))
+        assert [r.clock_state for r in records] == ["unsynced"] * WORKERS
+        sent = {e["item"]["limosaId"]: e["item"]["registrationDate"] for e in received()}
+        errors_before, errors_after = [], []
+        for record in records:
+            true = true_time(record.monotonic_ns)
+            errors_before.append((parse_utc(record.wall_utc) - true).total_seconds())
+            errors_after.append((parse_utc(sent[record.data["worker"]["number"]]) - true).total_seconds())
+        assert all(abs(error + 10800) < 1 for error in errors_before), errors_before
+        assert all(abs(error) < 0.1 for error in errors_after), errors_after
+        synced = next(r for r in log.records(kind="clock") if r.data["event"] == "synced")
+        assert abs(synced.data["offset_us"]) < 1_000_000, synced.data
+        print(
+            f"chronyc_said_s={stale.offset_s:.3f} error_before_s={min(errors_before):.3f}..{max(errors_before):.3f} "
+            f"error_after_s={min(errors_after):.3f}..{max(errors_after):.3f}"
+        )
+    finally:
+        if daemon is not None and daemon.process.poll() is None:
+            daemon.kill(signal.SIGTERM)
+        simulator.stop()
+        pair.stop()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -90,6 +91,25 @@ def recheck_after_s(state: str) -> float:
     return 60.0 if state == ClockState.SYNCED else 5.0
 
 
+def discount_applied(reading: TimeReading, moves: Iterable[float]) -> TimeReading:
+    """The reading with a move of the clock it was measured before taken out. chronyd steps the clock at an update
+    and, until its next one, `chronyc tracking` still reports the offset it has just applied (its last offset): a
+    real chronyd did for 2 s here, and long enough on the arm64 VM for the watch to trust it and date 10 registrations
+    3 hours ahead. An offset of the same sign and size (within STEP_THRESHOLD_S) as a move of the wall clock seen since
+    the source last reported a small one was measured before that move. A move the other way (the clock set wrong,
+    and the source measuring it) explains nothing, and is not taken out."""
+    offset = reading.offset_s
+    if offset is None or abs(offset) <= STEP_THRESHOLD_S:
+        return reading
+    applied = next((move for move in reversed(list(moves)) if abs(offset - move) <= STEP_THRESHOLD_S), None)
+    if applied is None:
+        return reading
+    left = round(offset - applied, 6)
+    error = None if reading.max_error_s is None else round(reading.max_error_s - abs(offset) + abs(left), 6)
+    said = f"{reading.detail}; its offset {offset:+.3f} s was measured before the clock was stepped by {applied:+.3f} s"
+    return replace(reading, offset_s=left, max_error_s=error, detail=said)
+
+
 TIGHT_READING_NS = 1_000_000
 READING_TRIES = 5
 
@@ -133,6 +153,7 @@ class ClockWatch:
         self._reading = ClockReading(ClockState.UNKNOWN)
         self._last: tuple[datetime, int] | None = None
         self._steps: list[tuple[float, int]] = []  # (jump, monotonic ns) seen and not yet recorded
+        self._moves: deque[float] = deque(maxlen=8)  # jumps since the source last reported a small offset
         self._last_state: str | None = None
         self._warned = False
         self._anchor: Anchor | None = None  # the last trusted time; None: not trusted in this process yet
@@ -185,6 +206,7 @@ class ClockWatch:
             steps, self._steps = self._steps, []
             stepped = self._reading.state == ClockState.STEPPED
             self.wake.clear()
+        reading = self._measured_since(reading, [jump for jump, _ in steps])
         offset = reading.offset_s
         synced, warning = assess(reading, self.warn_threshold_s)
         for jump, at_ns in steps:
@@ -200,6 +222,14 @@ class ClockWatch:
         self._warn(reading, synced, warning)
         self._last_state = state
         return ClockStatus(state, synced, offset, reading.max_error_s, reading.source, reading.detail, warning)
+
+    def _measured_since(self, reading: TimeReading, jumps: list[float]) -> TimeReading:
+        """The reading as of now: moves of the clock it predates taken out (discount_applied). A small offset from a
+        synced source was measured after every move seen before it: those are forgotten."""
+        if reading.synced and reading.offset_s is not None and abs(reading.offset_s) <= STEP_THRESHOLD_S:
+            self._moves.clear()
+        self._moves.extend(jumps)
+        return discount_applied(reading, self._moves)
 
     def _set(self, state: str, offset_s: float | None, anchor: Anchor | None) -> None:
         with self._lock:
