@@ -402,6 +402,34 @@ def test_a_clock_set_wrong_and_stepped_back_by_chrony_is_trusted_at_once_despite
     assert after.clock_state == "synced" and after.wall_utc == format_utc(clock.wall)
 
 
+def test_a_step_a_badge_sees_while_the_watch_is_deciding_is_not_covered_by_its_verdict(device, clock):
+    """The watch reads the clock under its lock, then decides outside it (records written, each an fsync). A badge in
+    between that saw a step was stored `stepped`; the verdict then set `synced` over it, and the badges after it were
+    stored `synced` with the stepped time."""
+    readings = Readings()
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    deciding = watch._measured_since
+
+    def badge_meanwhile(reading, jumps):
+        clock.wall -= timedelta(hours=1)  # the clock steps back, and a badge sees it before the verdict
+        append_registration(device.log, registration(0))
+        return deciding(reading, jumps)
+
+    watch._measured_since = badge_meanwhile
+    assert watch.check().state == "stepped" and watch.wake.is_set()
+    watch._measured_since = deciding
+    clock.advance(2)
+    later = append_registration(device.log, registration(1))
+    assert later.clock_state == "stepped"
+    assert watch.check().state == "stepped" and clock_events(device) == ["synced", "stepped"]
+    corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))
+    assert corrected[later.seq] == format_utc(clock.wall + timedelta(hours=1))
+
+
 class PausedAtFirstRead:
     """The real machine's clocks as a loaded 2-core machine showed them in CI: the thread paused 108 ms right after
     its first wall-clock read (time goes on: monotonic and wall advance together)."""

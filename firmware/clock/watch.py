@@ -214,7 +214,8 @@ class ClockWatch:
         if stepped:
             return self._after_step(reading, wall, mono, synced, warning)
         state = ClockState.SYNCED if synced else ClockState.UNSYNCED
-        self._set(state, offset, Anchor(wall + timedelta(seconds=offset or 0.0), mono) if synced else None)
+        if not self._set(state, offset, Anchor(wall + timedelta(seconds=offset or 0.0), mono) if synced else None):
+            return self._read_again(reading)
         if state != self._last_state:
             self._record(state, reading)
             if state == ClockState.SYNCED:
@@ -231,10 +232,21 @@ class ClockWatch:
         self._moves.extend(jumps)
         return discount_applied(reading, self._moves)
 
-    def _set(self, state: str, offset_s: float | None, anchor: Anchor | None) -> None:
+    def _set(self, state: str, offset_s: float | None, anchor: Anchor | None) -> bool:
+        """The verdict, unless a badge saw a step since this check read the clock (False): set, it would cover the
+        step, and the badges after it would be stored `synced` with the stepped time. The badge woke the watch: the
+        next check, at once, records the step."""
         with self._lock:
+            if self._steps:
+                return False
             self._reading = ClockReading(state, None if offset_s is None else int(offset_s * 1e6))
             self._anchor = anchor
+            return True
+
+    @staticmethod
+    def _read_again(reading: TimeReading) -> ClockStatus:
+        detail = "a step was seen while the clock was being read: reading it again"
+        return ClockStatus(ClockState.STEPPED, False, reading.offset_s, None, reading.source, detail, None)
 
     def _after_step(
         self, reading: TimeReading, wall: datetime, mono: int, synced: bool, warning: str | None
@@ -263,7 +275,8 @@ class ClockWatch:
             self.redate(self._anchor, mono)
             detail = f"not trusted since the step: re-dating by the time carried over it ({format_utc(carried)})"
             return ClockStatus(ClockState.STEPPED, False, reading.offset_s, None, reading.source, detail, warning)
-        self._set(ClockState.SYNCED, reading.offset_s, trusted)
+        if not self._set(ClockState.SYNCED, reading.offset_s, trusted):
+            return self._read_again(reading)
         self._record(ClockState.SYNCED, reading)
         self.redate(trusted, mono)
         self._last_state = ClockState.SYNCED
