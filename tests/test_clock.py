@@ -434,13 +434,13 @@ class PausedAtFirstRead:
     """The real machine's clocks as a loaded 2-core machine showed them in CI: the thread paused 108 ms right after
     its first wall-clock read (time goes on: monotonic and wall advance together)."""
 
-    def __init__(self, clock) -> None:
-        self.clock, self.reads = clock, 0
+    def __init__(self, clock, pause_s: float = 0.108) -> None:
+        self.clock, self.reads, self.pause_s = clock, 0, pause_s
 
     def wall(self):
         self.reads += 1
         now = self.clock.wall
-        self.clock.advance(0.108 if self.reads == 1 else 0.00001)
+        self.clock.advance(self.pause_s if self.reads == 1 else 0.00001)
         return now
 
 
@@ -457,6 +457,22 @@ def test_the_anchor_is_read_at_one_instant_even_when_the_thread_is_paused_betwee
     watch.check()
     carried = watch._anchor.at(clock.mono_ns)
     assert abs((carried - clock.wall).total_seconds()) <= 0.001, (carried, clock.wall)
+
+
+def test_a_badge_thread_paused_between_its_two_clock_reads_sees_no_step(device, clock):
+    """A starved badge thread (2 cores, a VM beside it) paused over a second between reading the wall clock and
+    monotonic time: read one after the other, that was a step, and the badges after it were stored `stepped`."""
+    readings = Readings()
+    readings.next = TimeReading(CONFIGURED, True, 0.0, None, "clock.trust_system_clock = true")
+    watch = watch_for(device, clock, readings)
+    assert watch.check().state == "synced"
+    clock.advance(10)
+    paused = PausedAtFirstRead(clock, pause_s=1.5)
+    watch.wall = paused.wall
+    assert watch.current().state == "synced" and not watch.wake.is_set()
+    clock.advance(3)
+    assert watch.current().state == "synced" and watch.check().state == "synced"
+    assert clock_events(device) == ["synced"]
 
 
 def test_status_and_clock_never_say_synced_while_the_service_date_disagrees(config_file, clock):

@@ -173,9 +173,10 @@ class ClockWatch:
     def current(self) -> ClockReading:
         """What each new record stores as its clock state. A step is seen here, at the badge that follows it (wall
         time against monotonic time since the last reading): that registration and the ones after it are stored
-        as `stepped`, and the clock thread is woken to record the step and re-date them. No I/O on the badge path."""
+        as `stepped`, and the clock thread is woken to record the step and re-date them. No I/O on the badge path.
+        Both clocks are read together: a badge thread paused for a second between two plain reads would see a step."""
         with self._lock:
-            self._observe(self.wall(), self.monotonic_ns())
+            self._observe(*read_together(self.wall, self.monotonic_ns))
             return self._reading
 
     def _observe(self, wall: datetime, mono: int) -> None:
