@@ -19,7 +19,7 @@ from conftest import registration, run_sitegate
 from sitegate import config as configuration
 from sitegate.clock import Capture, ClockReading
 from sitegate.clock.timefmt import format_utc
-from sitegate.clock.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony_tracking, run_command
+from sitegate.clock.timesource import TimeReading, best_reading, chrony, ntp, parse_chrony, run_command
 from sitegate.clock.watch import CONFIGURED, Anchor, ClockWatch, discount_applied, read_together
 from sitegate.device import Device
 from sitegate.domain.registration import append_registration
@@ -27,47 +27,75 @@ from sitegate.metrics import Metrics
 from sitegate.queue import delivery
 from sitegate.queue.verify import verify
 
-# Captured from chronyc 4.3 (Debian 12).
+# `chronyc -c -m tracking sources`, chrony 4.3 (Debian 12). The tracking line of SYNCED is captured from a machine
+# tracking time.cloudflare.com; its sources line is written from chronyc's documentation (adjusted offset, field 8,
+# positive: the local clock ahead).
 SYNCED = (
     "A29FC87B,time.cloudflare.com,3,1795331181.537578606,0.000012735,-0.000031259,0.000207629,-7.673,"
-    "-0.000,0.047,0.010944884,0.000779642,64.3,Normal"
+    "-0.000,0.047,0.010944884,0.000779642,64.3,Normal\n"
+    "^,*,time.cloudflare.com,3,6,377,23,-0.000031259,-0.000031259,0.010944884"
 )
+# Captured from a real chronyd on loopback before its first update (tests/test_clock_step.py's pair).
 UNSYNCED = (
     "00000000,,0,0.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,1.000000000,"
-    "1.000000000,0.0,Not synchronised"
+    "1.000000000,0.0,Not synchronised\n^,?,127.0.0.1,1,4,3,2,-10800.000000000,-10800.000000000,0.000032021"
 )
-# chronyd -x that could not step: the error shows only in the last offset (here the local clock is 120 s behind).
+# Captured: chronyd -x (the system clock is left alone) tracking a server 120 s ahead: the system time says it.
 LARGE = (
-    "7F000001,127.0.0.1,2,1795331181.537578606,0.000000735,-120.000015259,120.000007629,-7.673,-0.000,"
-    "246.997,0.000044884,0.000179642,0.3,Normal"
+    "7F000001,127.0.0.1,2,1796301850.541993866,120.000007629,0.000000054,0.000000887,-0.117,0.003,0.285,"
+    "0.000033763,0.000002000,0.8,Normal\n^,*,127.0.0.1,1,-2,377,0,-0.000006367,-0.000006313,0.000024217"
+)
+# Written from the documentation: a step that failed. The clock is still 120 s behind; only the selected source's
+# last sample, adjusted for what was applied since (nothing), says so.
+FAILED_STEP = (
+    "7F000001,127.0.0.1,2,1796301850.541993866,0.000000000,-120.000000000,120.000000000,0.000,0.000,0.000,"
+    "0.000033763,0.000002000,0.0,Normal\n^,*,127.0.0.1,1,4,7,1,-120.000000000,-120.000000000,0.000024217"
+)
+# Captured: a real chronyd just after it stepped a clock booted 3 hours behind (makestep), until its next update: the
+# tracking's last offset still says the 3 hours it has just applied; the source's sample, adjusted, says the truth.
+STALE_AFTER_STEP = (
+    "7F000001,127.0.0.1,2,1796301762.822108931,0.000000000,-10800.000000000,10800.000000000,0.000,0.442,"
+    "1000000.000,0.000092646,1.369690657,0.0,Normal\n^,*,127.0.0.1,1,4,7,1,0.000010007,-10800.000000000,0.000047249"
 )
 
 
 def test_parse_synced_line():
-    reading = parse_chrony_tracking(SYNCED)
+    reading = parse_chrony(SYNCED)
     assert reading.synced and reading.source == "chrony"
     assert reading.offset_s == pytest.approx(0.000031, abs=1e-6)
     assert reading.max_error_s == pytest.approx(0.000779642 + 0.010944884 / 2 + 0.000031, abs=1e-6)
 
 
 def test_parse_unsynced_line():
-    reading = parse_chrony_tracking(UNSYNCED)
+    reading = parse_chrony(UNSYNCED)
     assert not reading.synced and "Not synchronised" in reading.detail
 
 
 def test_parse_large_offset_line():
-    reading = parse_chrony_tracking(LARGE)
+    reading = parse_chrony(LARGE)
     assert reading.synced and reading.offset_s == pytest.approx(120.0, abs=1e-3)
+
+
+def test_parse_after_a_step_reports_the_clock_as_it_is_now_not_the_offset_just_applied():
+    reading = parse_chrony(STALE_AFTER_STEP)
+    assert reading.synced and abs(reading.offset_s) < 0.001, reading
+    assert reading.max_error_s < 2  # root dispersion 1.37 s after the step, not 3 hours
+
+
+def test_parse_a_failed_step_reports_the_error_the_source_measured():
+    reading = parse_chrony(FAILED_STEP)
+    assert reading.synced and reading.offset_s == pytest.approx(120.0)
+    assert parse_chrony(FAILED_STEP.split("\n")[0]).offset_s == 0.0  # no selected source: the system time alone
 
 
 def test_garbage_is_a_clear_error_and_sources_fall_through():
     with pytest.raises(ValueError, match="expected 14 fields"):
-        parse_chrony_tracking("506 Cannot talk to daemon")
+        parse_chrony("506 Cannot talk to daemon")
 
     def broken():
         raise OSError("chronyc: not found")
 
-    reading = best_reading([broken, lambda: parse_chrony_tracking(SYNCED)])
+    reading = best_reading([broken, lambda: parse_chrony(SYNCED)])
     assert reading.source == "chrony"
     assert "not found" in best_reading([broken]).detail
 
@@ -330,33 +358,28 @@ def test_a_service_date_asked_before_the_step_and_stored_after_it_never_vouches_
     assert watch.check().state == "synced"  # one sent after it agrees with the clock: the service's time wins
 
 
-# `chronyc -c tracking` from a real chronyd (4.3) just after it stepped a clock booted 3 hours behind (makestep), until
-# its next update: the system time is right, and the last offset still says 3 hours (tests/test_clock_step.py makes it).
-STALE_AFTER_STEP = (
-    "7F000001,127.0.0.1,2,1796300866.956728107,0.000000000,-10800.000000000,10800.000000000,0.000,0.000,"
-    "0.000,0.000044884,0.000179642,0.0,Normal"
-)
+# A reading that predates a step of the clock: chronyc's tracking line reported, until chronyd's next update, the
+# offset it had just applied by stepping the clock (seconds here, longer on the arm64 VM); an NTP answer can come
+# just before a step. Here chronyd measured 0.1 s more than the 3 hours it stepped.
+PREDATING_STEP = TimeReading("chrony", True, 10800.1, 10800.2, "reference 127.0.0.1 stratum 2")
 
 
 def test_an_offset_is_taken_out_only_when_the_clock_was_moved_by_it():
-    stale = parse_chrony_tracking(STALE_AFTER_STEP)
-    assert stale.offset_s == pytest.approx(10800)
-    now = discount_applied(stale, [10800.1])
-    assert now.offset_s == pytest.approx(-0.1) and "measured before the clock was stepped by +10800.100 s" in now.detail
-    assert now.max_error_s == pytest.approx(stale.max_error_s - 10800 + 0.1)
+    now = discount_applied(PREDATING_STEP, [10800.1])
+    assert abs(now.offset_s) < 1e-6 and "measured before the clock was stepped by +10800.100 s" in now.detail
+    assert now.max_error_s == pytest.approx(0.1)
     # the clock set 2 minutes behind by hand, and chronyd -x measuring it: the move explains nothing
-    assert discount_applied(parse_chrony_tracking(LARGE), [-120.0]).offset_s == pytest.approx(120)
-    assert discount_applied(stale, [3600.0, -10800.0]) == stale
-    assert discount_applied(parse_chrony_tracking(SYNCED), [0.9]) == parse_chrony_tracking(SYNCED)
+    assert discount_applied(parse_chrony(LARGE), [-120.0]).offset_s == pytest.approx(120)
+    assert discount_applied(PREDATING_STEP, [3600.0, -10800.0]) == PREDATING_STEP
+    assert discount_applied(parse_chrony(SYNCED), [0.9]) == parse_chrony(SYNCED)
 
 
 @pytest.mark.parametrize("seen", ["with the offset", "a check before the offset"])
-def test_a_clock_chrony_stepped_at_its_first_sync_is_not_moved_again_by_the_offset_it_still_reports(
-    device, clock, seen
-):
-    """The arm64 VM's check 5: booted 3 hours behind (no RTC); chronyd stepped the clock and, until its next update,
-    still reported the 3 hours it had applied. The watch added them to the corrected clock: 10 registrations reached
-    the service 10,800 s ahead of true time, and the next step's carried time was 3 hours ahead too."""
+def test_a_clock_stepped_at_its_first_sync_is_not_moved_again_by_a_reading_that_predates_the_step(device, clock, seen):
+    """The arm64 VM's check 5: booted 3 hours behind (no RTC); chronyd stepped the clock and chronyc still reported
+    the 3 hours it had applied. The watch added them to the corrected clock: 10 registrations reached the service
+    10,800 s ahead of true time, and the next step's carried time was 3 hours ahead too. Whatever the source, a
+    figure equal to a step the watch saw was measured before it."""
     readings = Readings()
     true_start = clock.wall
     clock.wall -= timedelta(hours=3)
@@ -368,11 +391,11 @@ def test_a_clock_chrony_stepped_at_its_first_sync_is_not_moved_again_by_the_offs
         clock.advance(10)
         seqs.append(append_registration(device.log, registration(index)).seq)
     clock.advance(20)
-    clock.wall += timedelta(hours=3, seconds=0.1)  # chronyd's makestep (it measured 0.1 s more than the 3 hours)
+    clock.wall += timedelta(hours=3, seconds=0.1)  # chronyd's makestep
     if seen == "a check before the offset":
-        assert watch.check().state == "unsynced"  # chronyc was asked just before chronyd's update
+        assert watch.check().state == "unsynced"  # the source was asked just before chronyd's update
         clock.advance(5)
-    readings.next = parse_chrony_tracking(STALE_AFTER_STEP.replace("-10800.000000000", "-10800.100000000", 1))
+    readings.next = PREDATING_STEP
     status = watch.check()
     assert status.state == "synced" and abs(status.offset_s) < 0.001 and not status.warning, status
     corrected = dict(device.db.execute("SELECT seq, corrected_utc FROM delivery WHERE corrected_utc IS NOT NULL"))

@@ -29,19 +29,25 @@ def run_command(command: Sequence[str]) -> str:
     return subprocess.run(command, capture_output=True, text=True, timeout=5, check=True).stdout
 
 
-def parse_chrony_tracking(line: str) -> TimeReading:
-    """`chronyc -c tracking`: 14 comma-separated fields.
+def parse_chrony(output: str) -> TimeReading:
+    """`chronyc -c -m tracking sources`: the tracking line (14 comma-separated fields), then a line per source.
 
-    Field 5 is the system time offset (positive: local clock behind); field 6 the last measured offset
-    (positive: local clock ahead). When chronyd cannot steer the clock (-x, or a failed step) only the last
-    offset shows the error, so the larger of the two is reported: a conservative, honest figure.
-    Fields 11 and 12 (root delay, root dispersion) bound the error; field 14 is the leap status.
+    The clock's error is the larger of two figures. Tracking's field 5, the system time, is how far chronyd still
+    has to move the clock (positive: local clock behind). The selected source's (`*`) last sample, as adjusted for
+    every correction applied since (sources' field 8; positive: local clock ahead), is what chronyd measured and
+    could not apply (a failed step). Tracking's last offset (field 6) is not used: after chronyd steps the clock it
+    goes on reporting the offset it has just applied until its next update, and trusted, it dated registrations 3
+    hours ahead on the arm64 VM. Fields 11 and 12 (root delay, root dispersion) bound the error; field 14 is the leap
+    status.
     """
-    fields = line.strip().split(",")
+    lines = output.strip().splitlines() or [""]
+    fields = lines[0].strip().split(",")
     if len(fields) != 14:
-        raise ValueError(f"chronyc tracking: expected 14 fields, got {len(fields)}: {line.strip()[:120]!r}")
-    system, last = float(fields[4]), float(fields[5])
-    offset = system if abs(system) >= abs(last) else -last
+        raise ValueError(f"chronyc tracking: expected 14 fields, got {len(fields)}: {lines[0].strip()[:120]!r}")
+    system = float(fields[4])
+    selected = [line.split(",") for line in lines[1:] if line.count(",") == 9 and line.split(",")[1] == "*"]
+    sample = -float(selected[0][7]) if selected else 0.0
+    offset = system if abs(system) >= abs(sample) else sample
     root_delay, root_dispersion = float(fields[10]), float(fields[11])
     leap = fields[13]
     synced = leap != "Not synchronised" and int(fields[2]) > 0
@@ -67,7 +73,7 @@ def chrony(runner: Runner = run_command, host: str | None = None, port: int | No
         command += ["-h", host]
     if port:
         command += ["-p", str(port)]
-    return parse_chrony_tracking(runner([*command, "tracking"]))
+    return parse_chrony(runner([*command, "-m", "tracking", "sources"]))
 
 
 def timesyncd(runner: Runner = run_command) -> TimeReading:

@@ -92,12 +92,13 @@ def recheck_after_s(state: str) -> float:
 
 
 def discount_applied(reading: TimeReading, moves: Iterable[float]) -> TimeReading:
-    """The reading with a move of the clock it was measured before taken out. chronyd steps the clock at an update
-    and, until its next one, `chronyc tracking` still reports the offset it has just applied (its last offset): a
-    real chronyd did for 2 s here, and long enough on the arm64 VM for the watch to trust it and date 10 registrations
-    3 hours ahead. An offset of the same sign and size (within STEP_THRESHOLD_S) as a move of the wall clock seen since
-    the source last reported a small one was measured before that move. A move the other way (the clock set wrong,
-    and the source measuring it) explains nothing, and is not taken out."""
+    """The reading with a move of the clock it was measured before taken out. A source can answer with a figure that
+    predates a step: chronyc's tracking line went on reporting, until chronyd's next update, the offset it had just
+    applied by stepping the clock (timesource.parse_chrony no longer reads it), and an NTP answer can come just
+    before a step. Added to the corrected clock, such a figure dated 10 registrations 3 hours ahead on the arm64 VM.
+    An offset of the same sign and size (within STEP_THRESHOLD_S) as a move of the wall clock seen since the source
+    last reported a small one was measured before that move. A move the other way (the clock set wrong, and the
+    source measuring it) explains nothing, and is not taken out."""
     offset = reading.offset_s
     if offset is None or abs(offset) <= STEP_THRESHOLD_S:
         return reading
