@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,10 +193,11 @@ def clock_events(device) -> list[str]:
     return [r.data["event"] for r in device.log.records(kind="clock")]
 
 
-def test_unsynced_registrations_are_redated_after_sync(device, clock):
-    readings = Readings()
+def booted_behind(device, clock, readings, hours: float) -> tuple[ClockWatch, datetime, list[int]]:
+    """A device booted with its clock `hours` behind, and 3 registrations 10 s apart before any sync: the watch, the
+    true time at the start, their seqs."""
     true_start = clock.wall
-    clock.wall -= timedelta(hours=1)  # the device booted with a clock one hour behind
+    clock.wall -= timedelta(hours=hours)
     watch = watch_for(device, clock, readings)
     assert watch.check().state == "unsynced"
     clock.reading = watch.current()
@@ -204,6 +205,12 @@ def test_unsynced_registrations_are_redated_after_sync(device, clock):
     for index in range(3):
         clock.advance(10)
         seqs.append(append_registration(device.log, registration(index)).seq)
+    return watch, true_start, seqs
+
+
+def test_unsynced_registrations_are_redated_after_sync(device, clock):
+    readings = Readings()
+    watch, true_start, seqs = booted_behind(device, clock, readings, hours=1)
     clock.advance(40)
     readings.next = TimeReading("chrony", True, 3600.0, 0.01, "synced")
     assert watch.check().state == "synced"
@@ -308,15 +315,21 @@ def test_a_step_under_a_trusted_clock_is_seen_at_the_next_capture_and_redated_by
     assert watch.check().state == "synced" and clock_events(device) == ["synced", "stepped", "stepped", "synced"]
 
 
+def synced_watch(device, clock, readings) -> ClockWatch:
+    """A watch trusting the clock (chrony synced, no offset), whose readings every capture stores."""
+    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
+    watch = watch_for(device, clock, readings)
+    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
+    assert watch.check().state == "synced"
+    return watch
+
+
 def test_after_a_step_a_source_that_knows_the_true_time_is_not_trusted_while_the_clock_is_still_off(device, clock):
     """The VM's check 5: the clock set an hour ahead by hand; chrony measured the hour (its `makestep 1 3` steps only
     at its first updates) and reports synced with a -3600 s offset. Trusting the clock then stored the next badges
     as `synced` with the wrong time: 2 of 30 reached the service an hour ahead, until `chronyc makestep`."""
     readings = Readings()
-    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
-    watch = watch_for(device, clock, readings)
-    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
-    assert watch.check().state == "synced"
+    watch = synced_watch(device, clock, readings)
     clock.advance(10)
     clock.wall += timedelta(hours=1)  # `date -s`: an hour ahead
     append_registration(device.log, registration(0))
@@ -381,15 +394,7 @@ def test_a_clock_stepped_at_its_first_sync_is_not_moved_again_by_a_reading_that_
     10,800 s ahead of true time, and the next step's carried time was 3 hours ahead too. Whatever the source, a
     figure equal to a step the watch saw was measured before it."""
     readings = Readings()
-    true_start = clock.wall
-    clock.wall -= timedelta(hours=3)
-    watch = watch_for(device, clock, readings)
-    assert watch.check().state == "unsynced"
-    clock.reading = watch.current()
-    seqs = []
-    for index in range(3):
-        clock.advance(10)
-        seqs.append(append_registration(device.log, registration(index)).seq)
+    watch, true_start, seqs = booted_behind(device, clock, readings, hours=3)
     clock.advance(20)
     clock.wall += timedelta(hours=3, seconds=0.1)  # chronyd's makestep
     if seen == "a check before the offset":
@@ -410,10 +415,7 @@ def test_a_clock_set_wrong_and_stepped_back_by_chrony_is_trusted_at_once_despite
     update chrony still says -3600 s. The clock is right again (it agrees with the time carried over the step): it is
     trusted, and a badge then is `synced` with the true time."""
     readings = Readings()
-    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
-    watch = watch_for(device, clock, readings)
-    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
-    assert watch.check().state == "synced"
+    watch = synced_watch(device, clock, readings)
     clock.advance(10)
     clock.wall += timedelta(hours=1)
     readings.next = TimeReading("chrony", True, -3600.0, 3600.001, "measured, not stepped")
@@ -430,10 +432,7 @@ def test_a_step_a_badge_sees_while_the_watch_is_deciding_is_not_covered_by_its_v
     between that saw a step was stored `stepped`; the verdict then set `synced` over it, and the badges after it were
     stored `synced` with the stepped time."""
     readings = Readings()
-    readings.next = TimeReading("chrony", True, 0.0, 0.001, "synced")
-    watch = watch_for(device, clock, readings)
-    device.log.clock.capture = lambda: Capture(clock.wall, clock.mono_ns, clock.boot_id, watch.current())
-    assert watch.check().state == "synced"
+    watch = synced_watch(device, clock, readings)
     clock.advance(10)
     deciding = watch._measured_since
 
