@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import CONFIG_TEXT, registration
@@ -487,3 +491,29 @@ def test_a_lost_answer_never_moves_to_the_other_channel(tmp_path, clock, credent
         assert service.presences.summary() | {"calls": None} == {
             "calls": None, "received": 2, "created": 1, "resent": 1, "refused_signatures": 0
         }  # fmt: skip
+
+
+def test_a_rest_gate_never_loads_the_soap_stack_and_a_soap_gate_does(tmp_path, config_file, credentials):
+    """zeep, lxml and xmlsec take ~30 MB: loaded by every daemon, they took an idle REST gate to 68 MB against the
+    60 MB target (`make bench`, peak_rss_mb). Asked in a fresh interpreter, as the daemon starts: its modules, the
+    commands, the page, then the delivery channel and the online check built from the configuration."""
+    nowhere = SimpleNamespace(url="http://127.0.0.1:9", base_url="http://127.0.0.1:9", token_url="http://127.0.0.1:9/t")
+    soap_config = tmp_path / "soap.toml"
+    soap_config.write_text(CONFIG_TEXT + service_section(nowhere, credentials))
+    program = (
+        "import sys\n"
+        "import sitegate.cli, sitegate.commands.run, sitegate.daemon, sitegate.doctor, sitegate.web.app\n"
+        "from sitegate import config\n"
+        "from sitegate.clock import SYSTEM\n"
+        "from sitegate.service.channels import channel_for\n"
+        "channel_for(config.load(sys.argv[1]), SYSTEM)\n"
+        "print(sorted(m for m in ('zeep', 'lxml', 'xmlsec') if m in sys.modules))\n"
+    )
+
+    def loaded(path: Path) -> str:
+        run = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stdout.strip()
+
+    assert loaded(config_file) == "[]"
+    assert loaded(soap_config) == "['lxml', 'xmlsec', 'zeep']"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from sitegate.clock import Clock
 from sitegate.config import Config
+from sitegate.service.channels import soap_client
 from sitegate.service.client import DeliveryFailure, ServiceClient
-from sitegate.service.soap_client import SoapClient
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ def check_channels(config: Config, clock: Clock) -> list[ChannelCheck]:
 def check_channel(name: str, config: Config, clock: Clock) -> ChannelCheck:
     try:
         if name == "soap":
-            return ChannelCheck(name, True, SoapClient(config.service, config.device_id, clock=clock).check_online())
+            client = soap_client()(config.service, config.device_id, clock=clock)
+            return ChannelCheck(name, True, client.check_online())
         ServiceClient(config.service, clock=clock).token()
         return ChannelCheck(name, True, f"token obtained from {config.service.token_url}")
     except DeliveryFailure as failure:
