@@ -411,9 +411,10 @@ def test_a_clock_stepped_at_its_first_sync_is_not_moved_again_by_a_reading_that_
 
 
 def test_a_clock_set_wrong_and_stepped_back_by_chrony_is_trusted_at_once_despite_the_stale_offset(device, clock):
-    """The clock set an hour ahead by hand, chrony measures it and `chronyc makestep` steps it back: until its next
-    update chrony still says -3600 s. The clock is right again (it agrees with the time carried over the step): it is
-    trusted, and a badge then is `synced` with the true time."""
+    """The clock set an hour ahead by hand, chrony measures it and `chronyc makestep` steps it back; the reading
+    that follows still says -3600 s (as chronyc's tracking line did until chronyd's next update). The clock is right
+    again (it agrees with the time carried over the step): it is trusted, and a badge then is `synced` with the true
+    time."""
     readings = Readings()
     watch = synced_watch(device, clock, readings)
     clock.advance(10)

@@ -45,8 +45,9 @@ def parse_chrony(output: str) -> TimeReading:
     if len(fields) != 14:
         raise ValueError(f"chronyc tracking: expected 14 fields, got {len(fields)}: {lines[0].strip()[:120]!r}")
     system = float(fields[4])
-    selected = [line.split(",") for line in lines[1:] if line.count(",") == 9 and line.split(",")[1] == "*"]
-    sample = -float(selected[0][7]) if selected else 0.0
+    sources = [line.split(",") for line in lines[1:]]
+    selected = next((source for source in sources if len(source) == 10 and source[1] == "*"), None)
+    sample = -float(selected[7]) if selected else 0.0
     offset = system if abs(system) >= abs(sample) else sample
     root_delay, root_dispersion = float(fields[10]), float(fields[11])
     leap = fields[13]
