@@ -11,7 +11,7 @@ both. When both fail, the failure names both channels' answers (the outage's evi
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import sqlite_utils
 
@@ -21,9 +21,6 @@ from sitegate.jsonlog import event
 from sitegate.queue import delivery
 from sitegate.queue.failures import Symptom
 from sitegate.service.client import BulkAnswer, DeliveryFailure, ServiceClient
-
-if TYPE_CHECKING:
-    from sitegate.service.soap_client import SoapClient
 
 logger = logging.getLogger("sitegate.service")
 # What proves the first channel did not take the batch (and the answer was not lost on the way back).
@@ -35,17 +32,13 @@ class Channel(Protocol):
 
 
 def single(name: str, config: Config, clock: Clock) -> Channel:
+    """One channel's client. SOAP's stack (zeep, lxml, xmlsec: ~30 MB) is imported only by a gate that uses SOAP: loaded
+    by every daemon, it took an idle REST gate to 68 MB against its 60 MB target (`make bench`'s peak_rss_mb)."""
     if name == "soap":
-        return soap_client()(config.service, config.device_id, clock=clock)
+        from sitegate.service.soap_client import SoapClient  # noqa: PLC0415 - SOAP's stack only where SOAP is used
+
+        return SoapClient(config.service, config.device_id, clock=clock)
     return ServiceClient(config.service, clock=clock)
-
-
-def soap_client() -> type[SoapClient]:
-    """SoapClient, imported when a gate uses SOAP: zeep, lxml and xmlsec take ~30 MB a REST gate has no use for
-    (68 MB instead of 60 at most for an idle daemon, `make bench`'s peak_rss_mb)."""
-    from sitegate.service.soap_client import SoapClient  # noqa: PLC0415 - SOAP's stack only where SOAP is used
-
-    return SoapClient
 
 
 class Failover:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from sitegate.clock import Clock
 from sitegate.config import Config
-from sitegate.service.channels import soap_client
-from sitegate.service.client import DeliveryFailure, ServiceClient
+from sitegate.service.channels import single
+from sitegate.service.client import DeliveryFailure
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ def check_channels(config: Config, clock: Clock) -> list[ChannelCheck]:
 
 def check_channel(name: str, config: Config, clock: Clock) -> ChannelCheck:
     try:
+        client = single(name, config, clock)
         if name == "soap":
-            client = soap_client()(config.service, config.device_id, clock=clock)
             return ChannelCheck(name, True, client.check_online())
-        ServiceClient(config.service, clock=clock).token()
+        client.token()
         return ChannelCheck(name, True, f"token obtained from {config.service.token_url}")
     except DeliveryFailure as failure:
         setting = "service.soap_url" if name == "soap" else "service.token_url"
